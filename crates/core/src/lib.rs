@@ -1,1 +1,13 @@
-//! placeholder
+//! Pure logic of parachute: configuration, typed ids, trust levels, formatting and the
+//! decisions the actors take (who is answered, what is a command). Nothing here does I/O
+//! except loading and saving the config file.
+
+pub mod commands;
+pub mod config;
+pub mod duration;
+pub mod gating;
+pub mod ids;
+pub mod pairing;
+pub mod redact;
+pub mod sanitize;
+pub mod trust;

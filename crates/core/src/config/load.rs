@@ -1,0 +1,127 @@
+//! Reading `bots.yaml`: YAML errors and validation errors both name the key and the position.
+
+use std::path::Path;
+
+use super::error::ConfigError;
+use super::locate::locate;
+use super::model::BotsConfig;
+use super::validate::validate;
+
+/// Parses and validates a config document. An empty document means the defaults.
+pub fn parse_str(text: &str) -> Result<BotsConfig, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(BotsConfig::default());
+    }
+    let config: BotsConfig = serde_yaml::from_str(text).map_err(from_yaml_error)?;
+    validate(&config).map_err(|err| match err {
+        ConfigError::Invalid { field, message, location: None } => {
+            let location = locate(text, &field);
+            ConfigError::Invalid { field, message, location }
+        }
+        other => other,
+    })?;
+    Ok(config)
+}
+
+/// Loads the config file; a missing file means the defaults (every connector disabled).
+pub fn load_file(path: &Path) -> Result<BotsConfig, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_str(&text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BotsConfig::default()),
+        Err(err) => Err(ConfigError::Io { path: path.display().to_string(), message: err.to_string() }),
+    }
+}
+
+/// Turns serde_yaml's `path: message at line L column C` into a located `ConfigError`.
+fn from_yaml_error(err: serde_yaml::Error) -> ConfigError {
+    let location = err.location().map(|loc| (loc.line(), loc.column()));
+    let mut text = err.to_string();
+    if let Some(pos) = text.rfind(" at line ") {
+        text.truncate(pos);
+    }
+    let (field, message) = match text.split_once(": ") {
+        Some((path, rest)) if looks_like_path(path) => (path.to_owned(), rest.to_owned()),
+        _ => (String::new(), text),
+    };
+    ConfigError::Invalid { field, message, location }
+}
+
+fn looks_like_path(text: &str) -> bool {
+    !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn empty_and_missing_files_mean_defaults() {
+        let config = parse_str("   \n").unwrap();
+        assert!(!config.matrix.enabled && !config.telegram.enabled && !config.discord.enabled);
+        let dir = tempfile::tempdir().unwrap();
+        let config = load_file(&dir.path().join("nope.yaml")).unwrap();
+        assert_eq!(config.server.port, 3333);
+    }
+
+    #[test]
+    fn reads_a_full_document_with_older_trust_names() {
+        let text = "\
+server:
+  port: 4000
+matrix:
+  enabled: true
+  homeserver_url: https://matrix.example.org
+  user_id: \"@bot:example.org\"
+  access_token: syt_secret_value
+  allowed_rooms: ['!abc:example.org', '#lounge:example.org']
+  dm_trust_level: trusted
+  group_mention_mode: all_messages
+  catch_up_max_age: 5m
+telegram:
+  allowed_users: [123456, '@alice']
+";
+        let config = parse_str(text).unwrap();
+        assert_eq!(config.server.port, 4000);
+        assert_eq!(config.matrix.access_token.as_ref().unwrap().expose_secret(), "syt_secret_value");
+        assert_eq!(config.matrix.dm_trust_level, crate::trust::TrustLevel::Direct);
+        assert_eq!(config.matrix.catch_up_max_age.0.as_secs(), 300);
+        assert_eq!(config.telegram.allowed_users, vec!["123456".to_owned(), "@alice".to_owned()]);
+        assert!(!format!("{config:?}").contains("syt_secret_value"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name_with_position() {
+        let err = parse_str("matrix:\n  enabled: true\n  homeserver: x\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("matrix: unknown field `homeserver`"), "{text}");
+        assert!(text.contains("(line 3, column 3)"), "{text}");
+        assert_eq!(err.field(), Some("matrix"));
+    }
+
+    #[test]
+    fn bad_types_name_the_key() {
+        let err = parse_str("server:\n  port: lots\n").unwrap_err();
+        assert_eq!(err.field(), Some("server.port"), "{err}");
+        assert!(err.to_string().contains("line 2"), "{err}");
+        let err = parse_str("telegram:\n  dm_trust_level: root\n").unwrap_err();
+        assert_eq!(err.field(), Some("telegram.dm_trust_level"), "{err}");
+    }
+
+    #[test]
+    fn validation_errors_carry_the_value_position() {
+        let text = "matrix:\n  enabled: true\n  user_id: \"@bot:example.org\"\n  homeserver_url: ftp://example.org\n";
+        let err = parse_str(text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "matrix.homeserver_url: must be an http(s) URL (line 4, column 19)"
+        );
+    }
+
+    #[test]
+    fn malformed_yaml_reports_a_position() {
+        let err = parse_str("matrix:\n  enabled: [true\n").unwrap_err();
+        assert!(err.to_string().contains("line"), "{err}");
+    }
+}

@@ -1,0 +1,26 @@
+//! The `bots.yaml` configuration: model, loading with located errors, validation, atomic save,
+//! the masked view the API shows and the partial updates it accepts.
+
+mod error;
+mod load;
+mod locate;
+mod merge;
+mod model;
+mod save;
+mod secret;
+mod validate;
+
+pub use error::ConfigError;
+pub use load::{load_file, parse_str};
+pub use merge::{apply_patch, masked_json};
+pub use model::{is_listed, 
+    BotsConfig, BrainConfig, BrainKind, DiscordConfig, MatrixConfig, PlatformPolicy, ServerConfig,
+    TelegramConfig,
+};
+pub use save::save_atomic;
+pub use validate::validate;
+
+/// Where the config file lives inside a vault.
+pub fn config_path(vault: &std::path::Path) -> std::path::PathBuf {
+    vault.join(".parachute").join("bots.yaml")
+}

@@ -1,0 +1,307 @@
+//! The shape of `bots.yaml`: one section per concern, every key with a default.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::secret;
+use crate::duration::HumanDuration;
+use crate::gating::GroupMentionMode;
+use crate::ids::Platform;
+use crate::trust::TrustLevel;
+
+/// The whole configuration. A missing file means `BotsConfig::default()`: every connector off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotsConfig {
+    /// The HTTP API and web page.
+    pub server: ServerConfig,
+    /// The vault folder; defaults to the folder that holds `.parachute/`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault: Option<String>,
+    /// The AI brain that writes the answers.
+    pub brain: BrainConfig,
+    /// The Telegram connector.
+    pub telegram: TelegramConfig,
+    /// The Discord connector.
+    pub discord: DiscordConfig,
+    /// The Matrix connector.
+    pub matrix: MatrixConfig,
+}
+
+/// Where the HTTP API listens and how it is protected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to bind; anything but loopback requires `api_token`.
+    pub bind: IpAddr,
+    /// TCP port.
+    pub port: u16,
+    /// Bearer token the API requires (always, once set; mandatory off loopback).
+    #[serde(with = "secret", skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<SecretString>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { bind: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 3333, api_token: None }
+    }
+}
+
+/// Which brain answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrainKind {
+    /// Replies with the text it got: the embedded default that needs no account.
+    #[default]
+    Echo,
+}
+
+impl BrainKind {
+    /// The name shown in `!help` and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrainKind::Echo => "echo",
+        }
+    }
+}
+
+/// The brain and the conversation memory it is given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrainConfig {
+    /// Which brain.
+    pub kind: BrainKind,
+    /// Extra instructions given to the brain before every conversation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    /// How many earlier messages of the session the brain sees.
+    pub history_messages: usize,
+    /// How many recent group messages (also those not addressed to the bot) it sees as context.
+    pub group_context_messages: usize,
+}
+
+impl Default for BrainConfig {
+    fn default() -> Self {
+        Self { kind: BrainKind::Echo, system_prompt: None, history_messages: 20, group_context_messages: 10 }
+    }
+}
+
+fn default_ack_emoji() -> String {
+    "👀".to_owned()
+}
+
+/// The Telegram connector's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramConfig {
+    /// Start with the server.
+    pub enabled: bool,
+    /// Token from @BotFather.
+    #[serde(with = "secret", skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<SecretString>,
+    /// Users answered in DMs without pairing: numeric ids or @usernames.
+    pub allowed_users: Vec<String>,
+    /// Trust level of DM senders (approved users may have their own).
+    pub dm_trust_level: TrustLevel,
+    /// Trust level in groups.
+    pub group_trust_level: TrustLevel,
+    /// Which group messages are answered.
+    pub group_mention_mode: GroupMentionMode,
+    /// Reaction added on receipt and removed after the reply; empty for none.
+    pub ack_emoji: String,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            bot_token: None,
+            allowed_users: Vec::new(),
+            dm_trust_level: TrustLevel::Sandboxed,
+            group_trust_level: TrustLevel::Sandboxed,
+            group_mention_mode: GroupMentionMode::MentionOnly,
+            ack_emoji: default_ack_emoji(),
+        }
+    }
+}
+
+/// The Discord connector's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// Start with the server.
+    pub enabled: bool,
+    /// Bot token from the developer portal.
+    #[serde(with = "secret", skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<SecretString>,
+    /// Users answered in DMs without pairing: numeric user ids.
+    pub allowed_users: Vec<String>,
+    /// Trust level of DM senders (approved users may have their own).
+    pub dm_trust_level: TrustLevel,
+    /// Trust level in guild channels.
+    pub group_trust_level: TrustLevel,
+    /// Which guild messages are answered.
+    pub group_mention_mode: GroupMentionMode,
+    /// Reaction added on receipt and removed after the reply; empty for none.
+    pub ack_emoji: String,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            bot_token: None,
+            allowed_users: Vec::new(),
+            dm_trust_level: TrustLevel::Sandboxed,
+            group_trust_level: TrustLevel::Sandboxed,
+            group_mention_mode: GroupMentionMode::MentionOnly,
+            ack_emoji: default_ack_emoji(),
+        }
+    }
+}
+
+/// The Matrix connector's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatrixConfig {
+    /// Start with the server.
+    pub enabled: bool,
+    /// e.g. `https://matrix.example.org`.
+    pub homeserver_url: String,
+    /// The bot's user id, e.g. `@parachute:example.org`.
+    pub user_id: String,
+    /// Access token of the bot's device.
+    #[serde(with = "secret", skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<SecretString>,
+    /// Device id belonging to the access token.
+    pub device_id: String,
+    /// Room ids (`!…`) or aliases (`#…`) the bot joins; empty = accept every invite.
+    pub allowed_rooms: Vec<String>,
+    /// Trust level of DM senders (approved users may have their own).
+    pub dm_trust_level: TrustLevel,
+    /// Trust level in rooms.
+    pub group_trust_level: TrustLevel,
+    /// Which room messages are answered.
+    pub group_mention_mode: GroupMentionMode,
+    /// Reaction added on receipt and redacted after the reply; empty for none.
+    pub ack_emoji: String,
+    /// After a restart, messages that arrived while down are answered if younger than this.
+    pub catch_up_max_age: HumanDuration,
+}
+
+impl Default for MatrixConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            homeserver_url: String::new(),
+            user_id: String::new(),
+            access_token: None,
+            device_id: String::new(),
+            allowed_rooms: Vec::new(),
+            dm_trust_level: TrustLevel::Sandboxed,
+            group_trust_level: TrustLevel::Sandboxed,
+            group_mention_mode: GroupMentionMode::MentionOnly,
+            ack_emoji: default_ack_emoji(),
+            catch_up_max_age: HumanDuration(std::time::Duration::from_secs(600)),
+        }
+    }
+}
+
+/// The part of a platform's settings the shared runtime needs (pairing, gating, trust).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformPolicy {
+    /// Start with the server.
+    pub enabled: bool,
+    /// Whether a credential is configured.
+    pub has_token: bool,
+    /// DM senders answered without pairing (empty for Matrix, which pairs every DM sender).
+    pub allowed_users: Vec<String>,
+    /// Level of DM senders.
+    pub dm_trust_level: TrustLevel,
+    /// Level in groups.
+    pub group_trust_level: TrustLevel,
+    /// Which group messages are answered.
+    pub group_mention_mode: GroupMentionMode,
+    /// Acknowledgement reaction; empty for none.
+    pub ack_emoji: String,
+    /// Number of allowed users (Telegram/Discord) or rooms (Matrix), for status.
+    pub allowed_count: usize,
+}
+
+impl BotsConfig {
+    /// The shared settings of one platform.
+    pub fn policy(&self, platform: Platform) -> PlatformPolicy {
+        match platform {
+            Platform::Telegram => {
+                let c = &self.telegram;
+                PlatformPolicy {
+                    enabled: c.enabled,
+                    has_token: secret::is_set(&c.bot_token),
+                    allowed_users: c.allowed_users.clone(),
+                    dm_trust_level: c.dm_trust_level,
+                    group_trust_level: c.group_trust_level,
+                    group_mention_mode: c.group_mention_mode,
+                    ack_emoji: c.ack_emoji.clone(),
+                    allowed_count: c.allowed_users.len(),
+                }
+            }
+            Platform::Discord => {
+                let c = &self.discord;
+                PlatformPolicy {
+                    enabled: c.enabled,
+                    has_token: secret::is_set(&c.bot_token),
+                    allowed_users: c.allowed_users.clone(),
+                    dm_trust_level: c.dm_trust_level,
+                    group_trust_level: c.group_trust_level,
+                    group_mention_mode: c.group_mention_mode,
+                    ack_emoji: c.ack_emoji.clone(),
+                    allowed_count: c.allowed_users.len(),
+                }
+            }
+            Platform::Matrix => {
+                let c = &self.matrix;
+                PlatformPolicy {
+                    enabled: c.enabled,
+                    has_token: secret::is_set(&c.access_token),
+                    allowed_users: Vec::new(),
+                    dm_trust_level: c.dm_trust_level,
+                    group_trust_level: c.group_trust_level,
+                    group_mention_mode: c.group_mention_mode,
+                    ack_emoji: c.ack_emoji.clone(),
+                    allowed_count: c.allowed_rooms.len(),
+                }
+            }
+        }
+    }
+
+    /// Every configured secret, for redacting error texts before they are shown.
+    pub fn secrets(&self) -> Vec<&SecretString> {
+        [&self.server.api_token, &self.telegram.bot_token, &self.discord.bot_token, &self.matrix.access_token]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// A value that changes whenever anything in the platform's section changes (secrets
+    /// included). Used to restart a running connector whose settings changed; never shown.
+    pub fn section_fingerprint(&self, platform: Platform) -> String {
+        let value = match platform {
+            Platform::Telegram => serde_json::to_string(&self.telegram),
+            Platform::Discord => serde_json::to_string(&self.discord),
+            Platform::Matrix => serde_json::to_string(&self.matrix),
+        };
+        value.unwrap_or_default()
+    }
+}
+
+/// Whether `user` (a platform id, and optionally a username) is listed in `allowed`.
+/// Entries are ids or usernames, with or without a leading `@`, usernames case-insensitive.
+pub fn is_listed(allowed: &[String], user_id: &str, username: Option<&str>) -> bool {
+    allowed.iter().map(|entry| entry.trim()).any(|entry| {
+        entry == user_id
+            || username.is_some_and(|name| {
+                entry.trim_start_matches('@').eq_ignore_ascii_case(name.trim_start_matches('@'))
+            })
+    })
+}

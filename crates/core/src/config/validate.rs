@@ -1,0 +1,169 @@
+//! Checks the values serde cannot: URLs, Matrix ids, usernames, emoji, ports.
+
+use secrecy::ExposeSecret;
+
+use super::error::ConfigError;
+use super::model::BotsConfig;
+
+/// Checks every value; the first problem is returned with its key path.
+pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
+    if config.server.port == 0 {
+        return Err(ConfigError::invalid("server.port", "must be between 1 and 65535"));
+    }
+    if !config.server.bind.is_loopback() && config.server.api_token.is_none() {
+        return Err(ConfigError::invalid(
+            "server.api_token",
+            "is required when server.bind is not a loopback address",
+        ));
+    }
+    if let Some(vault) = &config.vault
+        && vault.trim().is_empty()
+    {
+        return Err(ConfigError::invalid("vault", "must not be empty (leave the key out for the default)"));
+    }
+    if config.brain.history_messages > 500 {
+        return Err(ConfigError::invalid("brain.history_messages", "must be at most 500"));
+    }
+    if config.brain.group_context_messages > 100 {
+        return Err(ConfigError::invalid("brain.group_context_messages", "must be at most 100"));
+    }
+    for (section, token) in [
+        ("server.api_token", &config.server.api_token),
+        ("telegram.bot_token", &config.telegram.bot_token),
+        ("discord.bot_token", &config.discord.bot_token),
+        ("matrix.access_token", &config.matrix.access_token),
+    ] {
+        if let Some(token) = token
+            && token.expose_secret().chars().any(char::is_whitespace)
+        {
+            return Err(ConfigError::invalid(section, "must not contain white space"));
+        }
+    }
+    validate_matrix(config)?;
+    for (i, user) in config.telegram.allowed_users.iter().enumerate() {
+        if !is_telegram_user(user) {
+            return Err(ConfigError::invalid(
+                format!("telegram.allowed_users[{i}]"),
+                format!("`{user}` is neither a numeric user id nor a @username"),
+            ));
+        }
+    }
+    for (i, user) in config.discord.allowed_users.iter().enumerate() {
+        if !is_snowflake(user) {
+            return Err(ConfigError::invalid(
+                format!("discord.allowed_users[{i}]"),
+                format!("`{user}` is not a numeric Discord user id"),
+            ));
+        }
+    }
+    for (field, emoji) in [
+        ("telegram.ack_emoji", &config.telegram.ack_emoji),
+        ("discord.ack_emoji", &config.discord.ack_emoji),
+        ("matrix.ack_emoji", &config.matrix.ack_emoji),
+    ] {
+        if emoji.chars().count() > 16 || emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ConfigError::invalid(field, "must be one emoji (or empty for none)"));
+        }
+    }
+    Ok(())
+}
+
+fn validate_matrix(config: &BotsConfig) -> Result<(), ConfigError> {
+    let m = &config.matrix;
+    if !m.homeserver_url.is_empty() && !is_http_url(&m.homeserver_url) {
+        return Err(ConfigError::invalid("matrix.homeserver_url", "must be an http(s) URL"));
+    }
+    if !m.user_id.is_empty() && !is_matrix_id(&m.user_id, '@') {
+        return Err(ConfigError::invalid(
+            "matrix.user_id",
+            format!("`{}` is not a Matrix user id like @bot:example.org", m.user_id),
+        ));
+    }
+    if m.enabled && m.homeserver_url.is_empty() {
+        return Err(ConfigError::invalid("matrix.homeserver_url", "is required when matrix is enabled"));
+    }
+    if m.enabled && m.user_id.is_empty() {
+        return Err(ConfigError::invalid("matrix.user_id", "is required when matrix is enabled"));
+    }
+    if m.device_id.chars().any(char::is_whitespace) {
+        return Err(ConfigError::invalid("matrix.device_id", "must not contain white space"));
+    }
+    for (i, room) in m.allowed_rooms.iter().enumerate() {
+        if !(is_matrix_id(room, '!') || is_matrix_id(room, '#')) {
+            return Err(ConfigError::invalid(
+                format!("matrix.allowed_rooms[{i}]"),
+                format!("`{room}` is neither a room id (!id:server) nor an alias (#name:server)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `http://host…` or `https://host…` with a non-empty host and no white space.
+pub(crate) fn is_http_url(text: &str) -> bool {
+    let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !host.starts_with(':') && !r.chars().any(char::is_whitespace)
+    })
+}
+
+/// A Matrix identifier with the given sigil: `@user:server`, `!room:server`, `#alias:server`.
+fn is_matrix_id(text: &str, sigil: char) -> bool {
+    text.strip_prefix(sigil)
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(local, server)| {
+            !local.is_empty() && !server.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        })
+}
+
+fn is_telegram_user(text: &str) -> bool {
+    let name = text.strip_prefix('@').unwrap_or(text);
+    is_snowflake(text)
+        || (text.starts_with('@') || name.chars().any(|c| c.is_ascii_alphabetic()))
+            && (3..=32).contains(&name.len())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_snowflake(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 20 && text.chars().all(|c| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    #[test]
+    fn defaults_are_valid() {
+        validate(&BotsConfig::default()).unwrap();
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let cases = [
+            ("server:\n  port: 0\n", "server.port"),
+            ("server:\n  bind: 0.0.0.0\n", "server.api_token"),
+            ("matrix:\n  user_id: bot\n", "matrix.user_id"),
+            ("matrix:\n  enabled: true\n  user_id: '@b:x'\n", "matrix.homeserver_url"),
+            ("matrix:\n  allowed_rooms: ['!ok:x', 'lounge']\n", "matrix.allowed_rooms[1]"),
+            ("telegram:\n  allowed_users: ['al ice']\n", "telegram.allowed_users[0]"),
+            ("discord:\n  allowed_users: ['@bob']\n", "discord.allowed_users[0]"),
+            ("discord:\n  ack_emoji: 'two words'\n", "discord.ack_emoji"),
+            ("telegram:\n  bot_token: 'a b'\n", "telegram.bot_token"),
+        ];
+        for (text, field) in cases {
+            let err = parse_str(text).unwrap_err();
+            assert_eq!(err.field(), Some(field), "{text} → {err}");
+        }
+    }
+
+    #[test]
+    fn accepts_ids_aliases_and_usernames() {
+        parse_str("matrix:\n  allowed_rooms: ['!abc:x.org', '#room:x.org']\ntelegram:\n  allowed_users: [42, '@alice_b', bob_c]\n")
+            .unwrap();
+        assert!(is_http_url("http://127.0.0.1:8008"));
+        assert!(!is_http_url("https://"));
+        assert!(!is_http_url("matrix.org"));
+    }
+}
