@@ -1,1 +1,10 @@
-//! placeholder
+//! Test helpers for parachute: a scriptable fake connector, fake brains, runtime launchers and
+//! log capture. Real parts stay real (SQLite, actors, HTTP); only the platform is faked here.
+
+pub mod brains;
+pub mod fake_connector;
+pub mod logs;
+pub mod runtime;
+
+pub use fake_connector::{FakeConnector, RunScript};
+pub use runtime::{TestRuntime, dm, group, wait_until};

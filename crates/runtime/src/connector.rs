@@ -1,0 +1,165 @@
+//! The one trait the supervisor knows about platforms. Each connector crate implements it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Message, Recipient};
+use futures_util::future::BoxFuture;
+use parachute_core::config::BotsConfig;
+use parachute_core::ids::{ChatId, Platform};
+use serde::Serialize;
+
+use crate::messages::{Inbound, Reply};
+use crate::store::{PairingRecord, Store};
+
+/// Why a connector could not connect, run or send. The harness decides from the kind what
+/// happens next: auth and config errors fail fast, the others reconnect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    /// The platform rejected the credentials (401/403, `M_UNKNOWN_TOKEN`, close code 4004).
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The settings cannot work (missing homeserver URL, disallowed intents).
+    #[error("configuration problem: {0}")]
+    Config(String),
+    /// The platform asked to slow down; retry after this long.
+    #[error("rate limited, retry after {} ms", .0.as_millis())]
+    RateLimited(Duration),
+    /// Network errors, 5xx, timeouts, dropped connections: worth retrying.
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl ConnectorError {
+    /// Whether retrying cannot help.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, ConnectorError::Auth(_) | ConnectorError::Config(_))
+    }
+}
+
+/// Who the bot is on a platform.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Identity {
+    /// The platform's id of the bot (Matrix user id, Telegram/Discord numeric id).
+    pub user_id: String,
+    /// The bot's username (Telegram `@name`, Discord `name`), if any.
+    pub username: Option<String>,
+    /// The bot's display name, if any.
+    pub display_name: Option<String>,
+}
+
+/// What a connector reports to its harness while it runs.
+#[derive(Debug, Clone)]
+pub enum LinkEvent {
+    /// The connection is up; events will follow.
+    Connected(Identity),
+    /// An event from the platform.
+    Inbound(Inbound),
+    /// The bot was invited to a room outside `allowed_rooms`: ask the owner.
+    RoomInvite {
+        /// The room id.
+        room_id: String,
+        /// The room's name, if any.
+        room_name: String,
+        /// Who invited the bot.
+        inviter: String,
+    },
+    /// Something the owner should see on the status page.
+    Warning(String),
+}
+
+/// A [`LinkEvent`] tagged with the run it belongs to, so events of a stopped run are dropped.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct LinkMessage {
+    /// The harness's run counter when the run began.
+    pub generation: u64,
+    /// What happened.
+    pub event: LinkEvent,
+}
+
+/// The connector's line back to its harness during one run.
+#[derive(Clone)]
+pub struct ConnectorLink {
+    generation: u64,
+    harness: Recipient<LinkMessage>,
+}
+
+impl ConnectorLink {
+    /// A link for run `generation` of the harness behind `harness`.
+    pub fn new(generation: u64, harness: Recipient<LinkMessage>) -> Self {
+        Self { generation, harness }
+    }
+
+    fn send(&self, event: LinkEvent) {
+        self.harness.do_send(LinkMessage { generation: self.generation, event });
+    }
+
+    /// Reports that the connection is established.
+    pub fn connected(&self, identity: Identity) {
+        self.send(LinkEvent::Connected(identity));
+    }
+
+    /// Hands over one platform event.
+    pub fn inbound(&self, inbound: Inbound) {
+        self.send(LinkEvent::Inbound(inbound));
+    }
+
+    /// Asks the owner whether the bot may stay in a room it was invited to.
+    pub fn room_invite(&self, room_id: String, room_name: String, inviter: String) {
+        self.send(LinkEvent::RoomInvite { room_id, room_name, inviter });
+    }
+
+    /// Shows a warning on the connector's status.
+    pub fn warn(&self, warning: impl Into<String>) {
+        self.send(LinkEvent::Warning(warning.into()));
+    }
+}
+
+/// A platform connector. Futures are `'static`: implementations clone what they need.
+pub trait Connector: Send + Sync + 'static {
+    /// Which platform this is.
+    fn platform(&self) -> Platform;
+
+    /// Checks the credentials and says who the bot is (Matrix `whoami`, `getMe`, `/users/@me`).
+    fn test(&self) -> BoxFuture<'static, Result<Identity, ConnectorError>>;
+
+    /// Connects and pumps events into `link` until the connection ends. Calls
+    /// `link.connected` once it is live. Returning `Ok` means the connection closed and
+    /// should be re-established; an error says why it ended.
+    fn run(&self, link: ConnectorLink) -> BoxFuture<'static, Result<(), ConnectorError>>;
+
+    /// Formats, splits and sends a reply; removes the ack reaction of the answered event.
+    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>>;
+
+    /// Shows or hides the typing indicator.
+    fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        let _ = (chat, typing);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Acts on the owner's decision about a room request (join and stay, or leave).
+    fn pairing_decided(&self, record: PairingRecord) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        let _ = record;
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// What connectors get from the runtime when they are built.
+#[derive(Clone)]
+pub struct ConnectorEnv {
+    /// The shared database (cursors, handled events).
+    pub store: Store,
+    /// `vault/.parachute`: connectors keep their own state below it (e.g. `matrix/`).
+    pub data_dir: PathBuf,
+}
+
+/// Builds a platform's connector from the config. One per platform compiled in.
+pub trait ConnectorFactory: Send + Sync + 'static {
+    /// Which platform it builds.
+    fn platform(&self) -> Platform;
+
+    /// A connector for the current settings.
+    fn build(&self, config: &BotsConfig, env: &ConnectorEnv) -> Result<Arc<dyn Connector>, ConnectorError>;
+}

@@ -1,0 +1,471 @@
+//! The connector harness: runs one platform's connector, reconnects it with backoff, catches
+//! its panics, queues replies while it reconnects and publishes its status.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use futures_util::FutureExt;
+use parachute_core::config::BotsConfig;
+use parachute_core::ids::Platform;
+use parachute_core::redact::redact;
+use secrecy::ExposeSecret;
+use tokio::sync::{oneshot, watch};
+
+use crate::backoff_policy::{BackoffPolicy, ReconnectDelays};
+use crate::connector::{Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, LinkEvent, LinkMessage};
+use crate::messages::{ControlError, Deliver, DeliveryError, Inbound, ReloadConfig, Reply, SetTyping, Start, Stop, Test};
+use crate::metrics::Metrics;
+use crate::pairing::RoomInvite;
+use crate::status::{ConnectorState, ConnectorStatus};
+use crate::store::{PairingRecord, now_ms};
+
+/// How often a reply is tried when the platform keeps failing, before it is reported lost.
+const DELIVERY_ATTEMPTS: u32 = 4;
+/// Most warnings kept on the status.
+const MAX_WARNINGS: usize = 10;
+
+/// Where a harness sends what its connector receives.
+#[derive(Clone)]
+pub struct HarnessTargets {
+    /// Inbound events go to the pairing actor.
+    pub inbound: Recipient<Inbound>,
+    /// Room invites outside `allowed_rooms` go to the pairing actor.
+    pub room_invites: Recipient<RoomInvite>,
+}
+
+struct PendingReply {
+    reply: Reply,
+    attempts: u32,
+    respond: oneshot::Sender<Result<(), DeliveryError>>,
+}
+
+/// The actor that owns one connector's lifecycle.
+pub struct ConnectorHarness {
+    platform: Platform,
+    factory: Option<Arc<dyn ConnectorFactory>>,
+    env: ConnectorEnv,
+    config: Arc<BotsConfig>,
+    fingerprint: String,
+    targets: HarnessTargets,
+    metrics: Arc<Metrics>,
+    delays: ReconnectDelays,
+    status: watch::Sender<ConnectorStatus>,
+    connector: Option<Arc<dyn Connector>>,
+    generation: u64,
+    run_handle: Option<SpawnHandle>,
+    retry_handle: Option<SpawnHandle>,
+    connected_at: Option<Instant>,
+    outbox: VecDeque<PendingReply>,
+    sending: bool,
+}
+
+impl ConnectorHarness {
+    /// A stopped harness; `factory` is `None` when the binary lacks the platform.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        platform: Platform,
+        factory: Option<Arc<dyn ConnectorFactory>>,
+        env: ConnectorEnv,
+        config: Arc<BotsConfig>,
+        targets: HarnessTargets,
+        metrics: Arc<Metrics>,
+        policy: BackoffPolicy,
+        status: watch::Sender<ConnectorStatus>,
+    ) -> Self {
+        let fingerprint = config.section_fingerprint(platform);
+        let mut harness = Self {
+            platform,
+            factory,
+            env,
+            config,
+            fingerprint,
+            targets,
+            metrics,
+            delays: ReconnectDelays::new(policy),
+            status,
+            connector: None,
+            generation: 0,
+            run_handle: None,
+            retry_handle: None,
+            connected_at: None,
+            outbox: VecDeque::new(),
+            sending: false,
+        };
+        harness.refresh_config_fields();
+        harness
+    }
+
+    fn update(&self, change: impl FnOnce(&mut ConnectorStatus)) {
+        self.status.send_modify(change);
+    }
+
+    fn state(&self) -> ConnectorState {
+        self.status.borrow().state.clone()
+    }
+
+    fn refresh_config_fields(&mut self) {
+        let policy = self.config.policy(self.platform);
+        self.update(|s| {
+            s.enabled = policy.enabled;
+            s.has_token = policy.has_token;
+            s.allowed_count = policy.allowed_count;
+        });
+    }
+
+    fn redacted(&self, text: &str) -> String {
+        let secrets: Vec<&str> = self.config.secrets().into_iter().map(|s| s.expose_secret()).collect();
+        redact(text, &secrets)
+    }
+
+    fn record_error(&self, text: &str) {
+        let text = self.redacted(text);
+        tracing::warn!(platform = %self.platform, error = %text, "connector error");
+        self.update(|s| {
+            s.failure_count += 1;
+            s.last_error = Some(text);
+            s.last_error_time = Some(now_ms());
+        });
+    }
+
+    fn build_connector(&self) -> Result<Arc<dyn Connector>, ControlError> {
+        let factory = self.factory.as_ref().ok_or(ControlError::NotBuiltIn(self.platform))?;
+        if !self.config.policy(self.platform).has_token {
+            return Err(ControlError::NoToken(self.platform));
+        }
+        factory.build(&self.config, &self.env).map_err(|e| ControlError::Connector(self.redacted(&e.to_string())))
+    }
+
+    /// Starts from a clean slate: fresh delays, first attempt.
+    fn begin(&mut self, ctx: &mut Context<Self>) -> Result<(), ControlError> {
+        let connector = self.build_connector()?;
+        self.connector = Some(connector);
+        self.delays.reset();
+        self.update(|s| {
+            s.state = ConnectorState::Starting;
+            s.reconnect_attempts = 0;
+            s.warnings.clear();
+        });
+        self.launch(ctx);
+        Ok(())
+    }
+
+    /// Runs the connector once; its end is handled by `on_run_end`.
+    fn launch(&mut self, ctx: &mut Context<Self>) {
+        self.generation += 1;
+        let generation = self.generation;
+        let Some(connector) = self.connector.clone() else { return };
+        let link = ConnectorLink::new(generation, ctx.address().recipient());
+        tracing::debug!(platform = %self.platform, generation, "connector run starting");
+        let run = AssertUnwindSafe(connector.run(link)).catch_unwind();
+        let handle = ctx.spawn(run.into_actor(self).map(move |result, act, ctx| {
+            let result = result.map_err(|panic| panic_message(panic.as_ref()));
+            act.on_run_end(generation, result, ctx);
+        }));
+        self.run_handle = Some(handle);
+    }
+
+    fn on_run_end(&mut self, generation: u64, result: Result<Result<(), ConnectorError>, String>, ctx: &mut Context<Self>) {
+        if generation != self.generation {
+            return;
+        }
+        self.run_handle = None;
+        let healthy = self.connected_at.take().is_some_and(|t| t.elapsed() >= self.delays.policy().healthy_after);
+        if healthy {
+            self.delays.reset();
+            self.update(|s| s.reconnect_attempts = 0);
+        }
+        self.update(|s| s.connected_since = None);
+        match result {
+            Err(panic) => {
+                self.record_error(&format!("connector panicked: {panic}"));
+                self.schedule_retry(None, ctx);
+            }
+            Ok(Ok(())) => {
+                self.record_error("connection closed");
+                self.schedule_retry(None, ctx);
+            }
+            Ok(Err(err)) if err.is_fatal() => {
+                let reason = self.redacted(&err.to_string());
+                self.record_error(&reason);
+                self.connector = None;
+                self.update(|s| s.state = ConnectorState::Failed { reason });
+                self.fail_outbox();
+            }
+            Ok(Err(ConnectorError::RateLimited(wait))) => {
+                self.record_error(&ConnectorError::RateLimited(wait).to_string());
+                self.schedule_retry(Some(wait), ctx);
+            }
+            Ok(Err(err)) => {
+                self.record_error(&err.to_string());
+                self.schedule_retry(None, ctx);
+            }
+        }
+    }
+
+    fn schedule_retry(&mut self, forced: Option<Duration>, ctx: &mut Context<Self>) {
+        let delay = forced.unwrap_or_else(|| self.delays.next_delay());
+        let attempt = self.status.borrow().reconnect_attempts + 1;
+        self.update(|s| {
+            s.reconnect_attempts = attempt;
+            s.state = ConnectorState::Reconnecting { attempt, next_retry_in_ms: delay.as_millis() as u64 };
+        });
+        tracing::info!(platform = %self.platform, attempt, delay_ms = delay.as_millis() as u64, "reconnecting");
+        self.retry_handle = Some(ctx.run_later(delay, |act, ctx| {
+            act.retry_handle = None;
+            act.launch(ctx);
+        }));
+    }
+
+    fn halt(&mut self, ctx: &mut Context<Self>) {
+        self.generation += 1;
+        if let Some(handle) = self.run_handle.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(handle) = self.retry_handle.take() {
+            ctx.cancel_future(handle);
+        }
+        self.connector = None;
+        self.connected_at = None;
+        self.sending = false;
+        self.update(|s| {
+            s.state = ConnectorState::Stopped;
+            s.connected_since = None;
+            s.reconnect_attempts = 0;
+        });
+        self.fail_outbox();
+    }
+
+    fn fail_outbox(&mut self) {
+        for pending in self.outbox.drain(..) {
+            let _ = pending.respond.send(Err(DeliveryError::NotRunning(self.platform)));
+        }
+    }
+
+    fn on_connected(&mut self, identity: Identity, ctx: &mut Context<Self>) {
+        self.connected_at = Some(Instant::now());
+        tracing::info!(platform = %self.platform, bot = %identity.user_id, "connected");
+        self.update(|s| {
+            s.state = ConnectorState::Connected;
+            s.connected_since = Some(now_ms());
+            s.identity = Some(identity);
+        });
+        self.pump(ctx);
+    }
+
+    /// Sends the next queued reply, one at a time so a chat's replies keep their order.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.sending || self.state() != ConnectorState::Connected {
+            return;
+        }
+        let (Some(connector), Some(next)) = (self.connector.clone(), self.outbox.front_mut()) else { return };
+        next.attempts += 1;
+        self.sending = true;
+        let generation = self.generation;
+        let send = AssertUnwindSafe(connector.deliver(next.reply.clone())).catch_unwind();
+        ctx.spawn(send.into_actor(self).map(move |result, act, ctx| {
+            if generation != act.generation {
+                return;
+            }
+            act.sending = false;
+            let result = result.unwrap_or_else(|panic| Err(ConnectorError::Transient(panic_message(panic.as_ref()))));
+            act.on_delivery_result(result, ctx);
+        }));
+    }
+
+    fn on_delivery_result(&mut self, result: Result<(), ConnectorError>, ctx: &mut Context<Self>) {
+        let Some(front) = self.outbox.front() else { return };
+        let retry_in = match &result {
+            Ok(()) => None,
+            Err(ConnectorError::RateLimited(wait)) => Some(*wait),
+            Err(err) if !err.is_fatal() && front.attempts < DELIVERY_ATTEMPTS => {
+                Some(self.delays.policy().initial * 2u32.pow(front.attempts - 1))
+            }
+            Err(_) => None,
+        };
+        if let Some(wait) = retry_in {
+            if let Err(err) = &result {
+                tracing::warn!(platform = %self.platform, error = %self.redacted(&err.to_string()), "reply not sent yet, retrying");
+            }
+            ctx.run_later(wait, |act, ctx| act.pump(ctx));
+            return;
+        }
+        if let Some(done) = self.outbox.pop_front() {
+            let outcome = result.map_err(|err| DeliveryError::Failed(self.redacted(&err.to_string())));
+            if outcome.is_err() {
+                self.metrics.delivery_failed(self.platform);
+            }
+            let _ = done.respond.send(outcome);
+        }
+        self.pump(ctx);
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+impl Actor for ConnectorHarness {
+    type Context = Context<Self>;
+}
+
+impl Handler<Start> for ConnectorHarness {
+    type Result = Result<(), ControlError>;
+
+    fn handle(&mut self, _: Start, ctx: &mut Context<Self>) -> Self::Result {
+        if self.state().is_running() {
+            return Err(ControlError::AlreadyRunning(self.platform));
+        }
+        self.begin(ctx).inspect_err(|err| {
+            let text = err.to_string();
+            self.update(|s| {
+                s.last_error = Some(text);
+                s.last_error_time = Some(now_ms());
+            });
+        })
+    }
+}
+
+impl Handler<Stop> for ConnectorHarness {
+    type Result = Result<(), ControlError>;
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) -> Self::Result {
+        self.halt(ctx);
+        tracing::info!(platform = %self.platform, "stopped");
+        Ok(())
+    }
+}
+
+impl Handler<Test> for ConnectorHarness {
+    type Result = ResponseActFuture<Self, Result<Identity, ControlError>>;
+
+    fn handle(&mut self, _: Test, _: &mut Context<Self>) -> Self::Result {
+        let connector = match self.connector.clone().map(Ok).unwrap_or_else(|| self.build_connector()) {
+            Ok(c) => c,
+            Err(err) => return Box::pin(fut::ready(Err(err))),
+        };
+        Box::pin(connector.test().into_actor(self).map(|result, act, _| match result {
+            Ok(identity) => {
+                act.update(|s| s.identity = Some(identity.clone()));
+                Ok(identity)
+            }
+            Err(err) => Err(ControlError::Connector(act.redacted(&err.to_string()))),
+        }))
+    }
+}
+
+impl Handler<ReloadConfig> for ConnectorHarness {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReloadConfig, ctx: &mut Context<Self>) {
+        self.config = msg.0;
+        self.refresh_config_fields();
+        let fingerprint = self.config.section_fingerprint(self.platform);
+        let changed = fingerprint != self.fingerprint;
+        self.fingerprint = fingerprint;
+        if changed && self.state().is_running() {
+            tracing::info!(platform = %self.platform, "settings changed, restarting connector");
+            self.halt(ctx);
+            if let Err(err) = self.begin(ctx) {
+                let reason = err.to_string();
+                self.update(|s| s.state = ConnectorState::Failed { reason });
+            }
+        }
+    }
+}
+
+impl Handler<LinkMessage> for ConnectorHarness {
+    type Result = ();
+
+    fn handle(&mut self, msg: LinkMessage, ctx: &mut Context<Self>) {
+        if msg.generation != self.generation {
+            return;
+        }
+        match msg.event {
+            LinkEvent::Connected(identity) => self.on_connected(identity, ctx),
+            LinkEvent::Inbound(inbound) => {
+                self.metrics.received(self.platform);
+                self.update(|s| s.last_message_time = Some(now_ms()));
+                self.targets.inbound.do_send(inbound);
+            }
+            LinkEvent::RoomInvite { room_id, room_name, inviter } => {
+                self.targets.room_invites.do_send(RoomInvite { platform: self.platform, room_id, room_name, inviter });
+            }
+            LinkEvent::Warning(text) => {
+                let text = self.redacted(&text);
+                tracing::warn!(platform = %self.platform, warning = %text, "connector warning");
+                self.update(|s| {
+                    if !s.warnings.contains(&text) && s.warnings.len() < MAX_WARNINGS {
+                        s.warnings.push(text);
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl Handler<Deliver> for ConnectorHarness {
+    type Result = ResponseFuture<Result<(), DeliveryError>>;
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) -> Self::Result {
+        if !self.state().is_running() {
+            let platform = self.platform;
+            return Box::pin(async move { Err(DeliveryError::NotRunning(platform)) });
+        }
+        let (respond, answer) = oneshot::channel();
+        self.outbox.push_back(PendingReply { reply: msg.0, attempts: 0, respond });
+        self.pump(ctx);
+        let platform = self.platform;
+        Box::pin(async move { answer.await.unwrap_or(Err(DeliveryError::NotRunning(platform))) })
+    }
+}
+
+impl Handler<SetTyping> for ConnectorHarness {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetTyping, ctx: &mut Context<Self>) {
+        if self.state() != ConnectorState::Connected {
+            return;
+        }
+        if let Some(connector) = self.connector.clone() {
+            let platform = self.platform;
+            ctx.spawn(
+                async move {
+                    if let Err(err) = connector.set_typing(msg.chat, msg.typing).await {
+                        tracing::debug!(%platform, error = %err, "typing indicator not sent");
+                    }
+                }
+                .into_actor(self),
+            );
+        }
+    }
+}
+
+/// Tells the connector about the owner's decision on one of its room requests.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct PairingDecided(pub PairingRecord);
+
+impl Handler<PairingDecided> for ConnectorHarness {
+    type Result = ();
+
+    fn handle(&mut self, msg: PairingDecided, ctx: &mut Context<Self>) {
+        if let Some(connector) = self.connector.clone() {
+            let platform = self.platform;
+            ctx.spawn(
+                async move {
+                    if let Err(err) = connector.pairing_decided(msg.0).await {
+                        tracing::warn!(%platform, error = %err, "could not act on pairing decision");
+                    }
+                }
+                .into_actor(self),
+            );
+        }
+    }
+}

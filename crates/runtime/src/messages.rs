@@ -1,0 +1,182 @@
+//! The typed messages the actors exchange. Every lifecycle operation is one of these.
+
+use std::fmt;
+use std::sync::Arc;
+
+use actix::Message;
+use parachute_core::config::{BotsConfig, ConfigError};
+use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
+use parachute_core::trust::TrustLevel;
+use serde_json::Value;
+
+use crate::connector::{ConnectorError, Identity};
+use crate::status::ConnectorStatus;
+
+/// What a user sent.
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// A text message.
+    Text(String),
+    /// A voice note or audio file, already downloaded.
+    Voice(VoiceNote),
+}
+
+/// Audio to transcribe.
+#[derive(Clone)]
+pub struct VoiceNote {
+    /// e.g. `audio/ogg`.
+    pub mime_type: String,
+    /// The name the platform gave the file.
+    pub file_name: String,
+    /// The audio bytes.
+    pub data: Arc<[u8]>,
+}
+
+impl fmt::Debug for VoiceNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VoiceNote")
+            .field("mime_type", &self.mime_type)
+            .field("file_name", &self.file_name)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
+/// One platform event, translated by a connector. The one way in.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Inbound {
+    /// Where it came from.
+    pub platform: Platform,
+    /// The chat it was sent in.
+    pub chat: ChatId,
+    /// Direct conversation or group.
+    pub chat_kind: ChatKind,
+    /// Who sent it.
+    pub sender: UserId,
+    /// The sender's username, where the platform has one (Telegram `@name`).
+    pub sender_username: Option<String>,
+    /// The sender's display name as the platform gives it (sanitized by the pairing actor).
+    pub sender_display: String,
+    /// What was sent.
+    pub content: Content,
+    /// Whether it mentions the bot or replies to one of its messages.
+    pub addresses_bot: bool,
+    /// The platform's id of the event, used to never answer it twice.
+    pub event_id: EventId,
+    /// When it was sent (milliseconds since the epoch).
+    pub timestamp_ms: i64,
+}
+
+/// An inbound message the pairing actor let through, with the sender's trust level.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Authorized {
+    /// The message, its display name sanitized.
+    pub inbound: Inbound,
+    /// How far the brain may act for this sender.
+    pub trust_level: TrustLevel,
+}
+
+/// An answer. The one way out: the connector formats and splits it for its platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Where to send it.
+    pub platform: Platform,
+    /// The chat to send it to.
+    pub chat: ChatId,
+    /// Markdown text.
+    pub text: String,
+    /// The event it answers, for reply relations and removing the ack reaction.
+    pub in_reply_to: Option<EventId>,
+}
+
+/// Why a reply was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// The connector is stopped or failed.
+    #[error("the {0} connector is not running")]
+    NotRunning(Platform),
+    /// The platform refused or kept failing.
+    #[error("delivery failed: {0}")]
+    Failed(String),
+}
+
+/// Asks a connector to send a reply (queued while it reconnects).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), DeliveryError>")]
+pub struct Deliver(pub Reply);
+
+/// Asks a connector to show or stop the typing indicator in a chat.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SetTyping {
+    /// The chat.
+    pub chat: ChatId,
+    /// On or off.
+    pub typing: bool,
+}
+
+/// Why a lifecycle operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// Start while already running.
+    #[error("the {0} connector is already running")]
+    AlreadyRunning(Platform),
+    /// No credential configured.
+    #[error("no {0} token is configured")]
+    NoToken(Platform),
+    /// The binary was built without this platform.
+    #[error("this parachute was built without {0} support")]
+    NotBuiltIn(Platform),
+    /// The connector refused (test failed, bad settings).
+    #[error("{0}")]
+    Connector(String),
+    /// The config update was rejected.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The runtime is shutting down.
+    #[error("the runtime is not available")]
+    Unavailable,
+}
+
+impl From<ConnectorError> for ControlError {
+    fn from(err: ConnectorError) -> Self {
+        ControlError::Connector(err.to_string())
+    }
+}
+
+/// Starts a platform's connector.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<(), ControlError>")]
+pub struct Start(pub Platform);
+
+/// Stops a platform's connector, at once, even during a backoff wait.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<(), ControlError>")]
+pub struct Stop(pub Platform);
+
+/// Checks a platform's credentials (e.g. Matrix `whoami`) without starting it.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Identity, ControlError>")]
+pub struct Test(pub Platform);
+
+/// The status of every platform's connector.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Vec<ConnectorStatus>")]
+pub struct GetStatus;
+
+/// Hands a harness the new config; a running connector whose section changed restarts.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ReloadConfig(pub Arc<BotsConfig>);
+
+/// The config as the API shows it (no secrets).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Value")]
+pub struct GetConfig;
+
+/// Applies a partial config document, validates, saves atomically and reloads.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Value, ControlError>")]
+pub struct UpdateConfig(pub Value);

@@ -1,0 +1,189 @@
+//! The orchestrator: answers authorized messages one at a time per chat (chats in parallel),
+//! runs commands, keeps session history and asks the brain.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use parachute_core::commands::{Command, help_text, parse_command};
+use parachute_core::config::BotsConfig;
+use parachute_core::gating::should_answer;
+use parachute_core::ids::{ChatKey, EventId, Platform};
+use tokio::sync::watch;
+
+use crate::brain::{Brain, BrainRequest};
+use crate::messages::{Authorized, Content, Reply};
+use crate::metrics::Metrics;
+use crate::router::Router;
+use crate::store::{EventClaim, HistoryRole, Store, StoreError};
+
+/// What `!new` answers.
+pub const NEW_SESSION_TEXT: &str = "Starting fresh! Previous conversation archived.";
+/// What a voice message gets while no transcriber is configured.
+pub const NO_TRANSCRIBER_TEXT: &str =
+    "I can't listen to voice messages yet: no transcriber is configured. Please send text.";
+
+/// The name answers are stored under in history.
+const BOT_NAME: &str = "parachute";
+
+/// The actor that turns authorized messages into replies.
+pub struct Orchestrator {
+    shared: Shared,
+    queues: HashMap<ChatKey, VecDeque<Authorized>>,
+    busy: HashSet<ChatKey>,
+    in_flight: HashSet<(Platform, EventId)>,
+}
+
+/// What one message's processing needs, cloned into its future.
+#[derive(Clone)]
+struct Shared {
+    store: Store,
+    brain: Arc<dyn Brain>,
+    router: Router,
+    config: watch::Receiver<Arc<BotsConfig>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Orchestrator {
+    /// An orchestrator answering through `brain` and replying through `router`.
+    pub fn new(
+        store: Store,
+        brain: Arc<dyn Brain>,
+        router: Router,
+        config: watch::Receiver<Arc<BotsConfig>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            shared: Shared { store, brain, router, config, metrics },
+            queues: HashMap::new(),
+            busy: HashSet::new(),
+            in_flight: HashSet::new(),
+        }
+    }
+
+    /// Starts the next message of a chat if the chat is idle.
+    fn run_next(&mut self, chat: ChatKey, ctx: &mut Context<Self>) {
+        if self.busy.contains(&chat) {
+            return;
+        }
+        let Some(next) = self.queues.get_mut(&chat).and_then(VecDeque::pop_front) else {
+            self.queues.remove(&chat);
+            return;
+        };
+        self.busy.insert(chat.clone());
+        let shared = self.shared.clone();
+        let event = (next.inbound.platform, next.inbound.event_id.clone());
+        ctx.spawn(async move { process(shared, next).await }.into_actor(self).map(move |result, act, ctx| {
+            if let Err(err) = result {
+                tracing::error!(chat = %chat, error = %err, "message not processed; it will be retried if the platform replays it");
+            }
+            act.in_flight.remove(&event);
+            act.busy.remove(&chat);
+            act.run_next(chat, ctx);
+        }));
+    }
+}
+
+impl Actor for Orchestrator {
+    type Context = Context<Self>;
+}
+
+impl Handler<Authorized> for Orchestrator {
+    type Result = ();
+
+    fn handle(&mut self, msg: Authorized, ctx: &mut Context<Self>) {
+        let platform = msg.inbound.platform;
+        let event = (platform, msg.inbound.event_id.clone());
+        if self.in_flight.contains(&event) {
+            self.shared.metrics.duplicate(platform);
+            return;
+        }
+        match self.shared.store.claim_event(platform, &event.1) {
+            Ok(EventClaim::Done) => {
+                self.shared.metrics.duplicate(platform);
+                tracing::debug!(%platform, event = %event.1, "already handled, dropped");
+                return;
+            }
+            Ok(EventClaim::New | EventClaim::Unfinished) => {}
+            Err(err) => {
+                tracing::error!(error = %err, "cannot record event; dropping it rather than risking a double answer");
+                return;
+            }
+        }
+        self.in_flight.insert(event);
+        let chat = ChatKey { platform, chat: msg.inbound.chat.clone() };
+        self.queues.entry(chat.clone()).or_default().push_back(msg);
+        self.run_next(chat, ctx);
+    }
+}
+
+/// Handles one message from start to delivered reply.
+async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
+    let inbound = &msg.inbound;
+    let platform = inbound.platform;
+    let chat = ChatKey { platform, chat: inbound.chat.clone() };
+    let config = shared.config.borrow().clone();
+    let policy = config.policy(platform);
+    let text = match &inbound.content {
+        Content::Text(text) => Some(text.as_str()),
+        Content::Voice(_) => None,
+    };
+    let bot_username = shared.router.bot_username(platform);
+    let command = text.and_then(|t| parse_command(t, platform, bot_username.as_deref()));
+    if !should_answer(inbound.chat_kind, policy.group_mention_mode, inbound.addresses_bot, command.is_some()) {
+        if let Some(text) = text {
+            shared.store.append_history(&chat, HistoryRole::Context, &inbound.sender_display, text)?;
+        }
+        return shared.store.finish_event(platform, &inbound.event_id);
+    }
+
+    let answer = match (command, text) {
+        (Some(Command::New), _) => {
+            shared.store.archive_session(&chat)?;
+            NEW_SESSION_TEXT.to_owned()
+        }
+        (Some(Command::Help), _) => help_text(platform, shared.brain.name()),
+        (None, None) => NO_TRANSCRIBER_TEXT.to_owned(),
+        (None, Some(text)) => {
+            let history = shared.store.history(&chat, config.brain.history_messages)?;
+            shared.store.append_history(&chat, HistoryRole::User, &inbound.sender_display, text)?;
+            let request = BrainRequest {
+                session_id: shared.store.session_id(&chat)?,
+                platform,
+                chat: inbound.chat.clone(),
+                chat_kind: inbound.chat_kind,
+                sender_display: inbound.sender_display.clone(),
+                trust_level: msg.trust_level,
+                system_prompt: config.brain.system_prompt.clone(),
+                history,
+                message: text.to_owned(),
+            };
+            shared.router.typing(platform, &inbound.chat, true);
+            let result = shared.brain.respond(request).await;
+            shared.router.typing(platform, &inbound.chat, false);
+            match result {
+                Ok(answer) => {
+                    shared.store.append_history(&chat, HistoryRole::Assistant, BOT_NAME, &answer)?;
+                    answer
+                }
+                Err(err) => {
+                    shared.metrics.brain_error(platform);
+                    tracing::warn!(chat = %chat, error = %err, "brain failed");
+                    format!("Sorry, I couldn't answer that just now ({err}). Please try again.")
+                }
+            }
+        }
+    };
+
+    let reply = Reply { platform, chat: inbound.chat.clone(), text: answer, in_reply_to: Some(inbound.event_id.clone()) };
+    match shared.router.deliver(reply).await {
+        Ok(()) => {
+            shared.metrics.answered(platform);
+            shared.store.finish_event(platform, &inbound.event_id)
+        }
+        Err(err) => {
+            tracing::warn!(chat = %chat, error = %err, "reply not delivered");
+            Ok(())
+        }
+    }
+}

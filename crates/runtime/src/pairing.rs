@@ -1,0 +1,270 @@
+//! The pairing actor: decides whether a sender may talk to the bot, runs the owner's
+//! approve/deny workflow for unknown DM users and invited rooms, and passes the rest on.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use parachute_core::config::{BotsConfig, is_listed};
+use parachute_core::ids::{ChatId, ChatKind, EventId, Platform};
+use parachute_core::pairing::{DmAccess, PairingKind, PairingStatus, decide_dm, texts};
+use parachute_core::sanitize::sanitize_display_name;
+use parachute_core::trust::TrustLevel;
+use tokio::sync::watch;
+
+use crate::messages::{Authorized, Content, Inbound, Reply};
+use crate::router::Router;
+use crate::store::{NewPairingRequest, PairingRecord, Store, StoreError};
+use crate::store::pairing::ResolveError;
+
+/// The bot was invited to a room outside `allowed_rooms`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct RoomInvite {
+    /// Which platform.
+    pub platform: Platform,
+    /// The room id.
+    pub room_id: String,
+    /// Its name.
+    pub room_name: String,
+    /// Who invited the bot.
+    pub inviter: String,
+}
+
+/// Every pairing request, newest first.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Vec<PairingRecord>, PairingError>")]
+pub struct ListPairing;
+
+/// How many requests wait for the owner.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<usize, PairingError>")]
+pub struct CountPending;
+
+/// The owner approves a request, optionally at a chosen trust level.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<PairingRecord, PairingError>")]
+pub struct Approve {
+    /// The request.
+    pub id: i64,
+    /// The level to grant; the platform's DM default when absent.
+    pub trust_level: Option<TrustLevel>,
+}
+
+/// The owner denies a request.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<PairingRecord, PairingError>")]
+pub struct Deny {
+    /// The request.
+    pub id: i64,
+}
+
+/// The owner withdraws a user's approval; the user has to pair again.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<bool, PairingError>")]
+pub struct Revoke {
+    /// Which platform.
+    pub platform: Platform,
+    /// The user.
+    pub user_id: String,
+}
+
+/// Why a pairing operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PairingError {
+    /// No such request.
+    #[error("no pairing request with id {0}")]
+    NotFound(i64),
+    /// Already decided.
+    #[error("pairing request {id} is already {status}")]
+    NotPending {
+        /// The request.
+        id: i64,
+        /// Its status.
+        status: &'static str,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ResolveError> for PairingError {
+    fn from(err: ResolveError) -> Self {
+        match err {
+            ResolveError::NotFound(id) => PairingError::NotFound(id),
+            ResolveError::NotPending { id, status } => PairingError::NotPending { id, status },
+            ResolveError::Store(e) => PairingError::Store(e),
+        }
+    }
+}
+
+/// The actor between connectors and the orchestrator.
+pub struct Pairing {
+    store: Store,
+    config: watch::Receiver<Arc<BotsConfig>>,
+    orchestrator: Recipient<Authorized>,
+    router: Router,
+}
+
+impl Pairing {
+    /// A pairing actor passing authorized messages to `orchestrator`.
+    pub fn new(store: Store, config: watch::Receiver<Arc<BotsConfig>>, orchestrator: Recipient<Authorized>, router: Router) -> Self {
+        Self { store, config, orchestrator, router }
+    }
+
+    fn tell(&self, platform: Platform, chat: &str, text: &str, in_reply_to: Option<EventId>) {
+        let reply = Reply { platform, chat: ChatId::from(chat), text: text.to_owned(), in_reply_to };
+        let router = self.router.clone();
+        actix::spawn(async move {
+            if let Err(err) = router.deliver(reply).await {
+                tracing::warn!(%platform, error = %err, "pairing message not delivered");
+            }
+        });
+    }
+
+    fn handle_dm(&mut self, inbound: Inbound) -> Result<(), StoreError> {
+        let config = self.config.borrow().clone();
+        let policy = config.policy(inbound.platform);
+        let listed = is_listed(&policy.allowed_users, inbound.sender.as_str(), inbound.sender_username.as_deref());
+        let known = self.store.find_pairing(inbound.platform, PairingKind::User, inbound.sender.as_str())?;
+        match decide_dm(listed, known.as_ref().map(PairingRecord::as_known), policy.dm_trust_level) {
+            DmAccess::Allowed(trust_level) => {
+                self.orchestrator.do_send(Authorized { inbound, trust_level });
+                return Ok(());
+            }
+            DmAccess::RequestApproval => {
+                let first_message = match &inbound.content {
+                    Content::Text(text) => text.chars().take(500).collect(),
+                    Content::Voice(_) => "(voice message)".to_owned(),
+                };
+                let (record, created) = self.store.create_pairing(&NewPairingRequest {
+                    platform: inbound.platform,
+                    kind: PairingKind::User,
+                    platform_user_id: inbound.sender.0.clone(),
+                    platform_user_display: inbound.sender_display.clone(),
+                    platform_chat_id: inbound.chat.0.clone(),
+                    first_message,
+                })?;
+                if created {
+                    tracing::info!(platform = %inbound.platform, request = record.id, "new pairing request");
+                    self.tell(inbound.platform, inbound.chat.as_str(), texts::REQUEST_SENT, Some(inbound.event_id.clone()));
+                }
+            }
+            DmAccess::StillPending { remind: true } => {
+                if let Some(record) = known {
+                    self.store.mark_pairing_reminded(record.id)?;
+                }
+                self.tell(inbound.platform, inbound.chat.as_str(), texts::STILL_PENDING, Some(inbound.event_id.clone()));
+            }
+            DmAccess::StillPending { remind: false } | DmAccess::Ignore => {}
+        }
+        self.store.finish_event(inbound.platform, &inbound.event_id)
+    }
+
+    fn decide(&mut self, id: i64, status: PairingStatus, level: Option<TrustLevel>) -> Result<PairingRecord, PairingError> {
+        let level = match (status, level) {
+            (PairingStatus::Approved, None) => {
+                let platform = self.store.pairing_by_id(id)?.ok_or(PairingError::NotFound(id))?.platform;
+                Some(self.config.borrow().policy(platform).dm_trust_level)
+            }
+            (PairingStatus::Approved, level) => level,
+            _ => None,
+        };
+        let record = self.store.resolve_pairing(id, status, level)?;
+        tracing::info!(request = id, status = record.status.as_str(), "pairing decided");
+        match record.kind {
+            PairingKind::User => {
+                let text = if status == PairingStatus::Approved { texts::APPROVED } else { texts::DENIED };
+                self.tell(record.platform, &record.platform_chat_id, text, None);
+            }
+            PairingKind::Room => self.router.pairing_decided(record.clone()),
+        }
+        Ok(record)
+    }
+}
+
+impl Actor for Pairing {
+    type Context = Context<Self>;
+}
+
+impl Handler<Inbound> for Pairing {
+    type Result = ();
+
+    fn handle(&mut self, mut inbound: Inbound, _: &mut Context<Self>) {
+        inbound.sender_display = sanitize_display_name(&inbound.sender_display, inbound.sender.as_str());
+        let result = match inbound.chat_kind {
+            ChatKind::Group => {
+                let trust_level = self.config.borrow().policy(inbound.platform).group_trust_level;
+                self.orchestrator.do_send(Authorized { inbound, trust_level });
+                Ok(())
+            }
+            ChatKind::Direct => match self.store.is_event_done(inbound.platform, &inbound.event_id) {
+                Ok(true) => Ok(()),
+                Ok(false) => self.handle_dm(inbound),
+                Err(err) => Err(err),
+            },
+        };
+        if let Err(err) = result {
+            tracing::error!(error = %err, "pairing check failed; message left unhandled");
+        }
+    }
+}
+
+impl Handler<RoomInvite> for Pairing {
+    type Result = ();
+
+    fn handle(&mut self, msg: RoomInvite, _: &mut Context<Self>) {
+        let request = NewPairingRequest {
+            platform: msg.platform,
+            kind: PairingKind::Room,
+            platform_user_id: msg.room_id.clone(),
+            platform_user_display: sanitize_display_name(&msg.room_name, &msg.room_id),
+            platform_chat_id: msg.room_id,
+            first_message: format!("invited by {}", sanitize_display_name(&msg.inviter, "someone")),
+        };
+        match self.store.create_pairing(&request) {
+            Ok((record, true)) => tracing::info!(platform = %record.platform, request = record.id, "new room pairing request"),
+            Ok((_, false)) => {}
+            Err(err) => tracing::error!(error = %err, "room pairing request not stored"),
+        }
+    }
+}
+
+impl Handler<ListPairing> for Pairing {
+    type Result = Result<Vec<PairingRecord>, PairingError>;
+
+    fn handle(&mut self, _: ListPairing, _: &mut Context<Self>) -> Self::Result {
+        Ok(self.store.list_pairing()?)
+    }
+}
+
+impl Handler<CountPending> for Pairing {
+    type Result = Result<usize, PairingError>;
+
+    fn handle(&mut self, _: CountPending, _: &mut Context<Self>) -> Self::Result {
+        Ok(self.store.pending_pairing_count()?)
+    }
+}
+
+impl Handler<Approve> for Pairing {
+    type Result = Result<PairingRecord, PairingError>;
+
+    fn handle(&mut self, msg: Approve, _: &mut Context<Self>) -> Self::Result {
+        self.decide(msg.id, PairingStatus::Approved, msg.trust_level)
+    }
+}
+
+impl Handler<Deny> for Pairing {
+    type Result = Result<PairingRecord, PairingError>;
+
+    fn handle(&mut self, msg: Deny, _: &mut Context<Self>) -> Self::Result {
+        self.decide(msg.id, PairingStatus::Denied, None)
+    }
+}
+
+impl Handler<Revoke> for Pairing {
+    type Result = Result<bool, PairingError>;
+
+    fn handle(&mut self, msg: Revoke, _: &mut Context<Self>) -> Self::Result {
+        Ok(self.store.revoke_user(msg.platform, &msg.user_id)?)
+    }
+}

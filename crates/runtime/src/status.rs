@@ -1,0 +1,103 @@
+//! A connector's observable state, as the API and the page show it.
+
+use serde::Serialize;
+
+use crate::connector::Identity;
+use parachute_core::ids::Platform;
+
+/// Where a connector stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConnectorState {
+    /// Not running.
+    Stopped,
+    /// First connection attempt under way.
+    Starting,
+    /// Connected and receiving events.
+    Connected,
+    /// Lost the connection; trying again after a delay.
+    Reconnecting {
+        /// Which attempt comes next (1-based).
+        attempt: u32,
+        /// How long until it, in milliseconds.
+        next_retry_in_ms: u64,
+    },
+    /// Gave up for a reason retrying cannot fix (bad token, bad settings).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ConnectorState {
+    /// The state's name: stopped, starting, connected, reconnecting or failed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConnectorState::Stopped => "stopped",
+            ConnectorState::Starting => "starting",
+            ConnectorState::Connected => "connected",
+            ConnectorState::Reconnecting { .. } => "reconnecting",
+            ConnectorState::Failed { .. } => "failed",
+        }
+    }
+
+    /// Whether the connector is running (connecting, connected or between attempts).
+    pub fn is_running(&self) -> bool {
+        matches!(self, ConnectorState::Starting | ConnectorState::Connected | ConnectorState::Reconnecting { .. })
+    }
+}
+
+/// Everything known about one connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorStatus {
+    /// Which platform.
+    pub platform: Platform,
+    /// Whether this binary includes the platform.
+    pub available: bool,
+    /// `enabled` in the config.
+    pub enabled: bool,
+    /// Whether a credential is configured.
+    pub has_token: bool,
+    /// Current state.
+    pub state: ConnectorState,
+    /// Failed connection attempts since the server started.
+    pub failure_count: u64,
+    /// Attempts in the current reconnect streak (0 when healthy).
+    pub reconnect_attempts: u32,
+    /// The last error, redacted.
+    pub last_error: Option<String>,
+    /// When it happened (ms since epoch).
+    pub last_error_time: Option<i64>,
+    /// When the current connection was established (ms since epoch).
+    pub connected_since: Option<i64>,
+    /// When the last inbound message arrived (ms since epoch).
+    pub last_message_time: Option<i64>,
+    /// Allowed users (Telegram/Discord) or rooms (Matrix) in the config.
+    pub allowed_count: usize,
+    /// Who the bot is on the platform, once connected or tested.
+    pub identity: Option<Identity>,
+    /// Things the owner should know (e.g. an encrypted room the bot cannot read).
+    pub warnings: Vec<String>,
+}
+
+impl ConnectorStatus {
+    /// The status of a connector that never ran.
+    pub fn new(platform: Platform, available: bool) -> Self {
+        Self {
+            platform,
+            available,
+            enabled: false,
+            has_token: false,
+            state: ConnectorState::Stopped,
+            failure_count: 0,
+            reconnect_attempts: 0,
+            last_error: None,
+            last_error_time: None,
+            connected_since: None,
+            last_message_time: None,
+            allowed_count: 0,
+            identity: None,
+            warnings: Vec::new(),
+        }
+    }
+}

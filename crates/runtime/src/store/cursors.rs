@@ -1,0 +1,45 @@
+//! Per-platform cursors, such as Telegram's update offset.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError};
+use parachute_core::ids::Platform;
+
+impl Store {
+    /// Reads a cursor.
+    pub fn cursor(&self, platform: Platform, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT value FROM cursors WHERE platform = ?1 AND name = ?2",
+                params![platform.as_str(), name],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Writes a cursor.
+    pub fn set_cursor(&self, platform: Platform, name: &str, value: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO cursors (platform, name, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (platform, name) DO UPDATE SET value = excluded.value",
+            params![platform.as_str(), name, value],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_per_platform() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(store.cursor(Platform::Telegram, "offset").unwrap(), None);
+        store.set_cursor(Platform::Telegram, "offset", "41").unwrap();
+        store.set_cursor(Platform::Telegram, "offset", "42").unwrap();
+        assert_eq!(store.cursor(Platform::Telegram, "offset").unwrap().as_deref(), Some("42"));
+        assert_eq!(store.cursor(Platform::Discord, "offset").unwrap(), None);
+    }
+}

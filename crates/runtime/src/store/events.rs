@@ -1,0 +1,90 @@
+//! Handled event ids: the record that keeps parachute from answering an event twice.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, now_ms};
+use parachute_core::ids::{EventId, Platform};
+
+/// What the store says about an incoming event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventClaim {
+    /// Never seen: handle it.
+    New,
+    /// Seen before but not finished (the process stopped in between): handle it again.
+    Unfinished,
+    /// Already handled: drop it.
+    Done,
+}
+
+impl Store {
+    /// Records that an event arrived and says whether it still needs handling.
+    pub fn claim_event(&self, platform: Platform, event: &EventId) -> Result<EventClaim, StoreError> {
+        let conn = self.conn();
+        let inserted = conn.execute(
+            "INSERT OR IGNORE INTO handled_events (platform, event_id, state, updated_at) VALUES (?1, ?2, 'received', ?3)",
+            params![platform.as_str(), event.as_str(), now_ms()],
+        )?;
+        if inserted == 1 {
+            return Ok(EventClaim::New);
+        }
+        let state: Option<String> = conn
+            .query_row(
+                "SELECT state FROM handled_events WHERE platform = ?1 AND event_id = ?2",
+                params![platform.as_str(), event.as_str()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(match state.as_deref() {
+            Some("done") => EventClaim::Done,
+            _ => EventClaim::Unfinished,
+        })
+    }
+
+    /// Marks an event as handled (answered, or deliberately not answered).
+    pub fn finish_event(&self, platform: Platform, event: &EventId) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO handled_events (platform, event_id, state, updated_at) VALUES (?1, ?2, 'done', ?3)
+             ON CONFLICT (platform, event_id) DO UPDATE SET state = 'done', updated_at = excluded.updated_at",
+            params![platform.as_str(), event.as_str(), now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Whether an event was handled.
+    pub fn is_event_done(&self, platform: Platform, event: &EventId) -> Result<bool, StoreError> {
+        let state: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT state FROM handled_events WHERE platform = ?1 AND event_id = ?2",
+                params![platform.as_str(), event.as_str()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(state.as_deref() == Some("done"))
+    }
+
+    /// Forgets handled events older than `max_age_ms` (platforms do not replay that far back).
+    pub fn prune_events(&self, max_age_ms: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM handled_events WHERE updated_at < ?1", params![now_ms() - max_age_ms])?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_handled_once() {
+        let store = Store::open_in_memory().unwrap();
+        let ev = EventId::from("$1");
+        assert_eq!(store.claim_event(Platform::Matrix, &ev).unwrap(), EventClaim::New);
+        assert_eq!(store.claim_event(Platform::Matrix, &ev).unwrap(), EventClaim::Unfinished);
+        store.finish_event(Platform::Matrix, &ev).unwrap();
+        assert_eq!(store.claim_event(Platform::Matrix, &ev).unwrap(), EventClaim::Done);
+        assert_eq!(store.claim_event(Platform::Telegram, &ev).unwrap(), EventClaim::New);
+        assert!(store.is_event_done(Platform::Matrix, &ev).unwrap());
+        assert_eq!(store.prune_events(-10_000).unwrap(), 2);
+    }
+}

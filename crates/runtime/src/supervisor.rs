@@ -1,0 +1,130 @@
+//! The supervisor: owns the config, starts enabled connectors, answers Start/Stop/Test/
+//! GetStatus, and applies config updates (validate, save atomically, restart what changed).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use parachute_core::config::{BotsConfig, apply_patch, masked_json, save_atomic};
+use parachute_core::ids::Platform;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::connector::Identity;
+use crate::messages::{ControlError, GetConfig, GetStatus, ReloadConfig, Start, Stop, Test, UpdateConfig};
+use crate::router::Router;
+
+/// The root actor.
+pub struct Supervisor {
+    config_path: PathBuf,
+    config: watch::Sender<Arc<BotsConfig>>,
+    router: Router,
+    autostart: bool,
+}
+
+impl Supervisor {
+    /// A supervisor over the harnesses in `router`; `autostart` starts enabled connectors.
+    pub fn new(config_path: PathBuf, config: watch::Sender<Arc<BotsConfig>>, router: Router, autostart: bool) -> Self {
+        Self { config_path, config, router, autostart }
+    }
+
+    fn forward<M>(&self, platform: Platform, msg: M) -> ResponseFuture<Result<M::Result, ControlError>>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        crate::harness::ConnectorHarness: Handler<M>,
+    {
+        let harness = self.router.harness(platform).cloned();
+        Box::pin(async move {
+            let harness = harness.ok_or(ControlError::NotBuiltIn(platform))?;
+            harness.send(msg).await.map_err(|_| ControlError::Unavailable)
+        })
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        if !self.autostart {
+            return;
+        }
+        let config = self.config.borrow().clone();
+        for platform in Platform::ALL {
+            if !config.policy(platform).enabled {
+                continue;
+            }
+            if let Some(harness) = self.router.harness(platform).cloned() {
+                actix::spawn(async move {
+                    match harness.send(Start(platform)).await {
+                        Ok(Ok(())) => tracing::info!(%platform, "connector starting"),
+                        Ok(Err(err)) => tracing::warn!(%platform, error = %err, "enabled connector not started"),
+                        Err(_) => {}
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl Handler<Start> for Supervisor {
+    type Result = ResponseFuture<Result<(), ControlError>>;
+
+    fn handle(&mut self, msg: Start, _: &mut Context<Self>) -> Self::Result {
+        let fut = self.forward(msg.0, msg);
+        Box::pin(async move { fut.await? })
+    }
+}
+
+impl Handler<Stop> for Supervisor {
+    type Result = ResponseFuture<Result<(), ControlError>>;
+
+    fn handle(&mut self, msg: Stop, _: &mut Context<Self>) -> Self::Result {
+        let fut = self.forward(msg.0, msg);
+        Box::pin(async move { fut.await? })
+    }
+}
+
+impl Handler<Test> for Supervisor {
+    type Result = ResponseFuture<Result<Identity, ControlError>>;
+
+    fn handle(&mut self, msg: Test, _: &mut Context<Self>) -> Self::Result {
+        let fut = self.forward(msg.0, msg);
+        Box::pin(async move { fut.await? })
+    }
+}
+
+impl Handler<GetStatus> for Supervisor {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.router.statuses())
+    }
+}
+
+impl Handler<GetConfig> for Supervisor {
+    type Result = MessageResult<GetConfig>;
+
+    fn handle(&mut self, _: GetConfig, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(masked_json(&self.config.borrow()))
+    }
+}
+
+impl Handler<UpdateConfig> for Supervisor {
+    type Result = Result<Value, ControlError>;
+
+    fn handle(&mut self, msg: UpdateConfig, _: &mut Context<Self>) -> Self::Result {
+        let current = self.config.borrow().clone();
+        let merged = apply_patch(&current, &msg.0)?;
+        save_atomic(&self.config_path, &merged)?;
+        let merged = Arc::new(merged);
+        self.config.send_replace(merged.clone());
+        for platform in Platform::ALL {
+            if let Some(harness) = self.router.harness(platform) {
+                harness.do_send(ReloadConfig(merged.clone()));
+            }
+        }
+        tracing::info!(path = %self.config_path.display(), "config updated");
+        Ok(masked_json(&merged))
+    }
+}

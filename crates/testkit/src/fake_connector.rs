@@ -1,0 +1,241 @@
+//! A fake connector driven by a script: connect, fail (auth/transient/rate limit), panic or
+//! hang per run; records deliveries and typing; lets tests inject inbound events.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use parachute_core::config::BotsConfig;
+use parachute_core::ids::{ChatId, Platform};
+use parachute_runtime::connector::{Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity};
+use parachute_runtime::messages::{Inbound, Reply};
+use parachute_runtime::store::PairingRecord;
+use tokio::sync::{mpsc, watch};
+
+/// What one run of the fake connector does.
+#[derive(Debug, Clone)]
+pub enum RunScript {
+    /// Connect and stay connected until `drop_connection` (the default once the script ends).
+    Connect,
+    /// Fail right away with this error.
+    Fail(ConnectorError),
+    /// Panic right away.
+    Panic(String),
+    /// Never connect, never return.
+    Hang,
+}
+
+struct State {
+    platform: Platform,
+    script: VecDeque<RunScript>,
+    deliver_script: VecDeque<ConnectorError>,
+    link: Option<ConnectorLink>,
+    drop_tx: Option<mpsc::UnboundedSender<Result<(), ConnectorError>>>,
+    delivered: Vec<Reply>,
+    typing: Vec<(ChatId, bool)>,
+    decisions: Vec<PairingRecord>,
+    test_result: Result<Identity, ConnectorError>,
+}
+
+/// Counters tests can await.
+struct Signals {
+    runs: watch::Sender<usize>,
+    connected: watch::Sender<usize>,
+    delivered: watch::Sender<usize>,
+}
+
+/// The fake connector; clones share one state, so a test keeps a handle on what the
+/// runtime built.
+#[derive(Clone)]
+pub struct FakeConnector {
+    state: Arc<Mutex<State>>,
+    signals: Arc<Signals>,
+}
+
+impl FakeConnector {
+    /// A fake for `platform` that connects on every run unless scripted otherwise.
+    pub fn new(platform: Platform) -> Self {
+        let identity = Identity {
+            user_id: format!("fake-{platform}-bot"),
+            username: Some("parachute_bot".to_owned()),
+            display_name: Some("Parachute".to_owned()),
+        };
+        Self {
+            state: Arc::new(Mutex::new(State {
+                platform,
+                script: VecDeque::new(),
+                deliver_script: VecDeque::new(),
+                link: None,
+                drop_tx: None,
+                delivered: Vec::new(),
+                typing: Vec::new(),
+                decisions: Vec::new(),
+                test_result: Ok(identity),
+            })),
+            signals: Arc::new(Signals {
+                runs: watch::channel(0).0,
+                connected: watch::channel(0).0,
+                delivered: watch::channel(0).0,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends run behaviours, consumed one per run.
+    pub fn script(&self, runs: impl IntoIterator<Item = RunScript>) -> &Self {
+        self.state().script.extend(runs);
+        self
+    }
+
+    /// Makes the next deliveries fail with these errors, one per attempt.
+    pub fn fail_deliveries(&self, errors: impl IntoIterator<Item = ConnectorError>) {
+        self.state().deliver_script.extend(errors);
+    }
+
+    /// What `test` answers.
+    pub fn set_test_result(&self, result: Result<Identity, ConnectorError>) {
+        self.state().test_result = result;
+    }
+
+    /// A factory handing out this fake.
+    pub fn factory(&self) -> Arc<dyn ConnectorFactory> {
+        Arc::new(FakeFactory(self.clone()))
+    }
+
+    /// Sends an event as if the platform delivered it. Panics if not connected.
+    pub fn inject(&self, inbound: Inbound) {
+        let link = self.state().link.clone().expect("fake connector is not connected");
+        link.inbound(inbound);
+    }
+
+    /// Reports a room invite as the platform would.
+    pub fn invite(&self, room_id: &str, room_name: &str, inviter: &str) {
+        let link = self.state().link.clone().expect("fake connector is not connected");
+        link.room_invite(room_id.to_owned(), room_name.to_owned(), inviter.to_owned());
+    }
+
+    /// Ends the current connected run with `result`.
+    pub fn drop_connection(&self, result: Result<(), ConnectorError>) {
+        if let Some(tx) = self.state().drop_tx.take() {
+            let _ = tx.send(result);
+        }
+    }
+
+    /// How many runs have started.
+    pub fn runs(&self) -> usize {
+        *self.signals.runs.borrow()
+    }
+
+    /// Replies delivered so far.
+    pub fn delivered(&self) -> Vec<Reply> {
+        self.state().delivered.clone()
+    }
+
+    /// Typing calls so far.
+    pub fn typing(&self) -> Vec<(ChatId, bool)> {
+        self.state().typing.clone()
+    }
+
+    /// Room decisions the connector was told about.
+    pub fn decisions(&self) -> Vec<PairingRecord> {
+        self.state().decisions.clone()
+    }
+
+    /// Waits until at least `n` replies were delivered; returns them all.
+    pub async fn wait_delivered(&self, n: usize, timeout: Duration) -> Vec<Reply> {
+        let mut rx = self.signals.delivered.subscribe();
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|count| *count >= n)).await;
+        let delivered = self.delivered();
+        assert!(reached.is_ok(), "expected {n} deliveries within {timeout:?}, got {}: {delivered:#?}", delivered.len());
+        delivered
+    }
+
+    /// Waits until the fake has started `n` runs.
+    pub async fn wait_runs(&self, n: usize, timeout: Duration) {
+        let mut rx = self.signals.runs.subscribe();
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|count| *count >= n)).await;
+        assert!(reached.is_ok(), "expected {n} runs within {timeout:?}, got {}", self.runs());
+    }
+
+    /// Waits until the fake has connected `n` times.
+    pub async fn wait_connected(&self, n: usize, timeout: Duration) {
+        let mut rx = self.signals.connected.subscribe();
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|count| *count >= n)).await;
+        assert!(reached.is_ok(), "expected {n} connections within {timeout:?}");
+    }
+}
+
+struct FakeFactory(FakeConnector);
+
+impl ConnectorFactory for FakeFactory {
+    fn platform(&self) -> Platform {
+        self.0.state().platform
+    }
+
+    fn build(&self, _: &BotsConfig, _: &ConnectorEnv) -> Result<Arc<dyn Connector>, ConnectorError> {
+        Ok(Arc::new(self.0.clone()))
+    }
+}
+
+impl Connector for FakeConnector {
+    fn platform(&self) -> Platform {
+        self.state().platform
+    }
+
+    fn test(&self) -> BoxFuture<'static, Result<Identity, ConnectorError>> {
+        let result = self.state().test_result.clone();
+        Box::pin(async move { result })
+    }
+
+    fn run(&self, link: ConnectorLink) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let step = this.state().script.pop_front().unwrap_or(RunScript::Connect);
+            this.signals.runs.send_modify(|n| *n += 1);
+            match step {
+                RunScript::Fail(err) => Err(err),
+                RunScript::Panic(msg) => panic!("{msg}"),
+                RunScript::Hang => std::future::pending().await,
+                RunScript::Connect => {
+                    let (tx, mut rx) = mpsc::unbounded_channel();
+                    let identity = {
+                        let mut state = this.state();
+                        state.link = Some(link.clone());
+                        state.drop_tx = Some(tx);
+                        state.test_result.clone().unwrap_or_default()
+                    };
+                    link.connected(identity);
+                    this.signals.connected.send_modify(|n| *n += 1);
+                    rx.recv().await.unwrap_or(Ok(()))
+                }
+            }
+        })
+    }
+
+    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let failure = this.state().deliver_script.pop_front();
+            if let Some(err) = failure {
+                return Err(err);
+            }
+            this.state().delivered.push(reply);
+            this.signals.delivered.send_modify(|n| *n += 1);
+            Ok(())
+        })
+    }
+
+    fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        self.state().typing.push((chat, typing));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn pairing_decided(&self, record: PairingRecord) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        self.state().decisions.push(record);
+        Box::pin(async { Ok(()) })
+    }
+}

@@ -1,0 +1,141 @@
+//! Starts a real runtime (real SQLite store in a temp vault, real actors) with fake
+//! connectors for all three platforms and short reconnect delays.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parachute_core::config::{BotsConfig, config_path, save_atomic};
+use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
+use parachute_runtime::backoff_policy::BackoffPolicy;
+use parachute_runtime::brain::Brain;
+use parachute_runtime::messages::{Content, Inbound};
+use parachute_runtime::status::ConnectorStatus;
+use parachute_runtime::store::{Store, now_ms};
+use parachute_runtime::{RuntimeHandle, RuntimeOptions, start_runtime};
+use secrecy::SecretString;
+
+use crate::fake_connector::FakeConnector;
+
+/// A running runtime with fakes, in a temporary vault removed on drop.
+pub struct TestRuntime {
+    /// Handles on the actors.
+    pub handle: RuntimeHandle,
+    /// The fakes, by platform.
+    pub fakes: Vec<(Platform, FakeConnector)>,
+    /// Where `bots.yaml` lives.
+    pub config_path: PathBuf,
+    /// The vault folder.
+    pub vault: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A reconnect policy fast enough for tests: 20 ms doubling to 200 ms, healthy after 1 s.
+pub fn fast_backoff() -> BackoffPolicy {
+    BackoffPolicy {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(200),
+        multiplier: 2.0,
+        randomization: 0.0,
+        healthy_after: Duration::from_secs(1),
+    }
+}
+
+/// A config with every platform given a token (so it can start), none enabled.
+pub fn config_with_tokens() -> BotsConfig {
+    let mut config = BotsConfig::default();
+    config.telegram.bot_token = Some(SecretString::from("123456:TEST-telegram-token-value"));
+    config.discord.bot_token = Some(SecretString::from("TEST.discord.token-value-0123"));
+    config.matrix.access_token = Some(SecretString::from("syt_TEST_matrix_token_value"));
+    config.matrix.homeserver_url = "http://127.0.0.1:9".into();
+    config.matrix.user_id = "@bot:localhost".into();
+    config
+}
+
+impl TestRuntime {
+    /// Starts a runtime over `config` (saved to the temp vault) with the given brain.
+    /// Must be called inside an actix system (e.g. `#[actix::test]`).
+    pub fn start(config: BotsConfig, brain: Option<Arc<dyn Brain>>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = dir.path().to_path_buf();
+        let config_path = config_path(&vault);
+        save_atomic(&config_path, &config).expect("save config");
+        let store = Store::open(&vault.join(".parachute").join("parachute.db")).expect("open store");
+        let fakes: Vec<_> = Platform::ALL.iter().map(|p| (*p, FakeConnector::new(*p))).collect();
+        let handle = start_runtime(RuntimeOptions {
+            config,
+            config_path: config_path.clone(),
+            data_dir: vault.join(".parachute"),
+            store,
+            factories: fakes.iter().map(|(_, f)| f.factory()).collect(),
+            backoff: fast_backoff(),
+            brain,
+            autostart: true,
+        });
+        Self { handle, fakes, config_path, vault, _dir: dir }
+    }
+
+    /// The fake of a platform.
+    pub fn fake(&self, platform: Platform) -> &FakeConnector {
+        &self.fakes.iter().find(|(p, _)| *p == platform).expect("every platform has a fake").1
+    }
+
+    /// The current status of a platform.
+    pub fn status(&self, platform: Platform) -> ConnectorStatus {
+        self.handle.router.watch_status(platform).expect("status").borrow().clone()
+    }
+
+    /// Waits until a platform's status satisfies `pred`; returns that status.
+    pub async fn wait_status(&self, platform: Platform, timeout: Duration, pred: impl Fn(&ConnectorStatus) -> bool) -> ConnectorStatus {
+        let mut rx = self.handle.router.watch_status(platform).expect("status");
+        match tokio::time::timeout(timeout, rx.wait_for(|s| pred(s))).await {
+            Ok(Ok(status)) => status.clone(),
+            _ => panic!("status condition not reached within {timeout:?}; last: {:#?}", self.status(platform)),
+        }
+    }
+}
+
+/// Polls `check` every 5 ms until it returns true or `timeout` passes; for conditions that
+/// have no event to await (e.g. a row in the store). Returns whether it became true.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn inbound(platform: Platform, kind: ChatKind, chat: &str, user: &str, text: &str, event: &str) -> Inbound {
+    Inbound {
+        platform,
+        chat: ChatId::from(chat),
+        chat_kind: kind,
+        sender: UserId::from(user),
+        sender_username: None,
+        sender_display: format!("{user} name"),
+        content: Content::Text(text.to_owned()),
+        addresses_bot: false,
+        event_id: EventId::from(event),
+        timestamp_ms: now_ms(),
+    }
+}
+
+/// A direct message from `user` in chat `dm-<user>`.
+pub fn dm(platform: Platform, user: &str, text: &str, event: &str) -> Inbound {
+    inbound(platform, ChatKind::Direct, &format!("dm-{user}"), user, text, event)
+}
+
+/// A group message in `chat`; `addresses_bot` marks a mention.
+pub fn group(platform: Platform, chat: &str, user: &str, text: &str, event: &str, addresses_bot: bool) -> Inbound {
+    Inbound { addresses_bot, ..inbound(platform, ChatKind::Group, chat, user, text, event) }
+}
