@@ -12,6 +12,7 @@ use parachute_core::trust::TrustLevel;
 use tokio::sync::watch;
 
 use crate::messages::{Authorized, Content, Inbound, Reply};
+use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::store::{NewPairingRequest, PairingRecord, Store, StoreError};
 use crate::store::pairing::ResolveError;
@@ -103,12 +104,19 @@ pub struct Pairing {
     config: watch::Receiver<Arc<BotsConfig>>,
     orchestrator: Recipient<Authorized>,
     router: Router,
+    metrics: Arc<Metrics>,
 }
 
 impl Pairing {
     /// A pairing actor passing authorized messages to `orchestrator`.
-    pub fn new(store: Store, config: watch::Receiver<Arc<BotsConfig>>, orchestrator: Recipient<Authorized>, router: Router) -> Self {
-        Self { store, config, orchestrator, router }
+    pub fn new(
+        store: Store,
+        config: watch::Receiver<Arc<BotsConfig>>,
+        orchestrator: Recipient<Authorized>,
+        router: Router,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self { store, config, orchestrator, router, metrics }
     }
 
     fn tell(&self, platform: Platform, chat: &str, text: &str, in_reply_to: Option<EventId>) {
@@ -198,7 +206,10 @@ impl Handler<Inbound> for Pairing {
                 Ok(())
             }
             ChatKind::Direct => match self.store.is_event_done(inbound.platform, &inbound.event_id) {
-                Ok(true) => Ok(()),
+                Ok(true) => {
+                    self.metrics.duplicate(inbound.platform);
+                    Ok(())
+                }
                 Ok(false) => self.handle_dm(inbound),
                 Err(err) => Err(err),
             },

@@ -90,7 +90,14 @@ pub fn start_runtime(options: RuntimeOptions) -> RuntimeHandle {
     let orchestrator =
         Orchestrator::new(options.store.clone(), brain, router.clone(), config_rx.clone(), metrics.clone()).start();
     let pairing =
-        Pairing::new(options.store.clone(), config_rx.clone(), orchestrator.clone().recipient(), router.clone()).start();
+        Pairing::new(
+        options.store.clone(),
+        config_rx.clone(),
+        orchestrator.clone().recipient(),
+        router.clone(),
+        metrics.clone(),
+    )
+    .start();
     let targets = HarnessTargets { inbound: pairing.clone().recipient(), room_invites: pairing.clone().recipient() };
     for (platform, ctx, tx) in contexts {
         let harness = ConnectorHarness::new(
