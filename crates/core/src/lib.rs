@@ -10,4 +10,5 @@ pub mod ids;
 pub mod pairing;
 pub mod redact;
 pub mod sanitize;
+pub mod time;
 pub mod trust;

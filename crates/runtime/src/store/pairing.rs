@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{Store, StoreError, now_ms};
 use parachute_core::ids::Platform;
 use parachute_core::pairing::{KnownSender, PairingKind, PairingStatus};
+use parachute_core::time::rfc3339_from_ms;
 use parachute_core::trust::TrustLevel;
 
 /// A stored pairing request, in the API's shape.
@@ -33,10 +34,23 @@ pub struct PairingRecord {
     /// Whether the sender was reminded that the request is pending.
     #[serde(skip)]
     pub reminded: bool,
-    /// When the request was made (milliseconds since the epoch).
+    /// When the request was made (milliseconds since the epoch; RFC 3339 in JSON).
+    #[serde(serialize_with = "ms_as_rfc3339")]
     pub created_at: i64,
-    /// When the owner decided.
+    /// When the owner decided (RFC 3339 in JSON).
+    #[serde(serialize_with = "opt_ms_as_rfc3339")]
     pub resolved_at: Option<i64>,
+}
+
+fn ms_as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339_from_ms(*ms))
+}
+
+fn opt_ms_as_rfc3339<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&rfc3339_from_ms(*ms)),
+        None => s.serialize_none(),
+    }
 }
 
 fn id_as_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {

@@ -1,0 +1,107 @@
+//! Request guard: bearer token, and the checks that keep web pages of other sites out
+//! (cross-origin writes, DNS-rebinding hosts).
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{Error, web};
+use secrecy::ExposeSecret;
+
+use crate::ApiState;
+use crate::error::ApiError;
+
+/// Runs before every handler.
+pub async fn check(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if let Some(state) = req.app_data::<web::Data<ApiState>>() {
+        verify(&req, state)?;
+    }
+    next.call(req).await
+}
+
+fn verify(req: &ServiceRequest, state: &ApiState) -> Result<(), ApiError> {
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    if state.loopback_only
+        && let Some(host) = host
+        && !is_loopback_host(host)
+    {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden_host", "requests must address this server as localhost or 127.0.0.1"));
+    }
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method {
+        let site = req.headers().get("sec-fetch-site").and_then(|h| h.to_str().ok());
+        let origin = req.headers().get(header::ORIGIN).and_then(|h| h.to_str().ok());
+        let cross_origin = site == Some("cross-site")
+            || origin.is_some_and(|o| o != "null" && host.is_none_or(|h| origin_authority(o) != Some(h)))
+            || origin == Some("null");
+        if cross_origin {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "cross_origin", "requests from other sites are refused"));
+        }
+    }
+    if let Some(token) = &state.api_token
+        && needs_token(req)
+    {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(given.trim().as_bytes(), token.expose_secret().as_bytes()) {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required"));
+        }
+    }
+    Ok(())
+}
+
+/// Everything but the plain health check (and the page itself) needs the token.
+fn needs_token(req: &ServiceRequest) -> bool {
+    let path = req.path();
+    let detailed = req.query_string().contains("detailed=true");
+    (path.starts_with("/api/") && !(path == "/api/health" && !detailed)) || path == "/metrics"
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `http://host:port` → `host:port`.
+fn origin_authority(origin: &str) -> Option<&str> {
+    origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/'))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for ok in ["127.0.0.1:3333", "localhost", "LOCALHOST:80", "[::1]:3333", "127.1.2.3"] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in ["evil.example:3333", "10.0.0.1", "localhost.evil.example", "[fe80::1]:1"] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert_eq!(origin_authority("http://127.0.0.1:3333"), Some("127.0.0.1:3333"));
+    }
+}

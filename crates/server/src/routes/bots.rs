@@ -1,0 +1,53 @@
+//! `GET /api/bots/status` and `POST /api/bots/{platform}/start|stop|test`.
+
+use actix_web::{HttpResponse, get, post, web};
+use parachute_core::ids::Platform;
+use parachute_runtime::messages::{ControlError, GetStatus, Start, Stop, Test};
+use serde_json::json;
+
+use super::platform;
+use crate::views::status_json;
+use crate::{ApiError, ApiState};
+
+#[get("/api/bots/status")]
+pub(super) async fn status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let statuses = state.runtime.supervisor.send(GetStatus).await?;
+    Ok(HttpResponse::Ok().json(status_json(&statuses)))
+}
+
+#[post("/api/bots/{platform}/start")]
+pub(super) async fn start(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let platform = platform(&path)?;
+    state.runtime.supervisor.send(Start(platform)).await?.map_err(|e| ApiError::from(e).with_success())?;
+    Ok(HttpResponse::Ok().json(json!({ "success": true, "message": format!("{platform} connector starting") })))
+}
+
+#[post("/api/bots/{platform}/stop")]
+pub(super) async fn stop(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let platform = platform(&path)?;
+    state.runtime.supervisor.send(Stop(platform)).await?.map_err(|e| ApiError::from(e).with_success())?;
+    Ok(HttpResponse::Ok().json(json!({ "success": true, "message": format!("{platform} connector stopped") })))
+}
+
+/// Answers the original's shapes: Matrix `user_id`, Telegram `bot_name`/`bot_username`,
+/// Discord `bot_name`/`bot_id`; a failed check is `{success: false, error}`.
+#[post("/api/bots/{platform}/test")]
+pub(super) async fn test(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let platform = platform(&path)?;
+    match state.runtime.supervisor.send(Test(platform)).await? {
+        Ok(identity) => {
+            let name = identity.display_name.clone().or_else(|| identity.username.clone());
+            let body = match platform {
+                Platform::Matrix => json!({ "success": true, "user_id": identity.user_id, "display_name": identity.display_name }),
+                Platform::Telegram => json!({ "success": true, "bot_name": name, "bot_username": identity.username }),
+                Platform::Discord => json!({ "success": true, "bot_name": name, "bot_id": identity.user_id }),
+            };
+            Ok(HttpResponse::Ok().json(body))
+        }
+        Err(err @ ControlError::Connector(_)) => Ok(HttpResponse::Ok().json(json!({ "success": false, "error": err.to_string() }))),
+        Err(err) => {
+            let api = ApiError::from(err);
+            Ok(HttpResponse::build(api.status).json(json!({ "success": false, "error": api.message, "code": api.code })))
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `GET /metrics`: Prometheus text exposition.
+
+use std::fmt::Write;
+
+use actix_web::{HttpResponse, get, web};
+use parachute_core::ids::Platform;
+use parachute_runtime::metrics::PlatformCounts;
+use parachute_runtime::pairing::CountPending;
+
+use crate::{ApiError, ApiState};
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+type Counter = fn(&PlatformCounts) -> u64;
+
+const COUNTERS: [(&str, &str, Counter); 5] = [
+    ("parachute_messages_received_total", "Inbound events accepted from the platform.", |c| c.received),
+    ("parachute_replies_sent_total", "Replies delivered.", |c| c.answered),
+    ("parachute_delivery_failures_total", "Replies the platform did not take.", |c| c.delivery_failures),
+    ("parachute_brain_errors_total", "Brain failures.", |c| c.brain_errors),
+    ("parachute_duplicates_dropped_total", "Events dropped because they were already handled.", |c| c.duplicates_dropped),
+];
+
+#[get("/metrics")]
+pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let pending = state.runtime.pairing.send(CountPending).await??;
+    let statuses = state.runtime.router.statuses();
+    let mut out = String::new();
+
+    family(&mut out, "parachute_uptime_seconds", "gauge", "Seconds since the server started.");
+    let _ = writeln!(out, "parachute_uptime_seconds {}", state.runtime.started_at.elapsed().as_secs());
+    family(&mut out, "parachute_pairing_pending", "gauge", "Pairing requests waiting for the owner.");
+    let _ = writeln!(out, "parachute_pairing_pending {pending}");
+
+    for (name, help, get) in COUNTERS {
+        family(&mut out, name, "counter", help);
+        for p in Platform::ALL {
+            let _ = writeln!(out, "{name}{{platform=\"{p}\"}} {}", get(&state.runtime.metrics.counts(p)));
+        }
+    }
+
+    family(&mut out, "parachute_connector_up", "gauge", "1 when the connector is connected.");
+    for s in &statuses {
+        let up = u8::from(s.state.name() == "connected");
+        let _ = writeln!(out, "parachute_connector_up{{platform=\"{}\",state=\"{}\"}} {up}", s.platform, s.state.name());
+    }
+    family(&mut out, "parachute_connector_failures_total", "counter", "Failed connection attempts.");
+    for s in &statuses {
+        let _ = writeln!(out, "parachute_connector_failures_total{{platform=\"{}\"}} {}", s.platform, s.failure_count);
+    }
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out))
+}
