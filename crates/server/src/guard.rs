@@ -5,18 +5,20 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
-use actix_web::{Error, web};
+use actix_web::{Error, ResponseError, web};
 use secrecy::ExposeSecret;
 
 use crate::ApiState;
 use crate::error::ApiError;
 
 /// Runs before every handler.
-pub async fn check(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    if let Some(state) = req.app_data::<web::Data<ApiState>>() {
-        verify(&req, state)?;
+pub async fn check(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse, Error> {
+    if let Some(state) = req.app_data::<web::Data<ApiState>>()
+        && let Err(refusal) = verify(&req, state)
+    {
+        return Ok(req.into_response(refusal.error_response()));
     }
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 fn verify(req: &ServiceRequest, state: &ApiState) -> Result<(), ApiError> {

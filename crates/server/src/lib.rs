@@ -2,7 +2,7 @@
 //! server so its clients keep working. Handlers only send typed messages to the actors.
 
 mod error;
-mod guard;
+pub mod guard;
 mod routes;
 mod views;
 

@@ -1,0 +1,308 @@
+//! Every API endpoint against a real runtime (fake connectors), through the real guard.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
+use actix_web::test::{TestRequest, call_service, init_service, read_body};
+use actix_web::App;
+use parachute_core::config::BotsConfig;
+use parachute_core::ids::Platform;
+use parachute_runtime::status::ConnectorState;
+use parachute_server::{ApiState, configure};
+use parachute_testkit::logs::{capture_logs, captured_logs};
+use parachute_testkit::runtime::config_with_tokens;
+use parachute_testkit::{TestRuntime, dm, wait_until};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(5);
+const SECRETS: [&str; 3] = ["TEST-telegram-token-value", "TEST.discord.token-value", "syt_TEST_matrix_token_value"];
+
+async fn app(
+    rt: &TestRuntime,
+    api_token: Option<&str>,
+) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
+    let state = ApiState {
+        runtime: rt.handle.clone(),
+        api_token: api_token.map(|t| SecretString::from(t.to_owned())),
+        loopback_only: true,
+    };
+    init_service(App::new().wrap(from_fn(parachute_server::guard::check)).configure(configure(state))).await
+}
+
+async fn json_of(resp: ServiceResponse) -> (StatusCode, Value) {
+    let status = resp.status();
+    let body = read_body(resp).await;
+    let text = String::from_utf8_lossy(&body).to_string();
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "a secret leaked into an API response: {text}");
+    }
+    (status, serde_json::from_slice(&body).unwrap_or(Value::String(text)))
+}
+
+fn get(path: &str) -> TestRequest {
+    TestRequest::get().uri(path).insert_header(("host", "127.0.0.1:3333"))
+}
+
+fn post(path: &str) -> TestRequest {
+    TestRequest::post().uri(path).insert_header(("host", "127.0.0.1:3333"))
+}
+
+fn put_json(path: &str, body: Value) -> TestRequest {
+    TestRequest::put().uri(path).insert_header(("host", "127.0.0.1:3333")).set_json(body)
+}
+
+#[actix_web::test]
+async fn health_and_status_list_all_three_platforms() {
+    let rt = TestRuntime::start(config_with_tokens(), None);
+    let app = app(&rt, None).await;
+    let (status, body) = json_of(call_service(&app, get("/api/health").to_request()).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(body.get("bots").is_none());
+    let (_, body) = json_of(call_service(&app, get("/api/health?detailed=true").to_request()).await).await;
+    assert_eq!(body["bots"]["matrix"]["state"], "stopped");
+    assert!(body["uptime"].is_u64());
+
+    let (status, body) = json_of(call_service(&app, get("/api/bots/status").to_request()).await).await;
+    assert_eq!(status, StatusCode::OK);
+    for p in ["telegram", "discord", "matrix"] {
+        let c = &body["connectors"][p];
+        for key in ["enabled", "has_token", "state", "running", "failure_count", "reconnect_attempts", "last_error", "last_error_time", "uptime", "last_message_time"] {
+            assert!(c.get(key).is_some(), "{p} lacks {key}: {c}");
+        }
+        assert_eq!(c["has_token"], true);
+    }
+    assert!(body["connectors"]["matrix"].get("allowed_rooms_count").is_some());
+    assert!(body["connectors"]["telegram"].get("allowed_users_count").is_some());
+}
+
+#[actix_web::test]
+async fn start_stop_test_and_their_refusals() {
+    let mut config = config_with_tokens();
+    config.discord.bot_token = None;
+    let rt = TestRuntime::start(config, None);
+    let app = app(&rt, None).await;
+
+    let (status, body) = json_of(call_service(&app, post("/api/bots/matrix/start").to_request()).await).await;
+    assert_eq!((status, body["success"].clone()), (StatusCode::OK, json!(true)));
+    rt.wait_status(Platform::Matrix, WAIT, |s| s.state == ConnectorState::Connected).await;
+    let (status, body) = json_of(call_service(&app, post("/api/bots/matrix/start").to_request()).await).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["success"], false);
+    assert_eq!(body["error"], "already_running");
+
+    let (status, body) = json_of(call_service(&app, post("/api/bots/discord/start").to_request()).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "no_token");
+
+    let (status, body) = json_of(call_service(&app, post("/api/bots/irc/start").to_request()).await).await;
+    assert_eq!((status, body["error"].clone()), (StatusCode::NOT_FOUND, json!("unknown_platform")));
+
+    let (_, body) = json_of(call_service(&app, post("/api/bots/matrix/test").to_request()).await).await;
+    assert_eq!(body, json!({"success": true, "user_id": "fake-matrix-bot", "display_name": "Parachute"}));
+    let (_, body) = json_of(call_service(&app, post("/api/bots/telegram/test").to_request()).await).await;
+    assert_eq!(body, json!({"success": true, "bot_name": "Parachute", "bot_username": "parachute_bot"}));
+    let (_, body) = json_of(call_service(&app, post("/api/bots/discord/test").to_request()).await).await;
+    assert_eq!(body["success"], false);
+    assert!(body["error"].as_str().unwrap().contains("no discord token"));
+    rt.fake(Platform::Telegram).set_test_result(Err(parachute_runtime::connector::ConnectorError::Auth(
+        "Unauthorized for 123456:TEST-telegram-token-value".into(),
+    )));
+    let (status, body) = json_of(call_service(&app, post("/api/bots/telegram/test").to_request()).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["success"], false);
+
+    let (status, _) = json_of(call_service(&app, post("/api/bots/matrix/stop").to_request()).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rt.status(Platform::Matrix).state, ConnectorState::Stopped);
+}
+
+#[actix_web::test]
+async fn config_get_is_masked_and_put_merges_validates_and_saves() {
+    let rt = TestRuntime::start(config_with_tokens(), None);
+    let app = app(&rt, None).await;
+    let (_, body) = json_of(call_service(&app, get("/api/bots/config").to_request()).await).await;
+    assert_eq!(body["matrix"]["has_token"], true);
+    assert!(body["matrix"].get("access_token").is_none());
+
+    let patch = json!({"matrix": {"homeserver_url": "https://matrix.example.org", "allowed_rooms": ["#lounge:example.org"], "access_token": ""}});
+    let (status, body) = json_of(call_service(&app, put_json("/api/bots/config", patch).to_request()).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["matrix"]["allowed_rooms"], json!(["#lounge:example.org"]));
+    let saved = parachute_core::config::load_file(&rt.config_path).unwrap();
+    assert_eq!(saved.matrix.homeserver_url, "https://matrix.example.org");
+    assert!(saved.matrix.access_token.is_some(), "an empty secret keeps the stored one");
+    assert_eq!(saved.telegram.bot_token.is_some(), true, "other sections untouched");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&rt.config_path).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let before = std::fs::read(&rt.config_path).unwrap();
+    let bad = json!({"matrix": {"homeserver_url": "not a url"}});
+    let (status, body) = json_of(call_service(&app, put_json("/api/bots/config", bad).to_request()).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"], "invalid_config");
+    assert_eq!(body["field"], "matrix.homeserver_url");
+    let unknown = json!({"telegram": {"tokne": "x"}});
+    let (status, body) = json_of(call_service(&app, put_json("/api/bots/config", unknown).to_request()).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["message"].as_str().unwrap().contains("unknown field `tokne`"));
+    let malformed = TestRequest::put()
+        .uri("/api/bots/config")
+        .insert_header(("host", "127.0.0.1:3333"))
+        .insert_header(("content-type", "application/json"))
+        .set_payload("{\"matrix\": ");
+    let (status, body) = json_of(call_service(&app, malformed.to_request()).await).await;
+    assert_eq!((status, body["error"].clone()), (StatusCode::BAD_REQUEST, json!("invalid_json")));
+    let (status, _) = json_of(call_service(&app, put_json("/api/bots/config", json!([1, 2])).to_request()).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(std::fs::read(&rt.config_path).unwrap(), before, "rejected updates leave the file byte-identical");
+}
+
+#[actix_web::test]
+async fn a_config_change_restarts_a_running_connector() {
+    let mut config = config_with_tokens();
+    config.telegram.enabled = true;
+    let rt = TestRuntime::start(config, None);
+    let fake = rt.fake(Platform::Telegram);
+    fake.wait_connected(1, WAIT).await;
+    let app = app(&rt, None).await;
+    let patch = json!({"telegram": {"allowed_users": ["@bob_b"]}});
+    let (status, _) = json_of(call_service(&app, put_json("/api/bots/config", patch).to_request()).await).await;
+    assert_eq!(status, StatusCode::OK);
+    fake.wait_connected(2, WAIT).await;
+    assert_eq!(rt.status(Platform::Telegram).allowed_count, 1);
+    // An unrelated section's change leaves it alone.
+    let patch = json!({"discord": {"ack_emoji": "✅"}});
+    call_service(&app, put_json("/api/bots/config", patch).to_request()).await;
+    assert_eq!(fake.runs(), 2);
+}
+
+#[actix_web::test]
+async fn pairing_endpoints_run_the_whole_flow() {
+    let mut config = config_with_tokens();
+    config.matrix.enabled = true;
+    let rt = TestRuntime::start(config, None);
+    let fake = rt.fake(Platform::Matrix);
+    fake.wait_connected(1, WAIT).await;
+    let app = app(&rt, None).await;
+    fake.inject(dm(Platform::Matrix, "@dora:x", "hello", "p1"));
+    fake.inject(dm(Platform::Matrix, "@zed:x", "hey", "p2"));
+    fake.wait_delivered(2, WAIT).await;
+
+    let (_, body) = json_of(call_service(&app, get("/api/bots/pairing/count").to_request()).await).await;
+    assert_eq!(body, json!({"pending": 2}));
+    let (_, body) = json_of(call_service(&app, get("/api/bots/pairing").to_request()).await).await;
+    let requests = body["requests"].as_array().unwrap();
+    let dora = requests.iter().find(|r| r["platform_user_id"] == "@dora:x").unwrap();
+    for key in ["id", "platform", "platform_user_id", "platform_user_display", "platform_chat_id", "kind", "status", "approved_trust_level", "created_at", "resolved_at"] {
+        assert!(dora.get(key).is_some(), "request lacks {key}: {dora}");
+    }
+    assert_eq!(dora["kind"], "user");
+    assert_eq!(dora["status"], "pending");
+    let dora_id = dora["id"].as_str().unwrap().to_owned();
+    let zed_id = requests.iter().find(|r| r["platform_user_id"] == "@zed:x").unwrap()["id"].as_str().unwrap().to_owned();
+
+    let bad_level = post(&format!("/api/bots/pairing/{dora_id}/approve")).set_json(json!({"trust_level": "root"}));
+    let (status, body) = json_of(call_service(&app, bad_level.to_request()).await).await;
+    assert_eq!((status, body["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("trust_level")));
+    let approve = post(&format!("/api/bots/pairing/{dora_id}/approve")).set_json(json!({"trust_level": "trusted"}));
+    let (status, body) = json_of(call_service(&app, approve.to_request()).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["request"]["approved_trust_level"], "direct");
+    let (status, _) = json_of(call_service(&app, post(&format!("/api/bots/pairing/{dora_id}/approve")).to_request()).await).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = json_of(call_service(&app, post(&format!("/api/bots/pairing/{zed_id}/deny")).to_request()).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = json_of(call_service(&app, post("/api/bots/pairing/424242/deny").to_request()).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = json_of(call_service(&app, post("/api/bots/pairing/abc/deny").to_request()).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let replies = fake.wait_delivered(4, WAIT).await;
+    assert!(replies.iter().any(|r| r.chat.as_str() == "dm-@dora:x" && r.text.contains("approved")));
+    fake.inject(dm(Platform::Matrix, "@dora:x", "now?", "p3"));
+    assert_eq!(fake.wait_delivered(5, WAIT).await[4].text, "now?");
+
+    let revoke = TestRequest::delete().uri("/api/bots/pairing/matrix/@dora:x").insert_header(("host", "localhost:3333"));
+    let (status, _) = json_of(call_service(&app, revoke.to_request()).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let revoke = TestRequest::delete().uri("/api/bots/pairing/matrix/@dora:x").insert_header(("host", "localhost:3333"));
+    let (status, _) = json_of(call_service(&app, revoke.to_request()).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn metrics_are_prometheus_text() {
+    let rt = TestRuntime::start(config_with_tokens(), None);
+    let app = app(&rt, None).await;
+    let resp = call_service(&app, get("/metrics").to_request()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = String::from_utf8(read_body(resp).await.to_vec()).unwrap();
+    assert!(text.contains("# TYPE parachute_replies_sent_total counter"));
+    assert!(text.contains("parachute_connector_up{platform=\"matrix\",state=\"stopped\"} 0"));
+    assert!(text.contains("parachute_pairing_pending 0"));
+}
+
+#[actix_web::test]
+async fn bearer_token_cross_origin_and_host_checks() {
+    let rt = TestRuntime::start(config_with_tokens(), None);
+    let guarded = app(&rt, Some("s3cret-api-token")).await;
+    let (status, body) = json_of(call_service(&guarded, get("/api/bots/status").to_request()).await).await;
+    assert_eq!((status, body["error"].clone()), (StatusCode::UNAUTHORIZED, json!("unauthorized")));
+    let wrong = get("/api/bots/status").insert_header(("authorization", "Bearer nope"));
+    assert_eq!(call_service(&guarded, wrong.to_request()).await.status(), StatusCode::UNAUTHORIZED);
+    let right = get("/api/bots/status").insert_header(("authorization", "Bearer s3cret-api-token"));
+    assert_eq!(call_service(&guarded, right.to_request()).await.status(), StatusCode::OK);
+    assert_eq!(call_service(&guarded, get("/api/health").to_request()).await.status(), StatusCode::OK);
+    assert_eq!(call_service(&guarded, get("/api/health?detailed=true").to_request()).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(call_service(&guarded, get("/metrics").to_request()).await.status(), StatusCode::UNAUTHORIZED);
+
+    let rt2 = TestRuntime::start(config_with_tokens(), None);
+    let open = app(&rt2, None).await;
+    let cross = post("/api/bots/matrix/stop").insert_header(("origin", "https://evil.example"));
+    let (status, body) = json_of(call_service(&open, cross.to_request()).await).await;
+    assert_eq!((status, body["error"].clone()), (StatusCode::FORBIDDEN, json!("cross_origin")));
+    let same = post("/api/bots/matrix/stop").insert_header(("origin", "http://127.0.0.1:3333"));
+    assert_eq!(call_service(&open, same.to_request()).await.status(), StatusCode::OK);
+    let rebinding = TestRequest::get().uri("/api/bots/config").insert_header(("host", "evil.example:3333"));
+    assert_eq!(call_service(&open, rebinding.to_request()).await.status(), StatusCode::FORBIDDEN);
+    let (status, body) = json_of(call_service(&open, get("/api/nothing-here").to_request()).await).await;
+    assert_eq!((status, body["error"].clone()), (StatusCode::NOT_FOUND, json!("not_found")));
+}
+
+#[actix_web::test]
+async fn tokens_never_reach_logs_debug_or_responses_at_trace() {
+    capture_logs();
+    let mut config: BotsConfig = config_with_tokens();
+    config.telegram.enabled = true;
+    config.matrix.enabled = true;
+    let rt = TestRuntime::start(config.clone(), Some(Arc::new(parachute_testkit::brains::RecordingBrain::new())));
+    let app = app(&rt, None).await;
+    rt.fake(Platform::Telegram).wait_connected(1, WAIT).await;
+    rt.fake(Platform::Telegram).fail_deliveries([parachute_runtime::connector::ConnectorError::Transient(
+        "POST https://api.telegram.org/bot123456:TEST-telegram-token-value/sendMessage failed".into(),
+    )]);
+    rt.fake(Platform::Telegram).inject(dm(Platform::Telegram, "9", "hi", "t1"));
+    rt.fake(Platform::Telegram).drop_connection(Err(parachute_runtime::connector::ConnectorError::Auth(
+        "token syt_TEST_matrix_token_value and 123456:TEST-telegram-token-value rejected".into(),
+    )));
+    rt.wait_status(Platform::Telegram, WAIT, |s| matches!(s.state, ConnectorState::Failed { .. })).await;
+    for path in ["/api/bots/status", "/api/bots/config", "/api/health?detailed=true", "/api/bots/pairing", "/metrics"] {
+        json_of(call_service(&app, get(path).to_request()).await).await;
+    }
+    for p in ["telegram", "matrix", "discord"] {
+        json_of(call_service(&app, post(&format!("/api/bots/{p}/test")).to_request()).await).await;
+    }
+    let debug = format!("{config:?} {:?}", rt.status(Platform::Telegram));
+    assert!(wait_until(WAIT, || async { captured_logs().contains("connector error") }).await);
+    let logs = captured_logs();
+    for secret in SECRETS {
+        assert!(!debug.contains(secret), "secret in Debug output");
+        assert!(!logs.contains(secret), "secret {secret} in TRACE logs:\n{logs}");
+    }
+}
