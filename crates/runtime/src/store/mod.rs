@@ -54,6 +54,17 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Io { path: dir.display().to_string(), message: e.to_string() })?;
         }
+        // Conversations are private: the file (and the WAL files SQLite derives from its
+        // mode) is created readable by the owner only.
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| StoreError::Io { path: path.display().to_string(), message: e.to_string() })?;
+        }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -1,0 +1,120 @@
+//! The command line: `serve`, `bot …`, `pairing …`, `config check`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Puts an AI companion into Matrix, Telegram and Discord chats.
+#[derive(Debug, Parser)]
+#[command(name = "parachute", version, about)]
+pub struct Cli {
+    /// Address of the running server, for the client commands.
+    #[arg(long, global = true, env = "PARACHUTE_URL", default_value = "http://127.0.0.1:3333")]
+    pub url: String,
+    /// Bearer token of the server's API (server.api_token), if it requires one.
+    #[arg(long, global = true, env = "PARACHUTE_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the server's JSON answer instead of a summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (HTTP API, web page, connectors).
+    Serve(ServeArgs),
+    /// Control and inspect the platform connectors of a running server.
+    #[command(subcommand)]
+    Bot(BotCommand),
+    /// Approve or deny people and rooms waiting to talk to the bot.
+    #[command(subcommand)]
+    Pairing(PairingCommand),
+    /// Work with the config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `parachute serve` options; flags override the config file.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The vault folder; the config is VAULT/.parachute/bots.yaml.
+    #[arg(long, env = "PARACHUTE_VAULT", default_value = "vault")]
+    pub vault: PathBuf,
+    /// Address to listen on (default from the config: 127.0.0.1).
+    #[arg(long)]
+    pub bind: Option<IpAddr>,
+    /// Port to listen on (default from the config: 3333; 0 picks a free one).
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+/// `parachute bot …`
+#[derive(Debug, Subcommand)]
+pub enum BotCommand {
+    /// State of every connector (or one).
+    Status {
+        /// telegram, discord or matrix.
+        platform: Option<String>,
+    },
+    /// Start a connector (without a platform: every one that has a token).
+    Start {
+        /// telegram, discord or matrix.
+        platform: Option<String>,
+    },
+    /// Stop a connector (without a platform: every running one).
+    Stop {
+        /// telegram, discord or matrix.
+        platform: Option<String>,
+    },
+    /// Check a connector's credentials (without a platform: every one that has a token).
+    Test {
+        /// telegram, discord or matrix.
+        platform: Option<String>,
+    },
+    /// Show the config (secrets are shown only as set / not set).
+    Config,
+}
+
+/// `parachute pairing …`
+#[derive(Debug, Subcommand)]
+pub enum PairingCommand {
+    /// Every request, pending first.
+    List,
+    /// Let a person or room talk to the bot.
+    Approve {
+        /// The request id (from `pairing list`).
+        id: String,
+        /// sandboxed (default for DMs) or direct.
+        #[arg(long)]
+        trust_level: Option<String>,
+    },
+    /// Refuse a request.
+    Deny {
+        /// The request id (from `pairing list`).
+        id: String,
+    },
+    /// Withdraw a person's approval.
+    Revoke {
+        /// telegram, discord or matrix.
+        platform: String,
+        /// The person's id on that platform.
+        user_id: String,
+    },
+}
+
+/// `parachute config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file and report the first problem with its line and column.
+    Check {
+        /// The file (default: VAULT/.parachute/bots.yaml).
+        file: Option<PathBuf>,
+        /// The vault folder, when no file is given.
+        #[arg(long, env = "PARACHUTE_VAULT", default_value = "vault")]
+        vault: PathBuf,
+    },
+}

@@ -1,0 +1,109 @@
+//! `parachute serve`: loads the vault's config, opens the store, starts the actors and the
+//! HTTP API, and shuts down cleanly on SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::Context as _;
+use parachute_core::config::{config_path, load_file};
+use parachute_core::ids::Platform;
+use parachute_runtime::backoff_policy::BackoffPolicy;
+use parachute_runtime::messages::Stop;
+use parachute_runtime::store::Store;
+use parachute_runtime::{RuntimeOptions, start_runtime};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::ServeArgs;
+use crate::connectors;
+
+/// The commented example written as the config of a new vault.
+const EXAMPLE_CONFIG: &str = include_str!("../config/bots.example.yaml");
+
+/// Handled event ids older than this are forgotten at start (platforms never replay that far).
+const EVENT_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let data_dir = args.vault.join(".parachute");
+    let path = config_path(&args.vault);
+    ensure_config(&data_dir, &path)?;
+    let config = load_file(&path).with_context(|| format!("invalid config {}", path.display()))?;
+    // Flags change where this process listens, never the saved config.
+    let addr = SocketAddr::new(args.bind.unwrap_or(config.server.bind), args.port.unwrap_or(config.server.port));
+    let store = Store::open(&data_dir.join("parachute.db")).context("cannot open the database")?;
+    store.prune_events(EVENT_RETENTION_MS).context("cannot prune old events")?;
+
+    actix_web::rt::System::new().block_on(async move {
+        let api_token = config.server.api_token.clone();
+        let runtime = start_runtime(RuntimeOptions {
+            config,
+            config_path: path,
+            data_dir,
+            store,
+            factories: connectors::factories(),
+            backoff: BackoffPolicy::default(),
+            brain: None,
+            autostart: true,
+        });
+        let bound = parachute_server::bind(runtime.clone(), addr, api_token)?;
+        for addr in &bound.addrs {
+            tracing::info!("parachute listening on http://{addr}");
+        }
+        let handle = bound.server.handle();
+        let server = actix_web::rt::spawn(bound.server);
+        shutdown_signal().await?;
+        tracing::info!("shutting down");
+        for platform in Platform::ALL {
+            let _ = runtime.supervisor.send(Stop(platform)).await;
+        }
+        handle.stop(true).await;
+        let _ = server.await;
+        Ok(())
+    })
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Creates `vault/.parachute/` (mode 0700) and, for a new vault, the commented example
+/// config (mode 0600), so the owner has a file to fill in.
+fn ensure_config(data_dir: &Path, path: &Path) -> anyhow::Result<()> {
+    if !data_dir.exists() {
+        std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    if !path.exists() {
+        write_new_file(path, EXAMPLE_CONFIG).with_context(|| format!("cannot write {}", path.display()))?;
+        tracing::info!(path = %path.display(), "wrote an example config; every connector is off until you enable it");
+    }
+    Ok(())
+}
+
+fn write_new_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+

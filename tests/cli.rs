@@ -1,0 +1,133 @@
+//! End to end: the real binary serving, and the CLI talking to it over HTTP.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, cli_at, cli_in, text, wait_bounded};
+
+#[test]
+fn serve_on_a_new_vault_then_bot_status_lists_every_platform() {
+    let mut server = Server::start(None);
+    let out = server.cli(&["bot", "status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listing = text(&out);
+    for platform in ["telegram", "discord", "matrix"] {
+        assert!(listing.lines().any(|l| l.starts_with(platform) && l.contains("stopped")), "{listing}");
+    }
+    // The new vault got the commented example config, owner-only.
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(server.config_path()).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let db = std::fs::metadata(server.vault.join(".parachute/parachute.db")).unwrap();
+    assert_eq!(db.permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(server.config_path()).unwrap().contains("catch_up_max_age"));
+
+    let out = server.cli(&["--json", "bot", "status", "matrix"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["connectors"]["matrix"]["state"], "stopped");
+
+    let out = server.cli(&["pairing", "list"]);
+    assert_eq!(text(&out).trim(), "no pairing requests");
+    let out = server.cli(&["pairing", "approve", "17"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no pairing request with id 17"), "{}", text(&out));
+    let out = server.cli(&["bot", "stop", "irc"]);
+    assert!(text(&out).contains("unknown platform `irc`"), "{}", text(&out));
+
+    let status = server.terminate();
+    assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+    assert!(server.logs().contains("shutting down"));
+}
+
+#[test]
+fn client_commands_say_when_no_server_runs() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let out = cli_at(&url, &["bot", "status"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("parachute is not running at"), "{}", text(&out));
+}
+
+#[test]
+fn config_updates_through_the_api_land_on_disk_and_flags_are_not_saved() {
+    let server = Server::start(Some("matrix:\n  homeserver_url: https://old.example.org\n"));
+    let out = server.cli(&["bot", "config"]);
+    assert!(text(&out).contains("https://old.example.org"));
+    let put = |body: serde_json::Value| {
+        let url = format!("{}/api/bots/config", server.url);
+        actix_web::rt::System::new().block_on(async move {
+            let response = reqwest::Client::new().put(url).json(&body).send().await.expect("PUT");
+            (response.status().as_u16(), response.json::<serde_json::Value>().await.expect("json"))
+        })
+    };
+    let (status, body) = put(serde_json::json!({"matrix": {"homeserver_url": "https://new.example.org"}}));
+    assert_eq!(status, 200, "{body}");
+    let saved = std::fs::read_to_string(server.config_path()).unwrap();
+    assert!(saved.contains("https://new.example.org"), "{saved}");
+    assert!(saved.contains("port: 3333"), "the --port flag is not written into the file: {saved}");
+    let (status, body) = put(serde_json::json!({"matrix": {"homeserver_url": "nope"}}));
+    assert_eq!((status, body["field"].as_str()), (422, Some("matrix.homeserver_url")));
+    assert_eq!(std::fs::read_to_string(server.config_path()).unwrap(), saved, "a rejected update changes nothing");
+}
+
+#[test]
+fn api_token_is_required_and_accepted() {
+    let server = Server::start(Some("server:\n  api_token: tok-0123456789abcdef\n"));
+    let out = server.cli(&["bot", "status"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("requires its API token"), "{}", text(&out));
+    let out = server.cli(&["--token", "tok-0123456789abcdef", "bot", "status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!server.logs().contains("tok-0123456789abcdef"));
+}
+
+#[test]
+fn config_check_reports_the_key_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bots.yaml");
+    std::fs::write(&file, "matrix:\n  enabled: true\n  user_id: \"@b:x\"\n  homeserver_url: ftp://x\n").unwrap();
+    let out = cli_in(dir.path(), &["config", "check", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("matrix.homeserver_url: must be an http(s) URL (line 4, column 19)"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&file, "telegram:\n  bot_tokn: x\n").unwrap();
+    let out = cli_in(dir.path(), &["config", "check", file.to_str().unwrap()]);
+    assert!(text(&out).contains("unknown field `bot_tokn`"), "{}", text(&out));
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/bots.example.yaml");
+    let out = cli_in(dir.path(), &["config", "check", example]);
+    assert!(out.status.success(), "the shipped example is valid: {}", text(&out));
+}
+
+#[test]
+fn serve_refuses_bad_config_and_open_network_binds() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    std::fs::create_dir_all(vault.join(".parachute")).unwrap();
+    let config = vault.join(".parachute/bots.yaml");
+    std::fs::write(&config, "server:\n  port: lots\n").unwrap();
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["serve", "--vault"])
+        .arg(&vault)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut child, Duration::from_secs(15));
+    assert!(!status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.port"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "server:\n  port: lots\n", "the file is left as it was");
+
+    std::fs::write(&config, "").unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["serve", "--bind", "0.0.0.0", "--port", "0", "--vault"])
+        .arg(&vault)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without server.api_token"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,0 +1,122 @@
+//! Runs the real `parachute` binary: a server on a free loopback port in a temp vault, and
+//! client commands against it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_parachute");
+
+/// A `parachute serve` process; terminated on drop.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub vault: PathBuf,
+    logs: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts a server whose vault holds `config` (none: a new vault) and waits for its
+    /// "listening on" line.
+    pub fn start(config: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let vault = dir.path().join("vault");
+        if let Some(text) = config {
+            std::fs::create_dir_all(vault.join(".parachute")).unwrap();
+            std::fs::write(vault.join(".parachute/bots.yaml"), text).unwrap();
+        }
+        let mut child = Command::new(BIN)
+            .args(["serve", "--port", "0", "--vault"])
+            .arg(&vault)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn parachute serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.trim().to_owned());
+                }
+                let mut logs = sink.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start; logs:\n{}", logs.lock().unwrap());
+            }
+        };
+        Self { child, url, vault, logs, _dir: dir }
+    }
+
+    /// Runs a client command against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli_at(&self.url, args)
+    }
+
+    /// Everything the server logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.vault.join(".parachute/bots.yaml")
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), "TERM");
+        wait_bounded(&mut self.child, Duration::from_secs(15))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `parachute ARGS` against `url`.
+pub fn cli_at(url: &str, args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env("PARACHUTE_URL", url).env_remove("PARACHUTE_API_TOKEN").output().expect("run cli")
+}
+
+/// Runs `parachute ARGS` with `dir` as working directory.
+pub fn cli_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN).args(args).current_dir(dir).output().expect("run cli")
+}
+
+pub fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().expect("kill");
+    assert!(status.success());
+}
+
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "process did not exit within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
