@@ -207,7 +207,7 @@ fn print_requests(list: &Value) {
         println!("no pairing requests");
         return;
     }
-    println!("{:<5} {:<9} {:<5} {:<9} {:<28} {}", "ID", "PLATFORM", "KIND", "STATUS", "WHO", "FIRST MESSAGE");
+    println!("{:<5} {:<9} {:<5} {:<9} {:<28} FIRST MESSAGE", "ID", "PLATFORM", "KIND", "STATUS", "WHO");
     let mut sorted = requests;
     sorted.sort_by_key(|r| r["status"].as_str() != Some("pending"));
     for r in sorted {
@@ -251,7 +251,8 @@ pub fn config_check(file: Option<PathBuf>, vault: PathBuf) -> anyhow::Result<()>
         bail!("{} does not exist (a missing file means the defaults: every connector off)", path.display());
     }
     let config = load_file(&path).map_err(|err| anyhow!("{}: {err}", path.display()))?;
-    let enabled: Vec<_> = Platform::ALL.into_iter().filter(|p| config.policy(*p).enabled).map(Platform::as_str).collect();
+    let enabled: Vec<_> =
+        Platform::ALL.into_iter().filter(|p| config.policy(*p).enabled).map(Platform::as_str).collect();
     println!(
         "{}: ok (enabled: {})",
         path.display(),

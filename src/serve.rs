@@ -106,4 +106,3 @@ async fn shutdown_signal() -> anyhow::Result<()> {
     }
     Ok(())
 }
-

@@ -90,11 +90,7 @@ fn config_check_reports_the_key_and_position() {
     std::fs::write(&file, "matrix:\n  enabled: true\n  user_id: \"@b:x\"\n  homeserver_url: ftp://x\n").unwrap();
     let out = cli_in(dir.path(), &["config", "check", file.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(
-        text(&out).contains("matrix.homeserver_url: must be an http(s) URL (line 4, column 19)"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("matrix.homeserver_url: must be an http(s) URL (line 4, column 19)"), "{}", text(&out));
     std::fs::write(&file, "telegram:\n  bot_tokn: x\n").unwrap();
     let out = cli_in(dir.path(), &["config", "check", file.to_str().unwrap()]);
     assert!(text(&out).contains("unknown field `bot_tokn`"), "{}", text(&out));
@@ -129,5 +125,9 @@ fn serve_refuses_bad_config_and_open_network_binds() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("without server.api_token"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("without server.api_token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -13,10 +13,8 @@ pub enum Command {
 
 impl Command {
     /// Every command with a one-line description, for `!help`.
-    pub const ALL: [(Command, &'static str); 2] = [
-        (Command::New, "start a fresh conversation (the current one is archived)"),
-        (Command::Help, "show this help"),
-    ];
+    pub const ALL: [(Command, &'static str); 2] =
+        [(Command::New, "start a fresh conversation (the current one is archived)"), (Command::Help, "show this help")];
 
     /// The command's name without prefix.
     pub fn name(&self) -> &'static str {

@@ -74,7 +74,9 @@ pub fn decide_dm(listed_in_config: bool, known: Option<KnownSender>, dm_default:
         }
         _ if listed_in_config => DmAccess::Allowed(dm_default),
         None => DmAccess::RequestApproval,
-        Some(KnownSender { status: PairingStatus::Pending, reminded, .. }) => DmAccess::StillPending { remind: !reminded },
+        Some(KnownSender { status: PairingStatus::Pending, reminded, .. }) => {
+            DmAccess::StillPending { remind: !reminded }
+        }
         Some(KnownSender { status: PairingStatus::Denied, .. }) => DmAccess::Ignore,
     }
 }

@@ -15,8 +15,12 @@ use secrecy::ExposeSecret;
 use tokio::sync::{oneshot, watch};
 
 use crate::backoff_policy::{BackoffPolicy, ReconnectDelays};
-use crate::connector::{Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, LinkEvent, LinkMessage};
-use crate::messages::{ControlError, Deliver, DeliveryError, Inbound, ReloadConfig, Reply, SetTyping, Start, Stop, Test};
+use crate::connector::{
+    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, LinkEvent, LinkMessage,
+};
+use crate::messages::{
+    ControlError, Deliver, DeliveryError, Inbound, ReloadConfig, Reply, SetTyping, Start, Stop, Test,
+};
 use crate::metrics::Metrics;
 use crate::pairing::RoomInvite;
 use crate::status::{ConnectorState, ConnectorStatus};
@@ -167,7 +171,12 @@ impl ConnectorHarness {
         self.run_handle = Some(handle);
     }
 
-    fn on_run_end(&mut self, generation: u64, result: Result<Result<(), ConnectorError>, String>, ctx: &mut Context<Self>) {
+    fn on_run_end(
+        &mut self,
+        generation: u64,
+        result: Result<Result<(), ConnectorError>, String>,
+        ctx: &mut Context<Self>,
+    ) {
         if generation != self.generation {
             return;
         }

@@ -175,7 +175,8 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
         }
     };
 
-    let reply = Reply { platform, chat: inbound.chat.clone(), text: answer, in_reply_to: Some(inbound.event_id.clone()) };
+    let reply =
+        Reply { platform, chat: inbound.chat.clone(), text: answer, in_reply_to: Some(inbound.event_id.clone()) };
     match shared.router.deliver(reply).await {
         Ok(()) => {
             shared.metrics.answered(platform);

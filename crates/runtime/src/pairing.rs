@@ -14,8 +14,8 @@ use tokio::sync::watch;
 use crate::messages::{Authorized, Content, Inbound, Reply};
 use crate::metrics::Metrics;
 use crate::router::Router;
-use crate::store::{NewPairingRequest, PairingRecord, Store, StoreError};
 use crate::store::pairing::ResolveError;
+use crate::store::{NewPairingRequest, PairingRecord, Store, StoreError};
 
 /// The bot was invited to a room outside `allowed_rooms`.
 #[derive(Debug, Clone, Message)]
@@ -154,21 +154,36 @@ impl Pairing {
                 })?;
                 if created {
                     tracing::info!(platform = %inbound.platform, request = record.id, "new pairing request");
-                    self.tell(inbound.platform, inbound.chat.as_str(), texts::REQUEST_SENT, Some(inbound.event_id.clone()));
+                    self.tell(
+                        inbound.platform,
+                        inbound.chat.as_str(),
+                        texts::REQUEST_SENT,
+                        Some(inbound.event_id.clone()),
+                    );
                 }
             }
             DmAccess::StillPending { remind: true } => {
                 if let Some(record) = known {
                     self.store.mark_pairing_reminded(record.id)?;
                 }
-                self.tell(inbound.platform, inbound.chat.as_str(), texts::STILL_PENDING, Some(inbound.event_id.clone()));
+                self.tell(
+                    inbound.platform,
+                    inbound.chat.as_str(),
+                    texts::STILL_PENDING,
+                    Some(inbound.event_id.clone()),
+                );
             }
             DmAccess::StillPending { remind: false } | DmAccess::Ignore => {}
         }
         self.store.finish_event(inbound.platform, &inbound.event_id)
     }
 
-    fn decide(&mut self, id: i64, status: PairingStatus, level: Option<TrustLevel>) -> Result<PairingRecord, PairingError> {
+    fn decide(
+        &mut self,
+        id: i64,
+        status: PairingStatus,
+        level: Option<TrustLevel>,
+    ) -> Result<PairingRecord, PairingError> {
         let level = match (status, level) {
             (PairingStatus::Approved, None) => {
                 let platform = self.store.pairing_by_id(id)?.ok_or(PairingError::NotFound(id))?.platform;
@@ -233,7 +248,9 @@ impl Handler<RoomInvite> for Pairing {
             first_message: format!("invited by {}", sanitize_display_name(&msg.inviter, "someone")),
         };
         match self.store.create_pairing(&request) {
-            Ok((record, true)) => tracing::info!(platform = %record.platform, request = record.id, "new room pairing request"),
+            Ok((record, true)) => {
+                tracing::info!(platform = %record.platform, request = record.id, "new room pairing request")
+            }
             Ok((_, false)) => {}
             Err(err) => tracing::error!(error = %err, "room pairing request not stored"),
         }

@@ -89,8 +89,7 @@ pub fn start_runtime(options: RuntimeOptions) -> RuntimeHandle {
     let brain = options.brain.unwrap_or_else(|| build_brain(&config.brain));
     let orchestrator =
         Orchestrator::new(options.store.clone(), brain, router.clone(), config_rx.clone(), metrics.clone()).start();
-    let pairing =
-        Pairing::new(
+    let pairing = Pairing::new(
         options.store.clone(),
         config_rx.clone(),
         orchestrator.clone().recipient(),

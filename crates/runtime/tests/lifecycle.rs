@@ -42,10 +42,8 @@ async fn transient_failures_back_off_with_growing_delays_then_connect() {
             rx.changed().await.unwrap();
             let status = rx.borrow_and_update().clone();
             match status.state {
-                ConnectorState::Reconnecting { attempt, next_retry_in_ms } => {
-                    if delays.len() < attempt as usize {
-                        delays.push(next_retry_in_ms);
-                    }
+                ConnectorState::Reconnecting { attempt, next_retry_in_ms } if delays.len() < attempt as usize => {
+                    delays.push(next_retry_in_ms);
                 }
                 ConnectorState::Connected => return status,
                 ConnectorState::Failed { reason } => panic!("failed: {reason}"),
@@ -100,8 +98,13 @@ async fn stop_during_a_backoff_wait_stops_at_once() {
     let fake = rt.fake(Platform::Telegram);
     fake.script([RunScript::Fail(ConnectorError::RateLimited(Duration::from_secs(3600)))]);
     rt.handle.supervisor.send(Start(Platform::Telegram)).await.unwrap().unwrap();
-    let status = rt.wait_status(Platform::Telegram, WAIT, |s| matches!(s.state, ConnectorState::Reconnecting { .. })).await;
-    assert_eq!(status.state, ConnectorState::Reconnecting { attempt: 1, next_retry_in_ms: 3_600_000 }, "retry-after honoured");
+    let status =
+        rt.wait_status(Platform::Telegram, WAIT, |s| matches!(s.state, ConnectorState::Reconnecting { .. })).await;
+    assert_eq!(
+        status.state,
+        ConnectorState::Reconnecting { attempt: 1, next_retry_in_ms: 3_600_000 },
+        "retry-after honoured"
+    );
     rt.handle.supervisor.send(Stop(Platform::Telegram)).await.unwrap().unwrap();
     assert_eq!(rt.status(Platform::Telegram).state, ConnectorState::Stopped);
     // Start again: the old hour-long wait does not linger; a fresh run connects.
@@ -128,7 +131,8 @@ async fn dropped_connection_reconnects_and_healthy_spell_resets_attempts() {
     let fake = rt.fake(Platform::Matrix);
     fake.wait_connected(1, WAIT).await;
     fake.drop_connection(Err(ConnectorError::Transient("sync timed out".into())));
-    let status = rt.wait_status(Platform::Matrix, WAIT, |s| s.state == ConnectorState::Connected && s.failure_count == 1).await;
+    let status =
+        rt.wait_status(Platform::Matrix, WAIT, |s| s.state == ConnectorState::Connected && s.failure_count == 1).await;
     assert_eq!(status.reconnect_attempts, 1);
     fake.wait_connected(2, WAIT).await;
     // Stay connected longer than the test policy's healthy spell (1 s), then drop again.

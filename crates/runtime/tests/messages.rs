@@ -68,11 +68,19 @@ async fn unknown_dm_user_pairs_once_then_is_answered_after_approval() {
     assert_eq!(requests[0].platform_user_display, "@eve:x name");
     assert_eq!(requests[0].first_message, "let me in");
     assert_eq!(rt.handle.pairing.send(CountPending).await.unwrap().unwrap(), 1);
-    assert!(wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Matrix, &"e3".into()).unwrap() }).await);
+    assert!(
+        wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Matrix, &"e3".into()).unwrap() }).await
+    );
     assert_eq!(fake.delivered().len(), 2);
     assert!(brain.requests().is_empty(), "nothing reached the brain while pending");
 
-    let approved = rt.handle.pairing.send(Approve { id: requests[0].id, trust_level: Some(TrustLevel::Direct) }).await.unwrap().unwrap();
+    let approved = rt
+        .handle
+        .pairing
+        .send(Approve { id: requests[0].id, trust_level: Some(TrustLevel::Direct) })
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(approved.status, PairingStatus::Approved);
     assert_eq!(fake.wait_delivered(3, WAIT).await[2].text, texts::APPROVED);
     fake.inject(dm(Platform::Matrix, "@eve:x", "thanks", "e4"));
@@ -85,7 +93,8 @@ async fn unknown_dm_user_pairs_once_then_is_answered_after_approval() {
     assert!(rt.handle.pairing.send(Deny { id: 9999 }).await.unwrap().is_err());
 
     // Revoking sends the user back through pairing.
-    let revoked = rt.handle.pairing.send(Revoke { platform: Platform::Matrix, user_id: "@eve:x".into() }).await.unwrap();
+    let revoked =
+        rt.handle.pairing.send(Revoke { platform: Platform::Matrix, user_id: "@eve:x".into() }).await.unwrap();
     assert!(revoked.unwrap());
     fake.inject(dm(Platform::Matrix, "@eve:x", "still there?", "e5"));
     assert_eq!(fake.wait_delivered(5, WAIT).await[4].text, texts::REQUEST_SENT);
@@ -102,7 +111,9 @@ async fn denied_user_gets_one_denial_then_silence() {
     rt.handle.pairing.send(Deny { id }).await.unwrap().unwrap();
     assert_eq!(fake.wait_delivered(2, WAIT).await[1].text, texts::DENIED);
     fake.inject(dm(Platform::Discord, "555", "why", "d2"));
-    assert!(wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Discord, &"d2".into()).unwrap() }).await);
+    assert!(
+        wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Discord, &"d2".into()).unwrap() }).await
+    );
     assert_eq!(fake.delivered().len(), 2);
     assert!(brain.requests().is_empty());
 }
@@ -138,7 +149,14 @@ async fn one_message_at_a_time_per_chat_and_chats_in_parallel() {
     let chats = 50;
     for c in 0..chats {
         for i in 0..4 {
-            fake.inject(group(Platform::Discord, &format!("room-{c}"), "u", &format!("{c}/{i}"), &format!("r{c}-{i}"), false));
+            fake.inject(group(
+                Platform::Discord,
+                &format!("room-{c}"),
+                "u",
+                &format!("{c}/{i}"),
+                &format!("r{c}-{i}"),
+                false,
+            ));
         }
     }
     let total = 5 + chats * 4;
@@ -229,7 +247,10 @@ async fn replies_wait_for_a_reconnect_and_rate_limits_are_retried() {
     let brain = RecordingBrain::new();
     let rt = started(&brain).await;
     let fake = rt.fake(Platform::Telegram);
-    fake.fail_deliveries([ConnectorError::RateLimited(Duration::from_millis(30)), ConnectorError::Transient("502".into())]);
+    fake.fail_deliveries([
+        ConnectorError::RateLimited(Duration::from_millis(30)),
+        ConnectorError::Transient("502".into()),
+    ]);
     fake.inject(dm(Platform::Telegram, "42", "persist", "p1"));
     assert_eq!(fake.wait_delivered(1, WAIT).await[0].text, "42 name: persist");
 

@@ -115,10 +115,16 @@ pub fn json_error(err: error::JsonPayloadError, _: &HttpRequest) -> error::Error
         error::JsonPayloadError::OverflowKnownLength { .. } | error::JsonPayloadError::Overflow { .. } => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
         }
-        error::JsonPayloadError::ContentType => {
-            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_content_type", "send JSON with Content-Type: application/json")
-        }
-        other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the request body is not valid JSON: {other}")),
+        error::JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_content_type",
+            "send JSON with Content-Type: application/json",
+        ),
+        other => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the request body is not valid JSON: {other}"),
+        ),
     };
     api.into()
 }

@@ -27,7 +27,11 @@ fn verify(req: &ServiceRequest, state: &ApiState) -> Result<(), ApiError> {
         && let Some(host) = host
         && !is_loopback_host(host)
     {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden_host", "requests must address this server as localhost or 127.0.0.1"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_host",
+            "requests must address this server as localhost or 127.0.0.1",
+        ));
     }
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if unsafe_method {
@@ -60,7 +64,8 @@ fn verify(req: &ServiceRequest, state: &ApiState) -> Result<(), ApiError> {
 fn needs_token(req: &ServiceRequest) -> bool {
     let path = req.path();
     let detailed = req.query_string().contains("detailed=true");
-    (path.starts_with("/api/") && !(path == "/api/health" && !detailed)) || path == "/metrics"
+    let open_health_check = path == "/api/health" && !detailed;
+    (path.starts_with("/api/") && !open_health_check) || path == "/metrics"
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -69,8 +74,7 @@ fn is_loopback_host(host: &str) -> bool {
     } else {
         host.rsplit_once(':').map_or(host, |(name, _)| name)
     };
-    name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `http://host:port` → `host:port`.

@@ -65,7 +65,11 @@ pub enum ServeError {
 }
 
 /// Binds the API to `addr`. Refuses a non-loopback address without a bearer token.
-pub fn bind(runtime: RuntimeHandle, addr: SocketAddr, api_token: Option<SecretString>) -> Result<BoundServer, ServeError> {
+pub fn bind(
+    runtime: RuntimeHandle,
+    addr: SocketAddr,
+    api_token: Option<SecretString>,
+) -> Result<BoundServer, ServeError> {
     let loopback_only = addr.ip().is_loopback();
     if !loopback_only && api_token.is_none() {
         return Err(ServeError::TokenRequired(addr));

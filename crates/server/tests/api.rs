@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::App;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::test::{TestRequest, call_service, init_service, read_body};
-use actix_web::App;
 use parachute_core::config::BotsConfig;
 use parachute_core::ids::Platform;
 use parachute_runtime::status::ConnectorState;
@@ -72,7 +72,18 @@ async fn health_and_status_list_all_three_platforms() {
     assert_eq!(status, StatusCode::OK);
     for p in ["telegram", "discord", "matrix"] {
         let c = &body["connectors"][p];
-        for key in ["enabled", "has_token", "state", "running", "failure_count", "reconnect_attempts", "last_error", "last_error_time", "uptime", "last_message_time"] {
+        for key in [
+            "enabled",
+            "has_token",
+            "state",
+            "running",
+            "failure_count",
+            "reconnect_attempts",
+            "last_error",
+            "last_error_time",
+            "uptime",
+            "last_message_time",
+        ] {
             assert!(c.get(key).is_some(), "{p} lacks {key}: {c}");
         }
         assert_eq!(c["has_token"], true);
@@ -137,7 +148,7 @@ async fn config_get_is_masked_and_put_merges_validates_and_saves() {
     let saved = parachute_core::config::load_file(&rt.config_path).unwrap();
     assert_eq!(saved.matrix.homeserver_url, "https://matrix.example.org");
     assert!(saved.matrix.access_token.is_some(), "an empty secret keeps the stored one");
-    assert_eq!(saved.telegram.bot_token.is_some(), true, "other sections untouched");
+    assert!(saved.telegram.bot_token.is_some(), "other sections untouched");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&rt.config_path).unwrap().permissions().mode() & 0o777, 0o600);
 
@@ -199,13 +210,25 @@ async fn pairing_endpoints_run_the_whole_flow() {
     let (_, body) = json_of(call_service(&app, get("/api/bots/pairing").to_request()).await).await;
     let requests = body["requests"].as_array().unwrap();
     let dora = requests.iter().find(|r| r["platform_user_id"] == "@dora:x").unwrap();
-    for key in ["id", "platform", "platform_user_id", "platform_user_display", "platform_chat_id", "kind", "status", "approved_trust_level", "created_at", "resolved_at"] {
+    for key in [
+        "id",
+        "platform",
+        "platform_user_id",
+        "platform_user_display",
+        "platform_chat_id",
+        "kind",
+        "status",
+        "approved_trust_level",
+        "created_at",
+        "resolved_at",
+    ] {
         assert!(dora.get(key).is_some(), "request lacks {key}: {dora}");
     }
     assert_eq!(dora["kind"], "user");
     assert_eq!(dora["status"], "pending");
     let dora_id = dora["id"].as_str().unwrap().to_owned();
-    let zed_id = requests.iter().find(|r| r["platform_user_id"] == "@zed:x").unwrap()["id"].as_str().unwrap().to_owned();
+    let zed_id =
+        requests.iter().find(|r| r["platform_user_id"] == "@zed:x").unwrap()["id"].as_str().unwrap().to_owned();
 
     let bad_level = post(&format!("/api/bots/pairing/{dora_id}/approve")).set_json(json!({"trust_level": "root"}));
     let (status, body) = json_of(call_service(&app, bad_level.to_request()).await).await;
@@ -214,9 +237,11 @@ async fn pairing_endpoints_run_the_whole_flow() {
     let (status, body) = json_of(call_service(&app, approve.to_request()).await).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["request"]["approved_trust_level"], "direct");
-    let (status, _) = json_of(call_service(&app, post(&format!("/api/bots/pairing/{dora_id}/approve")).to_request()).await).await;
+    let (status, _) =
+        json_of(call_service(&app, post(&format!("/api/bots/pairing/{dora_id}/approve")).to_request()).await).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = json_of(call_service(&app, post(&format!("/api/bots/pairing/{zed_id}/deny")).to_request()).await).await;
+    let (status, _) =
+        json_of(call_service(&app, post(&format!("/api/bots/pairing/{zed_id}/deny")).to_request()).await).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = json_of(call_service(&app, post("/api/bots/pairing/424242/deny").to_request()).await).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -228,10 +253,12 @@ async fn pairing_endpoints_run_the_whole_flow() {
     fake.inject(dm(Platform::Matrix, "@dora:x", "now?", "p3"));
     assert_eq!(fake.wait_delivered(5, WAIT).await[4].text, "now?");
 
-    let revoke = TestRequest::delete().uri("/api/bots/pairing/matrix/@dora:x").insert_header(("host", "localhost:3333"));
+    let revoke =
+        TestRequest::delete().uri("/api/bots/pairing/matrix/@dora:x").insert_header(("host", "localhost:3333"));
     let (status, _) = json_of(call_service(&app, revoke.to_request()).await).await;
     assert_eq!(status, StatusCode::OK);
-    let revoke = TestRequest::delete().uri("/api/bots/pairing/matrix/@dora:x").insert_header(("host", "localhost:3333"));
+    let revoke =
+        TestRequest::delete().uri("/api/bots/pairing/matrix/@dora:x").insert_header(("host", "localhost:3333"));
     let (status, _) = json_of(call_service(&app, revoke.to_request()).await).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -259,7 +286,10 @@ async fn bearer_token_cross_origin_and_host_checks() {
     let right = get("/api/bots/status").insert_header(("authorization", "Bearer s3cret-api-token"));
     assert_eq!(call_service(&guarded, right.to_request()).await.status(), StatusCode::OK);
     assert_eq!(call_service(&guarded, get("/api/health").to_request()).await.status(), StatusCode::OK);
-    assert_eq!(call_service(&guarded, get("/api/health?detailed=true").to_request()).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call_service(&guarded, get("/api/health?detailed=true").to_request()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(call_service(&guarded, get("/metrics").to_request()).await.status(), StatusCode::UNAUTHORIZED);
 
     let rt2 = TestRuntime::start(config_with_tokens(), None);

@@ -8,7 +8,9 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use parachute_core::config::BotsConfig;
 use parachute_core::ids::{ChatId, Platform};
-use parachute_runtime::connector::{Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity};
+use parachute_runtime::connector::{
+    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
+};
 use parachute_runtime::messages::{Inbound, Reply};
 use parachute_runtime::store::PairingRecord;
 use tokio::sync::{mpsc, watch};

@@ -87,7 +87,12 @@ impl TestRuntime {
     }
 
     /// Waits until a platform's status satisfies `pred`; returns that status.
-    pub async fn wait_status(&self, platform: Platform, timeout: Duration, pred: impl Fn(&ConnectorStatus) -> bool) -> ConnectorStatus {
+    pub async fn wait_status(
+        &self,
+        platform: Platform,
+        timeout: Duration,
+        pred: impl Fn(&ConnectorStatus) -> bool,
+    ) -> ConnectorStatus {
         let mut rx = self.handle.router.watch_status(platform).expect("status");
         match tokio::time::timeout(timeout, rx.wait_for(|s| pred(s))).await {
             Ok(Ok(status)) => status.clone(),

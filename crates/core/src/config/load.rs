@@ -47,8 +47,7 @@ fn from_yaml_error(err: serde_yaml::Error) -> ConfigError {
 }
 
 fn looks_like_path(text: &str) -> bool {
-    !text.is_empty()
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
 }
 
 #[cfg(test)]
@@ -113,10 +112,7 @@ telegram:
     fn validation_errors_carry_the_value_position() {
         let text = "matrix:\n  enabled: true\n  user_id: \"@bot:example.org\"\n  homeserver_url: ftp://example.org\n";
         let err = parse_str(text).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "matrix.homeserver_url: must be an http(s) URL (line 4, column 19)"
-        );
+        assert_eq!(err.to_string(), "matrix.homeserver_url: must be an http(s) URL (line 4, column 19)");
     }
 
     #[test]

@@ -71,11 +71,7 @@ fn find_key(lines: &[&str], start: usize, min_indent: usize, key: &str) -> Optio
         let Some(after_colon) = rest_unquoted.strip_prefix(':') else { continue };
         let value_offset = after_colon.len() - after_colon.trim_start().len();
         let has_value = !after_colon.trim().is_empty() && !after_colon.trim_start().starts_with('#');
-        let col = if has_value {
-            line.len() - after_colon.len() + value_offset
-        } else {
-            indent
-        };
+        let col = if has_value { line.len() - after_colon.len() + value_offset } else { indent };
         return Some((offset, col, indent));
     }
     None

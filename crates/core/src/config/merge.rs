@@ -104,7 +104,8 @@ mod tests {
 
     #[test]
     fn partial_update_changes_only_given_keys_and_keeps_secrets() {
-        let patch = json!({"matrix": {"homeserver_url": "https://new.example.org", "access_token": "", "has_token": true}});
+        let patch =
+            json!({"matrix": {"homeserver_url": "https://new.example.org", "access_token": "", "has_token": true}});
         let merged = apply_patch(&with_token(), &patch).unwrap();
         assert_eq!(merged.matrix.homeserver_url, "https://new.example.org");
         assert_eq!(merged.matrix.access_token.unwrap().expose_secret(), "syt_stored_token");

@@ -13,9 +13,9 @@ mod validate;
 pub use error::ConfigError;
 pub use load::{load_file, parse_str};
 pub use merge::{apply_patch, masked_json};
-pub use model::{is_listed, 
-    BotsConfig, BrainConfig, BrainKind, DiscordConfig, MatrixConfig, PlatformPolicy, ServerConfig,
-    TelegramConfig,
+pub use model::{
+    BotsConfig, BrainConfig, BrainKind, DiscordConfig, MatrixConfig, PlatformPolicy, ServerConfig, TelegramConfig,
+    is_listed,
 };
 pub use save::save_atomic;
 pub use validate::validate;

@@ -300,8 +300,7 @@ impl BotsConfig {
 pub fn is_listed(allowed: &[String], user_id: &str, username: Option<&str>) -> bool {
     allowed.iter().map(|entry| entry.trim()).any(|entry| {
         entry == user_id
-            || username.is_some_and(|name| {
-                entry.trim_start_matches('@').eq_ignore_ascii_case(name.trim_start_matches('@'))
-            })
+            || username
+                .is_some_and(|name| entry.trim_start_matches('@').eq_ignore_ascii_case(name.trim_start_matches('@')))
     })
 }

@@ -11,10 +11,7 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid("server.port", "must be between 1 and 65535"));
     }
     if !config.server.bind.is_loopback() && config.server.api_token.is_none() {
-        return Err(ConfigError::invalid(
-            "server.api_token",
-            "is required when server.bind is not a loopback address",
-        ));
+        return Err(ConfigError::invalid("server.api_token", "is required when server.bind is not a loopback address"));
     }
     if let Some(vault) = &config.vault
         && vault.trim().is_empty()
@@ -110,11 +107,9 @@ pub(crate) fn is_http_url(text: &str) -> bool {
 
 /// A Matrix identifier with the given sigil: `@user:server`, `!room:server`, `#alias:server`.
 fn is_matrix_id(text: &str, sigil: char) -> bool {
-    text.strip_prefix(sigil)
-        .and_then(|rest| rest.split_once(':'))
-        .is_some_and(|(local, server)| {
-            !local.is_empty() && !server.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control())
-        })
+    text.strip_prefix(sigil).and_then(|rest| rest.split_once(':')).is_some_and(|(local, server)| {
+        !local.is_empty() && !server.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
 }
 
 fn is_telegram_user(text: &str) -> bool {

@@ -65,9 +65,7 @@ impl Store {
 
     /// Forgets handled events older than `max_age_ms` (platforms do not replay that far back).
     pub fn prune_events(&self, max_age_ms: i64) -> Result<usize, StoreError> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM handled_events WHERE updated_at < ?1", params![now_ms() - max_age_ms])?)
+        Ok(self.conn().execute("DELETE FROM handled_events WHERE updated_at < ?1", params![now_ms() - max_age_ms])?)
     }
 }
 

@@ -5,8 +5,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Each entry moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    "
+const MIGRATIONS: &[&str] = &["
     CREATE TABLE sessions (
         id          INTEGER PRIMARY KEY,
         platform    TEXT NOT NULL,
@@ -52,8 +51,7 @@ const MIGRATIONS: &[&str] = &[
         value    TEXT NOT NULL,
         PRIMARY KEY (platform, name)
     ) WITHOUT ROWID;
-    ",
-];
+    "];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {

@@ -170,7 +170,12 @@ impl Store {
     }
 
     /// The request of a user (or room), if any.
-    pub fn find_pairing(&self, platform: Platform, kind: PairingKind, user: &str) -> Result<Option<PairingRecord>, StoreError> {
+    pub fn find_pairing(
+        &self,
+        platform: Platform,
+        kind: PairingKind,
+        user: &str,
+    ) -> Result<Option<PairingRecord>, StoreError> {
         let kind = if kind == PairingKind::User { "user" } else { "room" };
         let found = self.query_pairing(
             "WHERE platform = ?1 AND kind = ?2 AND platform_user_id = ?3",
@@ -191,9 +196,9 @@ impl Store {
 
     /// How many requests wait for the owner.
     pub fn pending_pairing_count(&self) -> Result<usize, StoreError> {
-        let n: i64 = self
-            .conn()
-            .query_row("SELECT COUNT(*) FROM pairing_requests WHERE status = 'pending'", [], |row| row.get(0))?;
+        let n: i64 =
+            self.conn()
+                .query_row("SELECT COUNT(*) FROM pairing_requests WHERE status = 'pending'", [], |row| row.get(0))?;
         Ok(n as usize)
     }
 
@@ -226,20 +231,28 @@ impl Store {
     }
 
     /// Records the owner's decision on a pending request.
-    pub fn resolve_pairing(&self, id: i64, status: PairingStatus, level: Option<TrustLevel>) -> Result<PairingRecord, ResolveError> {
+    pub fn resolve_pairing(
+        &self,
+        id: i64,
+        status: PairingStatus,
+        level: Option<TrustLevel>,
+    ) -> Result<PairingRecord, ResolveError> {
         let current = self.pairing_by_id(id)?.ok_or(ResolveError::NotFound(id))?;
         if current.status != PairingStatus::Pending {
             return Err(ResolveError::NotPending { id, status: current.status.as_str() });
         }
-        let changed = self.conn().execute(
-            "UPDATE pairing_requests SET status = ?2, approved_trust_level = ?3, resolved_at = ?4
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE pairing_requests SET status = ?2, approved_trust_level = ?3, resolved_at = ?4
              WHERE id = ?1 AND status = 'pending'",
-            params![id, status.as_str(), level.map(TrustLevel::as_str), now_ms()],
-        ).map_err(StoreError::from)?;
+                params![id, status.as_str(), level.map(TrustLevel::as_str), now_ms()],
+            )
+            .map_err(StoreError::from)?;
         if changed == 0 {
             return Err(ResolveError::NotPending { id, status: "decided" });
         }
-        Ok(self.pairing_by_id(id)?.ok_or(ResolveError::NotFound(id))?)
+        self.pairing_by_id(id)?.ok_or(ResolveError::NotFound(id))
     }
 
     /// Forgets a user's approval (or denial); the user has to pair again.

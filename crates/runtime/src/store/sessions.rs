@@ -74,7 +74,13 @@ impl Store {
     }
 
     /// Appends a message to the chat's current session.
-    pub fn append_history(&self, chat: &ChatKey, role: HistoryRole, sender: &str, text: &str) -> Result<(), StoreError> {
+    pub fn append_history(
+        &self,
+        chat: &ChatKey,
+        role: HistoryRole,
+        sender: &str,
+        text: &str,
+    ) -> Result<(), StoreError> {
         let conn = self.conn();
         let tx = conn.unchecked_transaction()?;
         let session = active_session(&tx, chat.platform, chat.chat.as_str())?;

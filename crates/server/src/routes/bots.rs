@@ -38,16 +38,21 @@ pub(super) async fn test(state: web::Data<ApiState>, path: web::Path<String>) ->
         Ok(identity) => {
             let name = identity.display_name.clone().or_else(|| identity.username.clone());
             let body = match platform {
-                Platform::Matrix => json!({ "success": true, "user_id": identity.user_id, "display_name": identity.display_name }),
+                Platform::Matrix => {
+                    json!({ "success": true, "user_id": identity.user_id, "display_name": identity.display_name })
+                }
                 Platform::Telegram => json!({ "success": true, "bot_name": name, "bot_username": identity.username }),
                 Platform::Discord => json!({ "success": true, "bot_name": name, "bot_id": identity.user_id }),
             };
             Ok(HttpResponse::Ok().json(body))
         }
-        Err(err @ ControlError::Connector(_)) => Ok(HttpResponse::Ok().json(json!({ "success": false, "error": err.to_string() }))),
+        Err(err @ ControlError::Connector(_)) => {
+            Ok(HttpResponse::Ok().json(json!({ "success": false, "error": err.to_string() })))
+        }
         Err(err) => {
             let api = ApiError::from(err);
-            Ok(HttpResponse::build(api.status).json(json!({ "success": false, "error": api.message, "code": api.code })))
+            Ok(HttpResponse::build(api.status)
+                .json(json!({ "success": false, "error": api.message, "code": api.code })))
         }
     }
 }

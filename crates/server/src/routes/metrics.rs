@@ -20,7 +20,9 @@ const COUNTERS: [(&str, &str, Counter); 5] = [
     ("parachute_replies_sent_total", "Replies delivered.", |c| c.answered),
     ("parachute_delivery_failures_total", "Replies the platform did not take.", |c| c.delivery_failures),
     ("parachute_brain_errors_total", "Brain failures.", |c| c.brain_errors),
-    ("parachute_duplicates_dropped_total", "Events dropped because they were already handled.", |c| c.duplicates_dropped),
+    ("parachute_duplicates_dropped_total", "Events dropped because they were already handled.", |c| {
+        c.duplicates_dropped
+    }),
 ];
 
 #[get("/metrics")]
@@ -44,7 +46,8 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
     family(&mut out, "parachute_connector_up", "gauge", "1 when the connector is connected.");
     for s in &statuses {
         let up = u8::from(s.state.name() == "connected");
-        let _ = writeln!(out, "parachute_connector_up{{platform=\"{}\",state=\"{}\"}} {up}", s.platform, s.state.name());
+        let _ =
+            writeln!(out, "parachute_connector_up{{platform=\"{}\",state=\"{}\"}} {up}", s.platform, s.state.name());
     }
     family(&mut out, "parachute_connector_failures_total", "counter", "Failed connection attempts.");
     for s in &statuses {

@@ -26,20 +26,27 @@ fn trust_level_from(body: &[u8]) -> Result<Option<TrustLevel>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the request body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the request body is not valid JSON: {e}"))
+    })?;
     match value.get("trust_level") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(level)) => level.parse().map(Some).map_err(|e: parachute_core::trust::UnknownTrustLevel| {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_trust_level", e.to_string()).field("trust_level")
         }),
-        Some(_) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_trust_level", "trust_level must be a string")
-            .field("trust_level")),
+        Some(_) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_trust_level", "trust_level must be a string")
+                .field("trust_level"))
+        }
     }
 }
 
 #[post("/api/bots/pairing/{id}/approve")]
-pub(super) async fn approve(state: web::Data<ApiState>, id: web::Path<i64>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub(super) async fn approve(
+    state: web::Data<ApiState>,
+    id: web::Path<i64>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let trust_level = trust_level_from(&body)?;
     let record = state.runtime.pairing.send(Approve { id: *id, trust_level }).await??;
     Ok(HttpResponse::Ok().json(json!({ "success": true, "request": record })))
@@ -52,11 +59,18 @@ pub(super) async fn deny(state: web::Data<ApiState>, id: web::Path<i64>) -> Resu
 }
 
 #[delete("/api/bots/pairing/{platform}/{user_id}")]
-pub(super) async fn revoke(state: web::Data<ApiState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn revoke(
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (platform_name, user_id) = path.into_inner();
     let platform = platform(&platform_name)?;
     if !state.runtime.pairing.send(Revoke { platform, user_id: user_id.clone() }).await?? {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{user_id} has no approval on {platform}")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{user_id} has no approval on {platform}"),
+        ));
     }
     Ok(HttpResponse::Ok().json(json!({ "success": true, "message": format!("{user_id} revoked on {platform}") })))
 }
