@@ -15,7 +15,7 @@ use crate::brain::{Brain, BrainRequest};
 use crate::messages::{Authorized, Content, Reply};
 use crate::metrics::Metrics;
 use crate::router::Router;
-use crate::store::{EventClaim, HistoryRole, Store, StoreError};
+use crate::store::{EventClaim, HistoryEntry, HistoryRole, Store, StoreError};
 
 /// What `!new` answers.
 pub const NEW_SESSION_TEXT: &str = "Starting fresh! Previous conversation archived.";
@@ -145,7 +145,8 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
         (Some(Command::Help), _) => help_text(platform, shared.brain.name()),
         (None, None) => NO_TRANSCRIBER_TEXT.to_owned(),
         (None, Some(text)) => {
-            let history = shared.store.history(&chat, config.brain.history_messages)?;
+            let (dialogue, context) = (config.brain.history_messages, config.brain.group_context_messages);
+            let history = bound_history(shared.store.history(&chat, dialogue + context)?, dialogue, context);
             shared.store.append_history(&chat, HistoryRole::User, &inbound.sender_display, text)?;
             let request = BrainRequest {
                 session_id: shared.store.session_id(&chat)?,
@@ -186,5 +187,48 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
             tracing::warn!(chat = %chat, error = %err, "reply not delivered");
             Ok(())
         }
+    }
+}
+
+/// Keeps the last `dialogue` user/assistant entries and the last `context` group-context
+/// entries among them, in their original order.
+fn bound_history(entries: Vec<HistoryEntry>, dialogue: usize, context: usize) -> Vec<HistoryEntry> {
+    let (mut dialogue_left, mut context_left) = (dialogue, context);
+    let mut kept: Vec<HistoryEntry> = entries
+        .into_iter()
+        .rev()
+        .filter(|entry| {
+            let left = if entry.role == HistoryRole::Context { &mut context_left } else { &mut dialogue_left };
+            let keep = *left > 0;
+            *left = left.saturating_sub(1);
+            keep
+        })
+        .collect();
+    kept.reverse();
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(role: HistoryRole, text: &str) -> HistoryEntry {
+        HistoryEntry { role, sender: "s".into(), text: text.into(), at_ms: 0 }
+    }
+
+    #[test]
+    fn dialogue_and_context_are_bounded_separately() {
+        use HistoryRole::*;
+        let entries = vec![
+            entry(User, "u1"),
+            entry(Context, "c1"),
+            entry(Assistant, "a1"),
+            entry(Context, "c2"),
+            entry(User, "u2"),
+        ];
+        let kept: Vec<_> = bound_history(entries.clone(), 2, 1).into_iter().map(|e| e.text).collect();
+        assert_eq!(kept, ["a1", "c2", "u2"]);
+        assert!(bound_history(entries.clone(), 0, 0).is_empty());
+        assert_eq!(bound_history(entries, 10, 10).len(), 5);
     }
 }
