@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::messages::{Authorized, Content, Inbound, Reply};
 use crate::metrics::Metrics;
 use crate::router::Router;
-use crate::store::pairing::ResolveError;
+pub use crate::store::pairing::PairingError;
 use crate::store::{NewPairingRequest, PairingRecord, Store, StoreError};
 
 /// The bot was invited to a room outside `allowed_rooms`.
@@ -67,35 +67,6 @@ pub struct Revoke {
     pub platform: Platform,
     /// The user.
     pub user_id: String,
-}
-
-/// Why a pairing operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum PairingError {
-    /// No such request.
-    #[error("no pairing request with id {0}")]
-    NotFound(i64),
-    /// Already decided.
-    #[error("pairing request {id} is already {status}")]
-    NotPending {
-        /// The request.
-        id: i64,
-        /// Its status.
-        status: &'static str,
-    },
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<ResolveError> for PairingError {
-    fn from(err: ResolveError) -> Self {
-        match err {
-            ResolveError::NotFound(id) => PairingError::NotFound(id),
-            ResolveError::NotPending { id, status } => PairingError::NotPending { id, status },
-            ResolveError::Store(e) => PairingError::Store(e),
-        }
-    }
 }
 
 /// The actor between connectors and the orchestrator.

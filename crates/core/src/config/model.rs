@@ -232,33 +232,24 @@ pub struct PlatformPolicy {
 impl BotsConfig {
     /// The shared settings of one platform.
     pub fn policy(&self, platform: Platform) -> PlatformPolicy {
+        /// Telegram and Discord spell these keys alike.
+        macro_rules! bot_policy {
+            ($c:expr) => {
+                PlatformPolicy {
+                    enabled: $c.enabled,
+                    has_token: secret::is_set(&$c.bot_token),
+                    allowed_users: $c.allowed_users.clone(),
+                    dm_trust_level: $c.dm_trust_level,
+                    group_trust_level: $c.group_trust_level,
+                    group_mention_mode: $c.group_mention_mode,
+                    ack_emoji: $c.ack_emoji.clone(),
+                    allowed_count: $c.allowed_users.len(),
+                }
+            };
+        }
         match platform {
-            Platform::Telegram => {
-                let c = &self.telegram;
-                PlatformPolicy {
-                    enabled: c.enabled,
-                    has_token: secret::is_set(&c.bot_token),
-                    allowed_users: c.allowed_users.clone(),
-                    dm_trust_level: c.dm_trust_level,
-                    group_trust_level: c.group_trust_level,
-                    group_mention_mode: c.group_mention_mode,
-                    ack_emoji: c.ack_emoji.clone(),
-                    allowed_count: c.allowed_users.len(),
-                }
-            }
-            Platform::Discord => {
-                let c = &self.discord;
-                PlatformPolicy {
-                    enabled: c.enabled,
-                    has_token: secret::is_set(&c.bot_token),
-                    allowed_users: c.allowed_users.clone(),
-                    dm_trust_level: c.dm_trust_level,
-                    group_trust_level: c.group_trust_level,
-                    group_mention_mode: c.group_mention_mode,
-                    ack_emoji: c.ack_emoji.clone(),
-                    allowed_count: c.allowed_users.len(),
-                }
-            }
+            Platform::Telegram => bot_policy!(self.telegram),
+            Platform::Discord => bot_policy!(self.discord),
             Platform::Matrix => {
                 let c = &self.matrix;
                 PlatformPolicy {

@@ -144,7 +144,7 @@ impl RawRow {
 
 /// Why a decision could not be recorded.
 #[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
+pub enum PairingError {
     /// No request with that id.
     #[error("no pairing request with id {0}")]
     NotFound(i64),
@@ -236,10 +236,10 @@ impl Store {
         id: i64,
         status: PairingStatus,
         level: Option<TrustLevel>,
-    ) -> Result<PairingRecord, ResolveError> {
-        let current = self.pairing_by_id(id)?.ok_or(ResolveError::NotFound(id))?;
+    ) -> Result<PairingRecord, PairingError> {
+        let current = self.pairing_by_id(id)?.ok_or(PairingError::NotFound(id))?;
         if current.status != PairingStatus::Pending {
-            return Err(ResolveError::NotPending { id, status: current.status.as_str() });
+            return Err(PairingError::NotPending { id, status: current.status.as_str() });
         }
         let changed = self
             .conn()
@@ -250,9 +250,9 @@ impl Store {
             )
             .map_err(StoreError::from)?;
         if changed == 0 {
-            return Err(ResolveError::NotPending { id, status: "decided" });
+            return Err(PairingError::NotPending { id, status: "decided" });
         }
-        self.pairing_by_id(id)?.ok_or(ResolveError::NotFound(id))
+        self.pairing_by_id(id)?.ok_or(PairingError::NotFound(id))
     }
 
     /// Forgets a user's approval (or denial); the user has to pair again.
@@ -294,9 +294,9 @@ mod tests {
         assert!(approved.resolved_at.is_some());
         assert!(matches!(
             store.resolve_pairing(first.id, PairingStatus::Denied, None),
-            Err(ResolveError::NotPending { .. })
+            Err(PairingError::NotPending { .. })
         ));
-        assert!(matches!(store.resolve_pairing(999, PairingStatus::Denied, None), Err(ResolveError::NotFound(999))));
+        assert!(matches!(store.resolve_pairing(999, PairingStatus::Denied, None), Err(PairingError::NotFound(999))));
         let json = serde_json::to_value(&approved).unwrap();
         assert_eq!(json["id"], serde_json::json!(first.id.to_string()));
         assert_eq!(json["status"], "approved");
