@@ -261,3 +261,35 @@ async fn replies_wait_for_a_reconnect_and_rate_limits_are_retried() {
     assert_eq!(fake.wait_delivered(2, WAIT).await[1].text, "42 name: during outage");
     assert!(rt.handle.store.is_event_done(Platform::Telegram, &"p2".into()).unwrap());
 }
+
+#[actix::test]
+async fn decisions_history_and_handled_events_survive_a_restart() {
+    let rt = started(&RecordingBrain::new()).await;
+    let fake = rt.fake(Platform::Matrix);
+    fake.inject(dm(Platform::Matrix, "@ann:x", "hi", "r1"));
+    fake.inject(dm(Platform::Matrix, "@bo:x", "hi", "r2"));
+    fake.wait_delivered(2, WAIT).await;
+    let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
+    let ann = requests.iter().find(|r| r.platform_user_id == "@ann:x").unwrap().id;
+    rt.handle.pairing.send(Approve { id: ann, trust_level: Some(TrustLevel::Direct) }).await.unwrap().unwrap();
+    fake.wait_delivered(3, WAIT).await;
+    fake.inject(dm(Platform::Matrix, "@ann:x", "remember me", "r3"));
+    fake.wait_delivered(4, WAIT).await;
+
+    let brain = RecordingBrain::new();
+    let rt = rt.restart(Some(Arc::new(brain.clone()))).await;
+    let fake = rt.fake(Platform::Matrix);
+    fake.wait_connected(1, WAIT).await;
+    // The platform replays an event answered before the restart: dropped.
+    fake.inject(dm(Platform::Matrix, "@ann:x", "remember me", "r3"));
+    fake.inject(dm(Platform::Matrix, "@ann:x", "still me", "r4"));
+    fake.inject(dm(Platform::Matrix, "@bo:x", "and me?", "r5"));
+    let replies = fake.wait_delivered(2, WAIT).await;
+    assert_eq!(replies[0].text, "@ann:x name: still me", "approval survived, replayed r3 not answered again");
+    assert_eq!(replies[1].text, texts::STILL_PENDING, "the pending request survived");
+    let request = &brain.requests()[0];
+    assert_eq!(request.trust_level, TrustLevel::Direct);
+    let remembered: Vec<_> = request.history.iter().map(|h| h.text.as_str()).collect();
+    assert_eq!(remembered, ["remember me", "@ann:x name: remember me"], "history survived");
+    assert_eq!(rt.handle.pairing.send(CountPending).await.unwrap().unwrap(), 1);
+}

@@ -58,9 +58,24 @@ impl TestRuntime {
     /// Must be called inside an actix system (e.g. `#[actix::test]`).
     pub fn start(config: BotsConfig, brain: Option<Arc<dyn Brain>>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = config_path(dir.path());
+        save_atomic(&config_path, &config).expect("save config");
+        Self::start_in(dir, config, brain)
+    }
+
+    /// Simulates a process restart: stops every connector of this runtime, then starts a
+    /// new runtime (new actors, new fakes) on the same vault and database.
+    pub async fn restart(self, brain: Option<Arc<dyn Brain>>) -> Self {
+        for platform in Platform::ALL {
+            let _ = self.handle.supervisor.send(parachute_runtime::messages::Stop(platform)).await;
+        }
+        let config = parachute_core::config::load_file(&self.config_path).expect("reload config");
+        Self::start_in(self._dir, config, brain)
+    }
+
+    fn start_in(dir: tempfile::TempDir, config: BotsConfig, brain: Option<Arc<dyn Brain>>) -> Self {
         let vault = dir.path().to_path_buf();
         let config_path = config_path(&vault);
-        save_atomic(&config_path, &config).expect("save config");
         let store = Store::open(&vault.join(".parachute").join("parachute.db")).expect("open store");
         let fakes: Vec<_> = Platform::ALL.iter().map(|p| (*p, FakeConnector::new(*p))).collect();
         let handle = start_runtime(RuntimeOptions {
