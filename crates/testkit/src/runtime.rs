@@ -10,6 +10,7 @@ use parachute_core::config::{BotsConfig, config_path, save_atomic};
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
 use parachute_runtime::backoff_policy::BackoffPolicy;
 use parachute_runtime::brain::Brain;
+use parachute_runtime::connector::ConnectorFactory;
 use parachute_runtime::messages::{Content, Inbound};
 use parachute_runtime::status::ConnectorStatus;
 use parachute_runtime::store::{Store, now_ms};
@@ -28,6 +29,7 @@ pub struct TestRuntime {
     pub config_path: PathBuf,
     /// The vault folder.
     pub vault: PathBuf,
+    real: Vec<Arc<dyn ConnectorFactory>>,
     _dir: tempfile::TempDir,
 }
 
@@ -57,10 +59,16 @@ impl TestRuntime {
     /// Starts a runtime over `config` (saved to the temp vault) with the given brain.
     /// Must be called inside an actix system (e.g. `#[actix::test]`).
     pub fn start(config: BotsConfig, brain: Option<Arc<dyn Brain>>) -> Self {
+        Self::start_with(config, brain, Vec::new())
+    }
+
+    /// Like `start`, but the given real factories replace the fakes of their platforms
+    /// (the fakes of the other platforms stay).
+    pub fn start_with(config: BotsConfig, brain: Option<Arc<dyn Brain>>, real: Vec<Arc<dyn ConnectorFactory>>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = config_path(dir.path());
         save_atomic(&config_path, &config).expect("save config");
-        Self::start_in(dir, config, brain)
+        Self::start_in(dir, config, brain, real)
     }
 
     /// Simulates a process restart: stops every connector of this runtime, then starts a
@@ -70,10 +78,15 @@ impl TestRuntime {
             let _ = self.handle.supervisor.send(parachute_runtime::messages::Stop(platform)).await;
         }
         let config = parachute_core::config::load_file(&self.config_path).expect("reload config");
-        Self::start_in(self._dir, config, brain)
+        Self::start_in(self._dir, config, brain, self.real)
     }
 
-    fn start_in(dir: tempfile::TempDir, config: BotsConfig, brain: Option<Arc<dyn Brain>>) -> Self {
+    fn start_in(
+        dir: tempfile::TempDir,
+        config: BotsConfig,
+        brain: Option<Arc<dyn Brain>>,
+        real: Vec<Arc<dyn ConnectorFactory>>,
+    ) -> Self {
         let vault = dir.path().to_path_buf();
         let config_path = config_path(&vault);
         let store = Store::open(&vault.join(".parachute").join("parachute.db")).expect("open store");
@@ -83,15 +96,20 @@ impl TestRuntime {
             config_path: config_path.clone(),
             data_dir: vault.join(".parachute"),
             store,
-            factories: fakes.iter().map(|(_, f)| f.factory()).collect(),
+            factories: fakes
+                .iter()
+                .filter(|(p, _)| !real.iter().any(|r| r.platform() == *p))
+                .map(|(_, f)| f.factory())
+                .chain(real.iter().cloned())
+                .collect(),
             backoff: fast_backoff(),
             brain,
             autostart: true,
         });
-        Self { handle, fakes, config_path, vault, _dir: dir }
+        Self { handle, fakes, config_path, vault, real, _dir: dir }
     }
 
-    /// The fake of a platform.
+    /// The fake of a platform (platforms given a real factory have an idle fake).
     pub fn fake(&self, platform: Platform) -> &FakeConnector {
         &self.fakes.iter().find(|(p, _)| *p == platform).expect("every platform has a fake").1
     }
