@@ -78,14 +78,14 @@ pub(crate) fn parse(md: &str) -> Vec<Event<'_>> {
                 builder.start(tag, label_is_empty);
             }
             md::Event::End(end) => builder.end(end),
-            md::Event::Text(text) => builder.out.push(Event::Text(text)),
+            md::Event::Text(text) => builder.push_text(text),
             md::Event::Code(code) => builder.out.push(Event::Code(code)),
             md::Event::InlineMath(math) | md::Event::DisplayMath(math) => {
                 builder.out.push(Event::Code(math));
             }
             md::Event::Html(html) | md::Event::InlineHtml(html) => builder.html_as_text(html),
             md::Event::FootnoteReference(name) => {
-                builder.out.push(Event::Text(format!("[^{name}]").into()));
+                builder.push_text(format!("[^{name}]").into());
             }
             md::Event::SoftBreak | md::Event::HardBreak => builder.out.push(Event::LineBreak),
             md::Event::Rule => builder.out.push(Event::Rule),
@@ -182,11 +182,24 @@ impl<'a> Builder<'a> {
         let mut lines = html.split('\n').peekable();
         while let Some(line) = lines.next() {
             if !line.is_empty() {
-                self.out.push(Event::Text(line.to_owned().into()));
+                self.push_text(line.to_owned().into());
             }
             if lines.peek().is_some() {
                 self.out.push(Event::LineBreak);
             }
+        }
+    }
+
+    /// Adjacent text is joined (the parser splits it at escapes and entities), so
+    /// renderers see a line start followed by what is on it.
+    fn push_text(&mut self, text: CowStr<'a>) {
+        if let Some(Event::Text(previous)) = self.out.last_mut() {
+            let mut joined = String::with_capacity(previous.len() + text.len());
+            joined.push_str(previous);
+            joined.push_str(&text);
+            *previous = joined.into();
+        } else {
+            self.out.push(Event::Text(text));
         }
     }
 

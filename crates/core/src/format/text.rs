@@ -251,10 +251,12 @@ impl<S: TextStyle> Walker<'_, S> {
     fn end_code_block(&mut self) {
         if let Some((language, code)) = self.code.take() {
             let mut lines: Vec<&str> = code.split('\n').collect();
-            // Trailing empty lines carry nothing and would only pad the block.
+            // Empty lines around the code carry nothing and would only pad the block.
             while lines.len() > 1 && lines.last().is_some_and(|line| line.trim().is_empty()) {
                 lines.pop();
             }
+            let leading_empty = lines.iter().take_while(|line| line.trim().is_empty()).count();
+            lines.drain(..leading_empty.min(lines.len() - 1));
             self.style.code_block(&mut self.layout, language.as_deref(), &lines);
             self.end_block();
         }
