@@ -49,7 +49,7 @@ impl BestCuts {
         for (offset, c) in window.char_indices().skip(1) {
             let position = start + offset;
             let after_blank = matches!(md[..position].chars().next_back(), Some(' ' | '\t'));
-            if !after_blank || c.is_whitespace() || !is_grapheme_boundary(md, position) {
+            if !after_blank || c.is_whitespace() || opens_fence(md, position) || !is_grapheme_boundary(md, position) {
                 continue;
             }
             let is_sentence = sentence_ends.binary_search(&position).is_ok();
@@ -126,16 +126,26 @@ fn is_grapheme_boundary(md: &str, position: usize) -> bool {
     GraphemeCursor::new(position, md.len(), true).is_boundary(md, 0).unwrap_or(false)
 }
 
-/// The last grapheme cluster boundary in `start < position <= end`.
+/// Whether text after a cut at `position` would start a code fence, which would turn the
+/// rest of the next chunk into code (or close a reopened fence).
+fn opens_fence(md: &str, position: usize) -> bool {
+    let rest = &md[position..];
+    rest.starts_with("```") || rest.starts_with("~~~")
+}
+
+/// The last grapheme cluster boundary in `start < position <= end` that does not put a
+/// fence at the start of the next chunk (unless it is the end of the text).
 fn last_grapheme_boundary(md: &str, start: usize, end: usize) -> Option<usize> {
-    if is_grapheme_boundary(md, end) {
-        return (end > start).then_some(end);
-    }
     let mut cursor = GraphemeCursor::new(end, md.len(), true);
-    match cursor.prev_boundary(md, 0) {
-        Ok(Some(position)) if position > start => Some(position),
-        _ => None,
+    let mut position = if is_grapheme_boundary(md, end) { end } else { cursor.prev_boundary(md, 0).ok()?? };
+    while position > start {
+        if position == md.len() || !opens_fence(md, position) {
+            return Some(position);
+        }
+        cursor.set_cursor(position);
+        position = cursor.prev_boundary(md, 0).ok()??;
     }
+    None
 }
 
 /// The first grapheme cluster boundary after `start` (for a forced cut).
