@@ -350,3 +350,15 @@ async fn homeserver_restart_is_survived() {
     env.alice.send_mention(&room, "are you back?", &[&env.bot.user_id]).await;
     assert_eq!(bodies(&env.bot_replies(&room, 1).await), ["are you back?"]);
 }
+
+#[actix::test]
+async fn a_token_revoked_while_running_fails_fast_without_retrying() {
+    let env = Env::new().await;
+    let rt = env.start(None).await;
+    env.bot.logout().await;
+    let status = rt.wait_status(Platform::Matrix, WAIT, |s| matches!(s.state, ConnectorState::Failed { .. })).await;
+    let ConnectorState::Failed { reason } = &status.state else { unreachable!() };
+    assert!(reason.contains("rejected the access token"), "{reason}");
+    assert_eq!(status.reconnect_attempts, 0);
+    assert_eq!(status.failure_count, 1, "one failure, no retry storm");
+}
