@@ -269,3 +269,21 @@ fn a_cut_never_leaves_a_fence_at_the_start_of_a_chunk() {
         }
     }
 }
+
+#[test]
+fn a_cut_never_turns_paragraph_text_into_block_syntax() {
+    // Starting a chunk at "1. " would make a list item, and the indented lines after it a
+    // fenced code block inside that item instead of an indented code block.
+    let md = format!(
+        "{} 1. then # this > that - more <div> [x]: y\n\n    ```\n    code line\n    ```",
+        "word ".repeat(50).trim_end()
+    );
+    for limit in 60..320 {
+        for chunk in split_markdown_with_limit(&md, Target::Discord, ChunkLimit::with_length(limit)) {
+            for marker in ["1. ", "# ", "> ", "- ", "<div", "[x]:"] {
+                assert!(!chunk.starts_with(marker), "limit {limit}: chunk starts with {marker:?}");
+            }
+            assert_fences_closed(&chunk);
+        }
+    }
+}

@@ -49,13 +49,17 @@ impl BestCuts {
         for (offset, c) in window.char_indices().skip(1) {
             let position = start + offset;
             let after_blank = matches!(md[..position].chars().next_back(), Some(' ' | '\t'));
-            if !after_blank || c.is_whitespace() || opens_fence(md, position) || !is_grapheme_boundary(md, position) {
+            if !after_blank
+                || c.is_whitespace()
+                || !is_safe_chunk_start(outline, position)
+                || !is_grapheme_boundary(md, position)
+            {
                 continue;
             }
             let is_sentence = sentence_ends.binary_search(&position).is_ok();
             note(position, word_kind(outline, position, is_sentence));
         }
-        if let Some(position) = last_grapheme_boundary(md, start, end) {
+        if let Some(position) = last_grapheme_boundary(outline, start, end) {
             note(position, Boundary::Grapheme);
         }
         let mut last_by_kind = [None; KINDS];
@@ -95,7 +99,51 @@ fn line_start_kind(outline: &Outline<'_>, line_start: usize) -> Boundary {
     }
     let previous_line = &outline.md[outline.line_start(line_start - 1)..line_start - 1];
     let after_blank_line = previous_line.chars().all(|c| c.is_whitespace() || c == '>');
-    if after_blank_line || outline.is_block_line(line_start) { Boundary::Block } else { Boundary::Line }
+    if after_blank_line || outline.is_block_line(line_start) {
+        Boundary::Block
+    } else if is_safe_chunk_start(outline, line_start) {
+        Boundary::Line
+    } else {
+        Boundary::Grapheme
+    }
+}
+
+/// Whether the next chunk may start at `position` without what follows changing meaning:
+/// text inside a paragraph must not become a heading, quote, list item, thematic break,
+/// HTML block, link definition or fence once it starts a chunk (code may start with
+/// anything but a fence, since the fence is reopened before it).
+fn is_safe_chunk_start(outline: &Outline<'_>, position: usize) -> bool {
+    let md = outline.md;
+    if outline.fence_interior_at(position).is_some() || outline.indented_code_at(position).is_some() {
+        return !opens_fence(md, position);
+    }
+    let rest = md[position..].trim_start_matches([' ', '\t']);
+    // At a line start, quote marks are the source's own; what follows them matters.
+    let rest = if outline.line_start(position) == position { rest.trim_start_matches(['>', ' ', '\t']) } else { rest };
+    !starts_block_syntax(rest)
+}
+
+fn starts_block_syntax(rest: &str) -> bool {
+    let mut chars = rest.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let marker_end = matches!(chars.next(), None | Some(' ' | '\t'));
+    match first {
+        '#' | '>' | '<' => true,
+        '`' | '~' => rest.starts_with("```") || rest.starts_with("~~~"),
+        '-' | '*' | '+' => marker_end || rest.starts_with("---") || rest.starts_with("***"),
+        '_' => rest.starts_with("___"),
+        '[' => rest.lines().next().is_some_and(|line| line.contains("]:")),
+        '0'..='9' => {
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let after = &rest[digits..];
+            digits <= 9
+                && (after.starts_with('.') || after.starts_with(')'))
+                && matches!(after[1..].chars().next(), None | Some(' ' | '\t'))
+        }
+        _ => false,
+    }
 }
 
 fn word_kind(outline: &Outline<'_>, position: usize, is_sentence: bool) -> Boundary {
@@ -133,13 +181,14 @@ fn opens_fence(md: &str, position: usize) -> bool {
     rest.starts_with("```") || rest.starts_with("~~~")
 }
 
-/// The last grapheme cluster boundary in `start < position <= end` that does not put a
-/// fence at the start of the next chunk (unless it is the end of the text).
-fn last_grapheme_boundary(md: &str, start: usize, end: usize) -> Option<usize> {
+/// The last grapheme cluster boundary in `start < position <= end` where the next chunk
+/// may start (see [`is_safe_chunk_start`]), or the end of the text.
+fn last_grapheme_boundary(outline: &Outline<'_>, start: usize, end: usize) -> Option<usize> {
+    let md = outline.md;
     let mut cursor = GraphemeCursor::new(end, md.len(), true);
     let mut position = if is_grapheme_boundary(md, end) { end } else { cursor.prev_boundary(md, 0).ok()?? };
     while position > start {
-        if position == md.len() || !opens_fence(md, position) {
+        if position == md.len() || is_safe_chunk_start(outline, position) {
             return Some(position);
         }
         cursor.set_cursor(position);

@@ -35,33 +35,43 @@ pub(super) enum Fit {
     Empty,
 }
 
+/// A rendered chunk against its limit.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Measurement {
+    pub fit: Fit,
+    /// Size over limit (1.0 = exactly full); for Matrix the fuller of characters and bytes.
+    pub fullness: f64,
+}
+
 /// Renders `md` for `target` and measures it against `limit`.
-pub(super) fn measure(target: Target, limit: ChunkLimit, md: &str) -> Fit {
-    let (length, shows_something, extra_ok) = match target {
+pub(super) fn measure(target: Target, limit: ChunkLimit, md: &str) -> Measurement {
+    let (length, event_bytes, shows_something) = match target {
         Target::Matrix => {
             let text = to_matrix(md);
-            let length = text.body.chars().count();
-            let event_ok = text.event_bytes() <= limit.matrix_event_bytes;
-            (length, !text.body.trim().is_empty(), event_ok)
+            (text.body.chars().count(), text.event_bytes(), !text.body.trim().is_empty())
         }
         Target::Telegram => {
             let html = to_telegram_html(md);
-            let visible = telegram_visible_len(&html);
-            let shows = html_shows_something(&html);
-            (visible, shows, true)
+            (telegram_visible_len(&html), 0, html_shows_something(&html))
         }
         Target::Discord => {
             let text = to_discord(md);
-            (text.chars().count(), !text.trim().is_empty(), true)
+            (text.chars().count(), 0, !text.trim().is_empty())
         }
     };
-    if length > limit.length || !extra_ok {
+    let fit = if length > limit.length || event_bytes > limit.matrix_event_bytes {
         Fit::TooLong
     } else if shows_something {
         Fit::Fits
     } else {
         Fit::Empty
-    }
+    };
+    let fullness = ratio(length, limit.length).max(ratio(event_bytes, limit.matrix_event_bytes));
+    Measurement { fit, fullness }
+}
+
+fn ratio(size: usize, limit: usize) -> f64 {
+    size as f64 / limit.max(1) as f64
 }
 
 /// Whether Telegram HTML has visible text other than white space.

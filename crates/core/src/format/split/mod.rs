@@ -1,7 +1,7 @@
 //! Splitting an answer into markdown chunks that each render within a platform's limit.
 //!
-//! Greedy, one chunk at a time: find how far the chunk could reach (each candidate is
-//! rendered and measured the way the platform counts), then cut at the best boundary in
+//! Greedy, one chunk at a time: find how far the chunk could reach (each probe is rendered
+//! and measured the way the platform counts), then cut at the best boundary in
 //! the last half of that reach — between blocks, else at a line end, after a sentence,
 //! before a word — or, failing that, at the best boundary anywhere in it; between grapheme
 //! clusters only when nothing else exists. The chosen chunk is rendered and measured
@@ -17,7 +17,7 @@ pub use measure::ChunkLimit;
 pub use piece::Piece;
 
 use boundaries::{BestCuts, Boundary, next_grapheme_boundary};
-use measure::{Fit, measure};
+use measure::{Fit, Measurement, measure};
 use outline::Outline;
 use piece::Continuation;
 
@@ -51,90 +51,109 @@ struct Splitter<'o, 'a> {
     limit: ChunkLimit,
 }
 
+/// A chosen chunk: where it ends, its markdown, and whether it shows anything.
+struct Chosen {
+    cut: usize,
+    piece: Piece,
+    fit: Fit,
+}
+
 impl Splitter<'_, '_> {
     fn run(&self) -> Vec<Piece> {
         let md = self.outline.md;
         let mut pieces: Vec<Piece> = Vec::new();
         let mut start = skip_blank(md, 0);
         while start < md.len() {
-            let (cut, piece) = self.next_piece(start);
-            match measure(self.target, self.limit, &piece.text()) {
-                Fit::Empty => self.merge_invisible(&mut pieces, piece),
-                Fit::Fits | Fit::TooLong => pieces.push(piece),
+            let chosen = self.next_piece(start);
+            match chosen.fit {
+                Fit::Empty => self.merge_invisible(&mut pieces, chosen.piece),
+                Fit::Fits | Fit::TooLong => pieces.push(chosen.piece),
             }
-            start = skip_blank(md, cut);
+            start = skip_blank(md, chosen.cut);
         }
         pieces
     }
 
-    /// The chunk starting at `start` and where it ends.
-    fn next_piece(&self, start: usize) -> (usize, Piece) {
+    fn measure(&self, continuation: &Continuation<'_>, cut: usize) -> (Piece, Measurement) {
+        let piece = continuation.piece(self.outline, cut);
+        let measurement = measure(self.target, self.limit, &piece.text());
+        (piece, measurement)
+    }
+
+    /// The chunk starting at `start`.
+    fn next_piece(&self, start: usize) -> Chosen {
         let md = self.outline.md;
         for reopen_context in [true, false] {
             let continuation = Continuation::at(self.outline, start, reopen_context);
-            let whole = continuation.piece(self.outline, md.len());
-            if measure(self.target, self.limit, &whole.text()) != Fit::TooLong {
-                return (md.len(), whole);
-            }
             let reach = self.reach(&continuation, start);
-            if reach > start
-                && let Some(found) = self.best_cut(&continuation, start, reach)
+            if let Some(whole) = reach.whole {
+                return whole;
+            }
+            if reach.fitting > start
+                && let Some(found) = self.best_cut(&continuation, start, reach.fitting)
             {
                 return found;
             }
         }
         // Nothing fits, not even one grapheme cluster: the limit is smaller than that.
         let cut = next_grapheme_boundary(md, start);
-        let continuation = Continuation::at(self.outline, start, false);
-        (cut, continuation.piece(self.outline, cut))
+        let (piece, measurement) = self.measure(&Continuation::at(self.outline, start, false), cut);
+        Chosen { cut, piece, fit: measurement.fit }
     }
 
-    fn fits(&self, continuation: &Continuation<'_>, cut: usize) -> bool {
-        let piece = continuation.piece(self.outline, cut);
-        measure(self.target, self.limit, &piece.text()) == Fit::Fits
-    }
-
-    /// The furthest end whose chunk still fits (or renders empty): doubling steps, then
-    /// bisection. Returns `start` when nothing fits.
-    fn reach(&self, continuation: &Continuation<'_>, start: usize) -> usize {
+    /// How far a chunk from `start` can reach: the furthest end found whose chunk still
+    /// fits (or shows nothing). The rendered size grows about linearly with the source, so
+    /// each probe aims where the last one predicts the limit is, bisecting when that does
+    /// not narrow things down; it stops within about 2% of the true reach.
+    fn reach(&self, continuation: &Continuation<'_>, start: usize) -> Reach {
         let md = self.outline.md;
-        let fits_or_empty = |cut: usize| {
-            let piece = continuation.piece(self.outline, cut);
-            measure(self.target, self.limit, &piece.text()) != Fit::TooLong
-        };
         let mut fitting = start;
-        let mut too_long = md.len();
-        let mut step = self.limit.length.max(16);
-        loop {
-            let probe = md.floor_char_boundary(start.saturating_add(step).min(md.len()));
-            if probe <= fitting || probe >= too_long {
+        let mut too_long: Option<usize> = None;
+        let mut probe = md.floor_char_boundary(start.saturating_add(self.limit.length).min(md.len()));
+        for _ in 0..40 {
+            if probe <= fitting {
                 break;
             }
-            if fits_or_empty(probe) {
+            let (piece, measurement) = self.measure(continuation, probe);
+            if measurement.fit == Fit::TooLong {
+                too_long = Some(probe);
+            } else if probe == md.len() {
+                let whole = Chosen { cut: probe, piece, fit: measurement.fit };
+                return Reach { fitting: probe, whole: Some(whole) };
+            } else {
                 fitting = probe;
-                step = step.saturating_mul(2);
+            }
+            let upper = too_long.unwrap_or(md.len() + 1);
+            let tolerance = ((fitting - start) / 48).max(4);
+            if upper - fitting <= tolerance {
+                break;
+            }
+            let span = (probe - start) as f64;
+            let predicted = if measurement.fullness > 0.0 {
+                start.saturating_add((span / measurement.fullness) as usize)
             } else {
-                too_long = probe;
+                start.saturating_add((span * 2.0) as usize)
+            };
+            let next = if predicted > fitting && predicted < upper {
+                predicted
+            } else if too_long.is_some() {
+                fitting + (upper - fitting) / 2
+            } else {
+                fitting.saturating_add(((fitting - start) / 8).max(16))
+            };
+            probe = md.floor_char_boundary(next.min(upper - 1).min(md.len()));
+            if probe <= fitting {
+                probe = md.ceil_char_boundary(fitting + 1);
+            }
+            if probe >= upper {
                 break;
             }
         }
-        while too_long - fitting > 1 {
-            let middle = md.floor_char_boundary(fitting + (too_long - fitting) / 2);
-            let middle = if middle <= fitting { md.ceil_char_boundary(fitting + 1) } else { middle };
-            if middle >= too_long {
-                break;
-            }
-            if fits_or_empty(middle) {
-                fitting = middle;
-            } else {
-                too_long = middle;
-            }
-        }
-        fitting
+        Reach { fitting, whole: None }
     }
 
     /// The best cut in `start < cut <= reach` whose chunk fits and shows something.
-    fn best_cut(&self, continuation: &Continuation<'_>, start: usize, reach: usize) -> Option<(usize, Piece)> {
+    fn best_cut(&self, continuation: &Continuation<'_>, start: usize, reach: usize) -> Option<Chosen> {
         let best = BestCuts::scan(self.outline, start, reach);
         let half = start + (reach - start) / 2;
         let good_kinds = [Boundary::Block, Boundary::Line, Boundary::Sentence, Boundary::Word];
@@ -154,8 +173,9 @@ impl Splitter<'_, '_> {
                 continue;
             }
             tried.push(cut);
-            if self.fits(continuation, cut) {
-                return Some((cut, continuation.piece(self.outline, cut)));
+            let (piece, measurement) = self.measure(continuation, cut);
+            if measurement.fit == Fit::Fits {
+                return Some(Chosen { cut, piece, fit: Fit::Fits });
             }
         }
         // The rendered size is not monotonic in rare cases (a cut that opens a span, or
@@ -165,8 +185,9 @@ impl Splitter<'_, '_> {
         for _ in 0..64 {
             let before = md.floor_char_boundary(end.checked_sub(1)?).max(start);
             let cut = BestCuts::scan(self.outline, start, before).last(Boundary::Grapheme)?;
-            if self.fits(continuation, cut) {
-                return Some((cut, continuation.piece(self.outline, cut)));
+            let (piece, measurement) = self.measure(continuation, cut);
+            if measurement.fit == Fit::Fits {
+                return Some(Chosen { cut, piece, fit: Fit::Fits });
             }
             end = cut;
         }
@@ -180,13 +201,19 @@ impl Splitter<'_, '_> {
             return;
         };
         let continuation = Continuation::at(self.outline, previous.source.start, true);
-        let merged = continuation.piece(self.outline, piece.source.end);
-        if measure(self.target, self.limit, &merged.text()) == Fit::Fits
+        let (merged, measurement) = self.measure(&continuation, piece.source.end);
+        if measurement.fit == Fit::Fits
             && let Some(last) = pieces.last_mut()
         {
             *last = merged;
         }
     }
+}
+
+/// How far a chunk can reach, and the whole rest as a chunk when it fits.
+struct Reach {
+    fitting: usize,
+    whole: Option<Chosen>,
 }
 
 /// Skips white space after a cut: blanks on the rest of the line and whole blank lines.

@@ -32,9 +32,16 @@ impl Fence {
         self.closing_line.as_ref().map_or(self.end, |line| line.end)
     }
 
-    /// Whether `position` is after the opener line and before the end of the closing line.
+    /// Start of the part a chunk may begin or end in: right after the opening fence
+    /// characters (a cut inside the info string still leaves the block open).
+    pub fn interior_start(&self) -> usize {
+        self.fence_start + self.fence_run.len()
+    }
+
+    /// Whether `position` is after the opening fence characters and before the end of the
+    /// closing line.
     pub fn interior_contains(&self, position: usize) -> bool {
-        self.content_start <= position && position < self.interior_end()
+        self.interior_start() <= position && position < self.interior_end()
     }
 }
 
@@ -224,7 +231,7 @@ impl<'a> Outline<'a> {
 
     /// The fenced code block whose interior holds `position`.
     pub fn fence_interior_at(&self, position: usize) -> Option<&Fence> {
-        let index = self.fences.partition_point(|fence| fence.content_start <= position);
+        let index = self.fences.partition_point(|fence| fence.interior_start() <= position);
         let fence = self.fences.get(index.checked_sub(1)?)?;
         fence.interior_contains(position).then_some(fence)
     }

@@ -63,7 +63,15 @@ impl<'o> Continuation<'o> {
             continuation.fence = Some(fence);
             if reopen_context {
                 continuation.reopen.push_str(quote_part);
-                continuation.reopen.push_str(&md[fence.fence_start..fence.opener_line_end]);
+                // The fence and its first info word (the language): a long info string is
+                // not repeated, nor is any of it when the chunk starts inside it.
+                continuation.reopen.push_str(&fence.fence_run);
+                if start >= fence.content_start {
+                    let info = &md[fence.interior_start()..fence.opener_line_end];
+                    let language_end =
+                        info.len() - info.trim_start().len() + info.split_whitespace().next().map_or(0, str::len);
+                    continuation.reopen.push_str(&info[..language_end]);
+                }
                 continuation.reopen.push('\n');
                 if starts_mid_line {
                     continuation.reopen.push_str(quote_part);
@@ -93,8 +101,11 @@ impl<'o> Continuation<'o> {
     pub fn piece(&self, outline: &Outline<'_>, cut: usize) -> Piece {
         let (mut body, dedent_stop) = self.dedented(outline, cut);
         body.truncate(body.trim_end().len());
+        // Close a fence only if this chunk opened it (or reopened it): closing one it did
+        // not open would start a new code block instead.
         let close = outline
             .fence_interior_at(cut)
+            .filter(|fence| fence.opener_line_start >= self.start || self.reopens(fence))
             .map(|fence| self.closing_fence(outline, fence, dedent_stop))
             .unwrap_or_default();
         Piece { source: self.start..cut, reopen: self.reopen.clone(), body, close }
@@ -127,6 +138,11 @@ impl<'o> Continuation<'o> {
             out.push_str(line);
         }
         (out, stop)
+    }
+
+    /// Whether this chunk starts by reopening `fence`.
+    fn reopens(&self, fence: &Fence) -> bool {
+        !self.reopen.is_empty() && self.fence.is_some_and(|started_in| std::ptr::eq(started_in, fence))
     }
 
     fn closing_fence(&self, outline: &Outline<'_>, fence: &Fence, dedent_stop: usize) -> String {
