@@ -28,6 +28,7 @@ mod text;
 pub use cli::cli_output;
 pub use discord::to_discord;
 pub use matrix::{MATRIX_EVENT_ENVELOPE_BYTES, MATRIX_MAX_EVENT_BYTES, MatrixText, to_matrix};
+use split::Rendered;
 pub use split::{ChunkLimit, Piece, split_markdown, split_markdown_with_limit, split_pieces};
 pub use target::{Target, UnknownTarget};
 pub use telegram::{telegram_visible_len, to_telegram_html};
@@ -36,17 +37,34 @@ pub use telegram::{telegram_visible_len, to_telegram_html};
 /// body is at most 25,000 characters and its whole event stays under 65,535 bytes.
 /// Whitespace-only input gives no chunk.
 pub fn matrix_chunks(md: &str) -> Vec<MatrixText> {
-    split_markdown(md, Target::Matrix).iter().map(|chunk| to_matrix(chunk)).collect()
+    split::split_rendered(md, Target::Matrix, ChunkLimit::of(Target::Matrix))
+        .into_iter()
+        .map(|(piece, rendered)| match rendered {
+            Rendered::Matrix(text) => text,
+            Rendered::Text(_) => to_matrix(&piece.text()),
+        })
+        .collect()
 }
 
 /// Splits `md` for Telegram and renders every chunk as Telegram HTML; each chunk's visible
 /// text is at most 4,096 UTF-16 code units. Whitespace-only input gives no chunk.
 pub fn telegram_chunks(md: &str) -> Vec<String> {
-    split_markdown(md, Target::Telegram).iter().map(|chunk| to_telegram_html(chunk)).collect()
+    text_chunks(md, Target::Telegram, to_telegram_html)
 }
 
 /// Splits `md` for Discord and renders every chunk as Discord markdown of at most 2,000
 /// characters. Whitespace-only input gives no chunk.
 pub fn discord_chunks(md: &str) -> Vec<String> {
-    split_markdown(md, Target::Discord).iter().map(|chunk| to_discord(chunk)).collect()
+    text_chunks(md, Target::Discord, to_discord)
+}
+
+/// The chunks as the splitter rendered them while measuring (not rendered a second time).
+fn text_chunks(md: &str, target: Target, render: fn(&str) -> String) -> Vec<String> {
+    split::split_rendered(md, target, ChunkLimit::of(target))
+        .into_iter()
+        .map(|(piece, rendered)| match rendered {
+            Rendered::Text(text) => text,
+            Rendered::Matrix(_) => render(&piece.text()),
+        })
+        .collect()
 }

@@ -1,6 +1,6 @@
 //! How big a rendered chunk is, counted the way each platform counts.
 
-use crate::format::matrix::{MATRIX_MAX_EVENT_BYTES, to_matrix};
+use crate::format::matrix::{MATRIX_MAX_EVENT_BYTES, MatrixText, to_matrix};
 use crate::format::telegram::{telegram_visible_len, to_telegram_html};
 use crate::format::{Target, to_discord};
 
@@ -43,20 +43,28 @@ pub(super) struct Measurement {
     pub fullness: f64,
 }
 
+/// A chunk rendered for its platform (kept so it is not rendered twice).
+#[derive(Debug, Clone)]
+pub(crate) enum Rendered {
+    Matrix(MatrixText),
+    Text(String),
+}
+
 /// Renders `md` for `target` and measures it against `limit`.
-pub(super) fn measure(target: Target, limit: ChunkLimit, md: &str) -> Measurement {
-    let (length, event_bytes, shows_something) = match target {
+pub(super) fn measure(target: Target, limit: ChunkLimit, md: &str) -> (Measurement, Rendered) {
+    let (length, event_bytes, shows_something, rendered) = match target {
         Target::Matrix => {
             let text = to_matrix(md);
-            (text.body.chars().count(), text.event_bytes(), !text.body.trim().is_empty())
+            let (length, bytes, shows) = (text.body.chars().count(), text.event_bytes(), !text.body.trim().is_empty());
+            (length, bytes, shows, Rendered::Matrix(text))
         }
         Target::Telegram => {
             let html = to_telegram_html(md);
-            (telegram_visible_len(&html), 0, html_shows_something(&html))
+            (telegram_visible_len(&html), 0, html_shows_something(&html), Rendered::Text(html))
         }
         Target::Discord => {
             let text = to_discord(md);
-            (text.chars().count(), 0, !text.trim().is_empty())
+            (text.chars().count(), 0, !text.trim().is_empty(), Rendered::Text(text))
         }
     };
     let fit = if length > limit.length || event_bytes > limit.matrix_event_bytes {
@@ -67,7 +75,7 @@ pub(super) fn measure(target: Target, limit: ChunkLimit, md: &str) -> Measuremen
         Fit::Empty
     };
     let fullness = ratio(length, limit.length).max(ratio(event_bytes, limit.matrix_event_bytes));
-    Measurement { fit, fullness }
+    (Measurement { fit, fullness }, rendered)
 }
 
 fn ratio(size: usize, limit: usize) -> f64 {

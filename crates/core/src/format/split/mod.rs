@@ -17,6 +17,7 @@ pub use measure::ChunkLimit;
 pub use piece::Piece;
 
 use boundaries::{BestCuts, Boundary, next_grapheme_boundary};
+pub(crate) use measure::Rendered;
 use measure::{Fit, Measurement, measure};
 use outline::Outline;
 use piece::Continuation;
@@ -39,10 +40,33 @@ pub fn split_markdown_with_limit(md: &str, target: Target, limit: ChunkLimit) ->
 /// The chunks with where each came from and what was added to it (see [`Piece`]).
 /// Offsets are into `md` with line ends normalized to `\n`.
 pub fn split_pieces(md: &str, target: Target, limit: ChunkLimit) -> Vec<Piece> {
+    split_rendered(md, target, limit).into_iter().map(|(piece, _)| piece).collect()
+}
+
+/// The chunks, each with its rendering for `target` (rendered once, while measuring).
+pub(crate) fn split_rendered(md: &str, target: Target, limit: ChunkLimit) -> Vec<(Piece, Rendered)> {
     let md = normalize_newlines(md);
+    let start = skip_blank(&md, 0);
+    if start >= md.len() {
+        return Vec::new();
+    }
+    // Most answers fit whole: no outline needed. At the start of the answer nothing is
+    // cut off, so the chunk is the answer itself.
+    let whole = Piece {
+        source: start..md.len(),
+        reopen: String::new(),
+        body: md[start..].trim_end().to_owned(),
+        close: String::new(),
+    };
+    let (measurement, rendered) = measure(target, limit, &whole.text());
+    match measurement.fit {
+        Fit::Fits => return vec![(whole, rendered)],
+        Fit::Empty => return Vec::new(),
+        Fit::TooLong => {}
+    }
     let outline = Outline::new(&md);
     let splitter = Splitter { outline: &outline, target, limit };
-    splitter.run()
+    splitter.run(start)
 }
 
 struct Splitter<'o, 'a> {
@@ -56,28 +80,28 @@ struct Chosen {
     cut: usize,
     piece: Piece,
     fit: Fit,
+    rendered: Rendered,
 }
 
 impl Splitter<'_, '_> {
-    fn run(&self) -> Vec<Piece> {
+    fn run(&self, mut start: usize) -> Vec<(Piece, Rendered)> {
         let md = self.outline.md;
-        let mut pieces: Vec<Piece> = Vec::new();
-        let mut start = skip_blank(md, 0);
+        let mut chunks: Vec<(Piece, Rendered)> = Vec::new();
         while start < md.len() {
             let chosen = self.next_piece(start);
             match chosen.fit {
-                Fit::Empty => self.merge_invisible(&mut pieces, chosen.piece),
-                Fit::Fits | Fit::TooLong => pieces.push(chosen.piece),
+                Fit::Empty => self.merge_invisible(&mut chunks, chosen.piece),
+                Fit::Fits | Fit::TooLong => chunks.push((chosen.piece, chosen.rendered)),
             }
             start = skip_blank(md, chosen.cut);
         }
-        pieces
+        chunks
     }
 
-    fn measure(&self, continuation: &Continuation<'_>, cut: usize) -> (Piece, Measurement) {
+    fn measure(&self, continuation: &Continuation<'_>, cut: usize) -> (Piece, Measurement, Rendered) {
         let piece = continuation.piece(self.outline, cut);
-        let measurement = measure(self.target, self.limit, &piece.text());
-        (piece, measurement)
+        let (measurement, rendered) = measure(self.target, self.limit, &piece.text());
+        (piece, measurement, rendered)
     }
 
     /// The chunk starting at `start`.
@@ -97,8 +121,8 @@ impl Splitter<'_, '_> {
         }
         // Nothing fits, not even one grapheme cluster: the limit is smaller than that.
         let cut = next_grapheme_boundary(md, start);
-        let (piece, measurement) = self.measure(&Continuation::at(self.outline, start, false), cut);
-        Chosen { cut, piece, fit: measurement.fit }
+        let (piece, measurement, rendered) = self.measure(&Continuation::at(self.outline, start, false), cut);
+        Chosen { cut, piece, fit: measurement.fit, rendered }
     }
 
     /// How far a chunk from `start` can reach: the furthest end found whose chunk still
@@ -114,11 +138,11 @@ impl Splitter<'_, '_> {
             if probe <= fitting {
                 break;
             }
-            let (piece, measurement) = self.measure(continuation, probe);
+            let (piece, measurement, rendered) = self.measure(continuation, probe);
             if measurement.fit == Fit::TooLong {
                 too_long = Some(probe);
             } else if probe == md.len() {
-                let whole = Chosen { cut: probe, piece, fit: measurement.fit };
+                let whole = Chosen { cut: probe, piece, fit: measurement.fit, rendered };
                 return Reach { fitting: probe, whole: Some(whole) };
             } else {
                 fitting = probe;
@@ -173,9 +197,9 @@ impl Splitter<'_, '_> {
                 continue;
             }
             tried.push(cut);
-            let (piece, measurement) = self.measure(continuation, cut);
+            let (piece, measurement, rendered) = self.measure(continuation, cut);
             if measurement.fit == Fit::Fits {
-                return Some(Chosen { cut, piece, fit: Fit::Fits });
+                return Some(Chosen { cut, piece, fit: Fit::Fits, rendered });
             }
         }
         // The rendered size is not monotonic in rare cases (a cut that opens a span, or
@@ -185,9 +209,9 @@ impl Splitter<'_, '_> {
         for _ in 0..64 {
             let before = md.floor_char_boundary(end.checked_sub(1)?).max(start);
             let cut = BestCuts::scan(self.outline, start, before).last(Boundary::Grapheme)?;
-            let (piece, measurement) = self.measure(continuation, cut);
+            let (piece, measurement, rendered) = self.measure(continuation, cut);
             if measurement.fit == Fit::Fits {
-                return Some(Chosen { cut, piece, fit: Fit::Fits });
+                return Some(Chosen { cut, piece, fit: Fit::Fits, rendered });
             }
             end = cut;
         }
@@ -196,16 +220,16 @@ impl Splitter<'_, '_> {
 
     /// A chunk that shows nothing (only link definitions, say) joins the previous chunk if
     /// that still fits, and is dropped otherwise.
-    fn merge_invisible(&self, pieces: &mut [Piece], piece: Piece) {
-        let Some(previous) = pieces.last() else {
+    fn merge_invisible(&self, chunks: &mut [(Piece, Rendered)], piece: Piece) {
+        let Some((previous, _)) = chunks.last() else {
             return;
         };
         let continuation = Continuation::at(self.outline, previous.source.start, true);
-        let (merged, measurement) = self.measure(&continuation, piece.source.end);
+        let (merged, measurement, rendered) = self.measure(&continuation, piece.source.end);
         if measurement.fit == Fit::Fits
-            && let Some(last) = pieces.last_mut()
+            && let Some(last) = chunks.last_mut()
         {
-            *last = merged;
+            *last = (merged, rendered);
         }
     }
 }

@@ -55,6 +55,11 @@ impl<'o> Continuation<'o> {
         let starts_mid_line = line_start != start;
         let mut continuation =
             Continuation { start, dedent: leading_spaces(&md[line_start..]), reopen: String::new(), fence: None };
+        if md[..start].trim().is_empty() {
+            // The answer's own start: nothing is cut off, nothing to re-indent.
+            continuation.dedent = 0;
+            return continuation;
+        }
         if let Some(fence) = outline.fence_interior_at(start) {
             let prefix = continuation_prefix(&md[fence.opener_line_start..fence.fence_start]);
             let dedent = leading_spaces(&prefix);
