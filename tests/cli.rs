@@ -159,3 +159,17 @@ fn format_previews_each_platform_and_splits() {
     let out = run(&["format", "--to", "irc"], "x");
     assert!(!out.status.success());
 }
+
+#[test]
+fn a_second_server_on_the_same_vault_is_refused() {
+    let first = Server::start(None);
+    let out = std::process::Command::new(common::BIN)
+        .args(["serve", "--port", "0", "--vault"])
+        .arg(&first.vault)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another parachute is already serving the vault"), "{stderr}");
+    assert!(first.cli(&["bot", "status"]).status.success(), "the first server is unharmed");
+}
