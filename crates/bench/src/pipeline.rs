@@ -1,6 +1,7 @@
 //! The real pipeline: a runtime with the SQLite store in a temp vault, the echo brain, and the
 //! benchmark connector. Group messages in `all_messages` mode, so every one is answered.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,21 +73,13 @@ fn with_runtime<T>(body: impl AsyncFnOnce(BenchConnector, UnboundedReceiver<Deli
 /// Every message injected at once; throughput and queueing latency.
 pub fn burst(chats: usize, messages: usize) -> Report {
     with_runtime(async move |connector, mut replies| {
-        let mut sent = Vec::with_capacity(messages);
+        let sent = RefCell::new(Vec::with_capacity(messages));
         let start = Instant::now();
         for index in 0..messages {
-            sent.push(Instant::now());
+            sent.borrow_mut().push(Instant::now());
             connector.inject(message(index % chats, index));
         }
-        let mut latencies = Vec::with_capacity(messages);
-        let mut last = start;
-        while latencies.len() < messages {
-            let delivered = receive(&mut replies).await;
-            let index = answered(&delivered);
-            latencies.push(delivered.1 - sent[index]);
-            last = delivered.1;
-        }
-        Report::new(last - start, latencies)
+        collect(&mut replies, start, &sent, messages, |_, _| {}).await
     })
 }
 
@@ -94,29 +87,44 @@ pub fn burst(chats: usize, messages: usize) -> Report {
 /// queue in front of it, `chats` conversations at a time.
 pub fn closed_loop(chats: usize, messages: usize) -> Report {
     with_runtime(async move |connector, mut replies| {
-        let mut sent = vec![Instant::now(); messages];
+        let sent = RefCell::new(vec![Instant::now(); messages]);
         let mut next = 0;
         let start = Instant::now();
         while next < chats.min(messages) {
-            sent[next] = Instant::now();
+            sent.borrow_mut()[next] = Instant::now();
             connector.inject(message(next % chats, next));
             next += 1;
         }
-        let mut latencies = Vec::with_capacity(messages);
-        let mut last = start;
-        while latencies.len() < messages {
-            let delivered = receive(&mut replies).await;
-            let index = answered(&delivered);
-            latencies.push(delivered.1 - sent[index]);
-            last = delivered.1;
+        let report = collect(&mut replies, start, &sent, messages, |index, sent| {
             if next < messages {
-                sent[next] = Instant::now();
+                sent.borrow_mut()[next] = Instant::now();
                 connector.inject(message(index % chats, next));
                 next += 1;
             }
-        }
-        Report::new(last - start, latencies)
+        });
+        report.await
     })
+}
+
+/// Receives `messages` replies, recording each one's latency; `on_reply(index, sent)` runs
+/// after each (the closed loop sends its next message there).
+async fn collect(
+    replies: &mut UnboundedReceiver<Delivered>,
+    start: Instant,
+    sent: &RefCell<Vec<Instant>>,
+    messages: usize,
+    mut on_reply: impl FnMut(usize, &RefCell<Vec<Instant>>),
+) -> Report {
+    let mut latencies = Vec::with_capacity(messages);
+    let mut last = start;
+    while latencies.len() < messages {
+        let delivered = receive(replies).await;
+        let index = answered(&delivered);
+        latencies.push(delivered.1 - sent.borrow()[index]);
+        last = delivered.1;
+        on_reply(index, sent);
+    }
+    Report::new(last - start, latencies)
 }
 
 async fn receive(replies: &mut UnboundedReceiver<Delivered>) -> Delivered {

@@ -91,8 +91,7 @@ async fn dm_users_pair_then_get_formatted_threaded_answers() {
 async fn mention_only_rooms_answer_mentions_by_m_mentions_name_or_id() {
     let env = Env::new().await;
     let _rt = env.start(None).await;
-    let room = env.alice.create_group("Lounge", &[&env.bot.user_id], false).await;
-    env.wait_bot_membership(&room, "join").await;
+    let room = env.room_with_bot("Lounge").await;
     env.alice.send_text(&room, "just chatting").await;
     env.alice.send_mention(&room, "hey you", &[&env.bot.user_id]).await;
     env.alice.send_text(&room, "Parachute, are you there?").await;
@@ -117,8 +116,7 @@ async fn all_messages_mode_answers_everything_in_rooms() {
     let mut env = Env::new().await;
     env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
     let _rt = env.start(None).await;
-    let room = env.alice.create_group("Busy", &[&env.bot.user_id], false).await;
-    env.wait_bot_membership(&room, "join").await;
+    let room = env.room_with_bot("Busy").await;
     env.alice.send_text(&room, "one").await;
     env.alice.send_text(&room, "two").await;
     assert_eq!(bodies(&env.bot_replies(&room, 2).await), ["one", "two"]);
@@ -193,8 +191,7 @@ async fn allowed_rooms_by_id_and_alias_and_invites_to_other_rooms() {
 async fn restart_resumes_without_reprocessing_and_catches_up() {
     let env = Env::new().await;
     let rt = env.start(None).await;
-    let room = env.alice.create_group("Durable", &[&env.bot.user_id], false).await;
-    env.wait_bot_membership(&room, "join").await;
+    let room = env.room_with_bot("Durable").await;
     env.alice.send_mention(&room, "before", &[&env.bot.user_id]).await;
     env.bot_replies(&room, 1).await;
 
@@ -229,8 +226,7 @@ async fn long_replies_are_split_into_several_events() {
     let mut env = Env::new().await;
     env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
     let _rt = env.start(None).await;
-    let room = env.alice.create_group("Long", &[&env.bot.user_id], false).await;
-    env.wait_bot_membership(&room, "join").await;
+    let room = env.room_with_bot("Long").await;
     let paragraph = "word ".repeat(199) + "end.";
     let long = vec![paragraph; 45].join("\n\n");
     assert!(long.chars().count() > 44_000);
@@ -249,8 +245,7 @@ async fn typing_and_ack_reaction_are_seen_by_the_person() {
     let env = Env::new().await;
     let brain = RecordingBrain::new();
     let _rt = env.start(Some(Arc::new(brain.clone()))).await;
-    let room = env.alice.create_group("Watch", &[&env.bot.user_id], false).await;
-    env.wait_bot_membership(&room, "join").await;
+    let room = env.room_with_bot("Watch").await;
     brain.delay_chat(&room, Duration::from_millis(1500));
     let question = env.alice.send_mention(&room, "think hard", &[&env.bot.user_id]).await;
     let bot = env.bot.user_id.clone();
@@ -281,8 +276,7 @@ async fn typing_and_ack_reaction_are_seen_by_the_person() {
 async fn new_and_help_commands() {
     let env = Env::new().await;
     let _rt = env.start(None).await;
-    let room = env.alice.create_group("Cmd", &[&env.bot.user_id], false).await;
-    env.wait_bot_membership(&room, "join").await;
+    let room = env.room_with_bot("Cmd").await;
     env.alice.send_text(&room, "!new").await;
     env.alice.send_text(&room, "!help").await;
     let replies = bodies(&env.bot_replies(&room, 2).await);
@@ -295,8 +289,7 @@ async fn voice_messages_are_downloaded_and_handed_on() {
     let mut env = Env::new().await;
     env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
     let _rt = env.start(None).await;
-    let room = env.alice.create_group("Voice", &[&env.bot.user_id], false).await;
-    env.wait_bot_membership(&room, "join").await;
+    let room = env.room_with_bot("Voice").await;
     let upload: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/_matrix/media/v3/upload?filename=note.ogg", env.synapse.url()))
         .bearer_auth(&env.alice.access_token)
@@ -341,8 +334,7 @@ async fn encrypted_rooms_are_reported_not_fatal() {
 async fn homeserver_restart_is_survived() {
     let mut env = Env::new().await;
     let rt = env.start(None).await;
-    let room = env.alice.create_group("Outage", &[&env.bot.user_id], false).await;
-    env.wait_bot_membership(&room, "join").await;
+    let room = env.room_with_bot("Outage").await;
     env.synapse.kill();
     rt.wait_status(Platform::Matrix, WAIT, |s| matches!(s.state, ConnectorState::Reconnecting { .. })).await;
     env.synapse.restart();

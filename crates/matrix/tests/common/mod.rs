@@ -64,6 +64,13 @@ impl Env {
             .await;
     }
 
+    /// An invite-only room alice created with the bot in it (joined).
+    pub async fn room_with_bot(&self, name: &str) -> String {
+        let room = self.alice.create_group(name, &[&self.bot.user_id], false).await;
+        self.wait_bot_membership(&room, "join").await;
+        room
+    }
+
     /// The bodies of the bot's messages in a room, once there are `n`.
     pub async fn bot_replies(&self, room: &str, n: usize) -> Vec<Value> {
         self.alice.wait_messages_from(room, &self.bot.user_id, n, WAIT).await
