@@ -13,9 +13,14 @@ pub(crate) fn parser_options() -> Options {
     Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS
 }
 
-/// `\r\n` and lone `\r` become `\n`, so offsets and renderers only ever see one kind of line end.
+/// `\r\n` and lone `\r` become `\n`, so offsets and renderers only ever see one kind of line
+/// end, and NUL becomes U+FFFD (as CommonMark requires; HTML parsers drop it).
 pub(crate) fn normalize_newlines(md: &str) -> Cow<'_, str> {
-    if md.contains('\r') { Cow::Owned(md.replace("\r\n", "\n").replace('\r', "\n")) } else { Cow::Borrowed(md) }
+    if md.contains(['\r', '\0']) {
+        Cow::Owned(md.replace("\r\n", "\n").replace('\r', "\n").replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(md)
+    }
 }
 
 /// A container or span the renderers open and close.

@@ -52,6 +52,7 @@ impl BestCuts {
             if !after_blank
                 || c.is_whitespace()
                 || !is_safe_chunk_start(outline, position)
+                || !is_safe_chunk_end(outline, position)
                 || !is_grapheme_boundary(md, position)
             {
                 continue;
@@ -94,7 +95,7 @@ fn line_start_kind(outline: &Outline<'_>, line_start: usize) -> Boundary {
     if outline.inside_protected_span(line_start) {
         return Boundary::Grapheme;
     }
-    if outline.inside_heading(line_start) {
+    if outline.inside_heading(line_start) || outline.inside_html_block(line_start) {
         return Boundary::StructureWord;
     }
     let previous_line = &outline.md[outline.line_start(line_start - 1)..line_start - 1];
@@ -121,6 +122,19 @@ fn is_safe_chunk_start(outline: &Outline<'_>, position: usize) -> bool {
     // At a line start, quote marks are the source's own; what follows them matters.
     let rest = if outline.line_start(position) == position { rest.trim_start_matches(['>', ' ', '\t']) } else { rest };
     !starts_block_syntax(rest)
+}
+
+/// Whether a chunk may end at `position`, in the middle of a line: not on a line that
+/// starts like a fence but is text because of a backtick later in the line (cutting
+/// before that backtick would turn the line into an opening fence).
+fn is_safe_chunk_end(outline: &Outline<'_>, position: usize) -> bool {
+    let line_start = outline.line_start(position);
+    if line_start == position || outline.fence_interior_at(position).is_some() {
+        return true;
+    }
+    let line = outline.md[line_start..position].trim_start_matches([' ', '\t', '>']);
+    let after_run = line.trim_start_matches('`');
+    line.len() - after_run.len() < 3 || after_run.contains('`')
 }
 
 fn starts_block_syntax(rest: &str) -> bool {
@@ -153,7 +167,8 @@ fn word_kind(outline: &Outline<'_>, position: usize, is_sentence: bool) -> Bound
     let in_structure = outline.fence_interior_at(position).is_some()
         || outline.indented_code_at(position).is_some()
         || outline.table_at_position(position).is_some()
-        || outline.inside_heading(position);
+        || outline.inside_heading(position)
+        || outline.inside_html_block(position);
     match (in_structure, is_sentence) {
         (true, _) => Boundary::StructureWord,
         (false, true) => Boundary::Sentence,
@@ -188,13 +203,25 @@ fn last_grapheme_boundary(outline: &Outline<'_>, start: usize, end: usize) -> Op
     let mut cursor = GraphemeCursor::new(end, md.len(), true);
     let mut position = if is_grapheme_boundary(md, end) { end } else { cursor.prev_boundary(md, 0).ok()?? };
     while position > start {
-        if position == md.len() || is_safe_chunk_start(outline, position) {
+        if position == md.len() || (is_safe_chunk_start(outline, position) && is_safe_chunk_end(outline, position)) {
             return Some(position);
         }
         cursor.set_cursor(position);
         position = cursor.prev_boundary(md, 0).ok()??;
     }
     None
+}
+
+/// The last grapheme cluster boundary in `start < position <= end`, wherever it is (for a
+/// forced cut, when no place is safe).
+pub(super) fn last_grapheme_boundary_anywhere(md: &str, start: usize, end: usize) -> Option<usize> {
+    if is_grapheme_boundary(md, end) {
+        return (end > start).then_some(end);
+    }
+    match GraphemeCursor::new(end, md.len(), true).prev_boundary(md, 0) {
+        Ok(Some(position)) if position > start => Some(position),
+        _ => None,
+    }
 }
 
 /// The first grapheme cluster boundary after `start` (for a forced cut).

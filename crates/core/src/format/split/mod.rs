@@ -16,7 +16,7 @@ mod piece;
 pub use measure::ChunkLimit;
 pub use piece::Piece;
 
-use boundaries::{BestCuts, Boundary, next_grapheme_boundary};
+use boundaries::{BestCuts, Boundary, last_grapheme_boundary_anywhere, next_grapheme_boundary};
 pub(crate) use measure::Rendered;
 use measure::{Fit, Measurement, measure};
 use outline::Outline;
@@ -107,6 +107,7 @@ impl Splitter<'_, '_> {
     /// The chunk starting at `start`.
     fn next_piece(&self, start: usize) -> Chosen {
         let md = self.outline.md;
+        let mut furthest = None;
         for reopen_context in [true, false] {
             let continuation = Continuation::at(self.outline, start, reopen_context);
             let reach = self.reach(&continuation, start);
@@ -118,9 +119,14 @@ impl Splitter<'_, '_> {
             {
                 return found;
             }
+            furthest = furthest.max(Some(reach.fitting));
         }
-        // Nothing fits, not even one grapheme cluster: the limit is smaller than that.
-        let cut = next_grapheme_boundary(md, start);
+        // No place to cut that keeps the next chunk's meaning (one long line of markup):
+        // cut as far as fits; if not even one grapheme cluster fits, the limit is smaller
+        // than that cluster and it goes alone.
+        let cut = furthest
+            .and_then(|reach| last_grapheme_boundary_anywhere(md, start, reach))
+            .unwrap_or_else(|| next_grapheme_boundary(md, start));
         let (piece, measurement, rendered) = self.measure(&Continuation::at(self.outline, start, false), cut);
         Chosen { cut, piece, fit: measurement.fit, rendered }
     }

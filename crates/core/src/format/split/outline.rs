@@ -78,6 +78,8 @@ pub(super) struct Outline<'a> {
     pub indented_code: Vec<IndentedCode>,
     pub tables: Vec<TableSpan>,
     headings: Vec<Range<usize>>,
+    /// Raw HTML blocks, from the start of their first line.
+    html_blocks: Vec<Range<usize>>,
     /// Inline code, links, images and inline HTML: merged, sorted.
     protected: Vec<Range<usize>>,
 }
@@ -95,6 +97,7 @@ impl<'a> Outline<'a> {
             indented_code: Vec::new(),
             tables: Vec::new(),
             headings: Vec::new(),
+            html_blocks: Vec::new(),
             protected: Vec::new(),
         };
         outline.read_events();
@@ -139,12 +142,13 @@ impl<'a> Outline<'a> {
     ) {
         let line_start = self.line_start(range.start);
         match tag {
-            Tag::Paragraph
-            | Tag::BlockQuote(_)
-            | Tag::HtmlBlock
-            | Tag::List(_)
-            | Tag::Item
-            | Tag::FootnoteDefinition(_) => self.block_line_starts.push(line_start),
+            Tag::Paragraph | Tag::BlockQuote(_) | Tag::List(_) | Tag::Item | Tag::FootnoteDefinition(_) => {
+                self.block_line_starts.push(line_start)
+            }
+            Tag::HtmlBlock => {
+                self.block_line_starts.push(line_start);
+                self.html_blocks.push(line_start..range.end);
+            }
             Tag::Heading { .. } => {
                 self.block_line_starts.push(line_start);
                 self.headings.push(range.clone());
@@ -248,6 +252,12 @@ impl<'a> Outline<'a> {
         let index = self.tables.partition_point(|table| table.header_line.start <= position);
         let table = self.tables.get(index.checked_sub(1)?)?;
         (position < table.end).then_some(table)
+    }
+
+    /// Whether `position` is strictly inside a raw HTML block (whose lines would be read
+    /// as markdown once a chunk starts among them).
+    pub fn inside_html_block(&self, position: usize) -> bool {
+        strictly_inside(&self.html_blocks, position)
     }
 
     /// Whether `position` is strictly inside a heading.
