@@ -354,3 +354,43 @@ async fn a_token_revoked_while_running_fails_fast_without_retrying() {
     assert_eq!(status.reconnect_attempts, 0);
     assert_eq!(status.failure_count, 1, "one failure, no retry storm");
 }
+
+#[actix::test]
+async fn homeserver_rate_limits_are_waited_out_and_nothing_is_lost() {
+    use parachute_testkit::synapse::{RELAXED_RATE_LIMITS, Synapse};
+    // PyYAML keeps the last of repeated keys: this tightens only rc_message.
+    let synapse =
+        Synapse::start_with(&format!("{RELAXED_RATE_LIMITS}\nrc_message: {{per_second: 1, burst_count: 2}}\n"));
+    let bot = MatrixUser::register(&synapse.url(), "bot").await;
+    let alice = MatrixUser::register(&synapse.url(), "alice").await;
+    let mut config = parachute_core::config::BotsConfig::default();
+    config.matrix.enabled = true;
+    config.matrix.homeserver_url = synapse.url();
+    config.matrix.user_id = bot.user_id.clone();
+    config.matrix.access_token = Some(SecretString::from(bot.access_token.clone()));
+    config.matrix.device_id = bot.device_id.clone();
+    config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    config.matrix.ack_emoji = String::new();
+    let rt = TestRuntime::start_with(config, None, vec![Arc::new(parachute_matrix::MatrixFactory)]);
+    rt.wait_status(Platform::Matrix, WAIT, |s| s.state == ConnectorState::Connected).await;
+    let room = alice.create_group("Busy", &[&bot.user_id], true).await;
+    alice
+        .wait_until(&room, WAIT, |e| {
+            e.iter().any(|e| e["state_key"] == bot.user_id.as_str() && e["content"]["membership"] == "join")
+        })
+        .await;
+    // Each person sends one message (their own budget); the bot must answer six in a row.
+    let mut people = Vec::new();
+    for i in 0..6 {
+        let person = MatrixUser::register(&synapse.url(), &format!("person{i}")).await;
+        person.join(&room).await;
+        person.send_text(&room, &format!("message {i}")).await;
+        people.push(person);
+    }
+    let replies = bodies(&alice.wait_messages_from(&room, &bot.user_id, 6, Duration::from_secs(40)).await);
+    let mut sorted = replies.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..6).map(|i| format!("message {i}")).collect::<Vec<_>>(), "each answered exactly once");
+    assert!(rt.handle.metrics.counts(Platform::Matrix).rate_limited >= 1, "the homeserver did rate limit the bot");
+    assert_eq!(rt.status(Platform::Matrix).state, ConnectorState::Connected);
+}

@@ -131,7 +131,9 @@ impl MatrixUser {
     /// One /sync: records timeline and ephemeral events per room; joins nothing by itself.
     async fn sync(&self, timeout_ms: u64) {
         let mut since = self.since.lock().await;
-        let mut path = format!("/_matrix/client/v3/sync?timeout={timeout_ms}");
+        // A large timeline limit so a busy room never comes back "limited" (events skipped).
+        let filter = encode(r#"{"room":{"timeline":{"limit":1000}}}"#);
+        let mut path = format!("/_matrix/client/v3/sync?timeout={timeout_ms}&filter={filter}");
         if let Some(token) = since.as_deref() {
             path.push_str(&format!("&since={}", encode(token)));
         }
