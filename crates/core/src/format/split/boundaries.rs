@@ -38,16 +38,25 @@ impl BestCuts {
             *slot = Some(slot.map_or(position, |last| last.max(position)));
         };
         let md = outline.md;
-        let window = &md[start..end];
-        for (offset, _) in window.match_indices('\n') {
+        // Line starts, last first: the last block boundary is the best cut of every kind
+        // up to there, so nothing before it needs a look.
+        let mut floor = start;
+        for (offset, _) in md[start..end].rmatch_indices('\n') {
             let line_start = start + offset + 1;
-            if line_start <= end && line_start < md.len() {
-                note(line_start, line_start_kind(outline, line_start));
+            if line_start > end || line_start >= md.len() {
+                continue;
+            }
+            let kind = line_start_kind(outline, line_start);
+            note(line_start, kind);
+            if kind == Boundary::Block {
+                floor = line_start;
+                break;
             }
         }
-        let sentence_ends = sentence_ends(window, start);
-        for (offset, c) in window.char_indices().skip(1) {
-            let position = start + offset;
+        let tail = &md[floor..end];
+        let sentence_ends = sentence_ends(tail, floor);
+        for (offset, c) in tail.char_indices().skip(1) {
+            let position = floor + offset;
             let after_blank = matches!(md[..position].chars().next_back(), Some(' ' | '\t'));
             if !after_blank
                 || c.is_whitespace()
