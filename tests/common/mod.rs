@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_parachute");
 
-/// A `parachute serve` process; terminated on drop.
+/// A `parachute serve` process; killed on drop.
 pub struct Server {
     pub child: Child,
     pub url: String,
@@ -30,36 +30,22 @@ impl Server {
             std::fs::create_dir_all(vault.join(".parachute")).unwrap();
             std::fs::write(vault.join(".parachute/bots.yaml"), text).unwrap();
         }
-        let mut child = Command::new(BIN)
-            .args(["serve", "--port", "0", "--vault"])
-            .arg(&vault)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn parachute serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let logs = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-                let mut logs = sink.lock().unwrap();
-                logs.push_str(&line);
-                logs.push('\n');
-            }
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("server did not start; logs:\n{}", logs.lock().unwrap());
-            }
-        };
+        let (child, url, logs) = spawn(&vault);
         Self { child, url, vault, logs, _dir: dir }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash of the bot would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a new server process on the same vault (after `kill` or `terminate`).
+    pub fn restart(&mut self) {
+        let (child, url, logs) = spawn(&self.vault);
+        self.child = child;
+        self.url = url;
+        self.logs = logs;
     }
 
     /// Runs a client command against this server.
@@ -67,7 +53,7 @@ impl Server {
         cli_at(&self.url, args)
     }
 
-    /// Everything the server logged so far.
+    /// Everything the current process logged so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
     }
@@ -86,8 +72,40 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
+    }
+}
+
+/// Spawns `parachute serve` on a free port for `vault`; waits for its "listening on" line.
+fn spawn(vault: &Path) -> (Child, String, Arc<Mutex<String>>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--port", "0", "--vault"])
+        .arg(vault)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn parachute serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let logs = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = tx.send(rest.trim().to_owned());
+            }
+            let mut logs = sink.lock().unwrap();
+            logs.push_str(&line);
+            logs.push('\n');
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(url) => (child, url, logs),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("server did not start; logs:\n{}", logs.lock().unwrap());
+        }
     }
 }
 

@@ -81,18 +81,24 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
                 .collect();
             run.handle_invite(room_id, &events).await;
         }
+        let mut batch = Vec::new();
         for (room_id, update) in &response.rooms.joined {
             for event in &update.timeline.events {
                 match serde_json::from_str::<Value>(event.raw().json().get()) {
-                    Ok(value) => run.handle_event(room_id, &value).await,
+                    Ok(value) => batch.extend(run.handle_event(room_id, &value).await),
                     Err(err) => tracing::debug!(room = %room_id, error = %err, "unreadable event skipped"),
                 }
             }
         }
+        // The batch and the token that moves past it are stored together: after a crash the
+        // runtime resumes the batch from its inbox, and the homeserver is not asked again.
         run.shared
             .store
-            .set_cursor(Platform::Matrix, SYNC_TOKEN, &response.next_batch)
+            .accept_inbound(Platform::Matrix, &batch, Some((SYNC_TOKEN, &response.next_batch)))
             .map_err(|e| ConnectorError::Transient(e.to_string()))?;
+        for inbound in batch {
+            run.link.inbound(inbound);
+        }
         settings = settings.token(response.next_batch);
     }
 }
@@ -191,7 +197,8 @@ impl Run {
             })
     }
 
-    async fn handle_event(&mut self, room_id: &OwnedRoomId, event: &Value) {
+    /// Translates one event into an `Inbound`, if it is one the runtime should see.
+    async fn handle_event(&mut self, room_id: &OwnedRoomId, event: &Value) -> Option<Inbound> {
         let ctx = RoomContext {
             bot_user_id: self.shared.account.user_id.as_str(),
             bot_display_name: self.bot_display_name.as_deref(),
@@ -205,28 +212,28 @@ impl Run {
                         "room {room_id} is end-to-end encrypted; parachute cannot read it yet (invite it to an unencrypted room)"
                     ));
                 }
-                return;
+                return None;
             }
             Err(skip) => {
                 tracing::trace!(room = %room_id, ?skip, "event skipped");
-                return;
+                return None;
             }
         };
-        let Some(room) = self.client.get_room(room_id) else { return };
+        let room = self.client.get_room(room_id)?;
         let is_direct = is_direct(&room).await;
         if !is_direct && !self.room_allowed(room_id, incoming.timestamp_ms) {
             tracing::debug!(room = %room_id, "message in a room that is not (yet) allowed");
-            return;
+            return None;
         }
         let sender_display = display_name(&room, &incoming.sender).await;
-        let Some(content) = self.content(&incoming, room_id).await else { return };
+        let content = self.content(&incoming, room_id).await?;
         let answered = is_direct
             || incoming.addresses_bot
             || self.shared.config.group_mention_mode == GroupMentionMode::AllMessages;
         if answered {
             self.shared.acknowledge(&self.client, room_id, &incoming.event_id);
         }
-        self.link.inbound(Inbound {
+        Some(Inbound {
             platform: Platform::Matrix,
             chat: ChatId::from(room_id.as_str()),
             chat_kind: if is_direct { ChatKind::Direct } else { ChatKind::Group },
@@ -237,7 +244,7 @@ impl Run {
             addresses_bot: incoming.addresses_bot,
             event_id: EventId::from(incoming.event_id.as_str()),
             timestamp_ms: incoming.timestamp_ms,
-        });
+        })
     }
 
     async fn content(&self, incoming: &Incoming, room_id: &RoomId) -> Option<Content> {

@@ -360,7 +360,7 @@ async fn homeserver_rate_limits_are_waited_out_and_nothing_is_lost() {
     use parachute_testkit::synapse::{RELAXED_RATE_LIMITS, Synapse};
     // PyYAML keeps the last of repeated keys: this tightens only rc_message.
     let synapse =
-        Synapse::start_with(&format!("{RELAXED_RATE_LIMITS}\nrc_message: {{per_second: 1, burst_count: 2}}\n"));
+        Synapse::start_with(&format!("{RELAXED_RATE_LIMITS}\nrc_message: {{per_second: 0.5, burst_count: 2}}\n"));
     let bot = MatrixUser::register(&synapse.url(), "bot").await;
     let alice = MatrixUser::register(&synapse.url(), "alice").await;
     let mut config = parachute_core::config::BotsConfig::default();
@@ -379,14 +379,19 @@ async fn homeserver_rate_limits_are_waited_out_and_nothing_is_lost() {
             e.iter().any(|e| e["state_key"] == bot.user_id.as_str() && e["content"]["membership"] == "join")
         })
         .await;
-    // Each person sends one message (their own budget); the bot must answer six in a row.
+    // Each person sends one message (their own budget), all at once: the bot must answer six
+    // in a row, more than its burst of two allows.
     let mut people = Vec::new();
     for i in 0..6 {
         let person = MatrixUser::register(&synapse.url(), &format!("person{i}")).await;
         person.join(&room).await;
-        person.send_text(&room, &format!("message {i}")).await;
         people.push(person);
     }
+    let sends = people.iter().enumerate().map(|(i, p)| {
+        let room = room.clone();
+        async move { p.send_text(&room, &format!("message {i}")).await }
+    });
+    futures_util::future::join_all(sends).await;
     let replies = bodies(&alice.wait_messages_from(&room, &bot.user_id, 6, Duration::from_secs(40)).await);
     let mut sorted = replies.clone();
     sorted.sort();

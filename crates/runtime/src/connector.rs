@@ -101,7 +101,8 @@ impl ConnectorLink {
         self.send(LinkEvent::Connected(identity));
     }
 
-    /// Hands over one platform event.
+    /// Hands over one platform event. Connectors with a cursor should first store the batch
+    /// with `Store::accept_inbound` (atomically with the cursor), so a crash loses nothing.
     pub fn inbound(&self, inbound: Inbound) {
         self.send(LinkEvent::Inbound(inbound));
     }

@@ -28,6 +28,8 @@ use crate::store::{PairingRecord, now_ms};
 
 /// How often a reply is tried when the platform keeps failing, before it is reported lost.
 const DELIVERY_ATTEMPTS: u32 = 4;
+/// Accepted events older than this are not resumed after a restart.
+const INBOX_MAX_AGE_MS: i64 = 24 * 3600 * 1000;
 /// Most warnings kept on the status.
 const MAX_WARNINGS: usize = 10;
 
@@ -64,6 +66,7 @@ pub struct ConnectorHarness {
     connected_at: Option<Instant>,
     outbox: VecDeque<PendingReply>,
     sending: bool,
+    recovered: bool,
 }
 
 impl ConnectorHarness {
@@ -97,6 +100,7 @@ impl ConnectorHarness {
             connected_at: None,
             outbox: VecDeque::new(),
             sending: false,
+            recovered: false,
         };
         harness.refresh_config_fields();
         harness
@@ -254,6 +258,7 @@ impl ConnectorHarness {
     }
 
     fn on_connected(&mut self, identity: Identity, ctx: &mut Context<Self>) {
+        self.recover_inbox();
         self.connected_at = Some(Instant::now());
         tracing::info!(platform = %self.platform, bot = %identity.user_id, "connected");
         self.update(|s| {
@@ -262,6 +267,24 @@ impl ConnectorHarness {
             s.identity = Some(identity);
         });
         self.pump(ctx);
+    }
+
+    /// Once per process, hands on again what the connector accepted before a crash but the
+    /// runtime never finished (the durable inbox). Duplicates are dropped downstream.
+    fn recover_inbox(&mut self) {
+        if std::mem::replace(&mut self.recovered, true) {
+            return;
+        }
+        match self.env.store.unfinished_inbound(self.platform, INBOX_MAX_AGE_MS) {
+            Ok(pending) if !pending.is_empty() => {
+                tracing::info!(platform = %self.platform, count = pending.len(), "resuming messages interrupted by a restart");
+                for inbound in pending {
+                    self.targets.inbound.do_send(inbound);
+                }
+            }
+            Ok(_) => {}
+            Err(err) => tracing::error!(platform = %self.platform, error = %err, "cannot read the inbox"),
+        }
     }
 
     /// Sends the next queued reply, one at a time so a chat's replies keep their order.

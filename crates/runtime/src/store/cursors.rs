@@ -1,9 +1,19 @@
 //! Per-platform cursors, such as Telegram's update offset.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError};
 use parachute_core::ids::Platform;
+
+/// Writes a cursor (inside the caller's transaction, if any).
+pub(super) fn write(conn: &Connection, platform: Platform, name: &str, value: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO cursors (platform, name, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (platform, name) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![platform.as_str(), name, value])?;
+    Ok(())
+}
 
 impl Store {
     /// Reads a cursor.
@@ -20,12 +30,7 @@ impl Store {
 
     /// Writes a cursor.
     pub fn set_cursor(&self, platform: Platform, name: &str, value: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO cursors (platform, name, value) VALUES (?1, ?2, ?3)
-             ON CONFLICT (platform, name) DO UPDATE SET value = excluded.value",
-            params![platform.as_str(), name, value],
-        )?;
-        Ok(())
+        write(&self.conn(), platform, name, value)
     }
 }
 

@@ -5,7 +5,8 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Each entry moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE sessions (
         id          INTEGER PRIMARY KEY,
         platform    TEXT NOT NULL,
@@ -51,7 +52,25 @@ const MIGRATIONS: &[&str] = &["
         value    TEXT NOT NULL,
         PRIMARY KEY (platform, name)
     ) WITHOUT ROWID;
-    "];
+    ",
+    "CREATE TABLE inbox (
+        platform        TEXT NOT NULL,
+        event_id        TEXT NOT NULL,
+        chat_id         TEXT NOT NULL,
+        chat_kind       TEXT NOT NULL,
+        sender          TEXT NOT NULL,
+        sender_username TEXT,
+        sender_display  TEXT NOT NULL,
+        text            TEXT,
+        audio_mime      TEXT,
+        audio_name      TEXT,
+        audio           BLOB,
+        addresses_bot   INTEGER NOT NULL,
+        timestamp_ms    INTEGER NOT NULL,
+        received_at     INTEGER NOT NULL,
+        PRIMARY KEY (platform, event_id)
+    ) WITHOUT ROWID;",
+];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {

@@ -3,6 +3,7 @@
 
 mod cursors;
 mod events;
+mod inbox;
 mod migrations;
 pub mod pairing;
 mod sessions;

@@ -1,0 +1,160 @@
+//! The durable inbox: events a connector accepted, stored in the same transaction that moves
+//! its cursor past them, until they are handled. What a crash interrupts is found here again.
+
+use rusqlite::{Connection, params};
+
+use super::{Store, StoreError, now_ms};
+use crate::messages::{Content, Inbound, VoiceNote};
+use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
+
+fn kind_name(kind: ChatKind) -> &'static str {
+    match kind {
+        ChatKind::Direct => "direct",
+        ChatKind::Group => "group",
+    }
+}
+
+fn insert(conn: &Connection, inbound: &Inbound) -> Result<(), StoreError> {
+    let (text, audio_mime, audio_name, audio) = match &inbound.content {
+        Content::Text(text) => (Some(text.as_str()), None, None, None),
+        Content::Voice(voice) => {
+            (None, Some(voice.mime_type.as_str()), Some(voice.file_name.as_str()), Some(&voice.data[..]))
+        }
+    };
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO inbox (platform, event_id, chat_id, chat_kind, sender, sender_username, sender_display,
+           text, audio_mime, audio_name, audio, addresses_bot, timestamp_ms, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        inbound.platform.as_str(),
+        inbound.event_id.as_str(),
+        inbound.chat.as_str(),
+        kind_name(inbound.chat_kind),
+        inbound.sender.as_str(),
+        inbound.sender_username,
+        inbound.sender_display,
+        text,
+        audio_mime,
+        audio_name,
+        audio,
+        inbound.addresses_bot,
+        inbound.timestamp_ms,
+        now_ms()
+    ])?;
+    Ok(())
+}
+
+/// Forgets an inbox entry (inside the caller's transaction): the event was handled.
+pub(super) fn remove(conn: &Connection, platform: Platform, event: &EventId) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM inbox WHERE platform = ?1 AND event_id = ?2")?
+        .execute(params![platform.as_str(), event.as_str()])?;
+    Ok(())
+}
+
+impl Store {
+    /// Stores a batch of accepted events and, in the same transaction, the platform cursor
+    /// that moves past them (`(name, value)`), so that a crash can lose neither.
+    pub fn accept_inbound(
+        &self,
+        platform: Platform,
+        batch: &[Inbound],
+        cursor: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        for inbound in batch {
+            insert(&tx, inbound)?;
+        }
+        if let Some((name, value)) = cursor {
+            super::cursors::write(&tx, platform, name, value)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Events of a platform that were accepted but not handled, oldest first (at most
+    /// `max_age_ms` old); entries older than that are dropped.
+    pub fn unfinished_inbound(&self, platform: Platform, max_age_ms: i64) -> Result<Vec<Inbound>, StoreError> {
+        let conn = self.conn();
+        let oldest = now_ms() - max_age_ms;
+        conn.prepare_cached("DELETE FROM inbox WHERE platform = ?1 AND received_at < ?2")?
+            .execute(params![platform.as_str(), oldest])?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT event_id, chat_id, chat_kind, sender, sender_username, sender_display, text, audio_mime,
+                    audio_name, audio, addresses_bot, timestamp_ms
+             FROM inbox WHERE platform = ?1 ORDER BY timestamp_ms, received_at",
+        )?;
+        let rows = stmt.query_map(params![platform.as_str()], |row| {
+            let text: Option<String> = row.get(6)?;
+            let audio: Option<Vec<u8>> = row.get(9)?;
+            let content = match (text, audio) {
+                (Some(text), _) => Content::Text(text),
+                (None, audio) => Content::Voice(VoiceNote {
+                    mime_type: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                    file_name: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                    data: audio.unwrap_or_default().into(),
+                }),
+            };
+            let kind: String = row.get(2)?;
+            Ok(Inbound {
+                platform,
+                event_id: EventId(row.get(0)?),
+                chat: ChatId(row.get(1)?),
+                chat_kind: if kind == "direct" { ChatKind::Direct } else { ChatKind::Group },
+                sender: UserId(row.get(3)?),
+                sender_username: row.get(4)?,
+                sender_display: row.get(5)?,
+                content,
+                addresses_bot: row.get(10)?,
+                timestamp_ms: row.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inbound(event: &str, content: Content) -> Inbound {
+        Inbound {
+            platform: Platform::Matrix,
+            chat: "!r:x".into(),
+            chat_kind: ChatKind::Group,
+            sender: "@a:x".into(),
+            sender_username: None,
+            sender_display: "Ann".into(),
+            content,
+            addresses_bot: true,
+            event_id: event.into(),
+            timestamp_ms: 5,
+        }
+    }
+
+    #[test]
+    fn accepted_events_stay_until_handled_and_the_cursor_moves_with_them() {
+        let store = Store::open_in_memory().unwrap();
+        let voice = Content::Voice(VoiceNote {
+            mime_type: "audio/ogg".into(),
+            file_name: "v.ogg".into(),
+            data: vec![1u8, 2, 3].into(),
+        });
+        store
+            .accept_inbound(
+                Platform::Matrix,
+                &[inbound("$1", Content::Text("hi".into())), inbound("$2", voice)],
+                Some(("sync_token", "s1")),
+            )
+            .unwrap();
+        assert_eq!(store.cursor(Platform::Matrix, "sync_token").unwrap().as_deref(), Some("s1"));
+        let pending = store.unfinished_inbound(Platform::Matrix, 60_000).unwrap();
+        assert_eq!(pending.len(), 2);
+        assert!(matches!(&pending[0].content, Content::Text(t) if t == "hi"));
+        assert!(matches!(&pending[1].content, Content::Voice(v) if v.data[..] == [1, 2, 3]));
+        store.finish_event(Platform::Matrix, &"$1".into()).unwrap();
+        assert_eq!(store.unfinished_inbound(Platform::Matrix, 60_000).unwrap().len(), 1);
+        assert!(store.unfinished_inbound(Platform::Matrix, -1).unwrap().is_empty(), "too old entries are dropped");
+    }
+}
