@@ -336,3 +336,43 @@ async fn tokens_never_reach_logs_debug_or_responses_at_trace() {
         assert!(!logs.contains(secret), "secret {secret} in TRACE logs:\n{logs}");
     }
 }
+
+#[actix_web::test]
+async fn hostile_config_payloads_get_clear_errors_and_change_nothing() {
+    let rt = TestRuntime::start(config_with_tokens(), None);
+    let app = app(&rt, None).await;
+    let before = std::fs::read(&rt.config_path).unwrap();
+    let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let huge = format!("{{\"matrix\": {{\"homeserver_url\": \"https://{}\"}}}}", "a".repeat(300 * 1024));
+    let payloads: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"null".to_vec(),
+        b"\"text\"".to_vec(),
+        b"{\"matrix\": 5}".to_vec(),
+        b"{\"matrix\": {\"allowed_rooms\": \"!a:x\"}}".to_vec(),
+        b"{\"matrix\": {\"enabled\": \"yes\"}}".to_vec(),
+        b"{\"server\": {\"port\": 70000}}".to_vec(),
+        b"{\"server\": {\"bind\": \"0.0.0.0\"}}".to_vec(),
+        b"{\"telegram\": {\"allowed_users\": [\"a b\", \"\\u0000\"]}}".to_vec(),
+        vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}'],
+        deep.into_bytes(),
+        huge.into_bytes(),
+    ];
+    for payload in payloads {
+        let request = TestRequest::put()
+            .uri("/api/bots/config")
+            .insert_header(("host", "127.0.0.1:3333"))
+            .insert_header(("content-type", "application/json"))
+            .set_payload(payload.clone());
+        let (status, body) = json_of(call_service(&app, request.to_request()).await).await;
+        let shown = String::from_utf8_lossy(&payload[..payload.len().min(60)]).to_string();
+        assert!(status.is_client_error(), "{shown}: {status}");
+        assert!(
+            body["error"].is_string() && body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{shown}: {body}"
+        );
+        assert_eq!(std::fs::read(&rt.config_path).unwrap(), before, "{shown} changed the file");
+    }
+    let (status, _) = json_of(call_service(&app, get("/api/health").to_request()).await).await;
+    assert_eq!(status, StatusCode::OK, "still serving");
+}
