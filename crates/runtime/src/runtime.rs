@@ -87,8 +87,15 @@ pub fn start_runtime(options: RuntimeOptions) -> RuntimeHandle {
     let router = Router::new(addrs, status_rx);
 
     let brain = options.brain.unwrap_or_else(|| build_brain(&config.brain));
-    let orchestrator =
-        Orchestrator::new(options.store.clone(), brain, router.clone(), config_rx.clone(), metrics.clone()).start();
+    let orchestrator = Orchestrator::new(
+        options.store.clone(),
+        brain,
+        router.clone(),
+        config_rx.clone(),
+        metrics.clone(),
+        options.data_dir.clone(),
+    )
+    .start();
     let pairing = Pairing::new(
         options.store.clone(),
         config_rx.clone(),
