@@ -13,7 +13,7 @@ use parachute_core::ids::{ChatKey, EventId, Platform};
 use parachute_core::sanitize::sanitize_display_name;
 use tokio::sync::watch;
 
-use crate::brain::{Brain, BrainRequest};
+use crate::brain::{BrainRequest, BrainSlot};
 use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
 use crate::messages::{Authorized, Content, Reply};
 use crate::metrics::Metrics;
@@ -44,7 +44,7 @@ pub struct Orchestrator {
 #[derive(Clone)]
 struct Shared {
     store: Store,
-    brain: Arc<dyn Brain>,
+    brain: Arc<BrainSlot>,
     router: Router,
     config: watch::Receiver<Arc<BotsConfig>>,
     metrics: Arc<Metrics>,
@@ -52,18 +52,19 @@ struct Shared {
 }
 
 impl Orchestrator {
-    /// An orchestrator answering through `brain` and replying through `router`; `data_dir`
+    /// An orchestrator answering through `brain` (which follows config reloads unless fixed)
+    /// and replying through `router`; `data_dir`
     /// (`vault/.parachute`) locates the vault when the config does not name one.
     pub fn new(
         store: Store,
-        brain: Arc<dyn Brain>,
+        brain: BrainSlot,
         router: Router,
         config: watch::Receiver<Arc<BotsConfig>>,
         metrics: Arc<Metrics>,
         data_dir: PathBuf,
     ) -> Self {
         Self {
-            shared: Shared { store, brain, router, config, metrics, data_dir },
+            shared: Shared { store, brain: Arc::new(brain), router, config, metrics, data_dir },
             queues: HashMap::new(),
             busy: HashSet::new(),
             in_flight: HashSet::new(),
@@ -137,6 +138,7 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
         Content::Text(text) => Some(text.as_str()),
         Content::Voice(_) => None,
     };
+    let brain = shared.brain.get(&config.brain);
     let bot_username = shared.router.bot_username(platform);
     let command = text.and_then(|t| parse_command(t, platform, bot_username.as_deref()));
     if !should_answer(inbound.chat_kind, policy.group_mention_mode, inbound.addresses_bot, command.is_some()) {
@@ -151,7 +153,7 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
             shared.store.archive_session(&chat)?;
             NEW_SESSION_TEXT.to_owned()
         }
-        (Some(Command::Help), _) => help_text(platform, shared.brain.name()),
+        (Some(Command::Help), _) => help_text(platform, brain.name()),
         (Some(Command::Journal(text)), _) if text.is_empty() => JOURNAL_USAGE_TEXT.to_owned(),
         (Some(Command::Journal(text)), _) => {
             let vault = vault_dir(&config, &shared.data_dir);
@@ -190,7 +192,7 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
                 message: text.to_owned(),
             };
             shared.router.typing(platform, &inbound.chat, true);
-            let result = shared.brain.respond(request).await;
+            let result = brain.respond(request).await;
             shared.router.typing(platform, &inbound.chat, false);
             match result {
                 Ok(answer) => {

@@ -2,6 +2,7 @@
 
 mod command;
 mod echo;
+mod slot;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 pub use command::CommandBrain;
 pub use echo::EchoBrain;
+pub use slot::BrainSlot;
 
 use crate::store::HistoryEntry;
 
