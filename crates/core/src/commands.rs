@@ -1,4 +1,5 @@
-//! Chat commands: `!new`, `!help` (Matrix, Discord) and `/new`, `/help` (Telegram).
+//! Chat commands: `!new`, `!help`, `!journal` (Matrix, Discord) and `/new`, `/help`, `/journal`
+//! (Telegram).
 
 use crate::ids::Platform;
 
@@ -9,18 +10,24 @@ pub enum Command {
     New,
     /// List the commands.
     Help,
+    /// Append the text (trimmed; empty when none was given) to today's journal file.
+    Journal(String),
 }
 
 impl Command {
     /// Every command with a one-line description, for `!help`.
-    pub const ALL: [(Command, &'static str); 2] =
-        [(Command::New, "start a fresh conversation (the current one is archived)"), (Command::Help, "show this help")];
+    pub const ALL: [(Command, &'static str); 3] = [
+        (Command::New, "start a fresh conversation (the current one is archived)"),
+        (Command::Journal(String::new()), "`<text>` adds a timestamped entry to today's journal"),
+        (Command::Help, "show this help"),
+    ];
 
     /// The command's name without prefix.
     pub fn name(&self) -> &'static str {
         match self {
             Command::New => "new",
             Command::Help => "help",
+            Command::Journal(_) => "journal",
         }
     }
 }
@@ -38,7 +45,9 @@ pub fn parse_command(text: &str, platform: Platform, bot_username: Option<&str>)
     if !accepted {
         return None;
     }
-    let word = chars.as_str().split_whitespace().next()?;
+    let rest = chars.as_str();
+    let word = rest.split_whitespace().next()?;
+    let argument = rest.trim_start()[word.len()..].trim();
     let (name, addressee) = match word.split_once('@') {
         Some((name, bot)) => (name, Some(bot)),
         None => (word, None),
@@ -53,6 +62,7 @@ pub fn parse_command(text: &str, platform: Platform, bot_username: Option<&str>)
         "new" | "reset" => Some(Command::New),
         "help" | "start" if platform == Platform::Telegram => Some(Command::Help),
         "help" => Some(Command::Help),
+        "journal" | "j" => Some(Command::Journal(argument.to_owned())),
         _ => None,
     }
 }
@@ -61,7 +71,7 @@ pub fn parse_command(text: &str, platform: Platform, bot_username: Option<&str>)
 pub fn help_text(platform: Platform, brain_name: &str) -> String {
     let prefix = platform.command_prefix();
     let mut out = String::from("**Commands**\n\n");
-    for (cmd, about) in Command::ALL {
+    for (cmd, about) in &Command::ALL {
         out.push_str(&format!("- `{prefix}{}`: {about}\n", cmd.name()));
     }
     out.push_str(&format!("\nAnything else is passed to the `{brain_name}` brain."));
@@ -94,9 +104,25 @@ mod tests {
     }
 
     #[test]
+    fn journal_takes_the_rest_of_the_message() {
+        let me = Some("parachute_bot");
+        let journal = |t: &str| Command::Journal(t.to_owned());
+        assert_eq!(parse_command("!journal  fed the cat ", Platform::Matrix, None), Some(journal("fed the cat")));
+        assert_eq!(
+            parse_command("!j line one\nline two", Platform::Discord, None),
+            Some(journal("line one\nline two"))
+        );
+        assert_eq!(parse_command("!journal", Platform::Matrix, None), Some(journal("")));
+        assert_eq!(parse_command("/journal@parachute_bot hi", Platform::Telegram, me), Some(journal("hi")));
+        assert_eq!(parse_command("/journal@other_bot hi", Platform::Telegram, me), None);
+        assert_eq!(parse_command("!journaling", Platform::Matrix, None), None);
+    }
+
+    #[test]
     fn help_lists_every_command_with_the_platform_prefix() {
         let text = help_text(Platform::Telegram, "echo");
-        assert!(text.contains("`/new`") && text.contains("`/help`") && text.contains("echo"));
+        assert!(text.contains("`/new`") && text.contains("`/help`") && text.contains("`/journal`"));
+        assert!(text.contains("echo"));
         assert!(help_text(Platform::Matrix, "echo").contains("`!new`"));
     }
 }

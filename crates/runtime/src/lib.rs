@@ -12,6 +12,7 @@ pub mod backoff_policy;
 pub mod brain;
 pub mod connector;
 pub mod harness;
+pub mod journal;
 pub mod messages;
 pub mod metrics;
 pub mod orchestrator;

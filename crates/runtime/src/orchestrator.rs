@@ -2,6 +2,7 @@
 //! runs commands, keeps session history and asks the brain.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -9,19 +10,24 @@ use parachute_core::commands::{Command, help_text, parse_command};
 use parachute_core::config::BotsConfig;
 use parachute_core::gating::should_answer;
 use parachute_core::ids::{ChatKey, EventId, Platform};
+use parachute_core::sanitize::sanitize_display_name;
 use tokio::sync::watch;
 
-use crate::brain::{Brain, BrainRequest};
+use crate::brain::{BrainRequest, BrainSlot};
+use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
 use crate::messages::{Authorized, Content, Reply};
 use crate::metrics::Metrics;
 use crate::router::Router;
-use crate::store::{EventClaim, HistoryEntry, HistoryRole, Store, StoreError};
+use crate::store::{EventClaim, HistoryEntry, HistoryRole, Store, StoreError, now_ms};
 
 /// What `!new` answers.
 pub const NEW_SESSION_TEXT: &str = "Starting fresh! Previous conversation archived.";
 /// What a voice message gets while no transcriber is configured.
 pub const NO_TRANSCRIBER_TEXT: &str =
     "I can't listen to voice messages yet: no transcriber is configured. Please send text.";
+
+/// What `!journal` answers when the file cannot be written.
+pub const JOURNAL_FAILED_TEXT: &str = "Sorry, I couldn't write to the journal. The error is in the server log.";
 
 /// The name answers are stored under in history.
 const BOT_NAME: &str = "parachute";
@@ -38,23 +44,27 @@ pub struct Orchestrator {
 #[derive(Clone)]
 struct Shared {
     store: Store,
-    brain: Arc<dyn Brain>,
+    brain: Arc<BrainSlot>,
     router: Router,
     config: watch::Receiver<Arc<BotsConfig>>,
     metrics: Arc<Metrics>,
+    data_dir: PathBuf,
 }
 
 impl Orchestrator {
-    /// An orchestrator answering through `brain` and replying through `router`.
+    /// An orchestrator answering through `brain` (which follows config reloads unless fixed)
+    /// and replying through `router`; `data_dir`
+    /// (`vault/.parachute`) locates the vault when the config does not name one.
     pub fn new(
         store: Store,
-        brain: Arc<dyn Brain>,
+        brain: BrainSlot,
         router: Router,
         config: watch::Receiver<Arc<BotsConfig>>,
         metrics: Arc<Metrics>,
+        data_dir: PathBuf,
     ) -> Self {
         Self {
-            shared: Shared { store, brain, router, config, metrics },
+            shared: Shared { store, brain: Arc::new(brain), router, config, metrics, data_dir },
             queues: HashMap::new(),
             busy: HashSet::new(),
             in_flight: HashSet::new(),
@@ -128,6 +138,7 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
         Content::Text(text) => Some(text.as_str()),
         Content::Voice(_) => None,
     };
+    let brain = shared.brain.get(&config.brain);
     let bot_username = shared.router.bot_username(platform);
     let command = text.and_then(|t| parse_command(t, platform, bot_username.as_deref()));
     if !should_answer(inbound.chat_kind, policy.group_mention_mode, inbound.addresses_bot, command.is_some()) {
@@ -141,7 +152,29 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
             shared.store.archive_session(&chat)?;
             (NEW_SESSION_TEXT.to_owned(), false)
         }
-        (Some(Command::Help), _) => (help_text(platform, shared.brain.name()), false),
+        (Some(Command::Help), _) => (help_text(platform, brain.name()), false),
+        (Some(Command::Journal(text)), _) if text.is_empty() => (JOURNAL_USAGE_TEXT.to_owned(), false),
+        (Some(Command::Journal(text)), _) => {
+            let vault = vault_dir(&config, &shared.data_dir);
+            let author = sanitize_display_name(&inbound.sender_display, inbound.sender.as_str());
+            let written = tokio::task::spawn_blocking(move || {
+                let entry = JournalEntry { at_ms: now_ms(), platform, author: &author, text: &text };
+                append_entry(&vault, &entry).map(|_| entry.file_name())
+            })
+            .await;
+            let answer = match written {
+                Ok(Ok(file)) => format!("Noted in the journal (`journal/{file}`)."),
+                Ok(Err(err)) => {
+                    tracing::error!(chat = %chat, error = %err, "journal entry not written");
+                    JOURNAL_FAILED_TEXT.to_owned()
+                }
+                Err(err) => {
+                    tracing::error!(chat = %chat, error = %err, "journal task failed");
+                    JOURNAL_FAILED_TEXT.to_owned()
+                }
+            };
+            (answer, false)
+        }
         (None, None) => (NO_TRANSCRIBER_TEXT.to_owned(), false),
         (None, Some(text)) => {
             let (dialogue, context) = (config.brain.history_messages, config.brain.group_context_messages);
@@ -159,7 +192,7 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
                 message: text.to_owned(),
             };
             shared.router.typing(platform, &inbound.chat, true);
-            let result = shared.brain.respond(request).await;
+            let result = brain.respond(request).await;
             shared.router.typing(platform, &inbound.chat, false);
             match result {
                 Ok(answer) => (answer, true),
@@ -184,6 +217,15 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
             tracing::warn!(chat = %chat, error = %err, "reply not delivered");
             Ok(())
         }
+    }
+}
+
+/// The vault folder: the config's `vault` key, else the parent of the data dir
+/// (`vault/.parachute`).
+fn vault_dir(config: &BotsConfig, data_dir: &std::path::Path) -> PathBuf {
+    match &config.vault {
+        Some(vault) if !vault.trim().is_empty() => PathBuf::from(vault),
+        _ => data_dir.parent().map(PathBuf::from).unwrap_or_else(|| data_dir.to_path_buf()),
     }
 }
 

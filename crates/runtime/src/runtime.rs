@@ -11,7 +11,7 @@ use parachute_core::ids::Platform;
 use tokio::sync::watch;
 
 use crate::backoff_policy::BackoffPolicy;
-use crate::brain::{Brain, build_brain};
+use crate::brain::{Brain, BrainSlot};
 use crate::connector::{ConnectorEnv, ConnectorFactory};
 use crate::harness::{ConnectorHarness, HarnessTargets};
 use crate::metrics::Metrics;
@@ -86,9 +86,16 @@ pub fn start_runtime(options: RuntimeOptions) -> RuntimeHandle {
     }
     let router = Router::new(addrs, status_rx);
 
-    let brain = options.brain.unwrap_or_else(|| build_brain(&config.brain));
-    let orchestrator =
-        Orchestrator::new(options.store.clone(), brain, router.clone(), config_rx.clone(), metrics.clone()).start();
+    let brain = options.brain.map_or_else(BrainSlot::from_config, BrainSlot::fixed);
+    let orchestrator = Orchestrator::new(
+        options.store.clone(),
+        brain,
+        router.clone(),
+        config_rx.clone(),
+        metrics.clone(),
+        options.data_dir.clone(),
+    )
+    .start();
     let pairing = Pairing::new(
         options.store.clone(),
         config_rx.clone(),

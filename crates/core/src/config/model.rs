@@ -55,6 +55,8 @@ pub enum BrainKind {
     /// Replies with the text it got: the embedded default that needs no account.
     #[default]
     Echo,
+    /// Runs `brain.command` per message: JSON request on stdin, answer on stdout.
+    Command,
 }
 
 impl BrainKind {
@@ -62,6 +64,7 @@ impl BrainKind {
     pub fn as_str(self) -> &'static str {
         match self {
             BrainKind::Echo => "echo",
+            BrainKind::Command => "command",
         }
     }
 }
@@ -79,11 +82,29 @@ pub struct BrainConfig {
     pub history_messages: usize,
     /// How many recent group messages (also those not addressed to the bot) it sees as context.
     pub group_context_messages: usize,
+    /// The program the `command` brain runs (path or name on `PATH`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Arguments passed to `command`.
+    pub args: Vec<String>,
+    /// How long one answer may take before the program is killed.
+    pub timeout: HumanDuration,
+    /// Let the `command` brain answer `sandboxed` senders too (it refuses them by default).
+    pub allow_sandboxed: bool,
 }
 
 impl Default for BrainConfig {
     fn default() -> Self {
-        Self { kind: BrainKind::Echo, system_prompt: None, history_messages: 20, group_context_messages: 10 }
+        Self {
+            kind: BrainKind::Echo,
+            system_prompt: None,
+            history_messages: 20,
+            group_context_messages: 10,
+            command: None,
+            args: Vec::new(),
+            timeout: HumanDuration(std::time::Duration::from_secs(120)),
+            allow_sandboxed: false,
+        }
     }
 }
 

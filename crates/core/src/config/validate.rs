@@ -3,7 +3,7 @@
 use secrecy::ExposeSecret;
 
 use super::error::ConfigError;
-use super::model::BotsConfig;
+use super::model::{BotsConfig, BrainKind};
 
 /// Checks every value; the first problem is returned with its key path.
 pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
@@ -20,6 +20,12 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
     }
     if config.brain.history_messages > 500 {
         return Err(ConfigError::invalid("brain.history_messages", "must be at most 500"));
+    }
+    if config.brain.kind == BrainKind::Command && config.brain.command.as_deref().is_none_or(|c| c.trim().is_empty()) {
+        return Err(ConfigError::invalid("brain.command", "is required when brain.kind is command"));
+    }
+    if config.brain.timeout.0.is_zero() {
+        return Err(ConfigError::invalid("brain.timeout", "must be longer than zero"));
     }
     if config.brain.group_context_messages > 100 {
         return Err(ConfigError::invalid("brain.group_context_messages", "must be at most 100"));
@@ -146,6 +152,8 @@ mod tests {
             ("discord:\n  allowed_users: ['@bob']\n", "discord.allowed_users[0]"),
             ("discord:\n  ack_emoji: 'two words'\n", "discord.ack_emoji"),
             ("telegram:\n  bot_token: 'a b'\n", "telegram.bot_token"),
+            ("brain:\n  kind: command\n", "brain.command"),
+            ("brain:\n  timeout: 0s\n", "brain.timeout"),
         ];
         for (text, field) in cases {
             let err = parse_str(text).unwrap_err();
@@ -157,6 +165,10 @@ mod tests {
     fn accepts_ids_aliases_and_usernames() {
         parse_str("matrix:\n  allowed_rooms: ['!abc:x.org', '#room:x.org']\ntelegram:\n  allowed_users: [42, '@alice_b', bob_c]\n")
             .unwrap();
+        parse_str(
+            "brain:\n  kind: command\n  command: my-agent\n  args: [--json]\n  timeout: 2m\n  allow_sandboxed: true\n",
+        )
+        .unwrap();
         assert!(is_http_url("http://127.0.0.1:8008"));
         assert!(!is_http_url("https://"));
         assert!(!is_http_url("matrix.org"));

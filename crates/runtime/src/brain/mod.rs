@@ -1,6 +1,8 @@
 //! Brains: what writes the answers. The orchestrator hands each one a [`BrainRequest`].
 
+mod command;
 mod echo;
+mod slot;
 
 use std::sync::Arc;
 
@@ -10,7 +12,9 @@ use parachute_core::ids::{ChatId, ChatKind, Platform};
 use parachute_core::trust::TrustLevel;
 use serde::Serialize;
 
+pub use command::CommandBrain;
 pub use echo::EchoBrain;
+pub use slot::BrainSlot;
 
 use crate::store::HistoryEntry;
 
@@ -60,9 +64,17 @@ pub trait Brain: Send + Sync + 'static {
     fn respond(&self, request: BrainRequest) -> BoxFuture<'static, Result<String, BrainError>>;
 }
 
-/// The brain the config asks for.
+/// The brain the config asks for. A `command` brain without a command (which validation
+/// rejects) falls back to echo with an error in the log.
 pub fn build_brain(config: &BrainConfig) -> Arc<dyn Brain> {
     match config.kind {
         BrainKind::Echo => Arc::new(EchoBrain),
+        BrainKind::Command => match CommandBrain::from_config(config) {
+            Some(brain) => Arc::new(brain),
+            None => {
+                tracing::error!("brain.kind is command but brain.command is empty; answering with echo");
+                Arc::new(EchoBrain)
+            }
+        },
     }
 }
