@@ -442,6 +442,7 @@ async fn request_id(rt: &TestRuntime, user: &str) -> i64 {
 
 /// `target/web-page.png` (desktop) and `target/web-page-phone.png` (a phone's width).
 async fn save_screenshots(c: &Client) {
+    c.set_window_size(1280, 2600).await.unwrap();
     let desktop = c.screenshot().await.unwrap();
     std::fs::write(target_dir().join("web-page.png"), &desktop).unwrap();
     c.set_window_size(412, 2400).await.unwrap();

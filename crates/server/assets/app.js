@@ -321,7 +321,8 @@ function buildSection(spec) {
   const form = h('form', { id: `${p}-form`, class: 'settings', novalidate: true, 'aria-label': `${spec.title} settings` },
     ...spec.fields.map((field) => buildField(p, field)),
     h('div', { class: 'actions' },
-      h('button', { type: 'submit', class: 'primary', id: `${p}-save`, text: 'Save' }),
+      h('button', { type: 'submit', class: 'primary', id: `${p}-save`, 'aria-label': `Save ${spec.title} settings`,
+        text: 'Save' }),
       h('span', { class: 'dirty', id: `${p}-dirty`, hidden: true, text: 'Unsaved changes' })),
     h('p', { class: 'result', id: `${p}-save-result`, role: 'status', 'aria-live': 'polite' }));
 
@@ -329,7 +330,7 @@ function buildSection(spec) {
     h('div', { class: 'section-head' },
       h('h2', { id: `${p}-title`, text: spec.title }),
       h('span', { class: 'badge', id: `${p}-state`, 'data-state': 'unknown', role: 'status', 'aria-live': 'polite',
-        'aria-label': `${spec.title} state`, text: '…' })),
+        text: '…' })),
     h('dl', { class: 'status', id: `${p}-status` },
       statusRow(p, 'bot', 'Signed in as'),
       statusRow(p, 'since', 'Connected since'),
@@ -339,9 +340,12 @@ function buildSection(spec) {
       statusRow(p, 'allowed', 'Allowed'),
       statusRow(p, 'warnings', 'Warnings')),
     h('div', { class: 'actions', role: 'group', 'aria-label': `${spec.title} connector` },
-      h('button', { type: 'button', id: `${p}-start`, text: 'Start', onclick: () => runAction(p, 'start') }),
-      h('button', { type: 'button', id: `${p}-stop`, text: 'Stop', onclick: () => runAction(p, 'stop') }),
-      h('button', { type: 'button', id: `${p}-test`, text: 'Test', onclick: () => runAction(p, 'test') })),
+      h('button', { type: 'button', id: `${p}-start`, 'aria-label': `Start ${spec.title}`, text: 'Start',
+        onclick: () => runAction(p, 'start') }),
+      h('button', { type: 'button', id: `${p}-stop`, 'aria-label': `Stop ${spec.title}`, text: 'Stop',
+        onclick: () => runAction(p, 'stop') }),
+      h('button', { type: 'button', id: `${p}-test`, 'aria-label': `Test the ${spec.title} token`, text: 'Test',
+        onclick: () => runAction(p, 'test') })),
     h('p', { class: 'result', id: `${p}-action-result`, role: 'status', 'aria-live': 'polite' }),
     form);
 
@@ -520,13 +524,16 @@ async function runAction(platform, verb) {
 function setRow(platform, key, text) {
   const row = $(`${platform}-status-${key}`);
   row.hidden = !text;
-  row.querySelector('dd').textContent = text || '';
+  const value = row.querySelector('dd');
+  if (value.textContent !== (text || '')) value.textContent = text || '';
 }
 
 function renderStatus(platform, status, spec) {
   const badge = $(`${platform}-state`);
   const state = status.available === false ? 'unavailable' : status.state;
-  badge.textContent = state === 'unavailable' ? 'not built in' : state;
+  // Only real changes touch the live region, so screen readers announce state changes, not polls.
+  const label = state === 'unavailable' ? 'not built in' : state;
+  if (badge.textContent !== label) badge.textContent = label;
   badge.dataset.state = state;
   const bot = status.bot;
   setRow(platform, 'bot', bot
