@@ -485,3 +485,42 @@ async fn the_page_asks_for_the_api_token_and_sends_it() {
     assert_eq!(local, json!(0));
     browser.client.clone().close().await.unwrap();
 }
+
+#[actix_web::test]
+async fn a_page_of_another_origin_cannot_drive_the_api() {
+    let rt = TestRuntime::start(config_with_tokens(), None);
+    let url = serve(&rt, None);
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    let browser = open_browser().await;
+    let c = &browser.client;
+    // Another site: a page without parachute's CSP on another loopback port.
+    let other_site = actix_web::HttpServer::new(|| {
+        actix_web::App::new().default_service(actix_web::web::to(|| async {
+            actix_web::HttpResponse::Ok().content_type("text/html").body("<!doctype html><title>elsewhere</title>")
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let other_addr = other_site.addrs()[0];
+    actix_web::rt::spawn(other_site.run());
+    c.goto(&format!("http://{other_addr}/")).await.unwrap();
+    let attacks = format!(
+        "const done = arguments[arguments.length - 1];
+         const target = 'http://127.0.0.1:{port}/api/bots/matrix/start';
+         const tries = [
+           fetch(target, {{ method: 'POST', mode: 'no-cors', body: 'x' }}).then(r => 'opaque ' + r.type),
+           fetch(target, {{ method: 'POST', headers: {{ 'X-Parachute-Client': 'web' }} }}).then(r => 'read ' + r.status),
+           fetch(target, {{ method: 'POST', headers: {{ 'Content-Type': 'application/json' }}, body: '{{}}' }})
+             .then(r => 'read ' + r.status),
+         ].map(p => p.catch(e => 'blocked'));
+         Promise.all(tries).then(done);"
+    );
+    let outcomes = c.execute_async(&attacks, vec![]).await.unwrap();
+    assert_eq!(outcomes, json!(["opaque opaque", "blocked", "blocked"]), "no cross-origin answer is readable");
+    // The simple request reached the server and was refused there.
+    assert_eq!(rt.status(Platform::Matrix).state, ConnectorState::Stopped, "a cross-origin write started a bot");
+    assert_eq!(rt.fake(Platform::Matrix).runs(), 0);
+    browser.client.clone().close().await.unwrap();
+}

@@ -148,8 +148,6 @@ function askForToken(rejected) {
       resolve();
     };
     form.addEventListener('submit', submit);
-    // The dialog cannot be dismissed without a token: every request needs it.
-    dialog.addEventListener('cancel', (event) => event.preventDefault(), { once: true });
     dialog.showModal();
     input.focus();
   });
@@ -704,6 +702,8 @@ function init() {
   const container = $('platforms');
   for (const spec of PLATFORMS) container.append(buildSection(spec));
   $('pairing-title').setAttribute('tabindex', '-1');
+  // The token dialog cannot be dismissed with Escape: every request needs the token.
+  $('token-dialog').addEventListener('cancel', (event) => event.preventDefault());
   poll();
 }
 
