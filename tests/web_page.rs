@@ -376,6 +376,19 @@ async fn start_stop_and_test_change_the_status_in_place() {
     click(c, "telegram-start").await;
     wait_badge(c, "telegram", "failed").await;
     wait_text(c, "#telegram-status-error dd", |t| t.contains("bad token")).await;
+
+    // A connector waiting to reconnect shows the attempt and the time to the next try; Stop
+    // ends the wait.
+    rt.fake(Platform::Discord)
+        .script([parachute_testkit::RunScript::Fail(ConnectorError::RateLimited(Duration::from_secs(120)))]);
+    click(c, "discord-start").await;
+    wait_badge(c, "discord", "reconnecting").await;
+    let retry = wait_text(c, "#discord-status-retry dd", |t| !t.is_empty()).await;
+    assert!(retry.starts_with("attempt 1, next try in 2 min"), "{retry}");
+    assert!(!c.find(Locator::Id("discord-status-error")).await.unwrap().text().await.unwrap().is_empty());
+    click(c, "discord-stop").await;
+    wait_badge(c, "discord", "stopped").await;
+    assert!(!c.find(Locator::Id("discord-status-retry")).await.unwrap().is_displayed().await.unwrap());
     browser.client.clone().close().await.unwrap();
 }
 

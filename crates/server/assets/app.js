@@ -571,6 +571,10 @@ function buildRequest(request) {
   const who = request.platform_user_display || request.platform_user_id;
   const trust = h('select', { id: `${id}-trust` },
     ...TRUST_LEVELS.map(([value, label]) => h('option', { value, text: label })));
+  // Preselect the level the platform gives such chats by default.
+  const platformConfig = sections.has(request.platform) && sections.get(request.platform).config;
+  const preset = platformConfig && platformConfig[request.kind === 'room' ? 'group_trust_level' : 'dm_trust_level'];
+  if (preset) trust.value = preset;
   const item = h('li', { class: 'request', id, 'data-id': request.id, 'aria-labelledby': `${id}-who` },
     h('div', { class: 'request-head' },
       h('span', { class: 'platform-tag', text: request.platform }),
