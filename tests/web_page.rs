@@ -31,15 +31,18 @@ const OLD_MATRIX_TOKEN: &str = "syt_TEST_matrix_token_value";
 
 struct Browser {
     client: Client,
-    driver: Child,
+    _driver: Driver,
     _profile: tempfile::TempDir,
 }
 
-impl Drop for Browser {
+/// chromedriver, leading its own process group; killed with its Chromium when dropped (also
+/// when a test panics before the browser session exists).
+struct Driver(Child);
+
+impl Drop for Driver {
     fn drop(&mut self) {
-        // The driver leads its process group; Chromium and its helpers are in it too.
-        let _ = Command::new("kill").arg("-KILL").arg("--").arg(format!("-{}", self.driver.id())).status();
-        let _ = self.driver.wait();
+        let _ = Command::new("kill").arg("-KILL").arg("--").arg(format!("-{}", self.0.id())).status();
+        let _ = self.0.wait();
     }
 }
 
@@ -60,13 +63,15 @@ fn chromedriver_path() -> PathBuf {
 async fn open_browser() -> Browser {
     use std::os::unix::process::CommandExt;
     let port = free_port();
-    let driver = Command::new(chromedriver_path())
-        .arg(format!("--port={port}"))
-        .process_group(0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
+    let driver = Driver(
+        Command::new(chromedriver_path())
+            .arg(format!("--port={port}"))
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "chromedriver did not listen on port {port} within 20 s");
@@ -101,7 +106,7 @@ async fn open_browser() -> Browser {
             Ok(Err(err)) => panic!("Chromium did not start through chromedriver: {err}"),
             Err(_) => panic!("Chromium did not start within 30 s"),
         };
-    Browser { client, driver, _profile: profile }
+    Browser { client, _driver: driver, _profile: profile }
 }
 
 /// Runs the real HTTP server (real guard, real routes) on a free loopback port over `rt`.
