@@ -233,6 +233,16 @@ async fn page_shows_three_platforms_with_their_status_and_settings() {
     let selects = c.find(Locator::Id("telegram-group_mention_mode")).await.unwrap();
     assert_eq!(selects.prop("value").await.unwrap().as_deref(), Some("mention_only"));
     assert!(c.find(Locator::Id("pairing-empty")).await.unwrap().is_displayed().await.unwrap());
+
+    // Keyboard only: Tab moves to the next field with a visible focus outline, Enter saves.
+    c.execute("document.getElementById('matrix-homeserver_url').focus();", vec![]).await.unwrap();
+    c.active_element().await.unwrap().send_keys(&char::from(Key::Tab).to_string()).await.unwrap();
+    let focused = c.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("matrix-user_id"));
+    assert_eq!(focused.css_value("outline-style").await.unwrap(), "solid", "focus is visible");
+    focused.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+    wait_text(c, "#matrix-save-result", |t| t == "Saved.").await;
+
     let page = everything_in_the_page(c).await;
     for secret in ["123456:TEST-telegram-token-value", "TEST.discord.token-value-0123", OLD_MATRIX_TOKEN] {
         assert!(!page.contains(secret), "a stored secret reached the page");
