@@ -36,6 +36,15 @@ pub enum Command {
     /// Work with the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Preview how a markdown answer (on stdin) is sent to a platform.
+    Format {
+        /// matrix (JSON {body, formatted_body}), telegram (HTML) or discord (markdown).
+        #[arg(long)]
+        to: parachute_core::format::Target,
+        /// Split at the platform's limit and print a JSON array of chunks.
+        #[arg(long)]
+        split: bool,
+    },
 }
 
 /// `parachute serve` options; flags override the config file.

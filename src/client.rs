@@ -73,7 +73,7 @@ pub async fn run(url: String, token: Option<String>, as_json: bool, command: Com
     match command {
         Command::Bot(cmd) => bot(&api, as_json, cmd).await,
         Command::Pairing(cmd) => pairing(&api, as_json, cmd).await,
-        Command::Serve(_) | Command::Config(_) => unreachable!("handled without a server"),
+        Command::Serve(_) | Command::Config(_) | Command::Format { .. } => unreachable!("handled without a server"),
     }
 }
 

@@ -7,7 +7,8 @@ use parachute_runtime::connector::ConnectorFactory;
 
 /// One factory per platform this binary supports.
 pub fn factories() -> Vec<Arc<dyn ConnectorFactory>> {
-    #[allow(unused_mut)]
-    let mut factories: Vec<Arc<dyn ConnectorFactory>> = Vec::new();
-    factories
+    vec![
+        #[cfg(feature = "matrix")]
+        Arc::new(parachute_matrix::MatrixFactory),
+    ]
 }

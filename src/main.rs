@@ -11,11 +11,21 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
+/// `parachute format`: markdown on stdin, the platform's form on stdout.
+fn format_stdin(to: parachute_core::format::Target, split: bool) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut markdown = String::new();
+    std::io::stdin().read_to_string(&mut markdown).map_err(|e| anyhow::anyhow!("cannot read stdin: {e}"))?;
+    println!("{}", parachute_core::format::cli_output(to, split, &markdown));
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Config(cli::ConfigCommand::Check { file, vault }) => client::config_check(file, vault),
+        Command::Format { to, split } => format_stdin(to, split),
         other => actix_web::rt::System::new().block_on(client::run(cli.url, cli.token, cli.json, other)),
     };
     match result {

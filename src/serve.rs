@@ -10,7 +10,7 @@ use parachute_core::config::{config_path, load_file};
 use parachute_core::ids::Platform;
 use parachute_runtime::backoff_policy::BackoffPolicy;
 use parachute_runtime::messages::Stop;
-use parachute_runtime::store::Store;
+use parachute_runtime::store::{Store, StoreError};
 use parachute_runtime::{RuntimeOptions, start_runtime};
 use tracing_subscriber::EnvFilter;
 
@@ -31,7 +31,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_file(&path).with_context(|| format!("invalid config {}", path.display()))?;
     // Flags change where this process listens, never the saved config.
     let addr = SocketAddr::new(args.bind.unwrap_or(config.server.bind), args.port.unwrap_or(config.server.port));
-    let store = Store::open(&data_dir.join("parachute.db")).context("cannot open the database")?;
+    let store = Store::open(&data_dir.join("parachute.db")).map_err(|err| match err {
+        StoreError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => anyhow::anyhow!(
+            "another parachute is already serving the vault {} (its database is locked)",
+            args.vault.display()
+        ),
+        other => anyhow::anyhow!("cannot open the database: {other}"),
+    })?;
     store.prune_events(EVENT_RETENTION_MS).context("cannot prune old events")?;
 
     actix_web::rt::System::new().block_on(async move {

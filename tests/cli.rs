@@ -131,3 +131,45 @@ fn serve_refuses_bad_config_and_open_network_binds() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn format_previews_each_platform_and_splits() {
+    use std::io::Write;
+    let run = |args: &[&str], input: &str| {
+        let mut child = std::process::Command::new(common::BIN)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&["format", "--to", "matrix"], "Some **bold** <script>x</script>");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["body"], "Some bold <script>x</script>");
+    assert!(json["formatted_body"].as_str().unwrap().contains("<strong>bold</strong> &lt;script&gt;"));
+    let out = run(&["format", "--to", "telegram"], "*hi*");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "<i>hi</i>");
+    let long = "word ".repeat(1000);
+    let out = run(&["format", "--to", "discord", "--split"], &long);
+    let chunks: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(chunks.len() >= 3 && chunks.iter().all(|c| c.chars().count() <= 2000), "{}", chunks.len());
+    let out = run(&["format", "--to", "irc"], "x");
+    assert!(!out.status.success());
+}
+
+#[test]
+fn a_second_server_on_the_same_vault_is_refused() {
+    let first = Server::start(None);
+    let out = std::process::Command::new(common::BIN)
+        .args(["serve", "--port", "0", "--vault"])
+        .arg(&first.vault)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another parachute is already serving the vault"), "{stderr}");
+    assert!(first.cli(&["bot", "status"]).status.success(), "the first server is unharmed");
+}

@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod config;
 pub mod duration;
+pub mod format;
 pub mod gating;
 pub mod ids;
 pub mod pairing;

@@ -288,7 +288,10 @@ impl ConnectorHarness {
         let Some(front) = self.outbox.front() else { return };
         let retry_in = match &result {
             Ok(()) => None,
-            Err(ConnectorError::RateLimited(wait)) => Some(*wait),
+            Err(ConnectorError::RateLimited(wait)) => {
+                self.metrics.rate_limited(self.platform);
+                Some(*wait)
+            }
             Err(err) if !err.is_fatal() && front.attempts < DELIVERY_ATTEMPTS => {
                 Some(self.delays.policy().initial * 2u32.pow(front.attempts - 1))
             }

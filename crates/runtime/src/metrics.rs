@@ -12,6 +12,7 @@ pub struct Metrics {
     delivery_failures: [AtomicU64; 3],
     brain_errors: [AtomicU64; 3],
     duplicates_dropped: [AtomicU64; 3],
+    rate_limited: [AtomicU64; 3],
 }
 
 fn slot(platform: Platform) -> usize {
@@ -35,6 +36,8 @@ pub struct PlatformCounts {
     pub brain_errors: u64,
     /// Events dropped because they were already handled.
     pub duplicates_dropped: u64,
+    /// Times the platform asked to slow down while sending.
+    pub rate_limited: u64,
 }
 
 impl Metrics {
@@ -59,6 +62,11 @@ impl Metrics {
         self.duplicates_dropped[slot(p)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The platform asked to slow down.
+    pub fn rate_limited(&self, p: Platform) {
+        self.rate_limited[slot(p)].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counters of one platform.
     pub fn counts(&self, p: Platform) -> PlatformCounts {
         let i = slot(p);
@@ -68,6 +76,7 @@ impl Metrics {
             delivery_failures: self.delivery_failures[i].load(Ordering::Relaxed),
             brain_errors: self.brain_errors[i].load(Ordering::Relaxed),
             duplicates_dropped: self.duplicates_dropped[i].load(Ordering::Relaxed),
+            rate_limited: self.rate_limited[i].load(Ordering::Relaxed),
         }
     }
 }

@@ -131,46 +131,42 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
     let bot_username = shared.router.bot_username(platform);
     let command = text.and_then(|t| parse_command(t, platform, bot_username.as_deref()));
     if !should_answer(inbound.chat_kind, policy.group_mention_mode, inbound.addresses_bot, command.is_some()) {
-        if let Some(text) = text {
-            shared.store.append_history(&chat, HistoryRole::Context, &inbound.sender_display, text)?;
-        }
-        return shared.store.finish_event(platform, &inbound.event_id);
+        let context = text.map(|text| (HistoryRole::Context, inbound.sender_display.as_str(), text));
+        return shared.store.finish_turn(&chat, &inbound.event_id, context);
     }
 
-    let answer = match (command, text) {
+    // The answer, and whether it belongs in the conversation's history.
+    let (answer, remember) = match (command, text) {
         (Some(Command::New), _) => {
             shared.store.archive_session(&chat)?;
-            NEW_SESSION_TEXT.to_owned()
+            (NEW_SESSION_TEXT.to_owned(), false)
         }
-        (Some(Command::Help), _) => help_text(platform, shared.brain.name()),
-        (None, None) => NO_TRANSCRIBER_TEXT.to_owned(),
+        (Some(Command::Help), _) => (help_text(platform, shared.brain.name()), false),
+        (None, None) => (NO_TRANSCRIBER_TEXT.to_owned(), false),
         (None, Some(text)) => {
             let (dialogue, context) = (config.brain.history_messages, config.brain.group_context_messages);
-            let history = bound_history(shared.store.history(&chat, dialogue + context)?, dialogue, context);
-            shared.store.append_history(&chat, HistoryRole::User, &inbound.sender_display, text)?;
+            let (session_id, history) =
+                shared.store.begin_turn(&chat, &inbound.sender_display, text, dialogue + context)?;
             let request = BrainRequest {
-                session_id: shared.store.session_id(&chat)?,
+                session_id,
                 platform,
                 chat: inbound.chat.clone(),
                 chat_kind: inbound.chat_kind,
                 sender_display: inbound.sender_display.clone(),
                 trust_level: msg.trust_level,
                 system_prompt: config.brain.system_prompt.clone(),
-                history,
+                history: bound_history(history, dialogue, context),
                 message: text.to_owned(),
             };
             shared.router.typing(platform, &inbound.chat, true);
             let result = shared.brain.respond(request).await;
             shared.router.typing(platform, &inbound.chat, false);
             match result {
-                Ok(answer) => {
-                    shared.store.append_history(&chat, HistoryRole::Assistant, BOT_NAME, &answer)?;
-                    answer
-                }
+                Ok(answer) => (answer, true),
                 Err(err) => {
                     shared.metrics.brain_error(platform);
                     tracing::warn!(chat = %chat, error = %err, "brain failed");
-                    format!("Sorry, I couldn't answer that just now ({err}). Please try again.")
+                    (format!("Sorry, I couldn't answer that just now ({err}). Please try again."), false)
                 }
             }
         }
@@ -178,10 +174,11 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
 
     let reply =
         Reply { platform, chat: inbound.chat.clone(), text: answer, in_reply_to: Some(inbound.event_id.clone()) };
-    match shared.router.deliver(reply).await {
+    match shared.router.deliver(reply.clone()).await {
         Ok(()) => {
             shared.metrics.answered(platform);
-            shared.store.finish_event(platform, &inbound.event_id)
+            let entry = remember.then_some((HistoryRole::Assistant, BOT_NAME, reply.text.as_str()));
+            shared.store.finish_turn(&chat, &inbound.event_id, entry)
         }
         Err(err) => {
             tracing::warn!(chat = %chat, error = %err, "reply not delivered");

@@ -4,7 +4,9 @@
 pub mod brains;
 pub mod fake_connector;
 pub mod logs;
+pub mod matrix_user;
 pub mod runtime;
+pub mod synapse;
 
 pub use fake_connector::{FakeConnector, RunScript};
 pub use runtime::{TestRuntime, dm, group, wait_until};

@@ -89,7 +89,7 @@ impl TestRuntime {
     ) -> Self {
         let vault = dir.path().to_path_buf();
         let config_path = config_path(&vault);
-        let store = Store::open(&vault.join(".parachute").join("parachute.db")).expect("open store");
+        let store = Store::open_with(&vault.join(".parachute").join("parachute.db"), false).expect("open store");
         let fakes: Vec<_> = Platform::ALL.iter().map(|p| (*p, FakeConnector::new(*p))).collect();
         let handle = start_runtime(RuntimeOptions {
             config,

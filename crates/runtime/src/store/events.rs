@@ -1,6 +1,6 @@
 //! Handled event ids: the record that keeps parachute from answering an event twice.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, now_ms};
 use parachute_core::ids::{EventId, Platform};
@@ -16,24 +16,36 @@ pub enum EventClaim {
     Done,
 }
 
+fn event_state(conn: &Connection, platform: Platform, event: &EventId) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT state FROM handled_events WHERE platform = ?1 AND event_id = ?2")?
+        .query_row(params![platform.as_str(), event.as_str()], |row| row.get(0))
+        .optional()?)
+}
+
+/// Marks an event handled (inside the caller's transaction, if any).
+pub(super) fn mark_done(conn: &Connection, platform: Platform, event: &EventId) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO handled_events (platform, event_id, state, updated_at) VALUES (?1, ?2, 'done', ?3)
+         ON CONFLICT (platform, event_id) DO UPDATE SET state = 'done', updated_at = excluded.updated_at",
+    )?
+    .execute(params![platform.as_str(), event.as_str(), now_ms()])?;
+    Ok(())
+}
+
 impl Store {
     /// Records that an event arrived and says whether it still needs handling.
     pub fn claim_event(&self, platform: Platform, event: &EventId) -> Result<EventClaim, StoreError> {
         let conn = self.conn();
-        let inserted = conn.execute(
-            "INSERT OR IGNORE INTO handled_events (platform, event_id, state, updated_at) VALUES (?1, ?2, 'received', ?3)",
-            params![platform.as_str(), event.as_str(), now_ms()],
-        )?;
+        let inserted = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO handled_events (platform, event_id, state, updated_at) VALUES (?1, ?2, 'received', ?3)",
+            )?
+            .execute(params![platform.as_str(), event.as_str(), now_ms()])?;
         if inserted == 1 {
             return Ok(EventClaim::New);
         }
-        let state: Option<String> = conn
-            .query_row(
-                "SELECT state FROM handled_events WHERE platform = ?1 AND event_id = ?2",
-                params![platform.as_str(), event.as_str()],
-                |row| row.get(0),
-            )
-            .optional()?;
+        let state = event_state(&conn, platform, event)?;
         Ok(match state.as_deref() {
             Some("done") => EventClaim::Done,
             _ => EventClaim::Unfinished,
@@ -42,25 +54,12 @@ impl Store {
 
     /// Marks an event as handled (answered, or deliberately not answered).
     pub fn finish_event(&self, platform: Platform, event: &EventId) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO handled_events (platform, event_id, state, updated_at) VALUES (?1, ?2, 'done', ?3)
-             ON CONFLICT (platform, event_id) DO UPDATE SET state = 'done', updated_at = excluded.updated_at",
-            params![platform.as_str(), event.as_str(), now_ms()],
-        )?;
-        Ok(())
+        mark_done(&self.conn(), platform, event)
     }
 
     /// Whether an event was handled.
     pub fn is_event_done(&self, platform: Platform, event: &EventId) -> Result<bool, StoreError> {
-        let state: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT state FROM handled_events WHERE platform = ?1 AND event_id = ?2",
-                params![platform.as_str(), event.as_str()],
-                |row| row.get(0),
-            )
-            .optional()?;
-        Ok(state.as_deref() == Some("done"))
+        Ok(event_state(&self.conn(), platform, event)?.as_deref() == Some("done"))
     }
 
     /// Forgets handled events older than `max_age_ms` (platforms do not replay that far back).

@@ -48,8 +48,15 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) the database file and brings its schema up to date. The
+    /// process keeps the file locked exclusively while it runs.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, true)
+    }
+
+    /// Like [`Store::open`]; `exclusive: false` lets several connections share the file (tests
+    /// that restart a runtime inside one process).
+    pub fn open_with(path: &Path, exclusive: bool) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Io { path: dir.display().to_string(), message: e.to_string() })?;
@@ -66,6 +73,11 @@ impl Store {
                 .map_err(|e| StoreError::Io { path: path.display().to_string(), message: e.to_string() })?;
         }
         let conn = Connection::open(path)?;
+        // parachute is the database's only user: exclusive locking saves a file lock per
+        // transaction and makes a second server on the same vault fail instead of interleave.
+        if exclusive {
+            conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Self::init(conn)
@@ -78,6 +90,7 @@ impl Store {
 
     fn init(conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::migrate(&conn)?;
         Ok(Self { conn: Arc::new(Mutex::new(conn)) })

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, now_ms};
-use parachute_core::ids::{ChatKey, Platform};
+use parachute_core::ids::{ChatKey, EventId, Platform};
 
 /// Who wrote a history entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -51,20 +51,48 @@ pub struct HistoryEntry {
 
 fn active_session(conn: &Connection, platform: Platform, chat: &str) -> Result<i64, StoreError> {
     let existing: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM sessions WHERE platform = ?1 AND chat_id = ?2 AND archived_at IS NULL",
-            params![platform.as_str(), chat],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT id FROM sessions WHERE platform = ?1 AND chat_id = ?2 AND archived_at IS NULL")?
+        .query_row(params![platform.as_str(), chat], |row| row.get(0))
         .optional()?;
     if let Some(id) = existing {
         return Ok(id);
     }
-    conn.execute(
-        "INSERT INTO sessions (platform, chat_id, created_at) VALUES (?1, ?2, ?3)",
-        params![platform.as_str(), chat, now_ms()],
-    )?;
+    conn.prepare_cached("INSERT INTO sessions (platform, chat_id, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![platform.as_str(), chat, now_ms()])?;
     Ok(conn.last_insert_rowid())
+}
+
+fn insert_message(
+    conn: &Connection,
+    session: i64,
+    role: HistoryRole,
+    sender: &str,
+    text: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO messages (session_id, role, sender, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![session, role.as_str(), sender, text, now_ms()])?;
+    Ok(())
+}
+
+fn recent_history(conn: &Connection, chat: &ChatKey, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.role, m.sender, m.text, m.created_at FROM messages m
+         JOIN sessions s ON s.id = m.session_id
+         WHERE s.platform = ?1 AND s.chat_id = ?2 AND s.archived_at IS NULL
+         ORDER BY m.id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![chat.platform.as_str(), chat.chat.as_str(), limit as i64], |row| {
+        Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    })?;
+    let mut out = Vec::with_capacity(limit.min(64));
+    for row in rows {
+        let (role, sender, text, at_ms) = row?;
+        out.push(HistoryEntry { role: HistoryRole::parse(&role)?, sender, text, at_ms });
+    }
+    out.reverse();
+    Ok(out)
 }
 
 impl Store {
@@ -84,33 +112,51 @@ impl Store {
         let conn = self.conn();
         let tx = conn.unchecked_transaction()?;
         let session = active_session(&tx, chat.platform, chat.chat.as_str())?;
-        tx.execute(
-            "INSERT INTO messages (session_id, role, sender, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![session, role.as_str(), sender, text, now_ms()],
-        )?;
+        insert_message(&tx, session, role, sender, text)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Starts answering a message, in one transaction: reads the last `limit` entries of the
+    /// chat's session, then records the message. Returns the session id and that history.
+    pub fn begin_turn(
+        &self,
+        chat: &ChatKey,
+        sender: &str,
+        text: &str,
+        limit: usize,
+    ) -> Result<(i64, Vec<HistoryEntry>), StoreError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        let session = active_session(&tx, chat.platform, chat.chat.as_str())?;
+        let history = recent_history(&tx, chat, limit)?;
+        insert_message(&tx, session, HistoryRole::User, sender, text)?;
+        tx.commit()?;
+        Ok((session, history))
+    }
+
+    /// Finishes an event in one transaction: optionally records an entry (the answer, or an
+    /// unaddressed group message as context) and marks the event handled.
+    pub fn finish_turn(
+        &self,
+        chat: &ChatKey,
+        event: &EventId,
+        entry: Option<(HistoryRole, &str, &str)>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        if let Some((role, sender, text)) = entry {
+            let session = active_session(&tx, chat.platform, chat.chat.as_str())?;
+            insert_message(&tx, session, role, sender, text)?;
+        }
+        super::events::mark_done(&tx, chat.platform, event)?;
         tx.commit()?;
         Ok(())
     }
 
     /// The last `limit` messages of the chat's current session, oldest first.
     pub fn history(&self, chat: &ChatKey, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT m.role, m.sender, m.text, m.created_at FROM messages m
-             JOIN sessions s ON s.id = m.session_id
-             WHERE s.platform = ?1 AND s.chat_id = ?2 AND s.archived_at IS NULL
-             ORDER BY m.id DESC LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![chat.platform.as_str(), chat.chat.as_str(), limit as i64], |row| {
-            Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })?;
-        let mut out = Vec::with_capacity(limit.min(64));
-        for row in rows {
-            let (role, sender, text, at_ms) = row?;
-            out.push(HistoryEntry { role: HistoryRole::parse(&role)?, sender, text, at_ms });
-        }
-        out.reverse();
-        Ok(out)
+        recent_history(&self.conn(), chat, limit)
     }
 
     /// Archives the chat's current session; the next message starts a fresh one. Returns

@@ -15,7 +15,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 type Counter = fn(&PlatformCounts) -> u64;
 
-const COUNTERS: [(&str, &str, Counter); 5] = [
+const COUNTERS: [(&str, &str, Counter); 6] = [
     ("parachute_messages_received_total", "Inbound events accepted from the platform.", |c| c.received),
     ("parachute_replies_sent_total", "Replies delivered.", |c| c.answered),
     ("parachute_delivery_failures_total", "Replies the platform did not take.", |c| c.delivery_failures),
@@ -23,6 +23,7 @@ const COUNTERS: [(&str, &str, Counter); 5] = [
     ("parachute_duplicates_dropped_total", "Events dropped because they were already handled.", |c| {
         c.duplicates_dropped
     }),
+    ("parachute_rate_limited_total", "Times the platform asked to slow down while sending.", |c| c.rate_limited),
 ];
 
 #[get("/metrics")]

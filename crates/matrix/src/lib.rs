@@ -1,0 +1,178 @@
+//! The Matrix connector of parachute, on matrix-sdk 0.18 with its SQLite store.
+//!
+//! [`MatrixFactory`] builds a [`MatrixConnector`] from the `matrix` config section. A run
+//! ([`sync_loop`]) checks the token, joins the allowed rooms and long-polls `/sync`; each
+//! room message becomes one `Inbound` ([`translate`]), invites are decided by [`invites`];
+//! replies, typing and ack reactions go out through [`outbound`].
+
+pub mod invites;
+mod outbound;
+mod session;
+mod sync_loop;
+
+pub use sync_loop::SYNC_TOKEN;
+pub mod translate;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_util::future::BoxFuture;
+use matrix_sdk::Client;
+use parachute_core::config::{BotsConfig, MatrixConfig};
+use parachute_core::ids::{ChatId, Platform};
+use parachute_core::pairing::{PairingKind, PairingStatus};
+use parachute_runtime::connector::{
+    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
+};
+use parachute_runtime::messages::Reply;
+use parachute_runtime::store::{PairingRecord, Store};
+use tokio::task::AbortHandle;
+
+use outbound::AckSlot;
+use session::Account;
+
+/// Builds Matrix connectors.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MatrixFactory;
+
+impl ConnectorFactory for MatrixFactory {
+    fn platform(&self) -> Platform {
+        Platform::Matrix
+    }
+
+    fn build(&self, config: &BotsConfig, env: &ConnectorEnv) -> Result<Arc<dyn Connector>, ConnectorError> {
+        let account = Account::from_config(&config.matrix)?;
+        Ok(Arc::new(MatrixConnector {
+            shared: Arc::new(Shared {
+                store_dir: account.store_dir(&env.data_dir),
+                account,
+                config: config.matrix.clone(),
+                store: env.store.clone(),
+                client: tokio::sync::Mutex::new(None),
+                acks: Mutex::new(HashMap::new()),
+                typing: Mutex::new(HashMap::new()),
+                encrypted_warned: Mutex::new(HashSet::new()),
+            }),
+        }))
+    }
+}
+
+/// State shared by runs, deliveries and typing of one connector.
+pub(crate) struct Shared {
+    account: Account,
+    config: MatrixConfig,
+    store: Store,
+    store_dir: PathBuf,
+    client: tokio::sync::Mutex<Option<Client>>,
+    acks: Mutex<HashMap<String, AckSlot>>,
+    typing: Mutex<HashMap<String, AbortHandle>>,
+    encrypted_warned: Mutex<HashSet<String>>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    /// The client of the current run, or an error while there is none.
+    async fn client(&self) -> Result<Client, ConnectorError> {
+        self.client
+            .lock()
+            .await
+            .clone()
+            .ok_or_else(|| ConnectorError::Transient("not connected to the homeserver".into()))
+    }
+
+    /// The client, built (and logged in) on first use; kept across reconnects.
+    async fn client_or_connect(&self) -> Result<Client, ConnectorError> {
+        let mut slot = self.client.lock().await;
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let client = session::connect(&self.account, Some(&self.store_dir), false).await?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    fn acks(&self) -> MutexGuard<'_, HashMap<String, AckSlot>> {
+        locked(&self.acks)
+    }
+
+    fn typing(&self) -> MutexGuard<'_, HashMap<String, AbortHandle>> {
+        locked(&self.typing)
+    }
+
+    /// True the first time a room is reported as encrypted.
+    fn warned_encrypted(&self, room: &str) -> bool {
+        locked(&self.encrypted_warned).insert(room.to_owned())
+    }
+
+    fn acknowledge(self: &Arc<Self>, client: &Client, room: &matrix_sdk::ruma::RoomId, event_id: &str) {
+        outbound::acknowledge(self, client, room, event_id);
+    }
+}
+
+impl Drop for Shared {
+    /// matrix-sdk's SQLite pool must be dropped inside a Tokio runtime (it spawns blocking
+    /// clean-up). When the runtime is already gone (process exit), the client is leaked on
+    /// purpose rather than panicking in a destructor.
+    fn drop(&mut self) {
+        for (_, task) in self.typing().drain() {
+            task.abort();
+        }
+        let Some(client) = self.client.get_mut().take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(async move { drop(client) })),
+            Err(_) => std::mem::forget(client),
+        }
+    }
+}
+
+/// The Matrix connector.
+pub struct MatrixConnector {
+    shared: Arc<Shared>,
+}
+
+impl Connector for MatrixConnector {
+    fn platform(&self) -> Platform {
+        Platform::Matrix
+    }
+
+    fn test(&self) -> BoxFuture<'static, Result<Identity, ConnectorError>> {
+        let account = self.shared.account.clone();
+        Box::pin(async move {
+            session::whoami(&account).await?;
+            let client = session::connect(&account, None, false).await?;
+            Ok(session::identity(&client, &account.user_id).await)
+        })
+    }
+
+    fn run(&self, link: ConnectorLink) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        Box::pin(sync_loop::run(self.shared.clone(), link))
+    }
+
+    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        Box::pin(outbound::deliver(self.shared.clone(), reply))
+    }
+
+    fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        Box::pin(outbound::set_typing(self.shared.clone(), chat.0, typing))
+    }
+
+    fn pairing_decided(&self, record: PairingRecord) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            if record.kind != PairingKind::Room || record.status != PairingStatus::Denied {
+                return Ok(());
+            }
+            let client = shared.client().await?;
+            let room_id = matrix_sdk::ruma::RoomId::parse(&record.platform_chat_id)
+                .map_err(|e| ConnectorError::Config(format!("bad room id in pairing request: {e}")))?;
+            if let Some(room) = client.get_room(&room_id) {
+                room.leave().await.map_err(|e| session::classify_sdk(&e))?;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,117 @@
+//! The way out on Matrix: replies (formatted, split, threaded to the triggering event,
+//! idempotent across retries), the typing notice while the brain works, and the ack reaction
+//! added on receipt and redacted after the reply.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, RoomId};
+use matrix_sdk::{Client, Room};
+use parachute_core::format::matrix_chunks;
+use parachute_runtime::connector::ConnectorError;
+use parachute_runtime::messages::Reply;
+use serde_json::json;
+
+use crate::Shared;
+use crate::session::classify_sdk;
+
+/// How often the typing notice is renewed while the brain works (matrix-sdk's notice lasts 4 s).
+const TYPING_RENEW: Duration = Duration::from_secs(3);
+/// How long a reply waits for its event's ack reaction to be sent before giving up on removing it.
+const ACK_WAIT: Duration = Duration::from_secs(5);
+
+/// The ack reaction of one event. The task sending it holds the lock until it is sent, so a
+/// reply that comes back quickly waits for the reaction before removing it.
+pub type AckSlot = Arc<tokio::sync::Mutex<Option<(OwnedRoomId, OwnedEventId)>>>;
+
+fn room_of(client: &Client, chat: &str) -> Result<Room, ConnectorError> {
+    let room_id = RoomId::parse(chat).map_err(|e| ConnectorError::Config(format!("`{chat}` is not a room id: {e}")))?;
+    client.get_room(&room_id).ok_or_else(|| ConnectorError::Transient(format!("room {chat} is not known (yet)")))
+}
+
+/// A transaction id that is the same for the same chunk of the same answer, so a retried
+/// delivery is deduplicated by the homeserver instead of posted twice.
+fn transaction_id(reply: &Reply, index: usize, chunk: &str) -> OwnedTransactionId {
+    let mut hasher = DefaultHasher::new();
+    (reply.chat.as_str(), reply.in_reply_to.as_ref().map(|e| e.as_str()), index, chunk).hash(&mut hasher);
+    OwnedTransactionId::from(format!("parachute.{:016x}.{index}", hasher.finish()))
+}
+
+/// Sends a reply: each chunk an m.text with HTML, the first one a reply to the trigger.
+pub async fn deliver(shared: Arc<Shared>, reply: Reply) -> Result<(), ConnectorError> {
+    let client = shared.client().await?;
+    let room = room_of(&client, reply.chat.as_str())?;
+    for (index, chunk) in matrix_chunks(&reply.text).into_iter().enumerate() {
+        let mut content = json!({
+            "msgtype": "m.text",
+            "body": chunk.body,
+            "format": "org.matrix.custom.html",
+            "formatted_body": chunk.formatted_body,
+        });
+        if index == 0
+            && let Some(event) = &reply.in_reply_to
+        {
+            content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": event.as_str()}});
+        }
+        let txn = transaction_id(&reply, index, &chunk.body);
+        room.send_raw("m.room.message", content).with_transaction_id(&txn).await.map_err(|e| classify_sdk(&e))?;
+    }
+    if let Some(event) = &reply.in_reply_to {
+        remove_ack(&shared, &client, event.as_str()).await;
+    }
+    Ok(())
+}
+
+/// Reacts to an event with the configured emoji (in the background); remembered for removal.
+pub fn acknowledge(shared: &Arc<Shared>, client: &Client, room_id: &RoomId, event_id: &str) {
+    let emoji = shared.config.ack_emoji.clone();
+    if emoji.is_empty() {
+        return;
+    }
+    let slot = AckSlot::default();
+    let Ok(mut guard) = slot.clone().try_lock_owned() else { return };
+    shared.acks().insert(event_id.to_owned(), slot);
+    let (client, room_id, event_id) = (client.clone(), room_id.to_owned(), event_id.to_owned());
+    tokio::spawn(async move {
+        let Some(room) = client.get_room(&room_id) else { return };
+        let content = json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": emoji}});
+        match room.send_raw("m.reaction", content).await {
+            Ok(sent) => *guard = Some((room_id, sent.response.event_id)),
+            Err(err) => tracing::debug!(error = %err, "ack reaction not sent"),
+        }
+    });
+}
+
+async fn remove_ack(shared: &Shared, client: &Client, event_id: &str) {
+    let Some(slot) = shared.acks().remove(event_id) else { return };
+    let Ok(sent) = tokio::time::timeout(ACK_WAIT, slot.lock()).await else { return };
+    let Some((room_id, reaction)) = sent.clone() else { return };
+    if let Some(room) = client.get_room(&room_id)
+        && let Err(err) = room.redact(&reaction, None, None).await
+    {
+        tracing::debug!(error = %err, "ack reaction not removed");
+    }
+}
+
+/// Turns the typing notice on (renewed until turned off) or off.
+pub async fn set_typing(shared: Arc<Shared>, chat: String, typing: bool) -> Result<(), ConnectorError> {
+    if let Some(previous) = shared.typing().remove(&chat) {
+        previous.abort();
+    }
+    let client = shared.client().await?;
+    let room = room_of(&client, &chat)?;
+    if !typing {
+        return room.typing_notice(false).await.map_err(|e| classify_sdk(&e));
+    }
+    let task = tokio::spawn(async move {
+        loop {
+            if let Err(err) = room.typing_notice(true).await {
+                tracing::debug!(error = %err, "typing notice not sent");
+            }
+            tokio::time::sleep(TYPING_RENEW).await;
+        }
+    });
+    shared.typing().insert(chat, task.abort_handle());
+    Ok(())
+}

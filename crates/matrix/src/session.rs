@@ -1,0 +1,166 @@
+//! Builds a matrix-sdk client for the configured account and classifies its errors into the
+//! runtime's failure policy (bad token fails fast, rate limits wait, the rest reconnects).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use matrix_sdk::authentication::matrix::MatrixSession;
+use matrix_sdk::config::RequestConfig;
+use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
+use matrix_sdk::ruma::{OwnedDeviceId, OwnedUserId};
+use matrix_sdk::store::RoomLoadSettings;
+use matrix_sdk::{Client, SessionMeta, SessionTokens};
+use parachute_core::config::MatrixConfig;
+use parachute_runtime::connector::{ConnectorError, Identity};
+use secrecy::ExposeSecret;
+
+/// Per-request timeout (the sync long-poll adds its own timeout to this).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Device id used while asking the homeserver which device a token belongs to.
+const PROVISIONAL_DEVICE: &str = "PARACHUTE";
+
+/// The settings the connector needs, taken from the config once per build.
+#[derive(Clone)]
+pub struct Account {
+    /// Homeserver base URL.
+    pub homeserver_url: String,
+    /// The bot's user id.
+    pub user_id: OwnedUserId,
+    /// The access token.
+    pub access_token: secrecy::SecretString,
+    /// The device id from the config, if given.
+    pub device_id: Option<OwnedDeviceId>,
+}
+
+impl Account {
+    /// Reads the Matrix section; fails with a config error when something is missing.
+    pub fn from_config(config: &MatrixConfig) -> Result<Self, ConnectorError> {
+        let missing = |what: &str| ConnectorError::Config(format!("matrix.{what} is not set"));
+        if config.homeserver_url.is_empty() {
+            return Err(missing("homeserver_url"));
+        }
+        let user_id = OwnedUserId::try_from(config.user_id.as_str()).map_err(|_| {
+            ConnectorError::Config(format!("matrix.user_id `{}` is not a Matrix user id", config.user_id))
+        })?;
+        let access_token = config.access_token.clone().ok_or_else(|| missing("access_token"))?;
+        let device_id = (!config.device_id.is_empty()).then(|| OwnedDeviceId::from(config.device_id.as_str()));
+        Ok(Self { homeserver_url: config.homeserver_url.clone(), user_id, access_token, device_id })
+    }
+
+    /// Where this account's SDK state (sync state, room info) lives.
+    pub fn store_dir(&self, data_dir: &Path) -> PathBuf {
+        let safe: String = self
+            .user_id
+            .as_str()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+            .collect();
+        data_dir.join("matrix").join(safe)
+    }
+}
+
+/// Builds a client logged in as `account`, with its state in `store_dir` (or in memory).
+/// `retry` lets the SDK retry failed requests itself; the sync loop wants errors at once.
+pub async fn connect(account: &Account, store_dir: Option<&Path>, retry: bool) -> Result<Client, ConnectorError> {
+    let device_id = match &account.device_id {
+        Some(device) => device.clone(),
+        None => whoami(account).await?.1,
+    };
+    build(account, device_id, store_dir, retry).await
+}
+
+async fn build(
+    account: &Account,
+    device_id: OwnedDeviceId,
+    store_dir: Option<&Path>,
+    retry: bool,
+) -> Result<Client, ConnectorError> {
+    let mut requests = RequestConfig::new().timeout(REQUEST_TIMEOUT);
+    if !retry {
+        requests = requests.disable_retry();
+    }
+    let mut builder = Client::builder().homeserver_url(&account.homeserver_url).request_config(requests);
+    if let Some(dir) = store_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ConnectorError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        builder = builder.sqlite_store(dir, None);
+    }
+    let client =
+        builder.build().await.map_err(|e| ConnectorError::Config(format!("cannot set up the Matrix client: {e}")))?;
+    let session = MatrixSession {
+        meta: SessionMeta { user_id: account.user_id.clone(), device_id },
+        tokens: SessionTokens { access_token: account.access_token.expose_secret().to_owned(), refresh_token: None },
+    };
+    client
+        .matrix_auth()
+        .restore_session(session, RoomLoadSettings::default())
+        .await
+        .map_err(|e| ConnectorError::Config(format!("cannot restore the Matrix session: {e}")))?;
+    Ok(client)
+}
+
+/// Asks the homeserver who the token belongs to: (user id, device id). Fails fast.
+pub async fn whoami(account: &Account) -> Result<(OwnedUserId, OwnedDeviceId), ConnectorError> {
+    let client = build(account, OwnedDeviceId::from(PROVISIONAL_DEVICE), None, false).await?;
+    let answer = client.whoami().await.map_err(|e| classify(e.client_api_error_kind(), &e.to_string()))?;
+    if answer.user_id != account.user_id {
+        return Err(ConnectorError::Config(format!(
+            "the access token belongs to {}, not to matrix.user_id {}",
+            answer.user_id, account.user_id
+        )));
+    }
+    let device = answer.device_id.unwrap_or_else(|| OwnedDeviceId::from(PROVISIONAL_DEVICE));
+    Ok((answer.user_id, device))
+}
+
+/// Who the bot is, with its display name when the profile has one.
+pub async fn identity(client: &Client, user_id: &OwnedUserId) -> Identity {
+    let display_name = client.account().get_display_name().await.ok().flatten();
+    Identity { user_id: user_id.to_string(), username: None, display_name }
+}
+
+/// Maps an SDK failure to the runtime's failure kinds.
+pub fn classify(kind: Option<&ErrorKind>, text: &str) -> ConnectorError {
+    match kind {
+        Some(
+            ErrorKind::UnknownToken(_) | ErrorKind::MissingToken | ErrorKind::UserDeactivated | ErrorKind::Forbidden,
+        ) => ConnectorError::Auth(format!("the homeserver rejected the access token ({text})")),
+        Some(ErrorKind::LimitExceeded(data)) => {
+            let wait = match data.retry_after {
+                Some(RetryAfter::Delay(delay)) => delay,
+                Some(RetryAfter::DateTime(at)) => at.duration_since(std::time::SystemTime::now()).unwrap_or_default(),
+                None => Duration::from_secs(5),
+            };
+            ConnectorError::RateLimited(wait.max(Duration::from_millis(100)))
+        }
+        _ => ConnectorError::Transient(text.to_owned()),
+    }
+}
+
+/// Classifies a matrix-sdk error.
+pub fn classify_sdk(err: &matrix_sdk::Error) -> ConnectorError {
+    classify(err.client_api_error_kind(), &err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use matrix_sdk::ruma::api::error::{LimitExceededErrorData, UnknownTokenErrorData};
+
+    #[test]
+    fn token_errors_fail_fast_and_rate_limits_wait() {
+        let err = classify(Some(&ErrorKind::UnknownToken(UnknownTokenErrorData::new())), "M_UNKNOWN_TOKEN");
+        assert!(err.is_fatal());
+        let mut limit = LimitExceededErrorData::new();
+        limit.retry_after = Some(RetryAfter::Delay(Duration::from_millis(1500)));
+        assert_eq!(
+            classify(Some(&ErrorKind::LimitExceeded(limit)), "429"),
+            ConnectorError::RateLimited(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            classify(Some(&ErrorKind::LimitExceeded(LimitExceededErrorData::new())), "429"),
+            ConnectorError::RateLimited(Duration::from_secs(5))
+        );
+        assert_eq!(classify(None, "connection refused"), ConnectorError::Transient("connection refused".into()));
+    }
+}

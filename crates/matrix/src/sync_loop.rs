@@ -1,0 +1,280 @@
+//! One connector run: check the token, join the configured rooms, then long-poll `/sync`,
+//! translating timeline events into `Inbound`s and acting on invites. The sync token is
+//! stored after each batch was handed on, so a restart resumes exactly there.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
+use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
+use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
+use matrix_sdk::ruma::events::room::MediaSource;
+use matrix_sdk::ruma::{OwnedMxcUri, OwnedRoomId, RoomAliasId, RoomId, UInt};
+use matrix_sdk::{Client, Room, RoomState};
+use parachute_core::gating::GroupMentionMode;
+use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
+use parachute_core::pairing::{PairingKind, PairingStatus};
+use parachute_runtime::connector::{ConnectorError, ConnectorLink};
+use parachute_runtime::messages::{Content, Inbound, VoiceNote};
+use parachute_runtime::store::{PairingRecord, now_ms};
+use serde_json::Value;
+
+use crate::Shared;
+use crate::invites::{InviteAction, decide_invite, read_invite_state};
+use crate::session::{classify, classify_sdk, identity};
+use crate::translate::{Incoming, IncomingBody, RoomContext, Skip, translate};
+
+/// The cursor name of the stored sync token.
+pub const SYNC_TOKEN: &str = "sync_token";
+/// How long one `/sync` long-poll waits for news.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timeline events per room per sync (enough to catch up after a short outage in one go).
+const TIMELINE_LIMIT: u32 = 100;
+
+/// Everything one run needs while it syncs.
+struct Run {
+    shared: Arc<Shared>,
+    client: Client,
+    link: ConnectorLink,
+    bot_display_name: Option<String>,
+    cutoff_ms: i64,
+    allowed: HashSet<OwnedRoomId>,
+}
+
+/// Runs until the connection fails (or the future is dropped by Stop).
+pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), ConnectorError> {
+    let client = shared.client_or_connect().await?;
+    client.whoami().await.map_err(|e| classify(e.client_api_error_kind(), &e.to_string()))?;
+    let me = identity(&client, &shared.account.user_id).await;
+    let stored_token =
+        shared.store.cursor(Platform::Matrix, SYNC_TOKEN).map_err(|e| ConnectorError::Transient(e.to_string()))?;
+    let started = now_ms();
+    // First start: history is not ours to answer. With a stored token, what arrived while we
+    // were away is answered if it is recent enough.
+    let cutoff_ms = match stored_token {
+        Some(_) => started - shared.config.catch_up_max_age.0.as_millis() as i64,
+        None => started,
+    };
+    let mut run =
+        Run { allowed: HashSet::new(), bot_display_name: me.display_name.clone(), shared, client, link, cutoff_ms };
+    run.join_allowed_rooms().await;
+
+    let mut settings = SyncSettings::default().timeout(SYNC_TIMEOUT).filter(timeline_filter());
+    if let Some(token) = stored_token {
+        settings = settings.token(token);
+    }
+    let mut connected = false;
+    loop {
+        let response = run.client.sync_once(settings.clone()).await.map_err(|e| classify_sdk(&e))?;
+        if !connected {
+            run.link.connected(me.clone());
+            connected = true;
+        }
+        for (room_id, invite) in &response.rooms.invited {
+            let events: Vec<Value> = invite
+                .invite_state
+                .events
+                .iter()
+                .filter_map(|raw| serde_json::from_str(raw.json().get()).ok())
+                .collect();
+            run.handle_invite(room_id, &events).await;
+        }
+        for (room_id, update) in &response.rooms.joined {
+            for event in &update.timeline.events {
+                match serde_json::from_str::<Value>(event.raw().json().get()) {
+                    Ok(value) => run.handle_event(room_id, &value).await,
+                    Err(err) => tracing::debug!(room = %room_id, error = %err, "unreadable event skipped"),
+                }
+            }
+        }
+        run.shared
+            .store
+            .set_cursor(Platform::Matrix, SYNC_TOKEN, &response.next_batch)
+            .map_err(|e| ConnectorError::Transient(e.to_string()))?;
+        settings = settings.token(response.next_batch);
+    }
+}
+
+fn timeline_filter() -> Filter {
+    let mut timeline = RoomEventFilter::default();
+    timeline.limit = Some(UInt::from(TIMELINE_LIMIT));
+    let mut room = RoomFilter::default();
+    room.timeline = timeline;
+    let mut filter = FilterDefinition::default();
+    filter.room = room;
+    Filter::FilterDefinition(filter)
+}
+
+impl Run {
+    fn accept_all(&self) -> bool {
+        self.shared.config.allowed_rooms.is_empty()
+    }
+
+    /// Resolves `allowed_rooms` (ids and aliases) and joins those the bot is not in yet.
+    async fn join_allowed_rooms(&mut self) {
+        for entry in self.shared.config.allowed_rooms.clone() {
+            let room_id = if entry.starts_with('#') {
+                let resolved = match RoomAliasId::parse(&entry) {
+                    Ok(alias) => {
+                        self.client.resolve_room_alias(&alias).await.map(|r| r.room_id).map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                match resolved {
+                    Ok(id) => id,
+                    Err(err) => {
+                        self.link.warn(format!("allowed room {entry} could not be resolved: {err}"));
+                        continue;
+                    }
+                }
+            } else {
+                match RoomId::parse(&entry) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        self.link.warn(format!("allowed room {entry} is not a room id: {e}"));
+                        continue;
+                    }
+                }
+            };
+            let joined = self.client.get_room(&room_id).is_some_and(|r| r.state() == RoomState::Joined);
+            if !joined && let Err(err) = self.client.join_room_by_id(&room_id).await {
+                self.link.warn(format!("could not join allowed room {entry}: {err}"));
+            }
+            self.allowed.insert(room_id);
+        }
+    }
+
+    fn room_request(&self, room_id: &RoomId) -> Option<PairingRecord> {
+        match self.shared.store.find_pairing(Platform::Matrix, PairingKind::Room, room_id.as_str()) {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read room decisions");
+                None
+            }
+        }
+    }
+
+    async fn handle_invite(&mut self, room_id: &OwnedRoomId, state: &[Value]) {
+        let info = read_invite_state(state, self.shared.account.user_id.as_str());
+        let listed = self.allowed.contains(room_id);
+        let decision = self.room_request(room_id).map(|r| r.status);
+        let action = decide_invite(self.accept_all(), listed, &info, decision);
+        tracing::info!(room = %room_id, ?action, "invite");
+        if action == InviteAction::Ignore {
+            return;
+        }
+        match self.client.join_room_by_id(room_id).await {
+            Ok(room) => {
+                if info.is_direct
+                    && let Err(err) = room.set_is_direct(true).await
+                {
+                    tracing::debug!(room = %room_id, error = %err, "could not mark the room as direct");
+                }
+                if action == InviteAction::JoinAndAskOwner {
+                    let name = info.name.clone().unwrap_or_else(|| room_id.to_string());
+                    self.link.room_invite(room_id.to_string(), name, info.inviter.clone().unwrap_or_default());
+                }
+            }
+            Err(err) => self.link.warn(format!("could not join {room_id}: {err}")),
+        }
+    }
+
+    /// A group room is answered when allowed_rooms is empty or lists it; a room the owner
+    /// approved is answered for messages sent after the approval (no backlog).
+    fn room_allowed(&self, room_id: &RoomId, sent_ms: i64) -> bool {
+        self.accept_all()
+            || self.allowed.contains(room_id)
+            || self.room_request(room_id).is_some_and(|r| {
+                r.status == PairingStatus::Approved && r.resolved_at.is_some_and(|approved| sent_ms >= approved)
+            })
+    }
+
+    async fn handle_event(&mut self, room_id: &OwnedRoomId, event: &Value) {
+        let ctx = RoomContext {
+            bot_user_id: self.shared.account.user_id.as_str(),
+            bot_display_name: self.bot_display_name.as_deref(),
+            cutoff_ms: self.cutoff_ms,
+        };
+        let incoming = match translate(event, &ctx) {
+            Ok(incoming) => incoming,
+            Err(Skip::Encrypted) => {
+                if self.shared.warned_encrypted(room_id.as_str()) {
+                    self.link.warn(format!(
+                        "room {room_id} is end-to-end encrypted; parachute cannot read it yet (invite it to an unencrypted room)"
+                    ));
+                }
+                return;
+            }
+            Err(skip) => {
+                tracing::trace!(room = %room_id, ?skip, "event skipped");
+                return;
+            }
+        };
+        let Some(room) = self.client.get_room(room_id) else { return };
+        let is_direct = is_direct(&room).await;
+        if !is_direct && !self.room_allowed(room_id, incoming.timestamp_ms) {
+            tracing::debug!(room = %room_id, "message in a room that is not (yet) allowed");
+            return;
+        }
+        let sender_display = display_name(&room, &incoming.sender).await;
+        let Some(content) = self.content(&incoming, room_id).await else { return };
+        let answered = is_direct
+            || incoming.addresses_bot
+            || self.shared.config.group_mention_mode == GroupMentionMode::AllMessages;
+        if answered {
+            self.shared.acknowledge(&self.client, room_id, &incoming.event_id);
+        }
+        self.link.inbound(Inbound {
+            platform: Platform::Matrix,
+            chat: ChatId::from(room_id.as_str()),
+            chat_kind: if is_direct { ChatKind::Direct } else { ChatKind::Group },
+            sender: UserId::from(incoming.sender.as_str()),
+            sender_username: None,
+            sender_display,
+            content,
+            addresses_bot: incoming.addresses_bot,
+            event_id: EventId::from(incoming.event_id.as_str()),
+            timestamp_ms: incoming.timestamp_ms,
+        });
+    }
+
+    async fn content(&self, incoming: &Incoming, room_id: &RoomId) -> Option<Content> {
+        match &incoming.body {
+            IncomingBody::Text(text) => Some(Content::Text(text.clone())),
+            IncomingBody::Audio { mxc, mime_type, file_name } => {
+                let request = MediaRequestParameters {
+                    source: MediaSource::Plain(OwnedMxcUri::from(mxc.as_str())),
+                    format: MediaFormat::File,
+                };
+                match self.client.media().get_media_content(&request, false).await {
+                    Ok(data) => Some(Content::Voice(VoiceNote {
+                        mime_type: mime_type.clone(),
+                        file_name: file_name.clone(),
+                        data: data.into(),
+                    })),
+                    Err(err) => {
+                        tracing::warn!(room = %room_id, error = %err, "voice message could not be downloaded");
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The sender's display name in the room, falling back to the user id.
+async fn display_name(room: &Room, sender: &str) -> String {
+    let Ok(user) = <&matrix_sdk::ruma::UserId>::try_from(sender) else { return sender.to_owned() };
+    match room.get_member_no_sync(user).await {
+        Ok(Some(member)) => member.display_name().map(str::to_owned).unwrap_or_else(|| sender.to_owned()),
+        _ => sender.to_owned(),
+    }
+}
+
+/// A DM: marked direct (m.direct), or an unnamed room of the bot and one other person.
+async fn is_direct(room: &Room) -> bool {
+    room.is_direct().await.unwrap_or(false)
+        || (room.joined_members_count() <= 2 && room.name().is_none() && room.canonical_alias().is_none())
+}

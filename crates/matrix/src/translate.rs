@@ -1,0 +1,278 @@
+//! Turns a Matrix timeline event (its JSON) into what the runtime needs, or says why it is
+//! skipped. Pure: no I/O, so every rule is unit-tested and a malformed event is just skipped.
+
+use serde_json::Value;
+
+/// What the sync loop knows about the room an event arrived in.
+#[derive(Debug, Clone)]
+pub struct RoomContext<'a> {
+    /// The bot's user id.
+    pub bot_user_id: &'a str,
+    /// The bot's display name, for mentions written as plain text.
+    pub bot_display_name: Option<&'a str>,
+    /// Events older than this (ms since epoch) are history, not for answering.
+    pub cutoff_ms: i64,
+}
+
+/// A message worth handing to the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    /// The event id.
+    pub event_id: String,
+    /// Who sent it.
+    pub sender: String,
+    /// When (ms since epoch).
+    pub timestamp_ms: i64,
+    /// Text, or the audio to download.
+    pub body: IncomingBody,
+    /// Mentions the bot.
+    pub addresses_bot: bool,
+}
+
+/// The payload of an incoming message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IncomingBody {
+    /// Text (m.text, m.emote), without a reply fallback.
+    Text(String),
+    /// A voice note or audio file: its `mxc://` URL, mime type and name.
+    Audio {
+        /// The content URI.
+        mxc: String,
+        /// e.g. audio/ogg.
+        mime_type: String,
+        /// The file name.
+        file_name: String,
+    },
+}
+
+/// Why an event is not handed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Not a room message (state, reaction, redaction, …).
+    NotAMessage,
+    /// The bot's own event.
+    Own,
+    /// Older than the cut-off.
+    TooOld,
+    /// m.notice (bots talk to people with notices; answering them loops bots).
+    Notice,
+    /// An edit of an earlier message.
+    Edit,
+    /// Redacted or empty.
+    Redacted,
+    /// An encrypted event the bot cannot read.
+    Encrypted,
+    /// A kind of message the bot does not read (image, file, location…).
+    Unsupported,
+    /// Required fields missing or of the wrong type.
+    Malformed,
+}
+
+/// Translates one timeline event.
+pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip> {
+    let kind = event.get("type").and_then(Value::as_str).ok_or(Skip::Malformed)?;
+    if kind == "m.room.encrypted" {
+        return Err(Skip::Encrypted);
+    }
+    if kind != "m.room.message" {
+        return Err(Skip::NotAMessage);
+    }
+    let sender = event.get("sender").and_then(Value::as_str).ok_or(Skip::Malformed)?;
+    if sender == ctx.bot_user_id {
+        return Err(Skip::Own);
+    }
+    let event_id = event.get("event_id").and_then(Value::as_str).ok_or(Skip::Malformed)?;
+    let timestamp_ms = event.get("origin_server_ts").and_then(Value::as_i64).ok_or(Skip::Malformed)?;
+    if timestamp_ms < ctx.cutoff_ms {
+        return Err(Skip::TooOld);
+    }
+    if event.pointer("/unsigned/redacted_because").is_some() {
+        return Err(Skip::Redacted);
+    }
+    let content = event.get("content").and_then(Value::as_object).ok_or(Skip::Malformed)?;
+    if content.is_empty() {
+        return Err(Skip::Redacted);
+    }
+    let relates_to = content.get("m.relates_to");
+    if relates_to.and_then(|r| r.get("rel_type")).and_then(Value::as_str) == Some("m.replace") {
+        return Err(Skip::Edit);
+    }
+    let msgtype = content.get("msgtype").and_then(Value::as_str).ok_or(Skip::Malformed)?;
+    let raw_body = content.get("body").and_then(Value::as_str).ok_or(Skip::Malformed)?;
+    let body = match msgtype {
+        "m.text" | "m.emote" => {
+            let is_reply = relates_to.and_then(|r| r.get("m.in_reply_to")).is_some();
+            let text = if is_reply { strip_reply_fallback(raw_body) } else { raw_body.to_owned() };
+            IncomingBody::Text(text)
+        }
+        "m.notice" => return Err(Skip::Notice),
+        "m.audio" => {
+            if content.get("file").is_some() {
+                return Err(Skip::Encrypted);
+            }
+            let mxc = content.get("url").and_then(Value::as_str).ok_or(Skip::Malformed)?;
+            if !mxc.starts_with("mxc://") {
+                return Err(Skip::Malformed);
+            }
+            let mime_type = content
+                .get("info")
+                .and_then(|i| i.get("mimetype"))
+                .and_then(Value::as_str)
+                .unwrap_or("application/octet-stream");
+            let file_name = content.get("filename").and_then(Value::as_str).unwrap_or(raw_body);
+            IncomingBody::Audio {
+                mxc: mxc.to_owned(),
+                mime_type: mime_type.to_owned(),
+                file_name: file_name.to_owned(),
+            }
+        }
+        _ => return Err(Skip::Unsupported),
+    };
+    let addresses_bot = mentions_bot(content, raw_body, ctx);
+    Ok(Incoming { event_id: event_id.to_owned(), sender: sender.to_owned(), timestamp_ms, body, addresses_bot })
+}
+
+/// `m.mentions.user_ids` decides when present (intentional mentions); otherwise the bot's
+/// user id or display name written in the body counts.
+fn mentions_bot(content: &serde_json::Map<String, Value>, body: &str, ctx: &RoomContext<'_>) -> bool {
+    if let Some(mentions) = content.get("m.mentions") {
+        return mentions
+            .get("user_ids")
+            .and_then(Value::as_array)
+            .is_some_and(|ids| ids.iter().any(|id| id.as_str() == Some(ctx.bot_user_id)));
+    }
+    let lower = body.to_lowercase();
+    if lower.contains(&ctx.bot_user_id.to_lowercase()) {
+        return true;
+    }
+    ctx.bot_display_name
+        .map(|name| name.trim().to_lowercase())
+        .filter(|name| name.chars().count() >= 2)
+        .is_some_and(|name| contains_word(&lower, &name))
+}
+
+/// Whether `needle` occurs in `haystack` not glued to letters or digits on either side.
+fn contains_word(haystack: &str, needle: &str) -> bool {
+    haystack.match_indices(needle).any(|(start, found)| {
+        let before = haystack[..start].chars().next_back();
+        let after = haystack[start + found.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+/// Removes the `> <@user> quoted` lines older clients put before a reply's own text.
+fn strip_reply_fallback(body: &str) -> String {
+    let mut lines = body.lines().peekable();
+    if !lines.peek().is_some_and(|l| l.starts_with("> ")) {
+        return body.to_owned();
+    }
+    let rest: Vec<_> = lines.skip_while(|l| l.starts_with('>')).skip_while(|l| l.trim().is_empty()).collect();
+    rest.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const BOT: &str = "@bot:localhost";
+
+    fn ctx() -> RoomContext<'static> {
+        RoomContext { bot_user_id: BOT, bot_display_name: Some("Parachute"), cutoff_ms: 1_000 }
+    }
+
+    fn message(content: Value) -> Value {
+        json!({"type": "m.room.message", "sender": "@ann:localhost", "event_id": "$e1",
+               "origin_server_ts": 2_000, "content": content})
+    }
+
+    fn text(body: &str) -> Value {
+        message(json!({"msgtype": "m.text", "body": body}))
+    }
+
+    #[test]
+    fn plain_text_is_read() {
+        let incoming = translate(&text("hello"), &ctx()).unwrap();
+        assert_eq!(incoming.body, IncomingBody::Text("hello".into()));
+        assert_eq!((incoming.event_id.as_str(), incoming.sender.as_str()), ("$e1", "@ann:localhost"));
+        assert!(!incoming.addresses_bot);
+    }
+
+    #[test]
+    fn intentional_mentions_decide_when_present() {
+        let with = message(json!({"msgtype": "m.text", "body": "hey", "m.mentions": {"user_ids": [BOT]}}));
+        assert!(translate(&with, &ctx()).unwrap().addresses_bot);
+        let other =
+            message(json!({"msgtype": "m.text", "body": "Parachute, hi", "m.mentions": {"user_ids": ["@x:y"]}}));
+        assert!(!translate(&other, &ctx()).unwrap().addresses_bot, "m.mentions wins over the body");
+    }
+
+    #[test]
+    fn body_mentions_by_id_or_display_name() {
+        assert!(translate(&text("ping @BOT:localhost please"), &ctx()).unwrap().addresses_bot);
+        assert!(translate(&text("parachute: what time is it?"), &ctx()).unwrap().addresses_bot);
+        assert!(!translate(&text("parachutes are fun"), &ctx()).unwrap().addresses_bot);
+        let no_name = RoomContext { bot_display_name: None, ..ctx() };
+        assert!(!translate(&text("parachute: hi"), &no_name).unwrap().addresses_bot);
+    }
+
+    #[test]
+    fn skips_what_must_not_be_answered() {
+        let own = json!({"type": "m.room.message", "sender": BOT, "event_id": "$o", "origin_server_ts": 2_000,
+                         "content": {"msgtype": "m.text", "body": "x"}});
+        assert_eq!(translate(&own, &ctx()), Err(Skip::Own));
+        let old = json!({"type": "m.room.message", "sender": "@a:x", "event_id": "$o", "origin_server_ts": 10,
+                         "content": {"msgtype": "m.text", "body": "x"}});
+        assert_eq!(translate(&old, &ctx()), Err(Skip::TooOld));
+        assert_eq!(translate(&message(json!({"msgtype": "m.notice", "body": "n"})), &ctx()), Err(Skip::Notice));
+        let edit = message(
+            json!({"msgtype": "m.text", "body": "* fixed", "m.relates_to": {"rel_type": "m.replace", "event_id": "$e0"}}),
+        );
+        assert_eq!(translate(&edit, &ctx()), Err(Skip::Edit));
+        assert_eq!(translate(&message(json!({})), &ctx()), Err(Skip::Redacted));
+        let redacted = json!({"type": "m.room.message", "sender": "@a:x", "event_id": "$r", "origin_server_ts": 2_000,
+                              "content": {"msgtype": "m.text", "body": "x"}, "unsigned": {"redacted_because": {}}});
+        assert_eq!(translate(&redacted, &ctx()), Err(Skip::Redacted));
+        let encrypted = json!({"type": "m.room.encrypted", "sender": "@a:x", "content": {}});
+        assert_eq!(translate(&encrypted, &ctx()), Err(Skip::Encrypted));
+        let reaction = json!({"type": "m.reaction", "sender": "@a:x", "content": {}});
+        assert_eq!(translate(&reaction, &ctx()), Err(Skip::NotAMessage));
+        let image = message(json!({"msgtype": "m.image", "body": "cat.png", "url": "mxc://x/y"}));
+        assert_eq!(translate(&image, &ctx()), Err(Skip::Unsupported));
+    }
+
+    #[test]
+    fn malformed_events_are_skipped_not_fatal() {
+        for bad in [
+            json!(null),
+            json!({"type": 5}),
+            json!({"type": "m.room.message"}),
+            json!({"type": "m.room.message", "sender": "@a:x", "event_id": "$x", "origin_server_ts": "soon", "content": {}}),
+            message(json!({"msgtype": "m.text"})),
+            message(json!({"msgtype": "m.text", "body": ["not", "text"]})),
+            message(json!({"msgtype": "m.audio", "body": "voice", "url": "https://not-mxc"})),
+            message(json!("content as a string")),
+        ] {
+            assert!(translate(&bad, &ctx()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn audio_carries_its_source_and_replies_lose_their_fallback() {
+        let audio = message(json!({"msgtype": "m.audio", "body": "Voice message", "url": "mxc://localhost/abc",
+                                   "info": {"mimetype": "audio/ogg"}}));
+        let incoming = translate(&audio, &ctx()).unwrap();
+        assert_eq!(
+            incoming.body,
+            IncomingBody::Audio {
+                mxc: "mxc://localhost/abc".into(),
+                mime_type: "audio/ogg".into(),
+                file_name: "Voice message".into()
+            }
+        );
+        let reply =
+            message(json!({"msgtype": "m.text", "body": "> <@bot:localhost> earlier answer\n> more\n\nthanks!",
+                                   "m.relates_to": {"m.in_reply_to": {"event_id": "$prev"}}}));
+        assert_eq!(translate(&reply, &ctx()).unwrap().body, IncomingBody::Text("thanks!".into()));
+    }
+}

@@ -1,0 +1,396 @@
+//! The Matrix connector against a real Synapse on 127.0.0.1: one test per behaviour group.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Env, WAIT, bodies};
+use parachute_core::gating::GroupMentionMode;
+use parachute_core::ids::Platform;
+use parachute_core::pairing::{PairingKind, PairingStatus, texts};
+use parachute_runtime::messages::Test;
+use parachute_runtime::orchestrator::{NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
+use parachute_runtime::pairing::{Approve, Deny, ListPairing};
+use parachute_runtime::status::ConnectorState;
+use parachute_testkit::TestRuntime;
+use parachute_testkit::brains::RecordingBrain;
+use parachute_testkit::matrix_user::MatrixUser;
+use parachute_testkit::wait_until;
+use secrecy::SecretString;
+use serde_json::json;
+
+#[actix::test]
+async fn whoami_answers_and_a_bad_token_fails_fast() {
+    let env = Env::new().await;
+    let rt = env.start(None).await;
+    let identity = rt.handle.supervisor.send(Test(Platform::Matrix)).await.unwrap().unwrap();
+    assert_eq!(identity.user_id, env.bot.user_id);
+    assert_eq!(identity.display_name.as_deref(), Some("Parachute"));
+
+    let mut bad = env.config.clone();
+    bad.matrix.access_token = Some(SecretString::from("syt_not_a_real_token"));
+    let started = Instant::now();
+    let rt = TestRuntime::start_with(bad, None, vec![Arc::new(parachute_matrix::MatrixFactory)]);
+    let status = rt.wait_status(Platform::Matrix, WAIT, |s| matches!(s.state, ConnectorState::Failed { .. })).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "failed after {:?}", started.elapsed());
+    let ConnectorState::Failed { reason } = status.state else { unreachable!() };
+    assert!(reason.contains("rejected the access token"), "{reason}");
+    assert!(!reason.contains("syt_not_a_real_token"));
+    assert_eq!(status.reconnect_attempts, 0, "no retry loop");
+}
+
+#[actix::test]
+async fn dm_users_pair_then_get_formatted_threaded_answers() {
+    let env = Env::new().await;
+    let rt = env.start(None).await;
+    let dm = env.alice.create_dm(&env.bot.user_id).await;
+    env.wait_bot_membership(&dm, "join").await;
+    let first = env.alice.send_text(&dm, "hi bot").await;
+    let replies = env.bot_replies(&dm, 1).await;
+    assert_eq!(bodies(&replies), [texts::REQUEST_SENT]);
+    assert_eq!(replies[0]["m.relates_to"]["m.in_reply_to"]["event_id"], first.as_str());
+
+    let request = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap().remove(0);
+    assert_eq!((request.kind, request.platform_user_id.as_str()), (PairingKind::User, env.alice.user_id.as_str()));
+    rt.handle.pairing.send(Approve { id: request.id, trust_level: None }).await.unwrap().unwrap();
+    assert_eq!(bodies(&env.bot_replies(&dm, 2).await)[1], texts::APPROVED);
+
+    env.alice.send_text(&dm, "**bold** and `code`").await;
+    let replies = env.bot_replies(&dm, 3).await;
+    assert_eq!(replies[2]["body"], "bold and code");
+    assert_eq!(replies[2]["format"], "org.matrix.custom.html");
+    let html = replies[2]["formatted_body"].as_str().unwrap();
+    assert!(html.contains("<strong>bold</strong>") && html.contains("<code>code</code>"), "{html}");
+
+    // Someone else is denied and then ignored.
+    let bob = MatrixUser::register(&env.synapse.url(), "bob").await;
+    let bob_dm = bob.create_dm(&env.bot.user_id).await;
+    bob.wait_until(&bob_dm, WAIT, |e| {
+        e.iter().any(|e| e["state_key"] == env.bot.user_id.as_str() && e["content"]["membership"] == "join")
+    })
+    .await;
+    bob.send_text(&bob_dm, "me too").await;
+    bob.wait_messages_from(&bob_dm, &env.bot.user_id, 1, WAIT).await;
+    let bob_request = rt
+        .handle
+        .pairing
+        .send(ListPairing)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.platform_user_id == bob.user_id)
+        .unwrap();
+    rt.handle.pairing.send(Deny { id: bob_request.id }).await.unwrap().unwrap();
+    let denial = bob.wait_messages_from(&bob_dm, &env.bot.user_id, 2, WAIT).await;
+    assert_eq!(bodies(&denial)[1], texts::DENIED);
+}
+
+#[actix::test]
+async fn mention_only_rooms_answer_mentions_by_m_mentions_name_or_id() {
+    let env = Env::new().await;
+    let _rt = env.start(None).await;
+    let room = env.room_with_bot("Lounge").await;
+    env.alice.send_text(&room, "just chatting").await;
+    env.alice.send_mention(&room, "hey you", &[&env.bot.user_id]).await;
+    env.alice.send_text(&room, "Parachute, are you there?").await;
+    env.alice.send_text(&room, &format!("{} ping", env.bot.user_id)).await;
+    env.alice.send_mention(&room, "Parachute is mentioned only in text", &["@someone:localhost"]).await;
+    env.alice.send_text(&room, "!help").await;
+    let replies = bodies(&env.bot_replies(&room, 4).await);
+    assert_eq!(
+        replies[..3],
+        ["hey you".to_owned(), "Parachute, are you there?".to_owned(), format!("{} ping", env.bot.user_id)]
+    );
+    assert!(replies[3].contains("!new"), "{replies:?}");
+    // Nothing else was answered: one more message that is answered proves the order.
+    env.alice.send_mention(&room, "last", &[&env.bot.user_id]).await;
+    let replies = bodies(&env.bot_replies(&room, 5).await);
+    assert_eq!(replies.len(), 5);
+    assert_eq!(replies[4], "last");
+}
+
+#[actix::test]
+async fn all_messages_mode_answers_everything_in_rooms() {
+    let mut env = Env::new().await;
+    env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    let _rt = env.start(None).await;
+    let room = env.room_with_bot("Busy").await;
+    env.alice.send_text(&room, "one").await;
+    env.alice.send_text(&room, "two").await;
+    assert_eq!(bodies(&env.bot_replies(&room, 2).await), ["one", "two"]);
+}
+
+#[actix::test]
+async fn allowed_rooms_by_id_and_alias_and_invites_to_other_rooms() {
+    let mut env = Env::new().await;
+    let by_id = env.alice.create_group("By id", &[], true).await;
+    let by_alias = env.alice.create_group("By alias", &[], true).await;
+    env.alice.set_alias(&by_alias, "#lounge:localhost").await;
+    env.config.matrix.allowed_rooms = vec![by_id.clone(), "#lounge:localhost".into()];
+    let rt = env.start(None).await;
+    env.wait_bot_membership(&by_id, "join").await;
+    env.wait_bot_membership(&by_alias, "join").await;
+    env.alice.send_mention(&by_alias, "via alias", &[&env.bot.user_id]).await;
+    assert_eq!(bodies(&env.bot_replies(&by_alias, 1).await), ["via alias"]);
+
+    // A public room outside allowed_rooms: the invite is ignored.
+    let public = env.alice.create_group("Public", &[&env.bot.user_id], true).await;
+    // An invite-only room outside allowed_rooms: joined, but silent until the owner approves.
+    let private = env.alice.create_group("Private", &[&env.bot.user_id], false).await;
+    env.wait_bot_membership(&private, "join").await;
+    assert!(
+        wait_until(WAIT, || async {
+            rt.handle.pairing.send(ListPairing).await.unwrap().unwrap().iter().any(|r| r.kind == PairingKind::Room)
+        })
+        .await
+    );
+    let request = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap().remove(0);
+    assert_eq!(
+        (request.platform_user_id.as_str(), request.platform_user_display.as_str()),
+        (private.as_str(), "Private")
+    );
+    env.alice.send_mention(&private, "before approval", &[&env.bot.user_id]).await;
+    rt.handle.pairing.send(Approve { id: request.id, trust_level: None }).await.unwrap().unwrap();
+    env.alice.send_mention(&private, "after approval", &[&env.bot.user_id]).await;
+    assert_eq!(bodies(&env.bot_replies(&private, 1).await), ["after approval"]);
+    assert!(
+        !env.alice
+            .seen(&public)
+            .iter()
+            .any(|e| e["state_key"] == env.bot.user_id.as_str() && e["content"]["membership"] == "join"),
+        "the bot did not join the public room"
+    );
+
+    // Another invite-only room, denied: the bot leaves.
+    let denied = env.alice.create_group("Denied", &[&env.bot.user_id], false).await;
+    env.wait_bot_membership(&denied, "join").await;
+    assert!(
+        wait_until(WAIT, || async {
+            rt.handle.pairing.send(ListPairing).await.unwrap().unwrap().iter().any(|r| r.platform_user_id == denied)
+        })
+        .await
+    );
+    let request = rt
+        .handle
+        .pairing
+        .send(ListPairing)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.platform_user_id == denied)
+        .unwrap();
+    let decided = rt.handle.pairing.send(Deny { id: request.id }).await.unwrap().unwrap();
+    assert_eq!(decided.status, PairingStatus::Denied);
+    env.wait_bot_membership(&denied, "leave").await;
+}
+
+#[actix::test]
+async fn restart_resumes_without_reprocessing_and_catches_up() {
+    let env = Env::new().await;
+    let rt = env.start(None).await;
+    let room = env.room_with_bot("Durable").await;
+    env.alice.send_mention(&room, "before", &[&env.bot.user_id]).await;
+    env.bot_replies(&room, 1).await;
+
+    let stopped = rt.handle.supervisor.send(parachute_runtime::messages::Stop(Platform::Matrix)).await;
+    stopped.unwrap().unwrap();
+    env.alice.send_mention(&room, "while down 1", &[&env.bot.user_id]).await;
+    env.alice.send_mention(&room, "while down 2", &[&env.bot.user_id]).await;
+    let rt = rt.restart(None).await;
+    rt.wait_status(Platform::Matrix, WAIT, |s| s.state == ConnectorState::Connected).await;
+    let replies = bodies(&env.bot_replies(&room, 3).await);
+    assert_eq!(replies, ["before", "while down 1", "while down 2"]);
+    env.alice.send_mention(&room, "after", &[&env.bot.user_id]).await;
+    let replies = bodies(&env.bot_replies(&room, 4).await);
+    assert_eq!(replies, ["before", "while down 1", "while down 2", "after"], "nothing answered twice");
+}
+
+#[actix::test]
+async fn first_start_ignores_history() {
+    let env = Env::new().await;
+    let room = env.alice.create_group("Old", &[&env.bot.user_id], false).await;
+    env.alice.send_mention(&room, "old question", &[&env.bot.user_id]).await;
+    // The bot account joins before parachute first runs, as when set up by hand.
+    env.bot.join(&room).await;
+    let _rt = env.start(None).await;
+    env.alice.send_mention(&room, "new question", &[&env.bot.user_id]).await;
+    let replies = bodies(&env.bot_replies(&room, 1).await);
+    assert_eq!(replies, ["new question"]);
+}
+
+#[actix::test]
+async fn long_replies_are_split_into_several_events() {
+    let mut env = Env::new().await;
+    env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    let _rt = env.start(None).await;
+    let room = env.room_with_bot("Long").await;
+    let paragraph = "word ".repeat(199) + "end.";
+    let long = vec![paragraph; 45].join("\n\n");
+    assert!(long.chars().count() > 44_000);
+    env.alice.send_text(&room, &long).await;
+    let replies = env.bot_replies(&room, 2).await;
+    let total: usize = replies.iter().map(|r| r["body"].as_str().unwrap().chars().count()).sum();
+    for reply in &replies {
+        assert!(reply["body"].as_str().unwrap().chars().count() <= 25_000);
+        assert!(reply["formatted_body"].as_str().unwrap().starts_with("<p>"));
+    }
+    assert!(total >= long.chars().count() - 100, "content kept: {total}");
+}
+
+#[actix::test]
+async fn typing_and_ack_reaction_are_seen_by_the_person() {
+    let env = Env::new().await;
+    let brain = RecordingBrain::new();
+    let _rt = env.start(Some(Arc::new(brain.clone()))).await;
+    let room = env.room_with_bot("Watch").await;
+    brain.delay_chat(&room, Duration::from_millis(1500));
+    let question = env.alice.send_mention(&room, "think hard", &[&env.bot.user_id]).await;
+    let bot = env.bot.user_id.clone();
+    let events = env
+        .alice
+        .wait_until(&room, WAIT, |events| {
+            let typing = events.iter().any(|e| {
+                e["type"] == "m.typing"
+                    && e["content"]["user_ids"].as_array().is_some_and(|u| u.iter().any(|u| u == bot.as_str()))
+            });
+            let reaction = events.iter().find(|e| e["type"] == "m.reaction" && e["sender"] == bot.as_str());
+            let redacted = reaction.is_some_and(|r| {
+                events.iter().any(|e| e["type"] == "m.room.redaction" && e["redacts"] == r["event_id"])
+            });
+            typing && redacted && events.iter().any(|e| e["type"] == "m.room.message" && e["sender"] == bot.as_str())
+        })
+        .await;
+    let reaction = events.iter().find(|e| e["type"] == "m.reaction" && e["sender"] == bot.as_str()).unwrap();
+    assert_eq!(reaction["content"]["m.relates_to"]["event_id"], question.as_str());
+    assert_eq!(reaction["content"]["m.relates_to"]["key"], "👀");
+    assert!(
+        !events.iter().any(|e| e["type"] == "m.receipt" && e.to_string().contains(bot.as_str())),
+        "no read receipts"
+    );
+}
+
+#[actix::test]
+async fn new_and_help_commands() {
+    let env = Env::new().await;
+    let _rt = env.start(None).await;
+    let room = env.room_with_bot("Cmd").await;
+    env.alice.send_text(&room, "!new").await;
+    env.alice.send_text(&room, "!help").await;
+    let replies = bodies(&env.bot_replies(&room, 2).await);
+    assert_eq!(replies[0], NEW_SESSION_TEXT);
+    assert!(replies[1].contains("!new") && replies[1].contains("!help"));
+}
+
+#[actix::test]
+async fn voice_messages_are_downloaded_and_handed_on() {
+    let mut env = Env::new().await;
+    env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    let _rt = env.start(None).await;
+    let room = env.room_with_bot("Voice").await;
+    let upload: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/_matrix/media/v3/upload?filename=note.ogg", env.synapse.url()))
+        .bearer_auth(&env.alice.access_token)
+        .header("content-type", "audio/ogg")
+        .body(vec![0u8; 2048])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mxc = upload["content_uri"].as_str().unwrap();
+    env.alice
+        .send(
+            &room,
+            "m.room.message",
+            json!({"msgtype": "m.audio", "body": "note.ogg", "url": mxc, "info": {"mimetype": "audio/ogg"}}),
+        )
+        .await;
+    assert_eq!(bodies(&env.bot_replies(&room, 1).await), [NO_TRANSCRIBER_TEXT]);
+}
+
+#[actix::test]
+async fn encrypted_rooms_are_reported_not_fatal() {
+    let env = Env::new().await;
+    let rt = env.start(None).await;
+    let room = env
+        .alice
+        .create_room(json!({"preset": "private_chat", "name": "Secret", "invite": [env.bot.user_id],
+            "initial_state": [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}))
+        .await;
+    env.wait_bot_membership(&room, "join").await;
+    env.alice
+        .send(&room, "m.room.encrypted", json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgA", "sender_key": "k", "device_id": "D", "session_id": "s"}))
+        .await;
+    let status = rt.wait_status(Platform::Matrix, WAIT, |s| !s.warnings.is_empty()).await;
+    assert!(status.warnings[0].contains("end-to-end encrypted"), "{:?}", status.warnings);
+    assert_eq!(status.state, ConnectorState::Connected);
+}
+
+#[actix::test]
+async fn homeserver_restart_is_survived() {
+    let mut env = Env::new().await;
+    let rt = env.start(None).await;
+    let room = env.room_with_bot("Outage").await;
+    env.synapse.kill();
+    rt.wait_status(Platform::Matrix, WAIT, |s| matches!(s.state, ConnectorState::Reconnecting { .. })).await;
+    env.synapse.restart();
+    rt.wait_status(Platform::Matrix, Duration::from_secs(70), |s| s.state == ConnectorState::Connected).await;
+    env.alice.send_mention(&room, "are you back?", &[&env.bot.user_id]).await;
+    assert_eq!(bodies(&env.bot_replies(&room, 1).await), ["are you back?"]);
+}
+
+#[actix::test]
+async fn a_token_revoked_while_running_fails_fast_without_retrying() {
+    let env = Env::new().await;
+    let rt = env.start(None).await;
+    env.bot.logout().await;
+    let status = rt.wait_status(Platform::Matrix, WAIT, |s| matches!(s.state, ConnectorState::Failed { .. })).await;
+    let ConnectorState::Failed { reason } = &status.state else { unreachable!() };
+    assert!(reason.contains("rejected the access token"), "{reason}");
+    assert_eq!(status.reconnect_attempts, 0);
+    assert_eq!(status.failure_count, 1, "one failure, no retry storm");
+}
+
+#[actix::test]
+async fn homeserver_rate_limits_are_waited_out_and_nothing_is_lost() {
+    use parachute_testkit::synapse::{RELAXED_RATE_LIMITS, Synapse};
+    // PyYAML keeps the last of repeated keys: this tightens only rc_message.
+    let synapse =
+        Synapse::start_with(&format!("{RELAXED_RATE_LIMITS}\nrc_message: {{per_second: 1, burst_count: 2}}\n"));
+    let bot = MatrixUser::register(&synapse.url(), "bot").await;
+    let alice = MatrixUser::register(&synapse.url(), "alice").await;
+    let mut config = parachute_core::config::BotsConfig::default();
+    config.matrix.enabled = true;
+    config.matrix.homeserver_url = synapse.url();
+    config.matrix.user_id = bot.user_id.clone();
+    config.matrix.access_token = Some(SecretString::from(bot.access_token.clone()));
+    config.matrix.device_id = bot.device_id.clone();
+    config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    config.matrix.ack_emoji = String::new();
+    let rt = TestRuntime::start_with(config, None, vec![Arc::new(parachute_matrix::MatrixFactory)]);
+    rt.wait_status(Platform::Matrix, WAIT, |s| s.state == ConnectorState::Connected).await;
+    let room = alice.create_group("Busy", &[&bot.user_id], true).await;
+    alice
+        .wait_until(&room, WAIT, |e| {
+            e.iter().any(|e| e["state_key"] == bot.user_id.as_str() && e["content"]["membership"] == "join")
+        })
+        .await;
+    // Each person sends one message (their own budget); the bot must answer six in a row.
+    let mut people = Vec::new();
+    for i in 0..6 {
+        let person = MatrixUser::register(&synapse.url(), &format!("person{i}")).await;
+        person.join(&room).await;
+        person.send_text(&room, &format!("message {i}")).await;
+        people.push(person);
+    }
+    let replies = bodies(&alice.wait_messages_from(&room, &bot.user_id, 6, Duration::from_secs(40)).await);
+    let mut sorted = replies.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..6).map(|i| format!("message {i}")).collect::<Vec<_>>(), "each answered exactly once");
+    assert!(rt.handle.metrics.counts(Platform::Matrix).rate_limited >= 1, "the homeserver did rate limit the bot");
+    assert_eq!(rt.status(Platform::Matrix).state, ConnectorState::Connected);
+}

@@ -1,0 +1,200 @@
+//! A person on the test homeserver, speaking the Matrix client-server API over plain HTTP:
+//! registers, creates rooms, sends messages and waits for what the bot does.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// A registered user with an access token.
+pub struct MatrixUser {
+    /// `@name:localhost`.
+    pub user_id: String,
+    /// Token of the user's device.
+    pub access_token: String,
+    /// The device.
+    pub device_id: String,
+    base: String,
+    http: reqwest::Client,
+    since: tokio::sync::Mutex<Option<String>>,
+    seen: Mutex<HashMap<String, Vec<Value>>>,
+    txn: std::sync::atomic::AtomicU64,
+}
+
+impl MatrixUser {
+    /// Registers `localpart` (open registration on the test homeserver).
+    pub async fn register(base: &str, localpart: &str) -> Self {
+        let http = reqwest::Client::new();
+        let body = json!({"username": localpart, "password": "test-password-1234", "auth": {"type": "m.login.dummy"}});
+        let answer: Value = http
+            .post(format!("{base}/_matrix/client/v3/register"))
+            .json(&body)
+            .send()
+            .await
+            .expect("register request")
+            .json()
+            .await
+            .expect("register answer");
+        let field = |k: &str| answer[k].as_str().unwrap_or_else(|| panic!("register {localpart}: {answer}")).to_owned();
+        let user = Self {
+            user_id: field("user_id"),
+            access_token: field("access_token"),
+            device_id: field("device_id"),
+            base: base.to_owned(),
+            http,
+            since: tokio::sync::Mutex::new(None),
+            seen: Mutex::new(HashMap::new()),
+            txn: Default::default(),
+        };
+        user.sync(0).await;
+        user
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.access_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path} answered {status}: {value}");
+        value
+    }
+
+    /// Sets the user's display name.
+    pub async fn set_display_name(&self, name: &str) {
+        let path = format!("/_matrix/client/v3/profile/{}/displayname", self.user_id);
+        self.call(reqwest::Method::PUT, &path, Some(json!({"displayname": name}))).await;
+    }
+
+    /// Creates a room from a `createRoom` body; returns its id.
+    pub async fn create_room(&self, body: Value) -> String {
+        let answer = self.call(reqwest::Method::POST, "/_matrix/client/v3/createRoom", Some(body)).await;
+        answer["room_id"].as_str().expect("room_id").to_owned()
+    }
+
+    /// A direct chat with `other` (invited, marked direct).
+    pub async fn create_dm(&self, other: &str) -> String {
+        self.create_room(json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [other]})).await
+    }
+
+    /// A group room; `public` makes it joinable by anyone, else invite-only.
+    pub async fn create_group(&self, name: &str, invite: &[&str], public: bool) -> String {
+        let preset = if public { "public_chat" } else { "private_chat" };
+        self.create_room(json!({"preset": preset, "name": name, "invite": invite})).await
+    }
+
+    /// Publishes `#alias:localhost` for a room.
+    pub async fn set_alias(&self, room: &str, alias: &str) {
+        let path = format!("/_matrix/client/v3/directory/room/{}", encode(alias));
+        self.call(reqwest::Method::PUT, &path, Some(json!({"room_id": room}))).await;
+    }
+
+    /// Invites a user.
+    pub async fn invite(&self, room: &str, user: &str) {
+        let path = format!("/_matrix/client/v3/rooms/{}/invite", encode(room));
+        self.call(reqwest::Method::POST, &path, Some(json!({"user_id": user}))).await;
+    }
+
+    /// Joins a room.
+    pub async fn join(&self, room: &str) {
+        let path = format!("/_matrix/client/v3/join/{}", encode(room));
+        self.call(reqwest::Method::POST, &path, Some(json!({}))).await;
+    }
+
+    /// Sends any message-like event; returns its event id.
+    pub async fn send(&self, room: &str, event_type: &str, content: Value) -> String {
+        let txn = self.txn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = format!("/_matrix/client/v3/rooms/{}/send/{event_type}/t{txn}", encode(room));
+        let answer = self.call(reqwest::Method::PUT, &path, Some(content)).await;
+        answer["event_id"].as_str().expect("event_id").to_owned()
+    }
+
+    /// Sends a plain text message.
+    pub async fn send_text(&self, room: &str, body: &str) -> String {
+        self.send(room, "m.room.message", json!({"msgtype": "m.text", "body": body})).await
+    }
+
+    /// Sends a text that mentions `users` through `m.mentions`.
+    pub async fn send_mention(&self, room: &str, body: &str, users: &[&str]) -> String {
+        let content = json!({"msgtype": "m.text", "body": body, "m.mentions": {"user_ids": users}});
+        self.send(room, "m.room.message", content).await
+    }
+
+    /// Logs the device out (invalidates its token).
+    pub async fn logout(&self) {
+        self.call(reqwest::Method::POST, "/_matrix/client/v3/logout", Some(json!({}))).await;
+    }
+
+    /// One /sync: records timeline and ephemeral events per room; joins nothing by itself.
+    async fn sync(&self, timeout_ms: u64) {
+        let mut since = self.since.lock().await;
+        // A large timeline limit so a busy room never comes back "limited" (events skipped).
+        let filter = encode(r#"{"room":{"timeline":{"limit":1000}}}"#);
+        let mut path = format!("/_matrix/client/v3/sync?timeout={timeout_ms}&filter={filter}");
+        if let Some(token) = since.as_deref() {
+            path.push_str(&format!("&since={}", encode(token)));
+        }
+        let answer = self.call(reqwest::Method::GET, &path, None).await;
+        if let Some(rooms) = answer["rooms"]["join"].as_object() {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            for (room, update) in rooms {
+                let list = seen.entry(room.clone()).or_default();
+                for key in ["timeline", "ephemeral"] {
+                    if let Some(events) = update[key]["events"].as_array() {
+                        list.extend(events.iter().cloned());
+                    }
+                }
+            }
+        }
+        *since = answer["next_batch"].as_str().map(str::to_owned);
+    }
+
+    /// Every event seen so far in a room (timeline and ephemeral), oldest first.
+    pub fn seen(&self, room: &str) -> Vec<Value> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(room).cloned().unwrap_or_default()
+    }
+
+    /// Syncs until `pred` holds for the room's seen events, or panics after `timeout`.
+    pub async fn wait_until(&self, room: &str, timeout: Duration, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let events = self.seen(room);
+            if pred(&events) {
+                return events;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(!left.is_zero(), "condition not met within {timeout:?}; events in {room}:\n{events:#?}");
+            self.sync(left.as_millis().min(1000) as u64).await;
+        }
+    }
+
+    /// Waits for `n` messages (m.room.message) from `sender` in a room; returns their contents.
+    pub async fn wait_messages_from(&self, room: &str, sender: &str, n: usize, timeout: Duration) -> Vec<Value> {
+        let events = self.wait_until(room, timeout, |events| messages_from(events, sender).len() >= n).await;
+        messages_from(&events, sender)
+    }
+}
+
+/// The contents of the `m.room.message` events `sender` sent.
+pub fn messages_from(events: &[Value], sender: &str) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "m.room.message" && e["sender"] == sender)
+        .map(|e| e["content"].clone())
+        .collect()
+}
+
+/// Percent-encodes a path segment (room ids, aliases, tokens).
+fn encode(segment: &str) -> String {
+    let mut out = String::new();
+    for byte in segment.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}

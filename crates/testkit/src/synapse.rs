@@ -1,0 +1,258 @@
+//! Starts a real Synapse homeserver on a free 127.0.0.1 port in a temp dir, for end-to-end
+//! tests. Synapse comes from PyPI (`matrix-synapse`) in a venv: `PARACHUTE_SYNAPSE_PYTHON`
+//! names its python, else `target/synapse-venv/bin/python` is used, created on first use.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long Synapse may take to answer after start.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A running Synapse; killed (and its files removed) on drop.
+pub struct Synapse {
+    child: Option<Child>,
+    python: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+/// Rate limits loose enough that tests never hit them, unless a test asks for tight ones.
+pub const RELAXED_RATE_LIMITS: &str = "
+rc_message: {per_second: 10000, burst_count: 10000}
+rc_registration: {per_second: 10000, burst_count: 10000}
+rc_login:
+  address: {per_second: 10000, burst_count: 10000}
+  account: {per_second: 10000, burst_count: 10000}
+  failed_attempts: {per_second: 10000, burst_count: 10000}
+rc_joins:
+  local: {per_second: 10000, burst_count: 10000}
+  remote: {per_second: 10000, burst_count: 10000}
+rc_invites:
+  per_room: {per_second: 10000, burst_count: 10000}
+  per_user: {per_second: 10000, burst_count: 10000}
+  per_issuer: {per_second: 10000, burst_count: 10000}
+rc_room_creation: {per_second: 10000, burst_count: 10000}
+rc_presence:
+  per_user: {per_second: 10000, burst_count: 10000}
+";
+
+impl Synapse {
+    /// Starts Synapse with relaxed rate limits; panics with a clear message if it cannot.
+    pub fn start() -> Self {
+        Self::start_with(RELAXED_RATE_LIMITS)
+    }
+
+    /// Starts Synapse with extra config lines (e.g. tight `rc_message`).
+    pub fn start_with(extra_config: &str) -> Self {
+        let python = synapse_python();
+        let dir = tempfile::tempdir().expect("temp dir for synapse");
+        let port = free_port();
+        write_config(dir.path(), port, extra_config);
+        let status = Command::new(&python)
+            .args(["-m", "synapse.app.homeserver", "--generate-keys", "-c"])
+            .arg(dir.path().join("homeserver.yaml"))
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run synapse --generate-keys");
+        assert!(status.success(), "synapse could not generate its signing key");
+        let mut synapse = Self { child: None, python, dir, port };
+        synapse.launch();
+        synapse
+    }
+
+    fn launch(&mut self) {
+        let log = fs::File::create(self.dir.path().join("stderr.log")).expect("synapse log file");
+        let child = Command::new(&self.python)
+            .args(["-m", "synapse.app.homeserver", "-c"])
+            .arg(self.dir.path().join("homeserver.yaml"))
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn synapse");
+        self.child = Some(child);
+        self.wait_healthy();
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let url = format!("127.0.0.1:{}", self.port);
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("synapse exited ({status}) during start:\n{}", self.log_tail());
+            }
+            if health_ok(&url) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "synapse did not answer within {START_TIMEOUT:?}:\n{}", self.log_tail());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
+        let lines: Vec<_> = text.lines().rev().take(40).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server name users live on (`@user:localhost`).
+    pub fn server_name(&self) -> &'static str {
+        "localhost"
+    }
+
+    /// Kills the homeserver at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the homeserver again on the same port with the same database.
+    pub fn restart(&mut self) {
+        self.kill();
+        let _ = fs::remove_file(self.dir.path().join("homeserver.pid"));
+        self.launch();
+    }
+}
+
+impl Drop for Synapse {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn health_ok(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn write_config(dir: &Path, port: u16, extra: &str) {
+    let d = dir.display();
+    let config = format!(
+        "server_name: localhost
+pid_file: {d}/homeserver.pid
+listeners:
+  - port: {port}
+    bind_addresses: ['127.0.0.1']
+    type: http
+    tls: false
+    x_forwarded: false
+    resources:
+      - names: [client]
+        compress: false
+database:
+  name: sqlite3
+  args:
+    database: {d}/homeserver.db
+log_config: {d}/log.yaml
+media_store_path: {d}/media
+signing_key_path: {d}/signing.key
+report_stats: false
+enable_registration: true
+enable_registration_without_verification: true
+registration_shared_secret: parachute-test-shared-secret
+macaroon_secret_key: parachute-test-macaroon-secret
+form_secret: parachute-test-form-secret
+suppress_key_server_warning: true
+trusted_key_servers: []
+url_preview_enabled: false
+presence:
+  enabled: false
+{extra}"
+    );
+    fs::write(dir.join("homeserver.yaml"), config).expect("write synapse config");
+    let log = format!(
+        "version: 1
+formatters:
+  precise:
+    format: '%(asctime)s %(levelname)s %(name)s %(message)s'
+handlers:
+  file:
+    class: logging.FileHandler
+    formatter: precise
+    filename: {d}/homeserver.log
+root:
+  level: WARNING
+  handlers: [file]
+disable_existing_loggers: false
+"
+    );
+    fs::write(dir.join("log.yaml"), log).expect("write synapse log config");
+}
+
+/// The python of the Synapse venv, creating the venv (once, under a lock) if needed.
+pub fn synapse_python() -> PathBuf {
+    if let Ok(path) = std::env::var("PARACHUTE_SYNAPSE_PYTHON") {
+        return PathBuf::from(path);
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+    let venv = target.join("synapse-venv");
+    let python = venv.join("bin/python");
+    if synapse_importable(&python) {
+        return python;
+    }
+    fs::create_dir_all(&target).expect("target dir");
+    let lock = target.join("synapse-venv.lock");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if fs::create_dir(&lock).is_ok() {
+            break;
+        }
+        if synapse_importable(&python) {
+            return python;
+        }
+        assert!(Instant::now() < deadline, "waited 10 minutes for another process installing Synapse");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let result = (|| {
+        if !python.exists() {
+            run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        }
+        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "matrix-synapse"]))
+    })();
+    let _ = fs::remove_dir(&lock);
+    if let Err(err) = result {
+        panic!("could not install Synapse into {}: {err}", venv.display());
+    }
+    python
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let status = command.status().map_err(|e| e.to_string())?;
+    if status.success() { Ok(()) } else { Err(format!("{command:?} failed: {status}")) }
+}
+
+fn synapse_importable(python: &Path) -> bool {
+    python.exists()
+        && Command::new(python)
+            .args(["-c", "import synapse"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
