@@ -1,5 +1,5 @@
 //! Request guard: bearer token, and the checks that keep web pages of other sites out
-//! (cross-origin writes, DNS-rebinding hosts).
+//! (cross-origin writes, browser writes without the page's custom header, DNS-rebinding hosts).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -10,6 +10,9 @@ use secrecy::ExposeSecret;
 
 use crate::ApiState;
 use crate::error::ApiError;
+
+/// Header the web page sends with every write (any value); required on writes from browsers.
+pub const CLIENT_HEADER: &str = "x-parachute-client";
 
 /// Runs before every handler.
 pub async fn check(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse, Error> {
@@ -42,6 +45,17 @@ fn verify(req: &ServiceRequest, state: &ApiState) -> Result<(), ApiError> {
             || origin == Some("null");
         if cross_origin {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "cross_origin", "requests from other sites are refused"));
+        }
+        // Browsers send Origin or Sec-Fetch-Site on writes. A plain form or a cross-site page
+        // cannot add a custom header without a CORS preflight (which this server never grants),
+        // so browser writes must carry it; API clients that are not browsers are unaffected.
+        let from_browser = site.is_some() || origin.is_some();
+        if from_browser && !req.headers().contains_key(CLIENT_HEADER) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "missing_client_header",
+                format!("writes from a browser must send the {CLIENT_HEADER} header"),
+            ));
         }
     }
     if let Some(token) = &state.api_token

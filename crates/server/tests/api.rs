@@ -298,7 +298,27 @@ async fn bearer_token_cross_origin_and_host_checks() {
     let (status, body) = json_of(call_service(&open, cross.to_request()).await).await;
     assert_eq!((status, body["error"].clone()), (StatusCode::FORBIDDEN, json!("cross_origin")));
     let same = post("/api/bots/matrix/stop").insert_header(("origin", "http://127.0.0.1:3333"));
-    assert_eq!(call_service(&open, same.to_request()).await.status(), StatusCode::OK);
+    let (status, body) = json_of(call_service(&open, same.to_request()).await).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (StatusCode::FORBIDDEN, json!("missing_client_header")),
+        "a browser write without the page's header is refused"
+    );
+    let fetched = post("/api/bots/matrix/stop").insert_header(("sec-fetch-site", "same-origin"));
+    assert_eq!(call_service(&open, fetched.to_request()).await.status(), StatusCode::FORBIDDEN);
+    let page = post("/api/bots/matrix/stop")
+        .insert_header(("origin", "http://127.0.0.1:3333"))
+        .insert_header(("sec-fetch-site", "same-origin"))
+        .insert_header(("x-parachute-client", "web"));
+    assert_eq!(call_service(&open, page.to_request()).await.status(), StatusCode::OK);
+    let cross_with_header = post("/api/bots/matrix/stop")
+        .insert_header(("origin", "https://evil.example"))
+        .insert_header(("x-parachute-client", "web"));
+    assert_eq!(call_service(&open, cross_with_header.to_request()).await.status(), StatusCode::FORBIDDEN);
+    // Clients that are not browsers (CLI, curl) send neither Origin nor Sec-Fetch-Site.
+    assert_eq!(call_service(&open, post("/api/bots/matrix/stop").to_request()).await.status(), StatusCode::OK);
+    let browser_read = get("/api/bots/status").insert_header(("sec-fetch-site", "same-origin"));
+    assert_eq!(call_service(&open, browser_read.to_request()).await.status(), StatusCode::OK);
     let rebinding = TestRequest::get().uri("/api/bots/config").insert_header(("host", "evil.example:3333"));
     assert_eq!(call_service(&open, rebinding.to_request()).await.status(), StatusCode::FORBIDDEN);
     let (status, body) = json_of(call_service(&open, get("/api/nothing-here").to_request()).await).await;

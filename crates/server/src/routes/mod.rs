@@ -1,16 +1,21 @@
-//! Route table: one module per resource.
+//! Route table: one module per resource, and the web page.
 
 mod bots;
 mod config;
 mod health;
 mod metrics;
+mod page;
 mod pairing;
 
 use actix_web::web;
 
 /// Registers every route.
 pub fn register(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::health)
+    cfg.service(page::index)
+        .service(page::script)
+        .service(page::style)
+        .service(page::icon)
+        .service(health::health)
         .service(metrics::metrics)
         .service(bots::status)
         .service(config::get_config)

@@ -1,0 +1,715 @@
+// parachute settings page: reads and writes the server's JSON API (docs/api.md), polls status
+// and pairing every 2 s while the tab is visible. No framework, no build step, no inline code
+// (the Content-Security-Policy forbids it). Every value from the server is put into the page as
+// text (textContent / value), never as HTML. Secrets are write-only: the API never sends them
+// and the page clears what was typed once it is saved.
+'use strict';
+
+const POLL_MS = 2000;
+const TOKEN_KEY = 'parachute.apiToken';
+const CLIENT_HEADER = 'X-Parachute-Client';
+
+const TRUST_LEVELS = [
+  ['sandboxed', 'Sandboxed (conversation only)'],
+  ['direct', 'Direct (may act on the vault)'],
+];
+const MENTION_MODES = [
+  ['mention_only', 'Mentions, replies and commands only'],
+  ['all_messages', 'Every message'],
+];
+
+/** Fields shared by every platform, after the platform's own. */
+const COMMON_FIELDS = [
+  { key: 'dm_trust_level', label: 'Trust level in direct messages', type: 'select', options: TRUST_LEVELS,
+    help: 'Approved users may have their own level.' },
+  { key: 'group_trust_level', label: 'Trust level in groups', type: 'select', options: TRUST_LEVELS },
+  { key: 'group_mention_mode', label: 'Group messages answered', type: 'select', options: MENTION_MODES },
+  { key: 'ack_emoji', label: 'Acknowledgement reaction', type: 'text', placeholder: '👀',
+    help: 'Added when a message arrives, removed after the reply. Empty for none.' },
+];
+
+const ENABLED = { key: 'enabled', label: 'Start with the server', type: 'checkbox' };
+
+/** Every config field of every platform, in the order shown. */
+const PLATFORMS = [
+  {
+    id: 'telegram', title: 'Telegram', countLabel: 'allowed users',
+    fields: [
+      ENABLED,
+      { key: 'bot_token', label: 'Bot token', type: 'secret', help: 'From @BotFather.' },
+      { key: 'allowed_users', label: 'Allowed users', type: 'list', item: 'user',
+        placeholder: '@username or 123456789',
+        help: 'Answered in direct messages without pairing: numeric ids or @usernames.' },
+      ...COMMON_FIELDS,
+    ],
+  },
+  {
+    id: 'discord', title: 'Discord', countLabel: 'allowed users',
+    fields: [
+      ENABLED,
+      { key: 'bot_token', label: 'Bot token', type: 'secret', help: 'From the developer portal (Bot → Token).' },
+      { key: 'allowed_users', label: 'Allowed users', type: 'list', item: 'user', placeholder: '123456789012345678',
+        help: 'Answered in direct messages without pairing: numeric user ids.' },
+      ...COMMON_FIELDS,
+    ],
+  },
+  {
+    id: 'matrix', title: 'Matrix', countLabel: 'allowed rooms',
+    fields: [
+      ENABLED,
+      { key: 'homeserver_url', label: 'Homeserver URL', type: 'url', placeholder: 'https://matrix.example.org' },
+      { key: 'user_id', label: 'Bot user id', type: 'text', placeholder: '@parachute:example.org' },
+      { key: 'access_token', label: 'Access token', type: 'secret', help: 'Access token of the bot’s device.' },
+      { key: 'device_id', label: 'Device id', type: 'text', help: 'The device the access token belongs to.' },
+      { key: 'allowed_rooms', label: 'Allowed rooms', type: 'list', item: 'room', placeholder: '#lounge:example.org',
+        help: 'Room ids (!id:server) or aliases (#name:server). Empty: accept every invite.' },
+      ...COMMON_FIELDS,
+      { key: 'catch_up_max_age', label: 'Catch up after a restart', type: 'text', placeholder: '10m',
+        help: 'Messages that arrived while the bot was down are answered if younger than this (90s, 10m, 1h).' },
+    ],
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Small DOM helpers: elements are built with properties and text, never from HTML strings.
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name === 'class') el.className = value;
+    else if (name === 'text') el.textContent = value;
+    else if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
+    else el.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined && child !== false) el.append(child);
+  }
+  return el;
+}
+
+const $ = (id) => document.getElementById(id);
+
+function showResult(el, text, kind) {
+  el.textContent = text;
+  el.dataset.kind = kind || 'info';
+}
+
+function formatTime(iso) {
+  if (!iso) return '';
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+}
+
+function formatSeconds(total) {
+  const s = Math.max(0, Math.round(total));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  const hours = Math.floor(s / 3600);
+  return hours < 48 ? `${hours} h ${Math.floor((s % 3600) / 60)} min` : `${Math.floor(hours / 24)} days`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API: JSON in and out, the custom header on writes, the bearer token when the server asks.
+
+class ApiFailure extends Error {
+  constructor(status, body) {
+    const message = (body && (body.message || body.error)) || `The server answered ${status}.`;
+    super(message);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+let tokenPrompt = null;
+
+/** Shows the token dialog once, however many requests are waiting for it. */
+function askForToken(rejected) {
+  if (tokenPrompt) return tokenPrompt;
+  tokenPrompt = new Promise((resolve) => {
+    const dialog = $('token-dialog');
+    const form = $('token-form');
+    const input = $('token-input');
+    $('token-error').textContent = rejected ? 'That token was not accepted. Try again.' : '';
+    input.value = '';
+    const submit = (event) => {
+      event.preventDefault();
+      const token = input.value.trim();
+      if (!token) {
+        $('token-error').textContent = 'Enter the token.';
+        input.focus();
+        return;
+      }
+      sessionStorage.setItem(TOKEN_KEY, token);
+      input.value = '';
+      form.removeEventListener('submit', submit);
+      dialog.close();
+      tokenPrompt = null;
+      resolve();
+    };
+    form.addEventListener('submit', submit);
+    dialog.showModal();
+    input.focus();
+  });
+  return tokenPrompt;
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (method !== 'GET') headers[CLIENT_HEADER] = 'web';
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      cache: 'no-store',
+      redirect: 'error',
+    });
+  } catch (err) {
+    throw new ApiFailure(0, { error: 'network', message: 'The server cannot be reached.' });
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch (err) {
+    data = null;
+  }
+  if (response.status === 401) {
+    if (token) sessionStorage.removeItem(TOKEN_KEY);
+    await askForToken(Boolean(token));
+    return api(method, path, body);
+  }
+  if (!response.ok) throw new ApiFailure(response.status, data);
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Platform sections.
+
+/** Per platform: its form state (dirty while edited and not yet saved). */
+const sections = new Map();
+
+function fieldId(platform, key) {
+  return `${platform}-${key}`;
+}
+
+function describedBy(platform, field) {
+  const ids = [`${fieldId(platform, field.key)}-error`];
+  if (field.help) ids.unshift(`${fieldId(platform, field.key)}-help`);
+  if (field.type === 'secret') ids.unshift(`${fieldId(platform, field.key)}-state`);
+  return ids.join(' ');
+}
+
+function fieldShell(platform, field, control, extra) {
+  const id = fieldId(platform, field.key);
+  return h('div', { class: `field field-${field.type}`, 'data-field': field.key },
+    h('label', { for: id, id: `${id}-label`, text: field.label }),
+    extra || null,
+    control,
+    field.help ? h('p', { class: 'help', id: `${id}-help`, text: field.help }) : null,
+    h('p', { class: 'field-error', id: `${id}-error`, hidden: true }));
+}
+
+function buildField(platform, field) {
+  const id = fieldId(platform, field.key);
+  const common = { id, name: field.key, 'aria-describedby': describedBy(platform, field) };
+  switch (field.type) {
+    case 'checkbox': {
+      const box = h('input', { ...common, type: 'checkbox' });
+      return h('div', { class: 'field field-checkbox', 'data-field': field.key },
+        box,
+        h('label', { for: id, id: `${id}-label`, text: field.label }),
+        h('p', { class: 'field-error', id: `${id}-error`, hidden: true }));
+    }
+    case 'select':
+      return fieldShell(platform, field,
+        h('select', common, ...field.options.map(([value, label]) => h('option', { value, text: label }))));
+    case 'secret': {
+      const state = h('span', { class: 'secret-state', id: `${id}-state`, 'data-set': 'false', text: 'not set' });
+      const input = h('input', {
+        ...common, type: 'password', autocomplete: 'new-password', spellcheck: 'false',
+        placeholder: 'Leave empty to keep the stored one',
+      });
+      return fieldShell(platform, field, input, state);
+    }
+    case 'list':
+      return buildList(platform, field);
+    default:
+      return fieldShell(platform, field, h('input', {
+        ...common, type: field.type === 'url' ? 'url' : 'text', placeholder: field.placeholder || '',
+        autocomplete: 'off', spellcheck: 'false',
+      }));
+  }
+}
+
+/** An editable list: one text box per entry with a Remove button, and a box to add one. */
+function buildList(platform, field) {
+  const id = fieldId(platform, field.key);
+  const list = h('ul', { class: 'entries', id: `${id}-entries`, 'aria-labelledby': `${id}-label` });
+  const add = h('input', {
+    id, type: 'text', placeholder: field.placeholder || '', autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': describedBy(platform, field),
+  });
+  const addEntry = () => {
+    const value = add.value.trim();
+    if (!value) {
+      add.focus();
+      return;
+    }
+    appendEntry(platform, field, list, value);
+    add.value = '';
+    add.focus();
+    markDirty(platform);
+  };
+  add.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      addEntry();
+    }
+  });
+  const wrapper = h('div', { class: 'field field-list', 'data-field': field.key, role: 'group',
+    'aria-labelledby': `${id}-label` },
+  h('span', { class: 'label', id: `${id}-label`, text: field.label }),
+  list,
+  h('div', { class: 'add-entry' },
+    h('label', { for: id, class: 'visually-hidden', text: `Add ${field.item}` }),
+    add,
+    h('button', { type: 'button', onclick: addEntry, text: `Add ${field.item}` })),
+  field.help ? h('p', { class: 'help', id: `${id}-help`, text: field.help }) : null,
+  h('p', { class: 'field-error', id: `${id}-error`, hidden: true }));
+  return wrapper;
+}
+
+function appendEntry(platform, field, list, value) {
+  const index = list.children.length;
+  const input = h('input', { type: 'text', value, autocomplete: 'off', spellcheck: 'false',
+    'aria-label': `${field.label}, entry ${index + 1}`, 'data-entry': true });
+  const remove = h('button', { type: 'button', class: 'remove', 'aria-label': `Remove ${value}`, text: 'Remove' });
+  const item = h('li', {}, input, remove);
+  remove.addEventListener('click', () => {
+    const next = item.nextElementSibling || item.previousElementSibling;
+    item.remove();
+    renumber(field, list);
+    markDirty(platform);
+    const focusTarget = next ? next.querySelector('input') : $(fieldId(platform, field.key));
+    focusTarget.focus();
+  });
+  input.addEventListener('input', () => remove.setAttribute('aria-label', `Remove ${input.value}`));
+  list.append(item);
+}
+
+function renumber(field, list) {
+  [...list.querySelectorAll('input[data-entry]')].forEach((input, i) => {
+    input.setAttribute('aria-label', `${field.label}, entry ${i + 1}`);
+  });
+}
+
+function statusRow(platform, key, label) {
+  return h('div', { class: 'status-row', id: `${platform}-status-${key}`, hidden: true },
+    h('dt', { text: label }), h('dd', {}));
+}
+
+function buildSection(spec) {
+  const p = spec.id;
+  const form = h('form', { id: `${p}-form`, class: 'settings', novalidate: true, 'aria-label': `${spec.title} settings` },
+    ...spec.fields.map((field) => buildField(p, field)),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'primary', id: `${p}-save`, 'aria-label': `Save ${spec.title} settings`,
+        text: 'Save' }),
+      h('span', { class: 'dirty', id: `${p}-dirty`, hidden: true, text: 'Unsaved changes' })),
+    h('p', { class: 'result', id: `${p}-save-result`, role: 'status', 'aria-live': 'polite' }));
+
+  const section = h('section', { id: p, class: 'card platform', 'aria-labelledby': `${p}-title` },
+    h('div', { class: 'section-head' },
+      h('h2', { id: `${p}-title`, text: spec.title }),
+      h('span', { class: 'badge', id: `${p}-state`, 'data-state': 'unknown', role: 'status', 'aria-live': 'polite',
+        text: '…' })),
+    h('dl', { class: 'status', id: `${p}-status` },
+      statusRow(p, 'bot', 'Signed in as'),
+      statusRow(p, 'since', 'Connected since'),
+      statusRow(p, 'retry', 'Reconnecting'),
+      statusRow(p, 'error', 'Last error'),
+      statusRow(p, 'failures', 'Failed attempts'),
+      statusRow(p, 'allowed', 'Allowed'),
+      statusRow(p, 'warnings', 'Warnings')),
+    h('div', { class: 'actions', role: 'group', 'aria-label': `${spec.title} connector` },
+      h('button', { type: 'button', id: `${p}-start`, 'aria-label': `Start ${spec.title}`, text: 'Start',
+        onclick: () => runAction(p, 'start') }),
+      h('button', { type: 'button', id: `${p}-stop`, 'aria-label': `Stop ${spec.title}`, text: 'Stop',
+        onclick: () => runAction(p, 'stop') }),
+      h('button', { type: 'button', id: `${p}-test`, 'aria-label': `Test the ${spec.title} token`, text: 'Test',
+        onclick: () => runAction(p, 'test') })),
+    h('p', { class: 'result', id: `${p}-action-result`, role: 'status', 'aria-live': 'polite' }),
+    form);
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    save(p);
+  });
+  form.addEventListener('input', () => markDirty(p));
+  form.addEventListener('change', () => markDirty(p));
+  sections.set(p, { spec, dirty: false, config: null });
+  return section;
+}
+
+function markDirty(platform) {
+  const state = sections.get(platform);
+  state.dirty = true;
+  $(`${platform}-dirty`).hidden = false;
+}
+
+function markClean(platform) {
+  const state = sections.get(platform);
+  state.dirty = false;
+  $(`${platform}-dirty`).hidden = true;
+}
+
+/** Puts a platform's config (the masked view) into its form. */
+function fillSection(platform, config) {
+  const state = sections.get(platform);
+  state.config = config;
+  for (const field of state.spec.fields) {
+    const id = fieldId(platform, field.key);
+    const value = config[field.key];
+    switch (field.type) {
+      case 'checkbox':
+        $(id).checked = Boolean(value);
+        break;
+      case 'secret': {
+        const set = Boolean(config.has_token);
+        const badge = $(`${id}-state`);
+        badge.textContent = set ? 'set' : 'not set';
+        badge.dataset.set = String(set);
+        $(id).value = '';
+        break;
+      }
+      case 'list': {
+        const list = $(`${id}-entries`);
+        list.replaceChildren();
+        for (const entry of Array.isArray(value) ? value : []) appendEntry(platform, field, list, String(entry));
+        $(id).value = '';
+        break;
+      }
+      default:
+        $(id).value = value === null || value === undefined ? '' : String(value);
+    }
+  }
+  markClean(platform);
+}
+
+function collectSection(platform) {
+  const state = sections.get(platform);
+  const patch = {};
+  for (const field of state.spec.fields) {
+    const id = fieldId(platform, field.key);
+    switch (field.type) {
+      case 'checkbox':
+        patch[field.key] = $(id).checked;
+        break;
+      case 'secret': {
+        const typed = $(id).value.trim();
+        if (typed) patch[field.key] = typed;
+        break;
+      }
+      case 'list': {
+        // Text left in the add box counts as an entry the owner meant to add.
+        const pending = $(id).value.trim();
+        if (pending) {
+          appendEntry(platform, field, $(`${id}-entries`), pending);
+          $(id).value = '';
+        }
+        patch[field.key] = [...$(`${id}-entries`).querySelectorAll('input[data-entry]')]
+          .map((input) => input.value.trim())
+          .filter((entry) => entry !== '');
+        break;
+      }
+      default:
+        patch[field.key] = $(id).value.trim();
+    }
+  }
+  return patch;
+}
+
+function clearFieldErrors(platform) {
+  const section = $(platform);
+  for (const el of section.querySelectorAll('.field-error')) {
+    el.textContent = '';
+    el.hidden = true;
+  }
+  for (const el of section.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+}
+
+/** Shows an API error next to its field (`matrix.allowed_rooms[1]` → the second room). */
+function showFieldError(platform, fieldPath, message) {
+  const match = /^([a-z_]+)\.([a-z_]+)(?:\[(\d+)\])?/.exec(fieldPath || '');
+  if (!match || match[1] !== platform) return false;
+  const field = sections.get(platform).spec.fields.find((f) => f.key === match[2]);
+  if (!field) return false;
+  const id = fieldId(platform, field.key);
+  const errorEl = $(`${id}-error`);
+  errorEl.textContent = message;
+  errorEl.hidden = false;
+  let target = $(id);
+  if (field.type === 'list' && match[3] !== undefined) {
+    const entry = $(`${id}-entries`).querySelectorAll('input[data-entry]')[Number(match[3])];
+    if (entry) {
+      entry.setAttribute('aria-describedby', `${id}-error`);
+      target = entry;
+    }
+  }
+  target.setAttribute('aria-invalid', 'true');
+  target.focus();
+  return true;
+}
+
+async function save(platform) {
+  const result = $(`${platform}-save-result`);
+  const button = $(`${platform}-save`);
+  clearFieldErrors(platform);
+  const patch = collectSection(platform);
+  button.disabled = true;
+  showResult(result, 'Saving…');
+  try {
+    const config = await api('PUT', '/api/bots/config', { [platform]: patch });
+    fillSection(platform, config[platform]);
+    showResult(result, 'Saved.', 'ok');
+  } catch (err) {
+    const shown = err.body && showFieldError(platform, err.body.field, err.message);
+    showResult(result, shown ? 'Not saved: fix the marked field.' : `Not saved: ${err.message}`, 'error');
+  } finally {
+    // A typed secret is never kept in the page, saved or not.
+    for (const field of sections.get(platform).spec.fields) {
+      if (field.type === 'secret') $(fieldId(platform, field.key)).value = '';
+    }
+    button.disabled = false;
+  }
+  refreshSoon();
+}
+
+function describeTest(platform, data) {
+  if (!data.success) return [`Test failed: ${data.error || 'unknown error'}`, 'error'];
+  if (platform === 'matrix') {
+    return [`Token works: signed in as ${data.user_id}${data.display_name ? ` (${data.display_name})` : ''}.`, 'ok'];
+  }
+  if (platform === 'telegram') return [`Token works: ${data.bot_name || ''} (@${data.bot_username || '?'}).`, 'ok'];
+  return [`Token works: ${data.bot_name || ''} (id ${data.bot_id || '?'}).`, 'ok'];
+}
+
+async function runAction(platform, verb) {
+  const result = $(`${platform}-action-result`);
+  const button = $(`${platform}-${verb}`);
+  const busy = { start: 'Starting…', stop: 'Stopping…', test: 'Testing the token…' }[verb];
+  button.disabled = true;
+  showResult(result, busy);
+  try {
+    const data = await api('POST', `/api/bots/${platform}/${verb}`);
+    if (verb === 'test') showResult(result, ...describeTest(platform, data));
+    else showResult(result, `${data.message || 'Done'}.`, 'ok');
+  } catch (err) {
+    const prefix = { start: 'Cannot start', stop: 'Cannot stop', test: 'Test failed' }[verb];
+    showResult(result, `${prefix}: ${(err.body && err.body.error && err.body.message) || err.message}`, 'error');
+  } finally {
+    button.disabled = false;
+  }
+  refreshSoon();
+}
+
+function setRow(platform, key, text) {
+  const row = $(`${platform}-status-${key}`);
+  row.hidden = !text;
+  const value = row.querySelector('dd');
+  if (value.textContent !== (text || '')) value.textContent = text || '';
+}
+
+function renderStatus(platform, status, spec) {
+  const badge = $(`${platform}-state`);
+  const state = status.available === false ? 'unavailable' : status.state;
+  // Only real changes touch the live region, so screen readers announce state changes, not polls.
+  const label = state === 'unavailable' ? 'not built in' : state;
+  if (badge.textContent !== label) badge.textContent = label;
+  badge.dataset.state = state;
+  const bot = status.bot;
+  setRow(platform, 'bot', bot
+    ? [bot.display_name, bot.username && `@${bot.username.replace(/^@/, '')}`, bot.user_id].filter(Boolean).join(' · ')
+    : '');
+  setRow(platform, 'since', status.state === 'connected' && status.connected_since
+    ? `${formatTime(status.connected_since)}${status.uptime != null ? ` (${formatSeconds(status.uptime)})` : ''}`
+    : '');
+  setRow(platform, 'retry', status.state === 'reconnecting'
+    ? `attempt ${status.reconnect_attempts}, next try in ${formatSeconds((status.next_retry_in_ms || 0) / 1000)}`
+    : '');
+  const error = status.failure_reason || status.last_error;
+  setRow(platform, 'error', error
+    ? `${error}${status.last_error_time ? ` (${formatTime(status.last_error_time)})` : ''}` : '');
+  setRow(platform, 'failures', status.failure_count ? String(status.failure_count) : '');
+  const count = status.allowed_rooms_count ?? status.allowed_users_count;
+  setRow(platform, 'allowed', count ? `${count} ${spec.countLabel}` : '');
+  setRow(platform, 'warnings', (status.warnings || []).join(' · '));
+  const running = Boolean(status.running);
+  $(`${platform}-start`).disabled = running || status.available === false;
+  $(`${platform}-stop`).disabled = status.state === 'stopped';
+  $(`${platform}-test`).disabled = status.available === false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pairing.
+
+function describeRequest(request) {
+  if (request.kind === 'room') {
+    return `invited the bot to ${request.platform_chat_id}`;
+  }
+  return 'wants to chat in a direct message';
+}
+
+function buildRequest(request) {
+  const id = `pairing-${request.id}`;
+  const who = request.platform_user_display || request.platform_user_id;
+  const trust = h('select', { id: `${id}-trust` },
+    ...TRUST_LEVELS.map(([value, label]) => h('option', { value, text: label })));
+  // Preselect the level the platform gives such chats by default.
+  const platformConfig = sections.has(request.platform) && sections.get(request.platform).config;
+  const preset = platformConfig && platformConfig[request.kind === 'room' ? 'group_trust_level' : 'dm_trust_level'];
+  if (preset) trust.value = preset;
+  const item = h('li', { class: 'request', id, 'data-id': request.id, 'aria-labelledby': `${id}-who` },
+    h('div', { class: 'request-head' },
+      h('span', { class: 'platform-tag', text: request.platform }),
+      h('strong', { id: `${id}-who`, text: who }),
+      h('span', { class: 'muted', text: request.platform_user_id })),
+    h('p', { text: `${describeRequest(request)} · ${formatTime(request.created_at)}` }),
+    request.first_message ? h('blockquote', { text: request.first_message }) : null,
+    h('div', { class: 'request-actions' },
+      h('label', { for: `${id}-trust`, text: 'Trust level' }),
+      trust,
+      h('button', { type: 'button', class: 'primary', 'aria-label': `Approve ${who}`, text: 'Approve',
+        onclick: () => decide(request, 'approve', who) }),
+      h('button', { type: 'button', class: 'danger', 'aria-label': `Deny ${who}`, text: 'Deny',
+        onclick: () => decide(request, 'deny', who) })));
+  return item;
+}
+
+async function decide(request, verb, who) {
+  const result = $('pairing-result');
+  const item = $(`pairing-${request.id}`);
+  for (const button of item.querySelectorAll('button')) button.disabled = true;
+  try {
+    const body = verb === 'approve' ? { trust_level: $(`pairing-${request.id}-trust`).value } : undefined;
+    const data = await api('POST', `/api/bots/pairing/${encodeURIComponent(request.id)}/${verb}`, body);
+    const level = data.request && data.request.approved_trust_level;
+    showResult(result, verb === 'approve' ? `Approved ${who}${level ? ` (${level})` : ''}.` : `Denied ${who}.`, 'ok');
+  } catch (err) {
+    showResult(result, `Could not ${verb} ${who}: ${err.message}`, 'error');
+    for (const button of item.querySelectorAll('button')) button.disabled = false;
+  }
+  refreshSoon();
+}
+
+function renderPairing(requests) {
+  const pending = requests.filter((r) => r.status === 'pending');
+  const list = $('pairing-list');
+  const shown = new Map([...list.children].map((li) => [li.dataset.id, li]));
+  const wanted = new Set(pending.map((r) => String(r.id)));
+  for (const [id, li] of shown) {
+    if (!wanted.has(id)) {
+      // Keep keyboard users inside the list when the item they were on disappears.
+      const hadFocus = li.contains(document.activeElement);
+      li.remove();
+      if (hadFocus) $('pairing-title').focus();
+    }
+  }
+  pending.forEach((request, index) => {
+    const existing = shown.get(String(request.id));
+    const li = existing && existing.isConnected ? existing : buildRequest(request);
+    if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
+  });
+  $('pairing-empty').hidden = pending.length > 0;
+  const count = pending.length ? String(pending.length) : '';
+  $('pairing-count').textContent = count;
+  $('pairing-nav-count').textContent = count;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Polling: status and pairing every POLL_MS while the tab is visible; config for forms that are
+// neither edited nor focused (so a change made elsewhere shows up without clobbering typing).
+
+let pollTimer = null;
+let polling = false;
+let pollAgain = false;
+
+function setConnection(text, kind) {
+  const el = $('connection');
+  if (el.textContent !== text) el.textContent = text;
+  el.dataset.kind = kind;
+}
+
+async function refresh() {
+  const [status, pairing, config] = await Promise.all([
+    api('GET', '/api/bots/status'),
+    api('GET', '/api/bots/pairing'),
+    api('GET', '/api/bots/config'),
+  ]);
+  for (const [platform, state] of sections) {
+    const s = status.connectors && status.connectors[platform];
+    if (s) renderStatus(platform, s, state.spec);
+    const section = $(platform);
+    if (config[platform] && !state.dirty && !section.contains(document.activeElement)) {
+      fillSection(platform, config[platform]);
+    }
+  }
+  renderPairing(pairing.requests || []);
+}
+
+async function poll() {
+  clearTimeout(pollTimer);
+  pollTimer = null;
+  if (polling) {
+    pollAgain = true;
+    return;
+  }
+  polling = true;
+  try {
+    await refresh();
+    setConnection(`Live · updated ${new Date().toLocaleTimeString()}`, 'ok');
+  } catch (err) {
+    setConnection(`Not connected: ${err.message}`, 'error');
+  } finally {
+    polling = false;
+  }
+  if (pollAgain) {
+    pollAgain = false;
+    poll();
+    return;
+  }
+  if (!document.hidden) pollTimer = setTimeout(poll, POLL_MS);
+}
+
+/** Refreshes at once (after an action), then keeps the usual rhythm. */
+function refreshSoon() {
+  poll();
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) {
+    clearTimeout(pollTimer);
+    pollTimer = null;
+    setConnection('Paused while the tab is hidden', 'idle');
+  } else {
+    poll();
+  }
+});
+
+function init() {
+  const container = $('platforms');
+  for (const spec of PLATFORMS) container.append(buildSection(spec));
+  $('pairing-title').setAttribute('tabindex', '-1');
+  // The token dialog cannot be dismissed with Escape: every request needs the token.
+  $('token-dialog').addEventListener('cancel', (event) => event.preventDefault());
+  poll();
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+else init();
