@@ -36,6 +36,7 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(section, "must not contain white space"));
         }
     }
+    validate_telegram(config)?;
     validate_matrix(config)?;
     for (i, user) in config.telegram.allowed_users.iter().enumerate() {
         if !is_telegram_user(user) {
@@ -61,6 +62,13 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
         if emoji.chars().count() > 16 || emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ConfigError::invalid(field, "must be one emoji (or empty for none)"));
         }
+    }
+    Ok(())
+}
+
+fn validate_telegram(config: &BotsConfig) -> Result<(), ConfigError> {
+    if !is_http_url(&config.telegram.api_url) {
+        return Err(ConfigError::invalid("telegram.api_url", "must be an http(s) URL"));
     }
     Ok(())
 }
@@ -146,6 +154,7 @@ mod tests {
             ("discord:\n  allowed_users: ['@bob']\n", "discord.allowed_users[0]"),
             ("discord:\n  ack_emoji: 'two words'\n", "discord.ack_emoji"),
             ("telegram:\n  bot_token: 'a b'\n", "telegram.bot_token"),
+            ("telegram:\n  api_url: 'ftp://x'\n", "telegram.api_url"),
         ];
         for (text, field) in cases {
             let err = parse_str(text).unwrap_err();
