@@ -40,15 +40,20 @@ impl RawApi {
         self.token.expose_secret().to_owned()
     }
 
-    fn url(&self, path: &str) -> Result<reqwest::Url, ConnectorError> {
-        self.api_url
-            .join(path)
-            .map_err(|_| ConnectorError::Config("telegram.api_url cannot be joined with a method path".into()))
+    /// `api_url` with `segments` appended (not `Url::join`: `bot123:abc` would read as a scheme).
+    fn url(&self, segments: &[&str]) -> Result<reqwest::Url, ConnectorError> {
+        let mut url = self.api_url.clone();
+        url.path_segments_mut()
+            .map_err(|_| ConnectorError::Config("telegram.api_url cannot have a path".into()))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
     }
 
     /// `getUpdates` from `offset`, waiting up to `timeout_secs`; the raw updates.
     pub async fn get_updates(&self, offset: i64, timeout_secs: u64) -> Result<Vec<Value>, ConnectorError> {
-        let url = self.url(&format!("bot{}/getUpdates", self.token.expose_secret()))?;
+        let bot = format!("bot{}", self.token.expose_secret());
+        let url = self.url(&[&bot, "getUpdates"])?;
         let body = json!({"offset": offset, "timeout": timeout_secs, "allowed_updates": ["message"]});
         let response = self.client.post(url).json(&body).send().await.map_err(classify_transport)?;
         let status = response.status();
@@ -74,7 +79,10 @@ impl RawApi {
 
     /// Downloads `file_path` (from `getFile`).
     pub async fn download(&self, file_path: &str) -> Result<Vec<u8>, ConnectorError> {
-        let url = self.url(&format!("file/bot{}/{}", self.token.expose_secret(), file_path))?;
+        let bot = format!("bot{}", self.token.expose_secret());
+        let mut segments = vec!["file", bot.as_str()];
+        segments.extend(file_path.split('/'));
+        let url = self.url(&segments)?;
         let response = self.client.get(url).send().await.map_err(classify_transport)?;
         if !response.status().is_success() {
             return Err(ConnectorError::Transient(format!("file download answered HTTP {}", response.status())));

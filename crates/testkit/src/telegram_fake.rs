@@ -261,7 +261,8 @@ pub fn group_text(message_id: i64, chat_id: i64, user_id: i64, text: &str, entit
 /// The fake bot as a `User`.
 pub fn bot_user() -> Value {
     json!({"id": BOT_ID, "is_bot": true, "first_name": "Parachute", "username": BOT_USERNAME,
-        "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false})
+        "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
+        "can_connect_to_business": false, "has_main_web_app": false})
 }
 
 fn ok(result: Value) -> HttpResponse {
@@ -295,6 +296,7 @@ fn failure_response(failure: &Failure) -> HttpResponse {
 
 async fn api(shared: web::Data<Shared>, path: web::Path<(String, String)>, body: web::Bytes) -> HttpResponse {
     let (token, method) = path.into_inner();
+    let method = canonical_method(&method);
     let params: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({}));
     let failure = {
         let mut state = shared.state.lock().unwrap();
@@ -325,6 +327,16 @@ async fn api(shared: web::Data<Shared>, path: web::Path<(String, String)>, body:
             }
         }
         _ => error(404, "Not Found", None),
+    }
+}
+
+/// Telegram method names are case-insensitive (teloxide-core sends `GetMe`); calls are
+/// recorded as the documentation spells them (`getMe`).
+fn canonical_method(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
     }
 }
 
