@@ -90,7 +90,6 @@ impl Connector for TelegramConnector {
     }
 
     fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {
-        outbound::set_typing(&self.shared, chat, typing);
-        Box::pin(async { Ok(()) })
+        Box::pin(outbound::set_typing(self.shared.clone(), chat, typing))
     }
 }

@@ -83,31 +83,38 @@ async fn clear_ack(shared: &Shared, chat: teloxide_core::types::ChatId, message_
     }
 }
 
-/// Starts (or stops) renewing the typing indicator in a chat.
-pub fn set_typing(shared: &Arc<Shared>, chat: ChatId, typing: bool) {
+/// Shows the typing indicator now and renews it every [`TYPING_RENEWAL`] until turned off
+/// (or stops it). A failed `sendChatAction` is logged only.
+pub async fn set_typing(shared: Arc<Shared>, chat: ChatId, typing: bool) -> Result<(), ConnectorError> {
     let key = chat.as_str().to_owned();
-    let Ok(mut tasks) = shared.typing.lock() else {
-        return;
-    };
-    if let Some(task) = tasks.remove(&key) {
-        task.abort();
-    }
-    if !typing {
-        return;
-    }
-    let Ok(chat) = chat_id(&chat) else {
-        return;
-    };
-    let bot = shared.bot.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            if let Err(err) = bot.send_chat_action(chat, ChatAction::Typing).await {
-                tracing::debug!(error = %classify_request_error(&err), "sendChatAction failed");
-            }
-            tokio::time::sleep(TYPING_RENEWAL).await;
+    let chat = chat_id(&chat)?;
+    {
+        let Ok(mut tasks) = shared.typing.lock() else {
+            return Ok(());
+        };
+        if let Some(task) = tasks.remove(&key) {
+            task.abort();
         }
-    });
-    tasks.insert(key, task.abort_handle());
+        if !typing {
+            return Ok(());
+        }
+        let bot = shared.bot.clone();
+        let renewal = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(TYPING_RENEWAL).await;
+                send_typing(&bot, chat).await;
+            }
+        });
+        tasks.insert(key, renewal.abort_handle());
+    }
+    send_typing(&shared.bot, chat).await;
+    Ok(())
+}
+
+async fn send_typing(bot: &teloxide_core::Bot, chat: teloxide_core::types::ChatId) {
+    if let Err(err) = bot.send_chat_action(chat, ChatAction::Typing).await {
+        tracing::debug!(error = %classify_request_error(&err), "sendChatAction failed");
+    }
 }
 
 /// Stops every typing renewal when a run ends (also when its future is dropped).

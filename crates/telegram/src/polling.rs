@@ -31,7 +31,8 @@ pub async fn get_me(shared: &Shared) -> Result<(Identity, BotIdentity), Connecto
 }
 
 /// Registers `/new`, `/help` and `/journal` with Telegram; a failure is logged only.
-async fn register_commands(shared: &Shared) {
+/// Runs beside polling: teloxide-core waits 10 s after a 5xx, which must not delay connecting.
+async fn register_commands(shared: Arc<Shared>) {
     let commands = [
         BotCommand::new("new", "Start a new conversation"),
         BotCommand::new("help", "What I can do"),
@@ -80,7 +81,7 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
             offset
         }
     };
-    register_commands(shared).await;
+    let _commands = AbortOnDrop(tokio::spawn(register_commands(shared.clone())));
     link.connected(identity);
     tracing::info!(bot = %me.username, offset, "telegram connected");
     loop {
@@ -100,6 +101,15 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
             offset = next;
             save_offset(shared, offset)?;
         }
+    }
+}
+
+/// Aborts a background task when the run ends or is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Call {
     pub method: String,
     /// The parsed JSON parameters (`{}` when none).
     pub params: Value,
+    /// When the call arrived.
+    pub at: std::time::Instant,
 }
 
 /// A failure the next matching call answers with.
@@ -301,7 +303,7 @@ async fn api(shared: web::Data<Shared>, path: web::Path<(String, String)>, body:
     let failure = {
         let mut state = shared.state.lock().unwrap();
         let seq = state.calls.len();
-        state.calls.push(Call { seq, method: method.clone(), params: params.clone() });
+        state.calls.push(Call { seq, method: method.clone(), params: params.clone(), at: std::time::Instant::now() });
         let position = state.failures.iter().position(|(m, _)| m == "*" || *m == method);
         position.and_then(|i| state.failures.remove(i)).map(|(_, f)| f)
     };
