@@ -10,5 +10,7 @@ pub fn factories() -> Vec<Arc<dyn ConnectorFactory>> {
     vec![
         #[cfg(feature = "matrix")]
         Arc::new(parachute_matrix::MatrixFactory),
+        #[cfg(feature = "telegram")]
+        Arc::new(parachute_telegram::TelegramFactory),
     ]
 }

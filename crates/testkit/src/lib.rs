@@ -7,6 +7,7 @@ pub mod logs;
 pub mod matrix_user;
 pub mod runtime;
 pub mod synapse;
+pub mod telegram_fake;
 
 pub use fake_connector::{FakeConnector, RunScript};
 pub use runtime::{TestRuntime, dm, group, wait_until};

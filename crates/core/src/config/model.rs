@@ -131,7 +131,12 @@ pub struct TelegramConfig {
     pub group_mention_mode: GroupMentionMode,
     /// Reaction added on receipt and removed after the reply; empty for none.
     pub ack_emoji: String,
+    /// Base URL of the Bot API server (a self-hosted `telegram-bot-api` or a test server).
+    pub api_url: String,
 }
+
+/// The public Bot API.
+pub const TELEGRAM_DEFAULT_API_URL: &str = "https://api.telegram.org";
 
 impl Default for TelegramConfig {
     fn default() -> Self {
@@ -143,6 +148,7 @@ impl Default for TelegramConfig {
             group_trust_level: TrustLevel::Sandboxed,
             group_mention_mode: GroupMentionMode::MentionOnly,
             ack_emoji: default_ack_emoji(),
+            api_url: TELEGRAM_DEFAULT_API_URL.to_owned(),
         }
     }
 }

@@ -42,6 +42,7 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(section, "must not contain white space"));
         }
     }
+    validate_telegram(config)?;
     validate_matrix(config)?;
     for (i, user) in config.telegram.allowed_users.iter().enumerate() {
         if !is_telegram_user(user) {
@@ -67,6 +68,13 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
         if emoji.chars().count() > 16 || emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ConfigError::invalid(field, "must be one emoji (or empty for none)"));
         }
+    }
+    Ok(())
+}
+
+fn validate_telegram(config: &BotsConfig) -> Result<(), ConfigError> {
+    if !is_http_url(&config.telegram.api_url) {
+        return Err(ConfigError::invalid("telegram.api_url", "must be an http(s) URL"));
     }
     Ok(())
 }
@@ -154,6 +162,7 @@ mod tests {
             ("telegram:\n  bot_token: 'a b'\n", "telegram.bot_token"),
             ("brain:\n  kind: command\n", "brain.command"),
             ("brain:\n  timeout: 0s\n", "brain.timeout"),
+            ("telegram:\n  api_url: 'ftp://x'\n", "telegram.api_url"),
         ];
         for (text, field) in cases {
             let err = parse_str(text).unwrap_err();

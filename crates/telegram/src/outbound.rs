@@ -1,0 +1,164 @@
+//! The send side: replies in HTML parse mode with a plain-text fallback, the typing
+//! indicator renewed every few seconds, and the ack reaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parachute_core::format::telegram_chunks;
+use parachute_core::ids::ChatId;
+use parachute_runtime::connector::ConnectorError;
+use parachute_runtime::messages::Reply;
+use teloxide_core::payloads::{SendMessageSetters, SetMessageReactionSetters};
+use teloxide_core::prelude::Requester;
+use teloxide_core::types::{ChatAction, MessageId, ParseMode, ReactionType, ReplyParameters};
+
+use crate::Shared;
+use crate::errors::{classify_request_error, is_markup_rejected};
+use crate::translate::parse_event_id;
+
+/// How often `sendChatAction typing` is repeated (Telegram shows it for about 5 s).
+pub const TYPING_RENEWAL: Duration = Duration::from_secs(4);
+
+fn chat_id(chat: &ChatId) -> Result<teloxide_core::types::ChatId, ConnectorError> {
+    chat.as_str()
+        .parse::<i64>()
+        .map(teloxide_core::types::ChatId)
+        .map_err(|_| ConnectorError::Config(format!("`{}` is not a Telegram chat id", chat.as_str())))
+}
+
+/// Sends a reply: chunks of the formatter's HTML, the first one replying to the answered
+/// message; a chunk whose markup Telegram rejects is resent as plain text. Then clears the
+/// ack reaction of the answered message.
+pub async fn deliver(shared: &Shared, reply: Reply) -> Result<(), ConnectorError> {
+    let chat = chat_id(&reply.chat)?;
+    let answered = reply.in_reply_to.as_ref().and_then(|e| parse_event_id(e.as_str())).filter(|(c, _)| *c == chat.0);
+    for (index, chunk) in telegram_chunks(&reply.text).into_iter().enumerate() {
+        let mut request = shared.bot.send_message(chat, chunk.clone()).parse_mode(ParseMode::Html);
+        if let (0, Some((_, message_id))) = (index, answered) {
+            request =
+                request.reply_parameters(ReplyParameters::new(MessageId(message_id)).allow_sending_without_reply());
+        }
+        match request.await {
+            Ok(_) => {}
+            Err(err) if is_markup_rejected(&err) => {
+                tracing::warn!("Telegram rejected the HTML of a reply chunk; sending it as plain text");
+                let mut plain = shared.bot.send_message(chat, html_to_plain(&chunk));
+                if let (0, Some((_, message_id))) = (index, answered) {
+                    plain = plain
+                        .reply_parameters(ReplyParameters::new(MessageId(message_id)).allow_sending_without_reply());
+                }
+                plain.await.map_err(|e| classify_request_error(&e))?;
+            }
+            Err(err) => return Err(classify_request_error(&err)),
+        }
+    }
+    if let Some((_, message_id)) = answered {
+        clear_ack(shared, chat, message_id).await;
+    }
+    Ok(())
+}
+
+/// Adds the ack reaction to a message just received (when one is configured).
+pub async fn ack(shared: &Shared, chat: i64, message_id: i32) {
+    let emoji = shared.config.ack_emoji.clone();
+    if emoji.is_empty() {
+        return;
+    }
+    let request = shared
+        .bot
+        .set_message_reaction(teloxide_core::types::ChatId(chat), MessageId(message_id))
+        .reaction(vec![ReactionType::Emoji { emoji }]);
+    if let Err(err) = request.await {
+        tracing::debug!(error = %classify_request_error(&err), "could not add the ack reaction");
+    }
+}
+
+async fn clear_ack(shared: &Shared, chat: teloxide_core::types::ChatId, message_id: i32) {
+    if shared.config.ack_emoji.is_empty() {
+        return;
+    }
+    let request = shared.bot.set_message_reaction(chat, MessageId(message_id)).reaction(Vec::new());
+    if let Err(err) = request.await {
+        tracing::debug!(error = %classify_request_error(&err), "could not remove the ack reaction");
+    }
+}
+
+/// Shows the typing indicator now and renews it every [`TYPING_RENEWAL`] until turned off
+/// (or stops it). A failed `sendChatAction` is logged only.
+pub async fn set_typing(shared: Arc<Shared>, chat: ChatId, typing: bool) -> Result<(), ConnectorError> {
+    let key = chat.as_str().to_owned();
+    let chat = chat_id(&chat)?;
+    {
+        let Ok(mut tasks) = shared.typing.lock() else {
+            return Ok(());
+        };
+        if let Some(task) = tasks.remove(&key) {
+            task.abort();
+        }
+        if !typing {
+            return Ok(());
+        }
+        let bot = shared.bot.clone();
+        let renewal = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(TYPING_RENEWAL).await;
+                send_typing(&bot, chat).await;
+            }
+        });
+        tasks.insert(key, renewal.abort_handle());
+    }
+    send_typing(&shared.bot, chat).await;
+    Ok(())
+}
+
+async fn send_typing(bot: &teloxide_core::Bot, chat: teloxide_core::types::ChatId) {
+    if let Err(err) = bot.send_chat_action(chat, ChatAction::Typing).await {
+        tracing::debug!(error = %classify_request_error(&err), "sendChatAction failed");
+    }
+}
+
+/// Stops every typing renewal when a run ends (also when its future is dropped).
+pub struct TypingGuard(pub Arc<Shared>);
+
+impl Drop for TypingGuard {
+    fn drop(&mut self) {
+        if let Ok(mut tasks) = self.0.typing.lock() {
+            for (_, task) in tasks.drain() {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// The visible text of Telegram HTML: tags removed, the five entities unescaped.
+pub fn html_to_plain(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn plain_text_of_html() {
+        assert_eq!(html_to_plain("<b>a &lt;b&gt;</b> &amp;amp; <a href=\"x\">l</a>"), "a <b> &amp; l");
+    }
+
+    proptest! {
+        #[test]
+        fn plain_text_of_escaped_text_is_the_text(text in "[^<>&]{0,80}") {
+            prop_assert_eq!(html_to_plain(&format!("<i>{text}</i>")), text);
+        }
+    }
+}

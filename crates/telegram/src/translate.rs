@@ -1,0 +1,312 @@
+//! Pure translation of Bot API updates into what the runtime needs: who wrote what where,
+//! and whether it addresses the bot (mention, reply to the bot, command for the bot).
+
+use parachute_core::ids::ChatKind;
+use serde_json::Value;
+use teloxide_core::types::{Message, MessageEntityKind, Update, UpdateKind};
+
+/// Who the bot is, as `getMe` said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotIdentity {
+    /// The bot's numeric user id.
+    pub id: u64,
+    /// The bot's username without `@`.
+    pub username: String,
+}
+
+/// What a message carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Text or a caption.
+    Text(String),
+    /// A voice note or audio file still to download.
+    Audio {
+        /// `file_id` for `getFile`.
+        file_id: String,
+        /// e.g. `audio/ogg`.
+        mime_type: String,
+        /// A name for the file.
+        file_name: String,
+    },
+}
+
+/// One incoming message, translated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The chat's numeric id.
+    pub chat_id: i64,
+    /// The message id within the chat.
+    pub message_id: i32,
+    /// Private chat or group.
+    pub chat_kind: ChatKind,
+    /// The sender's numeric id.
+    pub sender_id: u64,
+    /// The sender's username, without `@`.
+    pub sender_username: Option<String>,
+    /// The sender's name as Telegram gives it.
+    pub sender_display: String,
+    /// What was sent.
+    pub body: Body,
+    /// Mention, reply to the bot or command for the bot.
+    pub addresses_bot: bool,
+    /// Milliseconds since the epoch.
+    pub timestamp_ms: i64,
+}
+
+impl Incoming {
+    /// The stable event id: the same message redelivered gets the same id.
+    pub fn event_id(&self) -> String {
+        event_id(self.chat_id, self.message_id)
+    }
+}
+
+/// The event id of message `message_id` in chat `chat_id`.
+pub fn event_id(chat_id: i64, message_id: i32) -> String {
+    format!("{chat_id}:{message_id}")
+}
+
+/// Splits an event id made by [`event_id`] back into chat and message id.
+pub fn parse_event_id(event: &str) -> Option<(i64, i32)> {
+    let (chat, message) = event.split_once(':')?;
+    Some((chat.parse().ok()?, message.parse().ok()?))
+}
+
+/// The `update_id` of a raw update, if it has one.
+pub fn update_id(raw: &Value) -> Option<i64> {
+    raw.get("update_id")?.as_i64()
+}
+
+/// Parses and translates one raw update; `None` for updates that are malformed, not a new
+/// message, from the bot itself, without content we handle, or a command for another bot.
+pub fn translate_raw(raw: Value, me: &BotIdentity) -> Option<Incoming> {
+    // teloxide-core's `Update` only deserializes from text (from a `Value` every kind ends up
+    // as `UpdateKind::Error`), so the value is printed and parsed again.
+    match serde_json::from_str::<Update>(&raw.to_string()) {
+        Ok(update) => translate(&update, me),
+        Err(err) => {
+            tracing::warn!(error = %err, "skipping an update that does not parse");
+            None
+        }
+    }
+}
+
+/// Translates a parsed update (see [`translate_raw`]).
+pub fn translate(update: &Update, me: &BotIdentity) -> Option<Incoming> {
+    let UpdateKind::Message(message) = &update.kind else {
+        return None;
+    };
+    translate_message(message, me)
+}
+
+fn translate_message(message: &Message, me: &BotIdentity) -> Option<Incoming> {
+    let sender = message.from.as_ref()?;
+    if sender.id.0 == me.id {
+        return None;
+    }
+    let chat_kind = if message.chat.is_private() { ChatKind::Direct } else { ChatKind::Group };
+    let mentioned = mentions_bot(message, me);
+    let replied = message.reply_to_message().and_then(|m| m.from.as_ref()).is_some_and(|u| u.id.0 == me.id);
+    let (body, command_for_bot) = if let Some(text) = message.text().or(message.caption()) {
+        match command_target(text, &me.username) {
+            CommandTarget::OtherBot => return None,
+            CommandTarget::Bot(stripped) => (Body::Text(stripped), true),
+            CommandTarget::NotACommand => (Body::Text(text.to_owned()), false),
+        }
+    } else if let Some(voice) = message.voice() {
+        let mime_type = voice.mime_type.as_ref().map_or_else(|| "audio/ogg".to_owned(), |m| m.to_string());
+        (Body::Audio { file_id: voice.file.id.to_string(), mime_type, file_name: "voice.ogg".into() }, false)
+    } else if let Some(audio) = message.audio() {
+        let mime_type = audio.mime_type.as_ref().map_or_else(|| "audio/mpeg".to_owned(), |m| m.to_string());
+        let file_name = audio.file_name.clone().unwrap_or_else(|| "audio".into());
+        (Body::Audio { file_id: audio.file.id.to_string(), mime_type, file_name }, false)
+    } else {
+        return None;
+    };
+    Some(Incoming {
+        chat_id: message.chat.id.0,
+        message_id: message.id.0,
+        chat_kind,
+        sender_id: sender.id.0,
+        sender_username: sender.username.clone(),
+        sender_display: sender.full_name(),
+        body,
+        addresses_bot: chat_kind == ChatKind::Direct || mentioned || replied || command_for_bot,
+        timestamp_ms: message.date.timestamp_millis(),
+    })
+}
+
+/// Whether the entities of a message mention the bot (`@username` or a text mention of its id).
+pub fn mentions_bot(message: &Message, me: &BotIdentity) -> bool {
+    let Some(text) = message.text().or(message.caption()) else {
+        return false;
+    };
+    let entities = message.entities().or(message.caption_entities()).unwrap_or(&[]);
+    let units: Vec<u16> = text.encode_utf16().collect();
+    entities.iter().any(|entity| match &entity.kind {
+        MessageEntityKind::TextMention { user } => user.id.0 == me.id,
+        MessageEntityKind::Mention => units
+            .get(entity.offset..entity.offset.saturating_add(entity.length))
+            .map(String::from_utf16_lossy)
+            .is_some_and(|m| m.trim_start_matches('@').eq_ignore_ascii_case(&me.username)),
+        _ => false,
+    })
+}
+
+/// Whom a `/command` is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandTarget {
+    /// Not a command.
+    NotACommand,
+    /// For this bot; the text with any `@botname` suffix removed.
+    Bot(String),
+    /// `/command@otherbot`.
+    OtherBot,
+}
+
+/// Decides whom a command is for: `/new` and `/new@thisbot` are ours, `/new@other` is not.
+pub fn command_target(text: &str, bot_username: &str) -> CommandTarget {
+    let Some(rest) = text.strip_prefix('/') else {
+        return CommandTarget::NotACommand;
+    };
+    let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let (word, tail) = rest.split_at(word_end);
+    if word.is_empty() {
+        return CommandTarget::NotACommand;
+    }
+    match word.split_once('@') {
+        None => CommandTarget::Bot(text.to_owned()),
+        Some((command, target)) if target.eq_ignore_ascii_case(bot_username) => {
+            CommandTarget::Bot(format!("/{command}{tail}"))
+        }
+        Some(_) => CommandTarget::OtherBot,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn me() -> BotIdentity {
+        BotIdentity { id: 999, username: "parabot".into() }
+    }
+
+    fn update(chat: Value, text: &str, extra: Value) -> Value {
+        let mut message = json!({
+            "message_id": 7, "date": 1_700_000_000, "chat": chat,
+            "from": {"id": 42, "is_bot": false, "first_name": "Alice", "username": "alice"},
+            "text": text,
+        });
+        if let (Some(m), Some(e)) = (message.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        json!({"update_id": 5, "message": message})
+    }
+
+    fn private() -> Value {
+        json!({"id": 42, "type": "private", "first_name": "Alice"})
+    }
+
+    fn group() -> Value {
+        json!({"id": -100, "type": "supergroup", "title": "G"})
+    }
+
+    #[test]
+    fn private_text_is_direct_and_addresses_bot() {
+        let inc = translate_raw(update(private(), "hi", json!({})), &me()).unwrap();
+        assert_eq!(inc.chat_kind, ChatKind::Direct);
+        assert!(inc.addresses_bot);
+        assert_eq!(inc.event_id(), "42:7");
+        assert_eq!(inc.body, Body::Text("hi".into()));
+        assert_eq!(inc.sender_username.as_deref(), Some("alice"));
+        assert_eq!(inc.timestamp_ms, 1_700_000_000_000);
+    }
+
+    #[test]
+    fn group_text_without_mention_does_not_address_bot() {
+        let inc = translate_raw(update(group(), "hello all", json!({})), &me()).unwrap();
+        assert_eq!(inc.chat_kind, ChatKind::Group);
+        assert!(!inc.addresses_bot);
+    }
+
+    #[test]
+    fn mention_entity_addresses_bot_with_utf16_offsets() {
+        let text = "😀 @ParaBot hi";
+        let extra = json!({"entities": [{"type": "mention", "offset": 3, "length": 8}]});
+        assert!(translate_raw(update(group(), text, extra), &me()).unwrap().addresses_bot);
+        let other = json!({"entities": [{"type": "mention", "offset": 3, "length": 8}]});
+        assert!(!translate_raw(update(group(), "😀 @someone hi", other), &me()).unwrap().addresses_bot);
+    }
+
+    #[test]
+    fn text_mention_of_bot_id_addresses_bot() {
+        let extra = json!({"entities": [{"type": "text_mention", "offset": 0, "length": 4,
+            "user": {"id": 999, "is_bot": true, "first_name": "Para"}}]});
+        assert!(translate_raw(update(group(), "Para, hi", extra), &me()).unwrap().addresses_bot);
+    }
+
+    #[test]
+    fn reply_to_bot_addresses_bot() {
+        let extra = json!({"reply_to_message": {"message_id": 3, "date": 1, "chat": group(),
+            "from": {"id": 999, "is_bot": true, "first_name": "Para"}, "text": "earlier"}});
+        assert!(translate_raw(update(group(), "yes", extra), &me()).unwrap().addresses_bot);
+    }
+
+    #[test]
+    fn commands_for_this_bot_are_stripped_others_skipped() {
+        let inc = translate_raw(update(group(), "/new@parabot now", json!({})), &me()).unwrap();
+        assert!(inc.addresses_bot);
+        assert_eq!(inc.body, Body::Text("/new now".into()));
+        assert!(translate_raw(update(group(), "/new@otherbot", json!({})), &me()).is_none());
+        assert!(translate_raw(update(group(), "/help", json!({})), &me()).unwrap().addresses_bot);
+    }
+
+    #[test]
+    fn own_messages_and_malformed_updates_are_skipped() {
+        let mut own = update(group(), "x", json!({}));
+        own["message"]["from"]["id"] = json!(999);
+        assert!(translate_raw(own, &me()).is_none());
+        assert!(translate_raw(json!({"update_id": 1, "message": {"text": "no chat"}}), &me()).is_none());
+        assert!(translate_raw(json!({"update_id": "x"}), &me()).is_none());
+        assert!(translate_raw(json!([1, 2]), &me()).is_none());
+        assert!(
+            translate_raw(json!({"update_id": 2, "message": {"message_id": 1, "date": 1, "chat": private()}}), &me())
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn voice_becomes_audio_body() {
+        let mut raw = update(private(), "", json!({}));
+        raw["message"].as_object_mut().unwrap().remove("text");
+        raw["message"]["voice"] =
+            json!({"file_id": "F1", "file_unique_id": "U1", "duration": 2, "mime_type": "audio/ogg"});
+        let inc = translate_raw(raw, &me()).unwrap();
+        assert_eq!(
+            inc.body,
+            Body::Audio { file_id: "F1".into(), mime_type: "audio/ogg".into(), file_name: "voice.ogg".into() }
+        );
+    }
+
+    #[test]
+    fn event_ids_round_trip() {
+        assert_eq!(parse_event_id(&event_id(-100123, 55)), Some((-100123, 55)));
+        assert_eq!(parse_event_id("nope"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_json_never_panics(s in ".{0,200}") {
+            let value = serde_json::from_str::<Value>(&s).unwrap_or(Value::String(s));
+            let _ = translate_raw(value, &me());
+        }
+
+        #[test]
+        fn command_target_never_panics_and_keeps_plain_text(text in "[^/].{0,50}") {
+            prop_assert_eq!(command_target(&text, "parabot"), CommandTarget::NotACommand);
+        }
+    }
+}

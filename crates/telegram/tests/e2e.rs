@@ -1,0 +1,322 @@
+//! End-to-end: the real Telegram connector inside a real runtime, talking to the fake Bot
+//! API server of the testkit on 127.0.0.1.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parachute_core::config::BotsConfig;
+use parachute_core::gating::GroupMentionMode;
+use parachute_core::ids::Platform;
+use parachute_core::pairing::texts;
+use parachute_runtime::orchestrator::{NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
+use parachute_runtime::pairing::{Approve, ListPairing};
+use parachute_runtime::status::ConnectorState;
+use parachute_telegram::TelegramFactory;
+use parachute_telegram::errors::CONFLICT_MESSAGE;
+use parachute_testkit::TestRuntime;
+use parachute_testkit::brains::RecordingBrain;
+use parachute_testkit::runtime::config_with_tokens;
+use parachute_testkit::telegram_fake::{BOT_ID, BOT_USERNAME, Call, Failure, TelegramFake, group_text, private_text};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(10);
+const ALICE: i64 = 4242;
+const GROUP: i64 = -100_555;
+
+fn config(fake: &TelegramFake) -> BotsConfig {
+    let mut config = config_with_tokens();
+    config.telegram.enabled = true;
+    config.telegram.api_url = fake.url();
+    config.telegram.allowed_users = vec!["@alice".into()];
+    config
+}
+
+async fn start(config: BotsConfig, brain: &RecordingBrain) -> TestRuntime {
+    let rt = TestRuntime::start_with(config, Some(Arc::new(brain.clone())), vec![Arc::new(TelegramFactory)]);
+    rt.wait_status(Platform::Telegram, WAIT, |s| s.state == ConnectorState::Connected).await;
+    rt
+}
+
+fn text_of(call: &Call) -> &str {
+    call.params["text"].as_str().unwrap_or("")
+}
+
+fn sent_to(chat: i64) -> impl Fn(&Call) -> bool {
+    move |c: &Call| c.params["chat_id"] == json!(chat)
+}
+
+fn mention(text: &str, name: &str) -> Value {
+    let offset = text.encode_utf16().count() - name.encode_utf16().count();
+    let offset = text[..].find(name).map(|i| text[..i].encode_utf16().count()).unwrap_or(offset);
+    json!([{"type": "mention", "offset": offset, "length": name.encode_utf16().count()}])
+}
+
+#[actix::test]
+async fn dm_from_allowed_user_is_answered_with_reaction_and_typing_in_order() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    let id = fake.next_message_id();
+    fake.push_message(private_text(id, ALICE, "alice", "hello there"));
+    let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
+    assert_eq!(text_of(&reply), "alice: hello there");
+    assert_eq!(reply.params["parse_mode"], "HTML");
+    assert_eq!(reply.params["reply_parameters"]["message_id"], json!(id));
+    let cleared = fake.wait_call("setMessageReaction", WAIT, |c| c.params["reaction"] == json!([])).await;
+    let acked = fake.calls_of("setMessageReaction").into_iter().find(|c| c.params["reaction"] != json!([])).unwrap();
+    assert_eq!(acked.params["reaction"], json!([{"type": "emoji", "emoji": "👀"}]));
+    assert_eq!(acked.params["message_id"], json!(id));
+    let typing = fake.calls_of("sendChatAction");
+    assert!(!typing.is_empty(), "typing shown while the brain works");
+    assert_eq!(typing[0].params["action"], "typing");
+    assert!(acked.seq < typing[0].seq && typing[0].seq < reply.seq && reply.seq < cleared.seq, "{:#?}", fake.calls());
+    assert_eq!(brain.requests().len(), 1);
+}
+
+#[actix::test]
+async fn typing_is_renewed_while_the_brain_works() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    brain.delay_chat(&ALICE.to_string(), Duration::from_millis(4_600));
+    let _rt = start(config(&fake), &brain).await;
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "think hard"));
+    fake.wait_calls("sendChatAction", 2, WAIT, sent_to(ALICE)).await;
+    fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
+}
+
+#[actix::test]
+async fn unknown_user_goes_through_pairing_and_is_answered_after_approval() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    let eve = 5151;
+    fake.push_message(private_text(fake.next_message_id(), eve, "eve", "let me in"));
+    let first = fake.wait_call("sendMessage", WAIT, sent_to(eve)).await;
+    assert_eq!(text_of(&first), texts::REQUEST_SENT);
+    let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
+    assert_eq!(requests.len(), 1);
+    rt.handle.pairing.send(Approve { id: requests[0].id, trust_level: None }).await.unwrap().unwrap();
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == texts::APPROVED).await;
+    fake.push_message(private_text(fake.next_message_id(), eve, "eve", "thanks"));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "eve: thanks").await;
+    assert_eq!(brain.requests().len(), 1, "only the message after approval reached the brain");
+}
+
+#[actix::test]
+async fn group_mention_only_answers_mentions_replies_and_commands() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    let at_bot = format!("@{BOT_USERNAME}");
+    fake.push_message(group_text(fake.next_message_id(), GROUP, 11, "just chatting", json!([])));
+    let text = format!("hey {at_bot} what's up");
+    fake.push_message(group_text(fake.next_message_id(), GROUP, 11, &text, mention(&text, &at_bot)));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c).ends_with("what's up")).await;
+
+    let mut reply = group_text(fake.next_message_id(), GROUP, 12, "answering you", json!([]));
+    reply["reply_to_message"] = json!({"message_id": 1, "date": 1, "chat": reply["chat"].clone(),
+        "from": {"id": BOT_ID, "is_bot": true, "first_name": "Parachute"}, "text": "earlier"});
+    fake.push_message(reply);
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c).ends_with("answering you")).await;
+
+    let text_mention = json!([{"type": "text_mention", "offset": 0, "length": 4,
+        "user": {"id": BOT_ID, "is_bot": true, "first_name": "Parachute"}}]);
+    fake.push_message(group_text(fake.next_message_id(), GROUP, 13, "Para by name", text_mention));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c).ends_with("Para by name")).await;
+
+    let other = "@someone_else hi";
+    fake.push_message(group_text(fake.next_message_id(), GROUP, 11, other, mention(other, "@someone_else")));
+    let command = format!("/help@{BOT_USERNAME}");
+    fake.push_message(group_text(fake.next_message_id(), GROUP, 11, &command, json!([])));
+    let help = fake.wait_calls("sendMessage", 4, WAIT, sent_to(GROUP)).await;
+    assert!(text_of(&help[3]).contains("/new"), "the help text: {}", text_of(&help[3]));
+    let texts: Vec<String> = fake.calls_of("sendMessage").iter().map(|c| text_of(c).to_owned()).collect();
+    assert!(!texts.iter().any(|t| t.contains("just chatting") || t.contains("someone_else")), "{texts:#?}");
+    assert!(brain.requests().iter().all(|r| !r.message.contains("just chatting")));
+}
+
+#[actix::test]
+async fn group_all_messages_answers_everything() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let mut config = config(&fake);
+    config.telegram.group_mention_mode = GroupMentionMode::AllMessages;
+    let _rt = start(config, &brain).await;
+    fake.push_message(group_text(fake.next_message_id(), GROUP, 11, "just chatting", json!([])));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c).ends_with("just chatting")).await;
+}
+
+#[actix::test]
+async fn commands_are_registered_and_answered() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    let registered = fake.wait_call("setMyCommands", WAIT, |_| true).await;
+    let names: Vec<&str> =
+        registered.params["commands"].as_array().unwrap().iter().filter_map(|c| c["command"].as_str()).collect();
+    assert_eq!(names, ["new", "help", "journal"]);
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "/new"));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == NEW_SESSION_TEXT).await;
+    let command = format!("/new@{BOT_USERNAME}");
+    fake.push_message(group_text(fake.next_message_id(), GROUP, 11, &command, json!([])));
+    fake.wait_call("sendMessage", WAIT, |c| sent_to(GROUP)(c) && text_of(c) == NEW_SESSION_TEXT).await;
+    assert!(brain.requests().is_empty(), "commands do not reach the brain");
+}
+
+#[actix::test]
+async fn set_my_commands_failure_is_not_fatal() {
+    let fake = TelegramFake::start();
+    fake.fail_next("setMyCommands", Failure::Server(500));
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "still here?"));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: still here?").await;
+}
+
+#[actix::test]
+async fn long_reply_is_split_at_4096() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    let long = "word ".repeat(2_000);
+    let id = fake.next_message_id();
+    fake.push_message(private_text(id, ALICE, "alice", long.trim()));
+    let chunks = fake.wait_calls("sendMessage", 3, WAIT, sent_to(ALICE)).await;
+    assert!(chunks.iter().all(|c| text_of(c).encode_utf16().count() <= 4096));
+    assert_eq!(chunks[0].params["reply_parameters"]["message_id"], json!(id));
+    assert!(chunks[1].params.get("reply_parameters").is_none(), "only the first chunk replies");
+    let words: usize = chunks.iter().map(|c| text_of(c).matches("word").count()).sum();
+    assert_eq!(words, 2_000);
+}
+
+#[actix::test]
+async fn rejected_markup_is_resent_as_plain_text() {
+    let fake = TelegramFake::start();
+    fake.reject_markup_containing("BROKEN");
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "BROKEN **bold** & <tag>"));
+    let plain = fake.wait_call("sendMessage", WAIT, |c| c.params.get("parse_mode").is_none()).await;
+    assert_eq!(text_of(&plain), "alice: BROKEN bold & <tag>");
+    assert!(fake.calls_of("sendMessage").iter().any(|c| c.params["parse_mode"] == "HTML" && c.seq < plain.seq));
+}
+
+#[actix::test]
+async fn first_start_drops_pending_updates_and_restart_resumes_at_stored_offset() {
+    let fake = TelegramFake::start();
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "sent before the bot existed"));
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    let answered_id = fake.next_message_id();
+    let update = fake.push_message(private_text(answered_id, ALICE, "alice", "one"));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: one").await;
+    let stored = || rt.handle.store.cursor(Platform::Telegram, "update_offset").unwrap();
+    assert!(parachute_testkit::wait_until(WAIT, || async { stored() == Some((update + 1).to_string()) }).await);
+
+    let polls_before = fake.calls_of("getUpdates").len();
+    let rt = rt.restart(Some(Arc::new(brain.clone()))).await;
+    // Sent while parachute restarts: answered after it, not dropped as "pending".
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "two"));
+    rt.wait_status(Platform::Telegram, WAIT, |s| s.state == ConnectorState::Connected).await;
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: two").await;
+    let first_poll = &fake.calls_of("getUpdates")[polls_before];
+    assert_eq!(first_poll.params["offset"], json!(update + 1), "resumed at the stored offset");
+    assert_ne!(first_poll.params["timeout"], json!(0), "no pending updates dropped on a restart");
+    let texts: Vec<String> = fake.calls_of("sendMessage").iter().map(|c| text_of(c).to_owned()).collect();
+    assert_eq!(texts, ["alice: one", "alice: two"], "nothing answered twice, nothing pending answered");
+}
+
+#[actix::test]
+async fn rate_limit_is_waited_out() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    fake.fail_next("getUpdates", Failure::RateLimited(1));
+    // Wake the pending long poll so the next one meets the 429.
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "wake"));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: wake").await;
+    let limited_at = fake.wait_calls("getMe", 2, WAIT, |_| true).await[1].at;
+    let polls = fake.calls_of("getUpdates");
+    let limited = polls.iter().rev().find(|c| c.at < limited_at).unwrap();
+    assert!(limited_at - limited.at >= Duration::from_millis(950), "reconnected only after retry_after (1 s)");
+    rt.wait_status(Platform::Telegram, WAIT, |s| s.state == ConnectorState::Connected).await;
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "after"));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: after").await;
+}
+
+#[actix::test]
+async fn invalid_token_fails_fast() {
+    let fake = TelegramFake::start();
+    let mut config = config(&fake);
+    config.telegram.bot_token = Some("999:WRONG-token".to_owned().into());
+    let brain = RecordingBrain::new();
+    let rt = TestRuntime::start_with(config, Some(Arc::new(brain)), vec![Arc::new(TelegramFactory)]);
+    let status = rt.wait_status(Platform::Telegram, WAIT, |s| s.state.name() == "failed").await;
+    let reason = status.last_error.unwrap_or_default();
+    assert!(reason.contains("rejected the bot token"), "{reason}");
+    assert!(!reason.contains("WRONG"));
+    assert_eq!(fake.calls_of("getMe").len(), 1, "no retries after a 401");
+}
+
+#[actix::test]
+async fn conflict_fails_with_a_clear_message() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    fake.fail_next("getUpdates", Failure::Conflict);
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "wake"));
+    let status = rt.wait_status(Platform::Telegram, WAIT, |s| s.state.name() == "failed").await;
+    assert!(status.last_error.unwrap_or_default().contains(CONFLICT_MESSAGE));
+}
+
+#[actix::test]
+async fn server_errors_and_malformed_answers_reconnect() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    fake.fail_next("getUpdates", Failure::Server(502));
+    fake.fail_next("getUpdates", Failure::Malformed);
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "through"));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: through").await;
+    rt.wait_status(Platform::Telegram, WAIT, |s| s.failure_count >= 2).await;
+}
+
+#[actix::test]
+async fn malformed_updates_are_skipped() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    fake.push_raw(json!({"message": {"text": "no chat, no sender"}}), true);
+    fake.push_raw(json!({"edited_message": "not an object"}), true);
+    fake.push_raw(json!({"no_update_id": true}), false);
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "fine"));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: fine").await;
+    assert_eq!(fake.calls_of("sendMessage").len(), 1);
+}
+
+#[actix::test]
+async fn voice_note_is_downloaded_and_handed_over() {
+    let fake = TelegramFake::start();
+    fake.add_file("VOICE1", vec![1, 2, 3, 4]);
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    let mut voice = private_text(fake.next_message_id(), ALICE, "alice", "");
+    voice.as_object_mut().unwrap().remove("text");
+    voice["voice"] = json!({"file_id": "VOICE1", "file_unique_id": "uV", "duration": 1, "mime_type": "audio/ogg"});
+    fake.push_message(voice);
+    fake.wait_call("getFile", WAIT, |c| c.params["file_id"] == "VOICE1").await;
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == NO_TRANSCRIBER_TEXT).await;
+}
+
+#[actix::test]
+async fn server_going_down_and_coming_back_reconnects() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    fake.go_down().await;
+    rt.wait_status(Platform::Telegram, WAIT, |s| matches!(s.state, ConnectorState::Reconnecting { .. })).await;
+    fake.come_back();
+    rt.wait_status(Platform::Telegram, WAIT, |s| s.state == ConnectorState::Connected).await;
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "back"));
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: back").await;
+}

@@ -1,0 +1,405 @@
+//! A fake Telegram Bot API server on 127.0.0.1 for end-to-end tests of the real connector:
+//! the real JSON shapes, long-polling `getUpdates` honouring `offset` and `timeout`, every
+//! call recorded, injectable failures, and going down / coming back on the same port.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// The token the fake accepts.
+pub const FAKE_TOKEN: &str = "123456:TEST-telegram-token-value";
+/// The fake bot's user id.
+pub const BOT_ID: u64 = 777_000;
+/// The fake bot's username.
+pub const BOT_USERNAME: &str = "parachute_test_bot";
+
+/// One recorded Bot API call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Position among all calls.
+    pub seq: usize,
+    /// e.g. `sendMessage`.
+    pub method: String,
+    /// The parsed JSON parameters (`{}` when none).
+    pub params: Value,
+    /// When the call arrived.
+    pub at: std::time::Instant,
+}
+
+/// A failure the next matching call answers with.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// 401 Unauthorized.
+    Unauthorized,
+    /// 409 Conflict: another getUpdates.
+    Conflict,
+    /// 429 with `parameters.retry_after`.
+    RateLimited(u64),
+    /// A 5xx with a JSON error body.
+    Server(u16),
+    /// 200 with a body that is not JSON.
+    Malformed,
+}
+
+#[derive(Default)]
+struct State {
+    updates: Vec<Value>,
+    next_update_id: i64,
+    next_message_id: i64,
+    calls: Vec<Call>,
+    failures: VecDeque<(String, Failure)>,
+    reject_markup_containing: Option<String>,
+    files: HashMap<String, (String, Vec<u8>)>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: watch::Sender<u64>,
+}
+
+impl Shared {
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v += 1);
+    }
+}
+
+/// The fake server. Dropping it stops it.
+pub struct TelegramFake {
+    shared: Arc<Shared>,
+    port: u16,
+    server: Mutex<Option<ServerHandle>>,
+}
+
+impl TelegramFake {
+    /// Starts the fake on a free port of 127.0.0.1 (inside an actix system or tokio runtime).
+    pub fn start() -> Self {
+        let state = State { next_update_id: 1000, next_message_id: 1, ..State::default() };
+        let (changed, _) = watch::channel(0);
+        let shared = Arc::new(Shared { state: Mutex::new(state), changed });
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake Bot API");
+        let port = listener.local_addr().expect("local addr").port();
+        let fake = Self { shared, port, server: Mutex::new(None) };
+        fake.listen(listener);
+        fake
+    }
+
+    fn listen(&self, listener: TcpListener) {
+        let data = web::Data::from(self.shared.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(1 << 20))
+                .route("/bot{token}/{method}", web::post().to(api))
+                .route("/bot{token}/{method}", web::get().to(api))
+                .route("/file/bot{token}/{path:.*}", web::get().to(file))
+        })
+        .workers(1)
+        .shutdown_timeout(0)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        *self.server.lock().unwrap() = Some(server.handle());
+        actix_web::rt::spawn(server);
+    }
+
+    /// The base URL to put into `telegram.api_url`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops listening (open connections are dropped).
+    pub async fn go_down(&self) {
+        let handle = self.server.lock().unwrap().take();
+        if let Some(handle) = handle {
+            handle.stop(false).await;
+        }
+    }
+
+    /// Listens again on the same port.
+    pub fn come_back(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", self.port)) {
+                Ok(listener) => break listener,
+                Err(err) if std::time::Instant::now() < deadline => {
+                    tracing::debug!(%err, "port not free yet");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(err) => panic!("cannot listen on port {} again: {err}", self.port),
+            }
+        };
+        self.listen(listener);
+    }
+
+    /// Queues a `message` update; returns its update id.
+    pub fn push_message(&self, message: Value) -> i64 {
+        let mut state = self.shared.state.lock().unwrap();
+        let id = state.next_update_id;
+        state.next_update_id += 1;
+        state.updates.push(json!({"update_id": id, "message": message}));
+        drop(state);
+        self.shared.bump();
+        id
+    }
+
+    /// Queues an arbitrary update value (e.g. a malformed one); the update id is assigned
+    /// when `with_id` is set. Returns the id assigned.
+    pub fn push_raw(&self, mut update: Value, with_id: bool) -> i64 {
+        let mut state = self.shared.state.lock().unwrap();
+        let id = state.next_update_id;
+        state.next_update_id += 1;
+        if with_id && let Some(object) = update.as_object_mut() {
+            object.insert("update_id".into(), json!(id));
+        }
+        state.updates.push(update);
+        drop(state);
+        self.shared.bump();
+        id
+    }
+
+    /// A new message id for messages built by tests.
+    pub fn next_message_id(&self) -> i64 {
+        let mut state = self.shared.state.lock().unwrap();
+        state.next_message_id += 1;
+        state.next_message_id
+    }
+
+    /// Makes the next call of `method` (`"*"` for any) answer with `failure`.
+    pub fn fail_next(&self, method: &str, failure: Failure) {
+        self.shared.state.lock().unwrap().failures.push_back((method.to_owned(), failure));
+    }
+
+    /// Makes `sendMessage` in HTML parse mode answer 400 "can't parse entities" when the text
+    /// contains `marker`.
+    pub fn reject_markup_containing(&self, marker: &str) {
+        self.shared.state.lock().unwrap().reject_markup_containing = Some(marker.to_owned());
+    }
+
+    /// Makes `file_id` downloadable with `bytes`.
+    pub fn add_file(&self, file_id: &str, bytes: Vec<u8>) {
+        let path = format!("voice/{file_id}.oga");
+        self.shared.state.lock().unwrap().files.insert(file_id.to_owned(), (path, bytes));
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.state.lock().unwrap().calls.clone()
+    }
+
+    /// The calls of one method so far.
+    pub fn calls_of(&self, method: &str) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| c.method == method).collect()
+    }
+
+    /// Waits for a call of `method` satisfying `pred`; panics after `timeout`.
+    pub async fn wait_call(&self, method: &str, timeout: Duration, pred: impl Fn(&Call) -> bool) -> Call {
+        self.wait_calls(method, 1, timeout, pred).await.remove(0)
+    }
+
+    /// Waits until `count` calls of `method` satisfy `pred`; returns them; panics after `timeout`.
+    pub async fn wait_calls(
+        &self,
+        method: &str,
+        count: usize,
+        timeout: Duration,
+        pred: impl Fn(&Call) -> bool,
+    ) -> Vec<Call> {
+        let mut rx = self.shared.changed.subscribe();
+        let found = || -> Vec<Call> { self.calls_of(method).into_iter().filter(|c| pred(c)).collect() };
+        let wait = async {
+            loop {
+                let calls = found();
+                if calls.len() >= count {
+                    return calls;
+                }
+                if rx.changed().await.is_err() {
+                    return calls;
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(calls) if calls.len() >= count => calls,
+            _ => panic!("{count} call(s) of {method} not seen within {timeout:?}; calls: {:#?}", self.calls()),
+        }
+    }
+}
+
+impl Drop for TelegramFake {
+    fn drop(&mut self) {
+        if let Some(handle) = self.server.lock().ok().and_then(|mut s| s.take()) {
+            drop(handle.stop(false));
+        }
+    }
+}
+
+/// A private-chat text message from user `user_id`.
+pub fn private_text(message_id: i64, user_id: i64, username: &str, text: &str) -> Value {
+    json!({
+        "message_id": message_id, "date": 1_700_000_000,
+        "chat": {"id": user_id, "type": "private", "first_name": username, "username": username},
+        "from": {"id": user_id, "is_bot": false, "first_name": username, "username": username},
+        "text": text,
+    })
+}
+
+/// A group text message; `entities` as Telegram sends them (may be empty).
+pub fn group_text(message_id: i64, chat_id: i64, user_id: i64, text: &str, entities: Value) -> Value {
+    json!({
+        "message_id": message_id, "date": 1_700_000_000,
+        "chat": {"id": chat_id, "type": "supergroup", "title": "Test group"},
+        "from": {"id": user_id, "is_bot": false, "first_name": "Member", "username": format!("member{user_id}")},
+        "text": text,
+        "entities": entities,
+    })
+}
+
+/// The fake bot as a `User`.
+pub fn bot_user() -> Value {
+    json!({"id": BOT_ID, "is_bot": true, "first_name": "Parachute", "username": BOT_USERNAME,
+        "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
+        "can_connect_to_business": false, "has_main_web_app": false})
+}
+
+fn ok(result: Value) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"ok": true, "result": result}))
+}
+
+fn error(code: u16, description: &str, parameters: Option<Value>) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(code).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    let mut body = json!({"ok": false, "error_code": code, "description": description});
+    if let Some(parameters) = parameters {
+        body["parameters"] = parameters;
+    }
+    HttpResponse::build(status).json(body)
+}
+
+fn failure_response(failure: &Failure) -> HttpResponse {
+    match failure {
+        Failure::Unauthorized => error(401, "Unauthorized", None),
+        Failure::Conflict => error(
+            409,
+            "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+            None,
+        ),
+        Failure::RateLimited(secs) => {
+            error(429, &format!("Too Many Requests: retry after {secs}"), Some(json!({"retry_after": secs})))
+        }
+        Failure::Server(code) => error(*code, "Internal Server Error", None),
+        Failure::Malformed => HttpResponse::Ok().content_type("application/json").body("{\"ok\": tru"),
+    }
+}
+
+async fn api(shared: web::Data<Shared>, path: web::Path<(String, String)>, body: web::Bytes) -> HttpResponse {
+    let (token, method) = path.into_inner();
+    let method = canonical_method(&method);
+    let params: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({}));
+    let failure = {
+        let mut state = shared.state.lock().unwrap();
+        let seq = state.calls.len();
+        state.calls.push(Call { seq, method: method.clone(), params: params.clone(), at: std::time::Instant::now() });
+        let position = state.failures.iter().position(|(m, _)| m == "*" || *m == method);
+        position.and_then(|i| state.failures.remove(i)).map(|(_, f)| f)
+    };
+    shared.bump();
+    if token != FAKE_TOKEN {
+        return error(401, "Unauthorized", None);
+    }
+    if let Some(failure) = failure {
+        return failure_response(&failure);
+    }
+    match method.as_str() {
+        "getMe" => ok(bot_user()),
+        "getUpdates" => get_updates(&shared, &params).await,
+        "sendMessage" => send_message(&shared, &params),
+        "sendChatAction" | "setMessageReaction" | "setMyCommands" | "deleteWebhook" => ok(json!(true)),
+        "getFile" => {
+            let file_id = params.get("file_id").and_then(Value::as_str).unwrap_or("");
+            let state = shared.state.lock().unwrap();
+            match state.files.get(file_id) {
+                Some((path, bytes)) => ok(json!({"file_id": file_id, "file_unique_id": format!("u{file_id}"),
+                    "file_size": bytes.len(), "file_path": path})),
+                None => error(400, "Bad Request: invalid file_id", None),
+            }
+        }
+        _ => error(404, "Not Found", None),
+    }
+}
+
+/// Telegram method names are case-insensitive (teloxide-core sends `GetMe`); calls are
+/// recorded as the documentation spells them (`getMe`).
+fn canonical_method(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+async fn get_updates(shared: &Shared, params: &Value) -> HttpResponse {
+    let offset = params.get("offset").and_then(Value::as_i64).unwrap_or(0);
+    let timeout = params.get("timeout").and_then(Value::as_u64).unwrap_or(0);
+    let mut rx = shared.changed.subscribe();
+    let pending = || -> Vec<Value> {
+        let mut state = shared.state.lock().unwrap();
+        // Like Telegram: asking from `offset` confirms every earlier update.
+        state.updates.retain(|u| u.get("update_id").and_then(Value::as_i64).is_none_or(|id| id >= offset));
+        state.updates.clone()
+    };
+    let wait = async {
+        loop {
+            let updates = pending();
+            if !updates.is_empty() {
+                return updates;
+            }
+            if rx.changed().await.is_err() {
+                return updates;
+            }
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(timeout), wait).await {
+        Ok(updates) => ok(Value::Array(updates)),
+        Err(_) => ok(json!([])),
+    }
+}
+
+fn send_message(shared: &Shared, params: &Value) -> HttpResponse {
+    let text = params.get("text").and_then(Value::as_str).unwrap_or("");
+    let html = params.get("parse_mode").and_then(Value::as_str) == Some("HTML");
+    let mut state = shared.state.lock().unwrap();
+    if html
+        && let Some(marker) = &state.reject_markup_containing
+        && text.contains(marker.as_str())
+    {
+        return error(400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0", None);
+    }
+    if text.is_empty() {
+        return error(400, "Bad Request: message text is empty", None);
+    }
+    state.next_message_id += 1;
+    let chat_id = params.get("chat_id").cloned().unwrap_or(json!(0));
+    ok(json!({
+        "message_id": state.next_message_id, "date": 1_700_000_100,
+        "chat": {"id": chat_id, "type": "private", "first_name": "chat"},
+        "from": bot_user(),
+        "text": text,
+    }))
+}
+
+async fn file(shared: web::Data<Shared>, path: web::Path<(String, String)>) -> HttpResponse {
+    let (token, file_path) = path.into_inner();
+    if token != FAKE_TOKEN {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let state = shared.state.lock().unwrap();
+    match state.files.values().find(|(p, _)| *p == file_path) {
+        Some((_, bytes)) => HttpResponse::Ok().body(bytes.clone()),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
