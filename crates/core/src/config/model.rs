@@ -392,9 +392,9 @@ impl BotsConfig {
             &self.discord.bot_token,
             &self.matrix.access_token,
         ]
-            .into_iter()
-            .flatten()
-            .collect()
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// A value that changes whenever anything in the platform's section changes (secrets
