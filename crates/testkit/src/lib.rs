@@ -1,6 +1,9 @@
-//! Test helpers for parachute: a scriptable fake connector, fake brains, runtime launchers and
-//! log capture. Real parts stay real (SQLite, actors, HTTP); only the platform is faked here.
+//! Test helpers for parachute: a scriptable fake connector, fake brains, a fake AI provider
+//! (LLM and speech-to-text APIs), generated audio, runtime launchers and log capture. Real
+//! parts stay real (SQLite, actors, HTTP); only the platforms and providers are faked here.
 
+pub mod ai_fake;
+pub mod audio;
 pub mod brains;
 pub mod fake_connector;
 pub mod logs;
