@@ -240,6 +240,14 @@ mod tests {
     }
 
     #[test]
+    fn brain_and_transcriber_errors_carry_their_position() {
+        let err = parse_str("brain:\n  kind: openai\n  model: m\n  base_url: localhost:11434\n").unwrap_err();
+        assert_eq!(err.to_string(), "brain.base_url: must be an http(s) URL (line 4, column 13)");
+        let err = parse_str("transcriber:\n  model: small\n  timeout: 0s\n").unwrap_err();
+        assert_eq!(err.to_string(), "transcriber.timeout: must be longer than zero (line 3, column 12)");
+    }
+
+    #[test]
     fn accepts_ids_aliases_and_usernames() {
         parse_str("matrix:\n  allowed_rooms: ['!abc:x.org', '#room:x.org']\ntelegram:\n  allowed_users: [42, '@alice_b', bob_c]\n")
             .unwrap();
