@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::Server;
 use parachute_testkit::matrix_user::{MatrixUser, messages_from};
+use parachute_testkit::reliability::ScenarioResult;
 use parachute_testkit::synapse::Synapse;
 
 const ROOMS: usize = 20;
@@ -67,28 +67,24 @@ async fn sigkill_during_a_burst_loses_nothing_and_answers_nothing_twice() {
     for room in &rooms {
         alice.send_text(room, "marker").await;
     }
-    let mut answers: HashMap<String, usize> = HashMap::new();
+    let mut replied_to = Vec::new();
     for room in &rooms {
         let events = alice
             .wait_until(room, WAIT, |events| messages_from(events, &bot.user_id).iter().any(|m| m["body"] == "marker"))
             .await;
-        for reply in messages_from(&events, &bot.user_id) {
-            if let Some(source) = reply["m.relates_to"]["m.in_reply_to"]["event_id"].as_str() {
-                *answers.entry(source.to_owned()).or_default() += 1;
-            }
-        }
+        replied_to.extend(
+            messages_from(&events, &bot.user_id)
+                .iter()
+                .filter_map(|reply| reply["m.relates_to"]["m.in_reply_to"]["event_id"].as_str().map(str::to_owned)),
+        );
     }
-    let lost = sent.iter().filter(|e| !answers.contains_key(*e)).count();
-    let duplicates: usize = answers.values().map(|n| n.saturating_sub(1)).sum();
-    let answered = sent.len() - lost;
-    println!("scenario                         sent answered duplicates lost recovery");
-    println!(
-        "bot SIGKILL during a burst       {:>4} {:>8} {:>10} {:>4} {:>7.2}s",
-        sent.len(),
-        answered,
-        duplicates,
-        lost,
-        recovered.as_secs_f64()
+    let result = ScenarioResult::from_answers(
+        "bot SIGKILL during a 200-message burst (20 rooms)",
+        &sent,
+        replied_to.iter().map(String::as_str),
+        Some(recovered),
     );
+    result.record();
+    let (lost, duplicates) = (result.lost, result.duplicates);
     assert_eq!((lost, duplicates), (0, 0), "every message answered exactly once");
 }

@@ -18,20 +18,30 @@ pub struct Server {
     pub vault: PathBuf,
     logs: Arc<Mutex<String>>,
     _dir: tempfile::TempDir,
+    log_level: &'static str,
 }
 
 impl Server {
     /// Starts a server whose vault holds `config` (none: a new vault) and waits for its
     /// "listening on" line.
     pub fn start(config: Option<&str>) -> Self {
+        Self::start_at_level(config, "info")
+    }
+
+    /// Like `start`, with every log line at TRACE level.
+    pub fn start_traced(config: &str) -> Self {
+        Self::start_at_level(Some(config), "trace")
+    }
+
+    fn start_at_level(config: Option<&str>, log_level: &'static str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let vault = dir.path().join("vault");
         if let Some(text) = config {
             std::fs::create_dir_all(vault.join(".parachute")).unwrap();
             std::fs::write(vault.join(".parachute/bots.yaml"), text).unwrap();
         }
-        let (child, url, logs) = spawn(&vault);
-        Self { child, url, vault, logs, _dir: dir }
+        let (child, url, logs) = spawn(&vault, log_level);
+        Self { child, url, vault, logs, _dir: dir, log_level }
     }
 
     /// Kills the process at once (SIGKILL), as a crash of the bot would.
@@ -42,7 +52,7 @@ impl Server {
 
     /// Starts a new server process on the same vault (after `kill` or `terminate`).
     pub fn restart(&mut self) {
-        let (child, url, logs) = spawn(&self.vault);
+        let (child, url, logs) = spawn(&self.vault, self.log_level);
         self.child = child;
         self.url = url;
         self.logs = logs;
@@ -77,11 +87,11 @@ impl Drop for Server {
 }
 
 /// Spawns `parachute serve` on a free port for `vault`; waits for its "listening on" line.
-fn spawn(vault: &Path) -> (Child, String, Arc<Mutex<String>>) {
+fn spawn(vault: &Path, log_level: &str) -> (Child, String, Arc<Mutex<String>>) {
     let mut child = Command::new(BIN)
         .args(["serve", "--port", "0", "--vault"])
         .arg(vault)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", log_level)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

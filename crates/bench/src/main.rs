@@ -1,10 +1,14 @@
-//! `cargo run --release -p parachute-bench`: measures the in-process message pipeline
-//! (connector → pairing → orchestrator with the echo brain → reply, with the real SQLite store
-//! in a temp vault) at 1, 100 and 10,000 chats, next to a floor: the same messages through a
-//! bare actor hop that only echoes. Prints a table and the ratios.
+//! Benchmarks, printed as tables with ratios against a reference measured in the same run.
+//!
+//! - `parachute-bench [CHATS MESSAGES]`: the in-process message pipeline (connector → pairing
+//!   → orchestrator with the echo brain → reply, real SQLite in a temp vault) at 1, 100 and
+//!   10,000 chats, next to a bare actor hop that only echoes.
+//! - `parachute-bench matrix [ROOMS PER_ROOM]`: Matrix end to end on one local Synapse:
+//!   parachute vs a matrix-nio echo bot vs a raw `/sync` client (see `matrix.rs`).
 
 mod connector;
 mod floor;
+mod matrix;
 mod pipeline;
 mod stats;
 
@@ -13,6 +17,15 @@ use std::time::Duration;
 use stats::Report;
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("matrix") {
+        let numbers: Vec<usize> = std::env::args().skip(2).filter_map(|a| a.parse().ok()).collect();
+        let (rooms, per_room) = match numbers.as_slice() {
+            [rooms, per_room] => (*rooms, *per_room),
+            _ => (100, 20),
+        };
+        matrix_table(rooms, per_room);
+        return;
+    }
     // `parachute-bench CHATS MESSAGES` runs one scenario (for profiling); no arguments run all.
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let scenarios: Vec<(usize, usize)> = match args.as_slice() {
@@ -57,4 +70,50 @@ fn print_row(chats: usize, label: &str, report: &Report) {
         ms(report.percentile(99.0)),
         ms(report.percentile(100.0))
     );
+}
+
+fn matrix_table(rooms: usize, per_room: usize) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let results = runtime.block_on(matrix::run(rooms, per_room));
+    println!("Matrix end to end on one local Synapse: {rooms} rooms x {per_room} messages per bot");
+    println!(
+        "{:<16} {:>8} {:>5} {:>5} {:>10} {:>10} {:>9} {:>9} {:>8}",
+        "bot", "answered", "lost", "dup", "p50", "p99", "RSS MiB", "peak MiB", "CPU s"
+    );
+    let mib = |kib: Option<u64>| kib.map_or("-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+    for r in &results {
+        println!(
+            "{:<16} {:>8} {:>5} {:>5} {:>8.1}ms {:>8.1}ms {:>9} {:>9} {:>8}",
+            r.name,
+            r.report.latencies.len(),
+            r.lost,
+            r.duplicates,
+            r.report.percentile(50.0).as_secs_f64() * 1000.0,
+            r.report.percentile(99.0).as_secs_f64() * 1000.0,
+            mib(r.rss_kib),
+            mib(r.peak_rss_kib),
+            r.cpu.map_or("-".to_owned(), |c| format!("{:.2}", c.as_secs_f64())),
+        );
+    }
+    let find = |name: &str| results.iter().find(|r| r.name == name);
+    if let (Some(floor), Some(ours), Some(nio)) = (find("raw /sync floor"), find("parachute"), find("matrix-nio")) {
+        let ms = |r: &matrix::BotResult, p: f64| r.report.percentile(p).as_secs_f64() * 1000.0;
+        println!();
+        println!(
+            "parachute vs floor: p50 +{:.1} ms, p99 +{:.1} ms",
+            ms(ours, 50.0) - ms(floor, 50.0),
+            ms(ours, 99.0) - ms(floor, 99.0)
+        );
+        println!(
+            "parachute / matrix-nio latency: p50 {:.2}x, p99 {:.2}x",
+            ms(ours, 50.0) / ms(nio, 50.0),
+            ms(ours, 99.0) / ms(nio, 99.0)
+        );
+        if let (Some(a), Some(b)) = (ours.peak_rss_kib, nio.peak_rss_kib) {
+            println!("parachute / matrix-nio peak memory: {:.2}x", a as f64 / b as f64);
+        }
+        if let (Some(a), Some(b)) = (ours.cpu, nio.cpu) {
+            println!("parachute / matrix-nio CPU time: {:.2}x", a.as_secs_f64() / b.as_secs_f64().max(0.001));
+        }
+    }
 }

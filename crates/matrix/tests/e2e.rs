@@ -14,8 +14,11 @@ use parachute_runtime::orchestrator::{NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
 use parachute_runtime::pairing::{Approve, Deny, ListPairing};
 use parachute_runtime::status::ConnectorState;
 use parachute_testkit::TestRuntime;
+use parachute_testkit::ai_fake::{AiFake, Api};
+use parachute_testkit::audio::sine_wav;
 use parachute_testkit::brains::RecordingBrain;
-use parachute_testkit::matrix_user::MatrixUser;
+use parachute_testkit::matrix_user::{MatrixUser, messages_from};
+use parachute_testkit::reliability::ScenarioResult;
 use parachute_testkit::wait_until;
 use secrecy::SecretString;
 use serde_json::json;
@@ -285,23 +288,39 @@ async fn new_and_help_commands() {
 }
 
 #[actix::test]
-async fn voice_messages_are_downloaded_and_handed_on() {
+async fn voice_messages_are_downloaded_transcribed_and_answered() {
+    let mut env = Env::new().await;
+    env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    let whisper = AiFake::start(None);
+    whisper.set_transcript("turn the lights off");
+    env.config.transcriber.base_url = Some(whisper.openai_url());
+    let _rt = env.start(None).await;
+    let room = env.room_with_bot("Voice").await;
+    let wav = sine_wav(300, 440.0);
+    let mxc = upload(&env, "note.wav", "audio/wav", wav.clone()).await;
+    env.alice
+        .send(
+            &room,
+            "m.room.message",
+            json!({"msgtype": "m.audio", "body": "note.wav", "url": mxc, "info": {"mimetype": "audio/wav"}}),
+        )
+        .await;
+    let reply = env.bot_replies(&room, 1).await.remove(0);
+    let body = reply["body"].as_str().unwrap();
+    assert!(body.contains("🎤 \"turn the lights off\""), "what was heard is quoted back: {body}");
+    assert!(body.trim_end().ends_with("turn the lights off"), "the transcript is answered: {body}");
+    let call = whisper.calls(Api::Transcription).remove(0);
+    assert_eq!(call.rejected, None);
+    assert_eq!(call.part("file").unwrap().data, wav, "the audio reaches the transcriber unchanged");
+}
+
+#[actix::test]
+async fn voice_without_a_transcriber_gets_a_helpful_reply() {
     let mut env = Env::new().await;
     env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
     let _rt = env.start(None).await;
     let room = env.room_with_bot("Voice").await;
-    let upload: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/_matrix/media/v3/upload?filename=note.ogg", env.synapse.url()))
-        .bearer_auth(&env.alice.access_token)
-        .header("content-type", "audio/ogg")
-        .body(vec![0u8; 2048])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mxc = upload["content_uri"].as_str().unwrap();
+    let mxc = upload(&env, "note.ogg", "audio/ogg", vec![0u8; 2048]).await;
     env.alice
         .send(
             &room,
@@ -310,6 +329,22 @@ async fn voice_messages_are_downloaded_and_handed_on() {
         )
         .await;
     assert_eq!(bodies(&env.bot_replies(&room, 1).await), [NO_TRANSCRIBER_TEXT]);
+}
+
+/// Uploads a file as Alice and returns its `mxc://` URL.
+async fn upload(env: &Env, name: &str, mime_type: &str, data: Vec<u8>) -> String {
+    let upload: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/_matrix/media/v3/upload?filename={name}", env.synapse.url()))
+        .bearer_auth(&env.alice.access_token)
+        .header("content-type", mime_type)
+        .body(data)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    upload["content_uri"].as_str().unwrap().to_owned()
 }
 
 #[actix::test]
@@ -331,16 +366,83 @@ async fn encrypted_rooms_are_reported_not_fatal() {
 }
 
 #[actix::test]
-async fn homeserver_restart_is_survived() {
+async fn homeserver_killed_mid_conversation_answers_everything_once() {
     let mut env = Env::new().await;
+    env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    env.config.matrix.ack_emoji = String::new();
     let rt = env.start(None).await;
     let room = env.room_with_bot("Outage").await;
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        sent.push(env.alice.send_text(&room, &format!("before the outage {i}")).await);
+    }
+    // SIGKILL while the bot is still answering, down for a few seconds.
     env.synapse.kill();
     rt.wait_status(Platform::Matrix, WAIT, |s| matches!(s.state, ConnectorState::Reconnecting { .. })).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     env.synapse.restart();
+    let back = Instant::now();
+    // What people typed during the outage, sent by their clients as soon as the server is back.
+    for i in 0..10 {
+        sent.push(env.alice.send_text(&room, &format!("typed during the outage {i}")).await);
+    }
+    // Reconnects within the backoff cap (60 s) after the homeserver is healthy again.
     rt.wait_status(Platform::Matrix, Duration::from_secs(70), |s| s.state == ConnectorState::Connected).await;
-    env.alice.send_mention(&room, "are you back?", &[&env.bot.user_id]).await;
-    assert_eq!(bodies(&env.bot_replies(&room, 1).await), ["are you back?"]);
+    let recovery = back.elapsed();
+    // Answered last in the room: once it is there, nothing more is on its way.
+    let marker = env.alice.send_text(&room, "marker").await;
+    let events = env
+        .alice
+        .wait_until(&room, Duration::from_secs(90), |events| {
+            messages_from(events, &env.bot.user_id)
+                .iter()
+                .any(|m| m["m.relates_to"]["m.in_reply_to"]["event_id"] == marker.as_str())
+        })
+        .await;
+    let replies = messages_from(&events, &env.bot.user_id);
+    let replied_to = replies.iter().filter_map(|r| r["m.relates_to"]["m.in_reply_to"]["event_id"].as_str());
+    let result = ScenarioResult::from_answers(
+        "homeserver SIGKILL mid-conversation, down 3 s",
+        &sent,
+        replied_to,
+        Some(recovery),
+    );
+    result.record();
+    assert_eq!((result.lost, result.duplicates), (0, 0), "every message answered exactly once");
+    assert!(recovery < Duration::from_secs(60), "connected again after {recovery:?}");
+}
+
+#[actix::test]
+async fn a_slow_brain_answers_a_busy_room_in_order_without_blocking_other_rooms() {
+    let mut env = Env::new().await;
+    env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    env.config.matrix.ack_emoji = String::new();
+    let brain = RecordingBrain::new();
+    let _rt = env.start(Some(Arc::new(brain.clone()))).await;
+    let busy = env.room_with_bot("Busy").await;
+    let quiet = env.room_with_bot("Quiet").await;
+    brain.delay_chat(&busy, Duration::from_millis(80));
+    let mut sent = Vec::new();
+    for i in 0..100 {
+        sent.push(env.alice.send_text(&busy, &format!("busy {i}")).await);
+    }
+    // The busy room needs at least 8 s of brain time; the quiet room is answered meanwhile.
+    env.alice.send_text(&quiet, "anyone there?").await;
+    env.bot_replies(&quiet, 1).await;
+    let busy_answered = messages_from(&env.alice.seen(&busy), &env.bot.user_id).len();
+    assert!(busy_answered < 100, "the quiet room waited for the busy one ({busy_answered} answered first)");
+
+    let replies = env.alice.wait_messages_from(&busy, &env.bot.user_id, 100, Duration::from_secs(90)).await;
+    let order: Vec<&str> =
+        replies.iter().filter_map(|r| r["m.relates_to"]["m.in_reply_to"]["event_id"].as_str()).collect();
+    let result = ScenarioResult::from_answers(
+        "slow brain (80 ms), 100 messages in one room",
+        &sent,
+        order.iter().copied(),
+        None,
+    );
+    result.record();
+    assert_eq!(order, sent.iter().map(String::as_str).collect::<Vec<_>>(), "answered once each, in order");
 }
 
 #[actix::test]

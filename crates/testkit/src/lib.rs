@@ -8,6 +8,7 @@ pub mod brains;
 pub mod fake_connector;
 pub mod logs;
 pub mod matrix_user;
+pub mod reliability;
 pub mod runtime;
 pub mod synapse;
 pub mod telegram_fake;

@@ -1,0 +1,383 @@
+//! Matrix end to end on one local Synapse, in one run: parachute (the release binary) vs an
+//! equivalent matrix-nio echo bot vs a raw `/sync` client (the floor). A load user sends
+//! `rooms × per_room` messages; reply latency is measured from the send's answer to the reply
+//! arriving on the load user's own `/sync`. Memory and CPU of each bot process from /proc.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use parachute_testkit::matrix_user::MatrixUser;
+use parachute_testkit::synapse::{Synapse, synapse_python};
+use serde_json::{Value, json};
+
+use crate::stats::Report;
+
+/// What one bot achieved.
+pub struct BotResult {
+    /// Which bot.
+    pub name: &'static str,
+    /// Latencies and throughput.
+    pub report: Report,
+    /// Messages never answered.
+    pub lost: usize,
+    /// Extra answers to the same message.
+    pub duplicates: usize,
+    /// Resident memory at the end (KiB), for bots that are their own process.
+    pub rss_kib: Option<u64>,
+    /// Peak resident memory (KiB).
+    pub peak_rss_kib: Option<u64>,
+    /// CPU time used while answering (user + system).
+    pub cpu: Option<Duration>,
+}
+
+/// Replies the load user saw: replied-to event id → arrival times.
+type Arrivals = Arc<Mutex<HashMap<String, Vec<Instant>>>>;
+
+/// Runs the three bots one after another on one homeserver.
+pub async fn run(rooms: usize, per_room: usize) -> Vec<BotResult> {
+    let synapse = Synapse::start();
+    let mut results = Vec::new();
+    for bot in [Bot::Floor, Bot::Parachute, Bot::Nio] {
+        results.push(measure(&synapse, bot, rooms, per_room).await);
+    }
+    results
+}
+
+#[derive(Clone, Copy)]
+enum Bot {
+    Floor,
+    Parachute,
+    Nio,
+}
+
+impl Bot {
+    fn name(self) -> &'static str {
+        match self {
+            Bot::Floor => "raw /sync floor",
+            Bot::Parachute => "parachute",
+            Bot::Nio => "matrix-nio",
+        }
+    }
+}
+
+/// A running bot: a child process, or the floor task in this process.
+enum Running {
+    Process(Child, tempfile::TempDir),
+    Task(tokio::task::JoinHandle<()>),
+}
+
+async fn measure(synapse: &Synapse, bot: Bot, rooms: usize, per_room: usize) -> BotResult {
+    let tag = match bot {
+        Bot::Floor => "floor",
+        Bot::Parachute => "parachute",
+        Bot::Nio => "nio",
+    };
+    let bot_user = MatrixUser::register(&synapse.url(), &format!("bot_{tag}")).await;
+    let load = MatrixUser::register(&synapse.url(), &format!("load_{tag}")).await;
+    let running = start_bot(bot, synapse, &bot_user).await;
+
+    let mut room_ids = Vec::new();
+    for i in 0..rooms {
+        room_ids.push(load.create_group(&format!("{tag} {i}"), &[&bot_user.user_id], false).await);
+    }
+    for room in &room_ids {
+        load.wait_until(room, Duration::from_secs(120), |events| {
+            events.iter().any(|e| e["state_key"] == bot_user.user_id.as_str() && e["content"]["membership"] == "join")
+        })
+        .await;
+    }
+
+    let arrivals: Arrivals = Arc::default();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let observer = tokio::spawn(observe(
+        synapse.url(),
+        load.access_token.clone(),
+        bot_user.user_id.clone(),
+        arrivals.clone(),
+        ready_tx,
+    ));
+    // The observer's first sync sets its starting point; replies after it are measured.
+    tokio::time::timeout(Duration::from_secs(60), ready_rx)
+        .await
+        .expect("the observer's first sync within 60 s")
+        .expect("observer running");
+    let cpu_before = running_cpu(&running);
+    let mut sent = Vec::with_capacity(rooms * per_room);
+    let start = Instant::now();
+    for n in 0..per_room {
+        for room in &room_ids {
+            let event = load.send_text(room, &format!("message {n}")).await;
+            sent.push((event, Instant::now()));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while Instant::now() < deadline {
+        let answered = arrivals.lock().unwrap_or_else(|p| p.into_inner()).len();
+        if answered >= sent.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Late duplicates would show up now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu = running_cpu(&running).zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
+    let (rss_kib, peak_rss_kib) = running_memory(&running);
+    observer.abort();
+
+    let arrivals = arrivals.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut latencies = Vec::new();
+    let (mut lost, mut duplicates, mut last) = (0, 0, start);
+    for (event, at) in &sent {
+        match arrivals.get(event) {
+            Some(times) => {
+                latencies.push(times[0].saturating_duration_since(*at));
+                duplicates += times.len() - 1;
+                last = last.max(times[0]);
+            }
+            None => lost += 1,
+        }
+    }
+    stop(running);
+    BotResult {
+        name: bot.name(),
+        report: Report::new(last - start, latencies),
+        lost,
+        duplicates,
+        rss_kib,
+        peak_rss_kib,
+        cpu,
+    }
+}
+
+async fn start_bot(bot: Bot, synapse: &Synapse, user: &MatrixUser) -> Running {
+    match bot {
+        Bot::Floor => {
+            let task = tokio::spawn(floor_bot(synapse.url(), user.user_id.clone(), user.access_token.clone()));
+            Running::Task(task)
+        }
+        Bot::Parachute => {
+            let dir = tempfile::tempdir().expect("temp vault");
+            let config = format!(
+                "matrix:\n  enabled: true\n  homeserver_url: {}\n  user_id: \"{}\"\n  access_token: {}\n  device_id: {}\n  group_mention_mode: all_messages\n  ack_emoji: \"\"\n",
+                synapse.url(),
+                user.user_id,
+                user.access_token,
+                user.device_id
+            );
+            std::fs::create_dir_all(dir.path().join(".parachute")).expect("vault");
+            std::fs::write(dir.path().join(".parachute/bots.yaml"), config).expect("config");
+            let child = spawn_waiting(
+                Command::new(parachute_binary())
+                    .args(["serve", "--port", "0", "--vault"])
+                    .arg(dir.path())
+                    .env("RUST_LOG", "info"),
+                "connected",
+            );
+            Running::Process(child, dir)
+        }
+        Bot::Nio => {
+            let python = nio_python();
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/nio_echo_bot.py");
+            let dir = tempfile::tempdir().expect("temp dir");
+            let child = spawn_waiting(
+                Command::new(python).arg(script).args([
+                    synapse.url(),
+                    user.user_id.clone(),
+                    user.access_token.clone(),
+                    user.device_id.clone(),
+                ]),
+                "ready",
+            );
+            Running::Process(child, dir)
+        }
+    }
+}
+
+/// The Synapse venv's python, with matrix-nio installed into it from PyPI if missing.
+fn nio_python() -> PathBuf {
+    let python = synapse_python();
+    let importable = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import nio"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !importable(&python) {
+        let status = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "matrix-nio"])
+            .status()
+            .expect("run pip");
+        assert!(status.success() && importable(&python), "could not install matrix-nio: {status}");
+    }
+    python
+}
+
+/// The `parachute` binary next to this one (build both with `cargo build --release`).
+fn parachute_binary() -> PathBuf {
+    let me = std::env::current_exe().expect("own path");
+    me.with_file_name("parachute")
+}
+
+/// Spawns a bot and waits until it prints `ready_word` (stdout or stderr).
+fn spawn_waiting(command: &mut Command, ready_word: &'static str) -> Child {
+    use std::io::{BufRead, BufReader};
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn bot");
+    let (tx, rx) = std::sync::mpsc::channel();
+    for stream in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if line.contains(ready_word) {
+                    let _ = tx.send(());
+                }
+            }
+        });
+    }
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("bot did not report `{ready_word}` within 60 s");
+    }
+    child
+}
+
+fn stop(running: Running) {
+    match running {
+        Running::Process(mut child, _dir) => {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        Running::Task(task) => task.abort(),
+    }
+}
+
+fn running_cpu(running: &Running) -> Option<Duration> {
+    let Running::Process(child, _) = running else { return None };
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+fn running_memory(running: &Running) -> (Option<u64>, Option<u64>) {
+    let Running::Process(child, _) = running else { return (None, None) };
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The load user's own `/sync`: records when each reply of `bot` arrives.
+async fn observe(
+    base: String,
+    token: String,
+    bot: String,
+    arrivals: Arrivals,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
+    let http = reqwest::Client::new();
+    let filter = r#"{"room":{"timeline":{"limit":1000}}}"#;
+    let mut since: Option<String> = None;
+    loop {
+        let mut request = http
+            .get(format!("{base}/_matrix/client/v3/sync"))
+            .bearer_auth(&token)
+            .query(&[("timeout", "30000"), ("filter", filter)]);
+        if let Some(token) = &since {
+            request = request.query(&[("since", token)]);
+        }
+        let Ok(response) = request.send().await else { continue };
+        let Ok(body) = response.json::<Value>().await else { continue };
+        let now = Instant::now();
+        let first = since.is_none();
+        since = body["next_batch"].as_str().map(str::to_owned);
+        if first {
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(());
+            }
+            continue;
+        }
+        let mut seen = arrivals.lock().unwrap_or_else(|p| p.into_inner());
+        for update in body["rooms"]["join"].as_object().into_iter().flat_map(|rooms| rooms.values()) {
+            for event in update["timeline"]["events"].as_array().into_iter().flatten() {
+                if event["sender"] == bot.as_str()
+                    && let Some(source) = event["content"]["m.relates_to"]["m.in_reply_to"]["event_id"].as_str()
+                {
+                    seen.entry(source.to_owned()).or_default().push(now);
+                }
+            }
+        }
+    }
+}
+
+/// The floor: the least a bot can do. Long-polls `/sync`, joins invites, and answers each new
+/// text message at once with one PUT, no storage, no formatting.
+async fn floor_bot(base: String, user: String, token: String) {
+    let http = reqwest::Client::new();
+    let filter = r#"{"room":{"timeline":{"limit":1000}}}"#;
+    let mut since: Option<String> = None;
+    let mut txn = 0u64;
+    loop {
+        let mut request = http
+            .get(format!("{base}/_matrix/client/v3/sync"))
+            .bearer_auth(&token)
+            .query(&[("timeout", "30000"), ("filter", filter)]);
+        if let Some(token) = &since {
+            request = request.query(&[("since", token)]);
+        }
+        let Ok(response) = request.send().await else { continue };
+        let Ok(body) = response.json::<Value>().await else { continue };
+        let first = since.is_none();
+        since = body["next_batch"].as_str().map(str::to_owned);
+        for room in body["rooms"]["invite"].as_object().into_iter().flat_map(|r| r.keys()) {
+            let _ = http
+                .post(format!("{base}/_matrix/client/v3/join/{}", encode(room)))
+                .bearer_auth(&token)
+                .json(&json!({}))
+                .send()
+                .await;
+        }
+        if first {
+            continue;
+        }
+        for (room, update) in body["rooms"]["join"].as_object().into_iter().flatten() {
+            for event in update["timeline"]["events"].as_array().into_iter().flatten() {
+                if event["type"] != "m.room.message" || event["sender"] == user.as_str() {
+                    continue;
+                }
+                txn += 1;
+                let content = json!({"msgtype": "m.text", "body": event["content"]["body"],
+                    "m.relates_to": {"m.in_reply_to": {"event_id": event["event_id"]}}});
+                let url = format!("{base}/_matrix/client/v3/rooms/{}/send/m.room.message/floor{txn}", encode(room));
+                let _ = http.put(url).bearer_auth(&token).json(&content).send().await;
+            }
+        }
+    }
+}
+
+fn encode(segment: &str) -> String {
+    segment.bytes().fold(String::new(), |mut out, b| {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+        out
+    })
+}
