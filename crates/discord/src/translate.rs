@@ -108,13 +108,7 @@ pub fn translate(
         || message.mention_roles.iter().any(|role| bot_roles.contains(role));
     let replied = message.referenced_message.as_ref().is_some_and(|m| m.author.id == me.id);
     let text = tidy_mentions(&message.content, me, bot_roles);
-    let body = if !text.trim().is_empty() {
-        Body::Text(text)
-    } else if let Some(audio) = audio_attachment(message) {
-        audio
-    } else {
-        return None;
-    };
+    let body = if text.trim().is_empty() { audio_attachment(message)? } else { Body::Text(text) };
     let is_command = matches!(&body, Body::Text(t) if parse_command(t, Platform::Discord, None).is_some());
     let sender_display = message
         .member
