@@ -10,7 +10,7 @@ use std::sync::Arc;
 use parachute_core::config::DiscordConfig;
 use parachute_core::gating::GroupMentionMode;
 use parachute_core::ids::Platform;
-use parachute_runtime::connector::{ConnectorError, ConnectorLink};
+use parachute_runtime::connector::{ConnectorError, ConnectorLink, Identity};
 use parachute_runtime::messages::{Content, Inbound, VoiceNote};
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
@@ -48,12 +48,28 @@ pub struct ResumeState {
 }
 
 /// One run: checks the token, connects the gateway (resuming a kept session), and pumps
-/// events until the connection cannot be kept.
+/// events until the connection cannot be kept. Messages already received are handled before
+/// the run ends: the kept session counts them as seen, so a resume would not replay them.
 pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), ConnectorError> {
     let (identity, me) = rest::current_user(&shared.http).await?;
-    let mut shard = new_shard(shared);
     let (events, inbox) = mpsc::unbounded_channel();
-    let _worker = AbortOnDrop(tokio::spawn(worker(shared.clone(), link.clone(), me.clone(), inbox)));
+    let mut worker = AbortOnDrop(Some(tokio::spawn(worker(shared.clone(), link.clone(), me.clone(), inbox))));
+    let result = pump(shared, link, &identity, &me, events).await;
+    if let Some(handle) = worker.0.take() {
+        let _ = handle.await;
+    }
+    result
+}
+
+/// Reads the gateway until the run has to end; hands messages to the worker.
+async fn pump(
+    shared: &Shared,
+    link: &ConnectorLink,
+    identity: &Identity,
+    me: &BotIdentity,
+    events: mpsc::UnboundedSender<Message>,
+) -> Result<(), ConnectorError> {
+    let mut shard = new_shard(shared);
     let wanted = EventTypeFlags::READY
         | EventTypeFlags::RESUMED
         | EventTypeFlags::MESSAGE_CREATE
@@ -139,12 +155,14 @@ fn keep_session(shared: &Shared, shard: &Shard) {
     }
 }
 
-/// Aborts a background task when the run ends or is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Aborts a background task when the run's future is dropped (a stop) before it finished.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
     }
 }
 

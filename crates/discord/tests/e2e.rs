@@ -327,6 +327,23 @@ async fn gateway_outage_resumes_without_losing_or_repeating_messages() {
 }
 
 #[actix::test]
+async fn a_message_taken_up_before_the_connection_broke_is_still_answered() {
+    let fake = DiscordFake::start();
+    fake.delay_next("createReaction", Duration::from_millis(500));
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    from_alice(&fake, "caught in the outage");
+    fake.wait_call("createReaction", WAIT, |_| true).await;
+    // The gateway goes away while the message is still being acknowledged; the session has
+    // already counted it as seen, so a resume would not replay it.
+    fake.gateway_down();
+    rt.wait_status(Platform::Discord, WAIT, |s| matches!(s.state, ConnectorState::Reconnecting { .. })).await;
+    fake.gateway_up();
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: caught in the outage").await;
+    assert_eq!(sent_texts(&fake).len(), 1);
+}
+
+#[actix::test]
 async fn dropped_and_closed_connections_resume_at_once() {
     let fake = DiscordFake::start();
     let brain = RecordingBrain::new();

@@ -91,6 +91,7 @@ struct State {
     calls: Vec<Call>,
     frames: Vec<Frame>,
     failures: VecDeque<(String, Failure)>,
+    delays: VecDeque<(String, Duration)>,
     /// Dispatch payloads by session id; a payload's `s` is its index + 1.
     sessions: HashMap<String, Vec<Value>>,
     current_session: Option<String>,
@@ -305,6 +306,11 @@ impl DiscordFake {
     /// Makes the next REST call of `route` (`"*"` for any) answer with `failure`.
     pub fn fail_next(&self, route: &str, failure: Failure) {
         self.shared.state().failures.push_back((route.to_owned(), failure));
+    }
+
+    /// Makes the next REST call of `route` wait `delay` before it is answered.
+    pub fn delay_next(&self, route: &str, delay: Duration) {
+        self.shared.state().delays.push_back((route.to_owned(), delay));
     }
 
     /// Makes `bytes` downloadable; returns the attachment URL.
@@ -690,16 +696,21 @@ async fn rest(shared: web::Data<Shared>, request: HttpRequest, body: web::Bytes)
     }
     let authorized = request.headers().get("authorization").and_then(|v| v.to_str().ok())
         == Some(format!("Bot {FAKE_TOKEN}").as_str());
-    let (failure, message_id) = {
+    let (failure, delay, message_id) = {
         let mut state = shared.state();
         let seq = state.seq();
         state.calls.push(Call { seq, route: name.to_owned(), params: params.clone(), at: Instant::now() });
         let position = state.failures.iter().position(|(r, _)| r == "*" || r == name);
         let failure = position.and_then(|i| state.failures.remove(i)).map(|(_, f)| f);
+        let position = state.delays.iter().position(|(r, _)| r == name);
+        let delay = position.and_then(|i| state.delays.remove(i)).map(|(_, d)| d);
         state.next_snowflake += 1;
-        (failure, state.next_snowflake)
+        (failure, delay, state.next_snowflake)
     };
     shared.bump();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     if !authorized {
         return error(401, 0, "401: Unauthorized");
     }
