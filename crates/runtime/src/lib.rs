@@ -19,8 +19,10 @@ pub mod orchestrator;
 pub mod pairing;
 pub mod router;
 pub mod runtime;
+pub mod service_http;
 pub mod status;
 pub mod store;
 pub mod supervisor;
+pub mod transcriber;
 
 pub use runtime::{RuntimeHandle, RuntimeOptions, start_runtime};

@@ -13,18 +13,26 @@ use parachute_core::ids::{ChatKey, EventId, Platform};
 use parachute_core::sanitize::sanitize_display_name;
 use tokio::sync::watch;
 
-use crate::brain::{BrainRequest, BrainSlot};
+use crate::brain::{Brain, BrainRequest, BrainSlot};
 use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
 use crate::messages::{Authorized, Content, Reply};
 use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::store::{EventClaim, HistoryEntry, HistoryRole, Store, StoreError, now_ms};
+use crate::transcriber::{TranscribeError, TranscriberSlot};
 
 /// What `!new` answers.
 pub const NEW_SESSION_TEXT: &str = "Starting fresh! Previous conversation archived.";
 /// What a voice message gets while no transcriber is configured.
 pub const NO_TRANSCRIBER_TEXT: &str =
     "I can't listen to voice messages yet: no transcriber is configured. Please send text.";
+/// What a voice message gets when the transcription service failed.
+pub const TRANSCRIPTION_FAILED_TEXT: &str =
+    "Sorry, I couldn't transcribe that voice message just now. Please try again or send text.";
+/// What a voice message gets when no words were recognized in it.
+pub const NOTHING_HEARD_TEXT: &str = "I couldn't make out any words in that voice message. Could you try again?";
+/// Longest transcript excerpt quoted back above the answer to a voice message, in characters.
+const QUOTE_CHARS: usize = 160;
 
 /// What `!journal` answers when the file cannot be written.
 pub const JOURNAL_FAILED_TEXT: &str = "Sorry, I couldn't write to the journal. The error is in the server log.";
@@ -45,6 +53,7 @@ pub struct Orchestrator {
 struct Shared {
     store: Store,
     brain: Arc<BrainSlot>,
+    transcriber: Arc<TranscriberSlot>,
     router: Router,
     config: watch::Receiver<Arc<BotsConfig>>,
     metrics: Arc<Metrics>,
@@ -64,7 +73,15 @@ impl Orchestrator {
         data_dir: PathBuf,
     ) -> Self {
         Self {
-            shared: Shared { store, brain: Arc::new(brain), router, config, metrics, data_dir },
+            shared: Shared {
+                store,
+                brain: Arc::new(brain),
+                transcriber: Arc::default(),
+                router,
+                config,
+                metrics,
+                data_dir,
+            },
             queues: HashMap::new(),
             busy: HashSet::new(),
             in_flight: HashSet::new(),
@@ -146,62 +163,20 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
         return shared.store.finish_turn(&chat, &inbound.event_id, context);
     }
 
-    // The answer, and whether it belongs in the conversation's history.
-    let (answer, remember) = match (command, text) {
-        (Some(Command::New), _) => {
+    // The answer, and the part of it that belongs in the conversation's history.
+    let (answer, remember) = match command {
+        Some(Command::New) => {
             shared.store.archive_session(&chat)?;
-            (NEW_SESSION_TEXT.to_owned(), false)
+            (NEW_SESSION_TEXT.to_owned(), None)
         }
-        (Some(Command::Help), _) => (help_text(platform, brain.name()), false),
-        (Some(Command::Journal(text)), _) if text.is_empty() => (JOURNAL_USAGE_TEXT.to_owned(), false),
-        (Some(Command::Journal(text)), _) => {
-            let vault = vault_dir(&config, &shared.data_dir);
-            let author = sanitize_display_name(&inbound.sender_display, inbound.sender.as_str());
-            let written = tokio::task::spawn_blocking(move || {
-                let entry = JournalEntry { at_ms: now_ms(), platform, author: &author, text: &text };
-                append_entry(&vault, &entry).map(|_| entry.file_name())
-            })
-            .await;
-            let answer = match written {
-                Ok(Ok(file)) => format!("Noted in the journal (`journal/{file}`)."),
-                Ok(Err(err)) => {
-                    tracing::error!(chat = %chat, error = %err, "journal entry not written");
-                    JOURNAL_FAILED_TEXT.to_owned()
-                }
-                Err(err) => {
-                    tracing::error!(chat = %chat, error = %err, "journal task failed");
-                    JOURNAL_FAILED_TEXT.to_owned()
-                }
-            };
-            (answer, false)
-        }
-        (None, None) => (NO_TRANSCRIBER_TEXT.to_owned(), false),
-        (None, Some(text)) => {
-            let (dialogue, context) = (config.brain.history_messages, config.brain.group_context_messages);
-            let (session_id, history) =
-                shared.store.begin_turn(&chat, &inbound.sender_display, text, dialogue + context)?;
-            let request = BrainRequest {
-                session_id,
-                platform,
-                chat: inbound.chat.clone(),
-                chat_kind: inbound.chat_kind,
-                sender_display: inbound.sender_display.clone(),
-                trust_level: msg.trust_level,
-                system_prompt: config.brain.system_prompt.clone(),
-                history: bound_history(history, dialogue, context),
-                message: text.to_owned(),
-            };
+        Some(Command::Help) => (help_text(platform, brain.name()), None),
+        Some(Command::Journal(text)) if text.is_empty() => (JOURNAL_USAGE_TEXT.to_owned(), None),
+        Some(Command::Journal(text)) => (write_journal(&shared, &config, &msg, &chat, text).await, None),
+        None => {
             shared.router.typing(platform, &inbound.chat, true);
-            let result = brain.respond(request).await;
+            let answered = converse(&shared, &config, &msg, brain.as_ref()).await;
             shared.router.typing(platform, &inbound.chat, false);
-            match result {
-                Ok(answer) => (answer, true),
-                Err(err) => {
-                    shared.metrics.brain_error(platform);
-                    tracing::warn!(chat = %chat, error = %err, "brain failed");
-                    (format!("Sorry, I couldn't answer that just now ({err}). Please try again."), false)
-                }
-            }
+            answered?
         }
     };
 
@@ -210,7 +185,7 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
     match shared.router.deliver(reply.clone()).await {
         Ok(()) => {
             shared.metrics.answered(platform);
-            let entry = remember.then_some((HistoryRole::Assistant, BOT_NAME, reply.text.as_str()));
+            let entry = remember.as_deref().map(|text| (HistoryRole::Assistant, BOT_NAME, text));
             shared.store.finish_turn(&chat, &inbound.event_id, entry)
         }
         Err(err) => {
@@ -218,6 +193,103 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
             Ok(())
         }
     }
+}
+
+/// Appends a `!journal` entry; returns the confirmation (or the failure notice).
+async fn write_journal(shared: &Shared, config: &BotsConfig, msg: &Authorized, chat: &ChatKey, text: String) -> String {
+    let inbound = &msg.inbound;
+    let platform = inbound.platform;
+    let vault = vault_dir(config, &shared.data_dir);
+    let author = sanitize_display_name(&inbound.sender_display, inbound.sender.as_str());
+    let written = tokio::task::spawn_blocking(move || {
+        let entry = JournalEntry { at_ms: now_ms(), platform, author: &author, text: &text };
+        append_entry(&vault, &entry).map(|_| entry.file_name())
+    })
+    .await;
+    match written {
+        Ok(Ok(file)) => format!("Noted in the journal (`journal/{file}`)."),
+        Ok(Err(err)) => {
+            tracing::error!(chat = %chat, error = %err, "journal entry not written");
+            JOURNAL_FAILED_TEXT.to_owned()
+        }
+        Err(err) => {
+            tracing::error!(chat = %chat, error = %err, "journal task failed");
+            JOURNAL_FAILED_TEXT.to_owned()
+        }
+    }
+}
+
+/// Answers a conversational message: text as it is, a voice note through the transcriber
+/// (its transcript quoted above the answer). Returns the reply and what to remember of it.
+async fn converse(
+    shared: &Shared,
+    config: &BotsConfig,
+    msg: &Authorized,
+    brain: &dyn Brain,
+) -> Result<(String, Option<String>), StoreError> {
+    let note = match &msg.inbound.content {
+        Content::Text(text) => return ask_brain(shared, config, msg, brain, text).await,
+        Content::Voice(note) => note,
+    };
+    let chat = ChatKey { platform: msg.inbound.platform, chat: msg.inbound.chat.clone() };
+    let Some(transcriber) = shared.transcriber.get(&config.transcriber) else {
+        return Ok((NO_TRANSCRIBER_TEXT.to_owned(), None));
+    };
+    match transcriber.transcribe(note).await {
+        Ok(transcript) => {
+            let (answer, remember) = ask_brain(shared, config, msg, brain, &transcript).await?;
+            Ok((format!("{}\n\n{answer}", quote_line(&transcript)), remember))
+        }
+        Err(TranscribeError::NothingHeard) => Ok((NOTHING_HEARD_TEXT.to_owned(), None)),
+        Err(err) => {
+            tracing::warn!(chat = %chat, voice = ?note, error = %err, "voice message not transcribed");
+            Ok((TRANSCRIPTION_FAILED_TEXT.to_owned(), None))
+        }
+    }
+}
+
+/// Asks the brain about `text` within the chat's session; a failure becomes a short apology.
+async fn ask_brain(
+    shared: &Shared,
+    config: &BotsConfig,
+    msg: &Authorized,
+    brain: &dyn Brain,
+    text: &str,
+) -> Result<(String, Option<String>), StoreError> {
+    let inbound = &msg.inbound;
+    let chat = ChatKey { platform: inbound.platform, chat: inbound.chat.clone() };
+    let (dialogue, context) = (config.brain.history_messages, config.brain.group_context_messages);
+    let (session_id, history) = shared.store.begin_turn(&chat, &inbound.sender_display, text, dialogue + context)?;
+    let request = BrainRequest {
+        session_id,
+        platform: inbound.platform,
+        chat: inbound.chat.clone(),
+        chat_kind: inbound.chat_kind,
+        sender_display: inbound.sender_display.clone(),
+        trust_level: msg.trust_level,
+        system_prompt: config.brain.system_prompt.clone(),
+        history: bound_history(history, dialogue, context),
+        message: text.to_owned(),
+    };
+    match brain.respond(request).await {
+        Ok(answer) => Ok((answer.clone(), Some(answer))),
+        Err(err) => {
+            shared.metrics.brain_error(inbound.platform);
+            tracing::warn!(chat = %chat, brain = brain.name(), error = %err, "brain failed");
+            Ok((format!("Sorry, I couldn't answer that just now ({err}). Please try again."), None))
+        }
+    }
+}
+
+/// The first line of the answer to a voice message: what was heard, briefly.
+fn quote_line(transcript: &str) -> String {
+    let words = transcript.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut excerpt: String = words.chars().take(QUOTE_CHARS).collect();
+    if excerpt.len() < words.len() {
+        excerpt = excerpt.trim_end().to_owned();
+        excerpt.push('…');
+    }
+    format!("> 🎤 \"{excerpt}\"")
 }
 
 /// The vault folder: the config's `vault` key, else the parent of the data dir
@@ -253,6 +325,14 @@ mod tests {
 
     fn entry(role: HistoryRole, text: &str) -> HistoryEntry {
         HistoryEntry { role, sender: "s".into(), text: text.into(), at_ms: 0 }
+    }
+
+    #[test]
+    fn the_quote_is_one_short_line() {
+        assert_eq!(quote_line("  what\nwas   heard "), "> 🎤 \"what was heard\"");
+        let long = quote_line(&"word ".repeat(100));
+        assert!(long.ends_with("…\"") && long.chars().count() < QUOTE_CHARS + 10, "{long}");
+        assert!(!long.contains('\n'));
     }
 
     #[test]

@@ -14,6 +14,8 @@ use parachute_runtime::status::ConnectorState;
 use parachute_telegram::TelegramFactory;
 use parachute_telegram::errors::CONFLICT_MESSAGE;
 use parachute_testkit::TestRuntime;
+use parachute_testkit::ai_fake::{AiFake, Api};
+use parachute_testkit::audio::sine_wav;
 use parachute_testkit::brains::RecordingBrain;
 use parachute_testkit::runtime::config_with_tokens;
 use parachute_testkit::telegram_fake::{BOT_ID, BOT_USERNAME, Call, Failure, TelegramFake, group_text, private_text};
@@ -306,6 +308,36 @@ async fn voice_note_is_downloaded_and_handed_over() {
     fake.push_message(voice);
     fake.wait_call("getFile", WAIT, |c| c.params["file_id"] == "VOICE1").await;
     fake.wait_call("sendMessage", WAIT, |c| text_of(c) == NO_TRANSCRIBER_TEXT).await;
+}
+
+#[actix::test]
+async fn voice_note_is_transcribed_and_the_transcript_answered() {
+    let fake = TelegramFake::start();
+    let whisper = AiFake::start(None);
+    whisper.set_transcript("remind me to water the plants");
+    let wav = sine_wav(400, 440.0);
+    fake.add_file("AUDIO1", wav.clone());
+    let brain = RecordingBrain::new();
+    let mut config = config(&fake);
+    config.transcriber.base_url = Some(whisper.openai_url());
+    let _rt = start(config, &brain).await;
+    let mut audio = private_text(fake.next_message_id(), ALICE, "alice", "");
+    audio.as_object_mut().unwrap().remove("text");
+    audio["audio"] = json!({"file_id": "AUDIO1", "file_unique_id": "uA", "duration": 1,
+        "mime_type": "audio/wav", "file_name": "plants.wav"});
+    fake.push_message(audio);
+
+    let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
+    let text = text_of(&reply);
+    assert!(text.starts_with("<blockquote>🎤 \"remind me to water the plants\"</blockquote>"), "{text}");
+    assert!(text.ends_with("alice: remind me to water the plants"), "{text}");
+    assert_eq!(brain.requests()[0].message, "remind me to water the plants");
+    let call = whisper.calls(Api::Transcription).remove(0);
+    assert_eq!(call.rejected, None);
+    let file = call.part("file").unwrap();
+    assert_eq!((file.file_name.as_deref(), file.content_type.as_deref()), (Some("plants.wav"), Some("audio/wav")));
+    assert_eq!(file.data, wav, "the downloaded audio reaches the transcriber unchanged");
+    assert_eq!(call.part("model").unwrap().data, b"whisper-1");
 }
 
 #[actix::test]

@@ -7,8 +7,10 @@ use super::load::parse_str;
 use super::model::BotsConfig;
 
 /// (section, secret key, flag the masked view shows instead).
-const SECRETS: [(&str, &str, &str); 4] = [
+const SECRETS: [(&str, &str, &str); 6] = [
     ("server", "api_token", "has_api_token"),
+    ("brain", "api_key", "has_api_key"),
+    ("transcriber", "api_key", "has_api_key"),
     ("telegram", "bot_token", "has_token"),
     ("discord", "bot_token", "has_token"),
     ("matrix", "access_token", "has_token"),
@@ -100,6 +102,23 @@ mod tests {
         assert_eq!(doc["telegram"]["has_token"], json!(false));
         assert_eq!(doc["server"]["has_api_token"], json!(false));
         assert!(doc["matrix"].get("access_token").is_none());
+    }
+
+    #[test]
+    fn brain_and_transcriber_keys_are_masked_and_kept() {
+        let mut config = BotsConfig::default();
+        config.brain.api_key = Some(SecretString::from("sk-brain-secret"));
+        config.transcriber.api_key = Some(SecretString::from("sk-whisper-secret"));
+        let doc = masked_json(&config);
+        let text = doc.to_string();
+        assert!(!text.contains("sk-brain-secret") && !text.contains("sk-whisper-secret"), "{text}");
+        assert_eq!(doc["brain"]["has_api_key"], json!(true));
+        assert_eq!(doc["transcriber"]["has_api_key"], json!(true));
+        let patch = json!({"brain": {"api_key": "", "max_tokens": 99}, "transcriber": {"api_key": null}});
+        let merged = apply_patch(&config, &patch).unwrap();
+        assert_eq!(merged.brain.max_tokens, 99);
+        assert_eq!(merged.brain.api_key.unwrap().expose_secret(), "sk-brain-secret");
+        assert_eq!(merged.transcriber.api_key.unwrap().expose_secret(), "sk-whisper-secret");
     }
 
     #[test]

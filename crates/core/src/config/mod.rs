@@ -14,8 +14,8 @@ pub use error::ConfigError;
 pub use load::{load_file, parse_str};
 pub use merge::{apply_patch, masked_json};
 pub use model::{
-    BotsConfig, BrainConfig, BrainKind, DiscordConfig, MatrixConfig, PlatformPolicy, ServerConfig, TelegramConfig,
-    is_listed,
+    ANTHROPIC_DEFAULT_BASE_URL, BotsConfig, BrainConfig, BrainKind, DiscordConfig, MatrixConfig,
+    OPENAI_DEFAULT_BASE_URL, PlatformPolicy, ServerConfig, TelegramConfig, TranscriberConfig, is_listed,
 };
 pub use save::save_atomic;
 pub use validate::validate;

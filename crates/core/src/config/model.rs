@@ -21,6 +21,8 @@ pub struct BotsConfig {
     pub vault: Option<String>,
     /// The AI brain that writes the answers.
     pub brain: BrainConfig,
+    /// Speech-to-text for voice messages; none configured means voice gets a helpful reply.
+    pub transcriber: TranscriberConfig,
     /// The Telegram connector.
     pub telegram: TelegramConfig,
     /// The Discord connector.
@@ -57,6 +59,11 @@ pub enum BrainKind {
     Echo,
     /// Runs `brain.command` per message: JSON request on stdin, answer on stdout.
     Command,
+    /// Anthropic's Messages API (`POST {base_url}/v1/messages`).
+    Anthropic,
+    /// An OpenAI-compatible chat-completions API (`POST {base_url}/chat/completions`): OpenAI,
+    /// llama.cpp server, Ollama, vLLM and the like.
+    Openai,
 }
 
 impl BrainKind {
@@ -65,6 +72,8 @@ impl BrainKind {
         match self {
             BrainKind::Echo => "echo",
             BrainKind::Command => "command",
+            BrainKind::Anthropic => "anthropic",
+            BrainKind::Openai => "openai",
         }
     }
 }
@@ -87,10 +96,43 @@ pub struct BrainConfig {
     pub command: Option<String>,
     /// Arguments passed to `command`.
     pub args: Vec<String>,
-    /// How long one answer may take before the program is killed.
+    /// How long one answer may take: the `command` program is killed after it; for the
+    /// `anthropic` and `openai` brains it bounds each HTTP attempt.
     pub timeout: HumanDuration,
     /// Let the `command` brain answer `sandboxed` senders too (it refuses them by default).
     pub allow_sandboxed: bool,
+    /// `anthropic` / `openai`: the model name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `anthropic` / `openai`: the longest answer, in tokens.
+    pub max_tokens: u32,
+    /// `anthropic` / `openai`: the API's base URL (unset: the hosted API of the kind).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// `anthropic` / `openai`: the API key (optional for `openai`, e.g. for local servers).
+    #[serde(with = "secret", skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<SecretString>,
+    /// `anthropic` / `openai`: how often a timed-out, rate-limited (429) or failed (5xx)
+    /// request is tried again.
+    pub max_retries: u32,
+}
+
+/// Anthropic's API, the `anthropic` brain's default `base_url` (`/v1/messages` is appended).
+pub const ANTHROPIC_DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+/// OpenAI's API, the `openai` brain's default `base_url` (`/chat/completions` is appended).
+pub const OPENAI_DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+impl BrainConfig {
+    /// The base URL to use: the configured one, else the kind's hosted API; no trailing `/`.
+    pub fn effective_base_url(&self) -> &str {
+        let configured = self.base_url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        let url = match (configured, self.kind) {
+            (Some(url), _) => url,
+            (None, BrainKind::Anthropic) => ANTHROPIC_DEFAULT_BASE_URL,
+            (None, _) => OPENAI_DEFAULT_BASE_URL,
+        };
+        url.trim_end_matches('/')
+    }
 }
 
 impl Default for BrainConfig {
@@ -104,7 +146,54 @@ impl Default for BrainConfig {
             args: Vec::new(),
             timeout: HumanDuration(std::time::Duration::from_secs(120)),
             allow_sandboxed: false,
+            model: None,
+            max_tokens: 1024,
+            base_url: None,
+            api_key: None,
+            max_retries: 2,
         }
+    }
+}
+
+/// An OpenAI-compatible speech-to-text server (`POST {base_url}/audio/transcriptions`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TranscriberConfig {
+    /// Base URL including the API version, e.g. `http://127.0.0.1:8000/v1`; unset: voice
+    /// messages are not transcribed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The model name the server expects (`whisper-1` for OpenAI).
+    pub model: String,
+    /// Sent as `Authorization: Bearer …` when set.
+    #[serde(with = "secret", skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<SecretString>,
+    /// Optional ISO-639-1 language hint (e.g. `en`); unset lets the server detect it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// How long one transcription request may take.
+    pub timeout: HumanDuration,
+    /// How often a timed-out, rate-limited (429) or failed (5xx) request is tried again.
+    pub max_retries: u32,
+}
+
+impl Default for TranscriberConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            model: "whisper-1".to_owned(),
+            api_key: None,
+            language: None,
+            timeout: HumanDuration(std::time::Duration::from_secs(60)),
+            max_retries: 2,
+        }
+    }
+}
+
+impl TranscriberConfig {
+    /// The configured base URL without a trailing `/`, if any.
+    pub fn effective_base_url(&self) -> Option<&str> {
+        self.base_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(|u| u.trim_end_matches('/'))
     }
 }
 
@@ -312,10 +401,17 @@ impl BotsConfig {
 
     /// Every configured secret, for redacting error texts before they are shown.
     pub fn secrets(&self) -> Vec<&SecretString> {
-        [&self.server.api_token, &self.telegram.bot_token, &self.discord.bot_token, &self.matrix.access_token]
-            .into_iter()
-            .flatten()
-            .collect()
+        [
+            &self.server.api_token,
+            &self.brain.api_key,
+            &self.transcriber.api_key,
+            &self.telegram.bot_token,
+            &self.discord.bot_token,
+            &self.matrix.access_token,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// A value that changes whenever anything in the platform's section changes (secrets

@@ -30,8 +30,12 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
     if config.brain.group_context_messages > 100 {
         return Err(ConfigError::invalid("brain.group_context_messages", "must be at most 100"));
     }
+    validate_llm_brain(config)?;
+    validate_transcriber(config)?;
     for (section, token) in [
         ("server.api_token", &config.server.api_token),
+        ("brain.api_key", &config.brain.api_key),
+        ("transcriber.api_key", &config.transcriber.api_key),
         ("telegram.bot_token", &config.telegram.bot_token),
         ("discord.bot_token", &config.discord.bot_token),
         ("matrix.access_token", &config.matrix.access_token),
@@ -69,6 +73,59 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
         if emoji.chars().count() > 16 || emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ConfigError::invalid(field, "must be one emoji (or empty for none)"));
         }
+    }
+    Ok(())
+}
+
+/// Most retries allowed for an HTTP brain or the transcriber.
+const MAX_RETRIES: u32 = 10;
+
+fn validate_llm_brain(config: &BotsConfig) -> Result<(), ConfigError> {
+    let brain = &config.brain;
+    if let Some(url) = &brain.base_url
+        && !is_http_url(url.trim())
+    {
+        return Err(ConfigError::invalid("brain.base_url", "must be an http(s) URL"));
+    }
+    if brain.max_retries > MAX_RETRIES {
+        return Err(ConfigError::invalid("brain.max_retries", format!("must be at most {MAX_RETRIES}")));
+    }
+    if !matches!(brain.kind, BrainKind::Anthropic | BrainKind::Openai) {
+        return Ok(());
+    }
+    let kind = brain.kind.as_str();
+    if brain.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+        return Err(ConfigError::invalid("brain.model", format!("is required when brain.kind is {kind}")));
+    }
+    if brain.max_tokens == 0 {
+        return Err(ConfigError::invalid("brain.max_tokens", "must be at least 1"));
+    }
+    if brain.kind == BrainKind::Anthropic && brain.api_key.is_none() {
+        return Err(ConfigError::invalid("brain.api_key", "is required when brain.kind is anthropic"));
+    }
+    Ok(())
+}
+
+fn validate_transcriber(config: &BotsConfig) -> Result<(), ConfigError> {
+    let t = &config.transcriber;
+    if let Some(url) = &t.base_url
+        && !is_http_url(url.trim())
+    {
+        return Err(ConfigError::invalid("transcriber.base_url", "must be an http(s) URL"));
+    }
+    if t.model.trim().is_empty() {
+        return Err(ConfigError::invalid("transcriber.model", "must not be empty"));
+    }
+    if t.timeout.0.is_zero() {
+        return Err(ConfigError::invalid("transcriber.timeout", "must be longer than zero"));
+    }
+    if t.max_retries > MAX_RETRIES {
+        return Err(ConfigError::invalid("transcriber.max_retries", format!("must be at most {MAX_RETRIES}")));
+    }
+    if let Some(language) = &t.language
+        && (!(2..=3).contains(&language.len()) || !language.chars().all(|c| c.is_ascii_lowercase()))
+    {
+        return Err(ConfigError::invalid("transcriber.language", "must be a language code like en or de"));
     }
     Ok(())
 }
@@ -208,11 +265,31 @@ mod tests {
             ("discord:\n  gateway_url: 'https://gateway.discord.gg'\n", "discord.gateway_url"),
             ("discord:\n  allowed_guilds: ['my server']\n", "discord.allowed_guilds[0]"),
             ("discord:\n  allowed_channels: [1, 'x']\n", "discord.allowed_channels[1]"),
+            ("brain:\n  kind: anthropic\n  api_key: k\n", "brain.model"),
+            ("brain:\n  kind: openai\n  model: ' '\n", "brain.model"),
+            ("brain:\n  kind: anthropic\n  model: m\n", "brain.api_key"),
+            ("brain:\n  kind: openai\n  model: m\n  max_tokens: 0\n", "brain.max_tokens"),
+            ("brain:\n  base_url: localhost:8080\n", "brain.base_url"),
+            ("brain:\n  max_retries: 50\n", "brain.max_retries"),
+            ("brain:\n  api_key: 'a b'\n", "brain.api_key"),
+            ("transcriber:\n  base_url: 'whisper'\n", "transcriber.base_url"),
+            ("transcriber:\n  model: ''\n", "transcriber.model"),
+            ("transcriber:\n  timeout: 0s\n", "transcriber.timeout"),
+            ("transcriber:\n  language: English\n", "transcriber.language"),
+            ("transcriber:\n  max_retries: 11\n", "transcriber.max_retries"),
         ];
         for (text, field) in cases {
             let err = parse_str(text).unwrap_err();
             assert_eq!(err.field(), Some(field), "{text} → {err}");
         }
+    }
+
+    #[test]
+    fn brain_and_transcriber_errors_carry_their_position() {
+        let err = parse_str("brain:\n  kind: openai\n  model: m\n  base_url: localhost:11434\n").unwrap_err();
+        assert_eq!(err.to_string(), "brain.base_url: must be an http(s) URL (line 4, column 13)");
+        let err = parse_str("transcriber:\n  model: small\n  timeout: 0s\n").unwrap_err();
+        assert_eq!(err.to_string(), "transcriber.timeout: must be longer than zero (line 3, column 12)");
     }
 
     #[test]
@@ -231,6 +308,9 @@ mod tests {
         assert!(!is_ws_url("ws://"));
         assert!(url_has_path("https://discord.com/api"));
         assert!(!url_has_path("https://discord.com/") && !url_has_path("http://127.0.0.1:1"));
+        parse_str("brain:\n  kind: anthropic\n  model: claude-x\n  api_key: sk-ant-x\n  max_tokens: 2048\n").unwrap();
+        parse_str("brain:\n  kind: openai\n  model: llama\n  base_url: http://127.0.0.1:8080/v1\n").unwrap();
+        parse_str("transcriber:\n  base_url: http://127.0.0.1:8000/v1\n  model: small\n  language: de\n").unwrap();
         assert!(is_http_url("http://127.0.0.1:8008"));
         assert!(!is_http_url("https://"));
         assert!(!is_http_url("matrix.org"));

@@ -1,7 +1,10 @@
 //! Brains: what writes the answers. The orchestrator hands each one a [`BrainRequest`].
 
+mod anthropic;
 mod command;
+pub mod conversation;
 mod echo;
+mod openai;
 mod slot;
 
 use std::sync::Arc;
@@ -12,10 +15,13 @@ use parachute_core::ids::{ChatId, ChatKind, Platform};
 use parachute_core::trust::TrustLevel;
 use serde::Serialize;
 
+pub use anthropic::{ANTHROPIC_VERSION, AnthropicBrain};
 pub use command::CommandBrain;
 pub use echo::EchoBrain;
+pub use openai::OpenAiBrain;
 pub use slot::BrainSlot;
 
+use crate::service_http::ServiceError;
 use crate::store::HistoryEntry;
 
 /// Everything a brain is told about one message.
@@ -55,6 +61,30 @@ pub enum BrainError {
     Refused(String),
 }
 
+/// Why a brain could not be built from the config (validation normally rejects these first).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrainSetupError {
+    /// A key the brain needs is not set.
+    #[error("brain.{key} is required for the {brain} brain")]
+    Missing {
+        /// The missing key under `brain`.
+        key: &'static str,
+        /// The brain kind.
+        brain: &'static str,
+    },
+    /// The HTTP client could not be created.
+    #[error("{0}")]
+    Client(String),
+}
+
+/// What the user is told when an HTTP brain failed; the details were logged.
+fn service_failure(service: &str, err: ServiceError) -> BrainError {
+    match err {
+        ServiceError::Timeout => BrainError::Timeout,
+        other => BrainError::Unavailable(format!("{service}: {other}")),
+    }
+}
+
 /// Something that answers messages.
 pub trait Brain: Send + Sync + 'static {
     /// The name shown in `!help`.
@@ -64,17 +94,19 @@ pub trait Brain: Send + Sync + 'static {
     fn respond(&self, request: BrainRequest) -> BoxFuture<'static, Result<String, BrainError>>;
 }
 
-/// The brain the config asks for. A `command` brain without a command (which validation
-/// rejects) falls back to echo with an error in the log.
+/// The brain the config asks for. One that cannot be built (a setting validation rejects
+/// is missing) falls back to echo with an error in the log.
 pub fn build_brain(config: &BrainConfig) -> Arc<dyn Brain> {
-    match config.kind {
-        BrainKind::Echo => Arc::new(EchoBrain),
-        BrainKind::Command => match CommandBrain::from_config(config) {
-            Some(brain) => Arc::new(brain),
-            None => {
-                tracing::error!("brain.kind is command but brain.command is empty; answering with echo");
-                Arc::new(EchoBrain)
-            }
-        },
-    }
+    let built: Result<Arc<dyn Brain>, BrainSetupError> = match config.kind {
+        BrainKind::Echo => Ok(Arc::new(EchoBrain)),
+        BrainKind::Command => CommandBrain::from_config(config)
+            .map(|brain| Arc::new(brain) as Arc<dyn Brain>)
+            .ok_or(BrainSetupError::Missing { key: "command", brain: "command" }),
+        BrainKind::Anthropic => AnthropicBrain::from_config(config).map(|brain| Arc::new(brain) as Arc<dyn Brain>),
+        BrainKind::Openai => OpenAiBrain::from_config(config).map(|brain| Arc::new(brain) as Arc<dyn Brain>),
+    };
+    built.unwrap_or_else(|err| {
+        tracing::error!(error = %err, "cannot build the {} brain; answering with echo", config.kind.as_str());
+        Arc::new(EchoBrain)
+    })
 }

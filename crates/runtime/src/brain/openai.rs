@@ -1,0 +1,157 @@
+//! The `openai` brain: any OpenAI-compatible chat-completions API
+//! (`POST {base_url}/chat/completions`, `base_url` including the version, e.g. `…/v1`), hosted
+//! or local (llama.cpp server, Ollama, vLLM).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use parachute_core::config::BrainConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::conversation::{Role, system_prompt, turns};
+use super::{Brain, BrainError, BrainRequest, BrainSetupError, service_failure};
+use crate::service_http::{RetryPolicy, ServiceError, http_client, send_with_retry};
+
+/// Answers through an OpenAI-compatible server.
+#[derive(Clone)]
+pub struct OpenAiBrain {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    client: reqwest::Client,
+    url: String,
+    model: String,
+    max_tokens: u32,
+    api_key: Option<SecretString>,
+    timeout: Duration,
+    retry: RetryPolicy,
+}
+
+/// The request body.
+#[derive(Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    messages: Vec<ChatMessage>,
+}
+
+#[derive(Serialize)]
+struct ChatMessage {
+    role: &'static str,
+    content: String,
+}
+
+/// The part of the answer used: the first choice's message.
+#[derive(Deserialize)]
+struct ChatResponse {
+    choices: Vec<Choice>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: AnswerMessage,
+}
+
+#[derive(Deserialize)]
+struct AnswerMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+impl OpenAiBrain {
+    /// From the `brain` section: `model`, `base_url`, optional `api_key`, `max_tokens`,
+    /// `timeout`, `max_retries`.
+    pub fn from_config(config: &BrainConfig) -> Result<Self, BrainSetupError> {
+        let model = config.model.as_deref().map(str::trim).filter(|m| !m.is_empty());
+        let model = model.ok_or(BrainSetupError::Missing { key: "model", brain: "openai" })?;
+        let client = http_client().map_err(|e| BrainSetupError::Client(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                url: format!("{}/chat/completions", config.effective_base_url()),
+                model: model.to_owned(),
+                max_tokens: config.max_tokens,
+                api_key: config.api_key.clone(),
+                timeout: config.timeout.0,
+                retry: RetryPolicy::with_retries(config.max_retries),
+            }),
+        })
+    }
+
+    /// The same brain waiting between retries as `retry` says (tests use short delays).
+    pub fn with_retry_policy(self, retry: RetryPolicy) -> Self {
+        Self { inner: Arc::new(Inner { retry, ..(*self.inner).clone() }) }
+    }
+
+    async fn ask(inner: Arc<Inner>, request: BrainRequest) -> Result<String, BrainError> {
+        let system = ChatMessage { role: "system", content: system_prompt(&request) };
+        let conversation = turns(&request).into_iter().map(|turn| ChatMessage {
+            role: match turn.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            },
+            content: turn.content,
+        });
+        let body = ChatRequest {
+            model: &inner.model,
+            max_tokens: inner.max_tokens,
+            messages: std::iter::once(system).chain(conversation).collect(),
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| BrainError::Unavailable(format!("request: {e}")))?;
+        let build = || {
+            let mut request = inner
+                .client
+                .post(&inner.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            if let Some(key) = &inner.api_key {
+                request = request.bearer_auth(key.expose_secret());
+            }
+            Ok(request)
+        };
+        send_with_retry("openai", &inner.retry, inner.timeout, inner.api_key.as_ref(), build)
+            .await
+            .and_then(|bytes| read_answer(&bytes))
+            .map_err(|err| service_failure("openai", err))
+    }
+}
+
+/// The first choice's text.
+fn read_answer(bytes: &[u8]) -> Result<String, ServiceError> {
+    let response: ChatResponse = serde_json::from_slice(bytes)
+        .map_err(|e| ServiceError::Malformed(format!("not a chat-completions answer: {e}")))?;
+    let text = response.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ServiceError::Malformed("the answer has no text".to_owned()));
+    }
+    Ok(text.to_owned())
+}
+
+impl Brain for OpenAiBrain {
+    fn name(&self) -> &str {
+        "openai"
+    }
+
+    fn respond(&self, request: BrainRequest) -> BoxFuture<'static, Result<String, BrainError>> {
+        Box::pin(Self::ask(self.inner.clone(), request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_choice_is_the_answer() {
+        let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":" Hi! "}},{"index":1,"message":{"role":"assistant","content":"no"}}]}"#;
+        assert_eq!(read_answer(body).unwrap(), "Hi!");
+        assert!(matches!(read_answer(br#"{"choices":[]}"#), Err(ServiceError::Malformed(_))));
+        let null = br#"{"choices":[{"message":{"role":"assistant","content":null}}]}"#;
+        assert!(matches!(read_answer(null), Err(ServiceError::Malformed(_))));
+    }
+}

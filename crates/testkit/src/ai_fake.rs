@@ -1,0 +1,475 @@
+//! A fake AI provider on 127.0.0.1: Anthropic's Messages API (`POST /v1/messages`), an
+//! OpenAI-compatible chat-completions API (`POST /v1/chat/completions`) and speech to text
+//! (`POST /v1/audio/transcriptions`, multipart). It checks every request's shape the way the
+//! tests expect parachute to send it (headers, JSON body, multipart fields) and answers a
+//! wrong one with the API's own 400 / 401 error, recording why; it answers with the real
+//! JSON shapes, and can be scripted to fail (429 with `retry-after`, 5xx, 401) or be slow.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_multipart::Multipart;
+use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// The `anthropic-version` the fake requires.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Which of the fake's APIs a call went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// `POST /v1/messages`.
+    Anthropic,
+    /// `POST /v1/chat/completions`.
+    OpenAi,
+    /// `POST /v1/audio/transcriptions`.
+    Transcription,
+}
+
+/// How the fake answers the next call of an API.
+#[derive(Debug, Clone)]
+pub enum Scripted {
+    /// Answer normally, with this text (the answer or the transcript).
+    Answer(String),
+    /// Answer with this status and the API's error body, with `retry-after: <seconds>` if given.
+    Error {
+        /// HTTP status, e.g. 429, 500, 401.
+        status: u16,
+        /// The `retry-after` header value in seconds.
+        retry_after: Option<u64>,
+    },
+    /// Answer normally, after this delay.
+    Slow(Duration),
+}
+
+/// One part of a multipart request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormPart {
+    /// The field name.
+    pub name: String,
+    /// The `filename` of its content disposition, for files.
+    pub file_name: Option<String>,
+    /// Its `content-type`, if sent.
+    pub content_type: Option<String>,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct AiCall {
+    /// Position among all calls.
+    pub seq: usize,
+    /// The API it went to.
+    pub api: Api,
+    /// Its headers, names lower-case.
+    pub headers: BTreeMap<String, String>,
+    /// The JSON body (`Null` for multipart requests).
+    pub body: Value,
+    /// The multipart fields, in order (empty for JSON requests).
+    pub parts: Vec<FormPart>,
+    /// Why the fake rejected the request's shape or credentials, if it did.
+    pub rejected: Option<String>,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl AiCall {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    /// The multipart field `name`.
+    pub fn part(&self, name: &str) -> Option<&FormPart> {
+        self.parts.iter().find(|p| p.name == name)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    calls: Vec<AiCall>,
+    scripts: HashMap<Api, VecDeque<Scripted>>,
+    transcript: String,
+}
+
+struct Shared {
+    api_key: Option<String>,
+    state: Mutex<State>,
+    changed: watch::Sender<u64>,
+}
+
+/// The fake server. Dropping it stops it.
+pub struct AiFake {
+    shared: Arc<Shared>,
+    port: u16,
+    server: Mutex<Option<ServerHandle>>,
+}
+
+impl AiFake {
+    /// Starts the fake on a free port of 127.0.0.1 (inside an actix system or tokio runtime).
+    /// With `api_key`, every API requires it (`x-api-key` for Anthropic, `Authorization:
+    /// Bearer` for the others); without, the OpenAI-compatible APIs require that no
+    /// `Authorization` header is sent, as to a local server.
+    pub fn start(api_key: Option<&str>) -> Self {
+        let (changed, _) = watch::channel(0);
+        let state = State { transcript: "hello from the fake transcriber".to_owned(), ..State::default() };
+        let shared = Arc::new(Shared { api_key: api_key.map(str::to_owned), state: Mutex::new(state), changed });
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake AI server");
+        let port = listener.local_addr().expect("local addr").port();
+        let data = web::Data::from(shared.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::PayloadConfig::new(4 << 20))
+                .route("/v1/messages", web::post().to(anthropic))
+                .route("/v1/chat/completions", web::post().to(openai))
+                .route("/v1/audio/transcriptions", web::post().to(transcription))
+        })
+        .workers(1)
+        .shutdown_timeout(0)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        let fake = Self { shared, port, server: Mutex::new(Some(server.handle())) };
+        actix_web::rt::spawn(server);
+        fake
+    }
+
+    /// The `brain.base_url` for the `anthropic` brain (it appends `/v1/messages`).
+    pub fn anthropic_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The `base_url` for the `openai` brain and the transcriber (with `/v1`).
+    pub fn openai_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Queues how the next call of `api` is answered (after its shape was checked).
+    pub fn script(&self, api: Api, scripted: Scripted) {
+        self.shared.state.lock().unwrap().scripts.entry(api).or_default().push_back(scripted);
+    }
+
+    /// What transcriptions answer when not scripted.
+    pub fn set_transcript(&self, text: &str) {
+        self.shared.state.lock().unwrap().transcript = text.to_owned();
+    }
+
+    /// The calls of `api` so far.
+    pub fn calls(&self, api: Api) -> Vec<AiCall> {
+        self.shared.state.lock().unwrap().calls.iter().filter(|c| c.api == api).cloned().collect()
+    }
+
+    /// Waits until `count` calls of `api` arrived; returns them; panics after `timeout`.
+    pub async fn wait_calls(&self, api: Api, count: usize, timeout: Duration) -> Vec<AiCall> {
+        let mut rx = self.shared.changed.subscribe();
+        let wait = async {
+            loop {
+                let calls = self.calls(api);
+                if calls.len() >= count || rx.changed().await.is_err() {
+                    return calls;
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(calls) if calls.len() >= count => calls,
+            _ => panic!("{count} call(s) of {api:?} not seen within {timeout:?}; calls: {:#?}", self.calls(api)),
+        }
+    }
+}
+
+impl Drop for AiFake {
+    fn drop(&mut self) {
+        if let Some(handle) = self.server.lock().ok().and_then(|mut s| s.take()) {
+            drop(handle.stop(false));
+        }
+    }
+}
+
+/// What a call gets once recorded: a shape or credential error, a scripted answer, or the
+/// normal one.
+enum Outcome {
+    Rejected { status: u16, reason: String },
+    Scripted(Scripted),
+    Normal,
+}
+
+impl Shared {
+    /// Records the call and decides its outcome.
+    fn record(
+        &self,
+        api: Api,
+        req: &HttpRequest,
+        body: Value,
+        parts: Vec<FormPart>,
+        check: Result<(), (u16, String)>,
+    ) -> Outcome {
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value.to_str().unwrap_or("<binary>").to_owned()))
+            .collect();
+        let mut state = self.state.lock().unwrap();
+        let seq = state.calls.len();
+        let rejected = check.as_ref().err().map(|(_, reason)| reason.clone());
+        state.calls.push(AiCall { seq, api, headers, body, parts, rejected, at: Instant::now() });
+        let outcome = match check {
+            Err((status, reason)) => Outcome::Rejected { status, reason },
+            Ok(()) => {
+                state.scripts.get_mut(&api).and_then(VecDeque::pop_front).map_or(Outcome::Normal, Outcome::Scripted)
+            }
+        };
+        drop(state);
+        self.changed.send_modify(|v| *v += 1);
+        outcome
+    }
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The `Authorization` rule of the OpenAI-compatible APIs.
+fn check_bearer(shared: &Shared, req: &HttpRequest) -> Result<(), (u16, String)> {
+    let sent = header(req, "authorization");
+    match (&shared.api_key, sent) {
+        (Some(key), Some(sent)) if sent == format!("Bearer {key}") => Ok(()),
+        (Some(_), _) => Err((401, "Incorrect API key provided".to_owned())),
+        (None, Some(_)) => Err((400, "an Authorization header was sent although no API key is configured".to_owned())),
+        (None, None) => Ok(()),
+    }
+}
+
+fn check_json_content_type(req: &HttpRequest) -> Result<(), (u16, String)> {
+    match header(req, "content-type") {
+        Some("application/json") => Ok(()),
+        other => Err((400, format!("content-type must be application/json, not {other:?}"))),
+    }
+}
+
+/// Checks `body` has only `allowed` keys, and `model` (non-empty string) and `max_tokens`
+/// (positive integer).
+fn check_common(body: &Value, allowed: &[&str]) -> Result<(), (u16, String)> {
+    let Some(object) = body.as_object() else {
+        return Err((400, "the body must be a JSON object".to_owned()));
+    };
+    if let Some(key) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err((400, format!("{key}: Extra inputs are not permitted")));
+    }
+    if body["model"].as_str().is_none_or(str::is_empty) {
+        return Err((400, "model: a non-empty string is required".to_owned()));
+    }
+    if body["max_tokens"].as_u64().is_none_or(|n| n < 1) {
+        return Err((400, "max_tokens: a positive integer is required".to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks `messages` are `{role, content}` objects with string content, alternating user /
+/// assistant, first and last from the user.
+fn check_turns(messages: &[Value]) -> Result<(), (u16, String)> {
+    if messages.is_empty() {
+        return Err((400, "messages: at least one message is required".to_owned()));
+    }
+    for (i, message) in messages.iter().enumerate() {
+        let keys: Vec<&str> = message.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        if keys.len() != 2 || !keys.contains(&"role") || !keys.contains(&"content") {
+            return Err((400, format!("messages.{i}: must have exactly `role` and `content`")));
+        }
+        if message["content"].as_str().is_none_or(|c| c.trim().is_empty()) {
+            return Err((400, format!("messages.{i}.content: a non-empty string is required")));
+        }
+        let expected = if i % 2 == 0 { "user" } else { "assistant" };
+        if message["role"] != expected {
+            return Err((400, format!("messages.{i}.role: expected {expected} (roles must alternate, user first)")));
+        }
+    }
+    if messages.len().is_multiple_of(2) {
+        return Err((400, "messages: the last message must be from the user".to_owned()));
+    }
+    Ok(())
+}
+
+/// The last user message of a JSON chat request.
+fn last_user_text(messages: &[Value]) -> String {
+    messages.iter().rev().find(|m| m["role"] == "user").and_then(|m| m["content"].as_str()).unwrap_or("").to_owned()
+}
+
+async fn anthropic(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let check = (|| {
+        match (&shared.api_key, header(&req, "x-api-key")) {
+            (Some(key), Some(sent)) if sent == key => {}
+            _ => return Err((401, "invalid x-api-key".to_owned())),
+        }
+        if header(&req, "anthropic-version") != Some(ANTHROPIC_VERSION) {
+            return Err((400, format!("anthropic-version: must be {ANTHROPIC_VERSION}")));
+        }
+        if header(&req, "authorization").is_some() {
+            return Err((400, "authorization: not used by this API (send x-api-key)".to_owned()));
+        }
+        check_json_content_type(&req)?;
+        check_common(&json, &["model", "max_tokens", "system", "messages"])?;
+        if json.get("system").is_some_and(|s| s.as_str().is_none_or(|s| s.trim().is_empty())) {
+            return Err((400, "system: must be a non-empty string".to_owned()));
+        }
+        check_turns(json["messages"].as_array().map(Vec::as_slice).unwrap_or_default())
+    })();
+    let messages = json["messages"].as_array().cloned().unwrap_or_default();
+    let model = json["model"].clone();
+    let text = match shared.record(Api::Anthropic, &req, json, Vec::new(), check) {
+        Outcome::Rejected { status, reason } => return anthropic_error(status, &reason, None),
+        Outcome::Scripted(Scripted::Error { status, retry_after }) => {
+            return anthropic_error(status, "scripted failure", retry_after);
+        }
+        Outcome::Scripted(Scripted::Answer(text)) => text,
+        Outcome::Scripted(Scripted::Slow(delay)) => {
+            tokio::time::sleep(delay).await;
+            format!("heard: {}", last_user_text(&messages))
+        }
+        Outcome::Normal => format!("heard: {}", last_user_text(&messages)),
+    };
+    HttpResponse::Ok().json(json!({
+        "id": "msg_01FakeAnswer", "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 12, "output_tokens": 6},
+    }))
+}
+
+fn anthropic_error(status: u16, message: &str, retry_after: Option<u64>) -> HttpResponse {
+    let kind = match status {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        429 => "rate_limit_error",
+        529 => "overloaded_error",
+        _ => "api_error",
+    };
+    let body = json!({"type": "error", "error": {"type": kind, "message": message}});
+    with_status(status, retry_after).json(body)
+}
+
+async fn openai(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let check = (|| {
+        check_bearer(&shared, &req)?;
+        check_json_content_type(&req)?;
+        check_common(&json, &["model", "max_tokens", "messages"])?;
+        let messages = json["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let Some((system, conversation)) = messages.split_first() else {
+            return Err((400, "messages: at least one message is required".to_owned()));
+        };
+        if system["role"] != "system" || system["content"].as_str().is_none_or(|c| c.trim().is_empty()) {
+            return Err((400, "messages.0: the system prompt must come first".to_owned()));
+        }
+        check_turns(conversation)
+    })();
+    let messages = json["messages"].as_array().cloned().unwrap_or_default();
+    let model = json["model"].clone();
+    let text = match shared.record(Api::OpenAi, &req, json, Vec::new(), check) {
+        Outcome::Rejected { status, reason } => return openai_error(status, &reason, None),
+        Outcome::Scripted(Scripted::Error { status, retry_after }) => {
+            return openai_error(status, "scripted failure", retry_after);
+        }
+        Outcome::Scripted(Scripted::Answer(text)) => text,
+        Outcome::Scripted(Scripted::Slow(delay)) => {
+            tokio::time::sleep(delay).await;
+            format!("heard: {}", last_user_text(&messages))
+        }
+        Outcome::Normal => format!("heard: {}", last_user_text(&messages)),
+    };
+    HttpResponse::Ok().json(json!({
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18},
+    }))
+}
+
+fn openai_error(status: u16, message: &str, retry_after: Option<u64>) -> HttpResponse {
+    let (kind, code) = match status {
+        401 => ("invalid_request_error", "invalid_api_key"),
+        429 => ("requests", "rate_limit_exceeded"),
+        s if s >= 500 => ("server_error", "server_error"),
+        _ => ("invalid_request_error", "invalid_request"),
+    };
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+    with_status(status, retry_after).json(body)
+}
+
+fn with_status(status: u16, retry_after: Option<u64>) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    if let Some(seconds) = retry_after {
+        response.insert_header(("retry-after", seconds.to_string()));
+    }
+    response
+}
+
+/// Reads every multipart field.
+async fn read_parts(mut payload: Multipart) -> Result<Vec<FormPart>, String> {
+    let mut parts = Vec::new();
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(|e| format!("malformed multipart body: {e}"))?;
+        let name = field.name().unwrap_or("").to_owned();
+        let file_name = field.content_disposition().and_then(|cd| cd.get_filename()).map(str::to_owned);
+        let content_type = field.content_type().map(|m| m.to_string());
+        let mut data = Vec::new();
+        while let Some(chunk) = field.next().await {
+            data.extend_from_slice(&chunk.map_err(|e| format!("malformed multipart field: {e}"))?);
+        }
+        parts.push(FormPart { name, file_name, content_type, data });
+    }
+    Ok(parts)
+}
+
+async fn transcription(shared: web::Data<Shared>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let is_multipart = header(&req, "content-type").is_some_and(|c| c.starts_with("multipart/form-data; boundary="));
+    let parts = if is_multipart {
+        read_parts(Multipart::new(req.headers(), payload)).await
+    } else {
+        Err("content-type must be multipart/form-data".to_owned())
+    };
+    let check = (|| {
+        check_bearer(&shared, &req)?;
+        let parts = parts.as_ref().map_err(|e| (400, e.clone()))?;
+        let allowed = ["file", "model", "response_format", "language"];
+        if let Some(part) = parts.iter().find(|p| !allowed.contains(&p.name.as_str())) {
+            return Err((400, format!("unexpected field `{}`", part.name)));
+        }
+        let text =
+            |name: &str| parts.iter().find(|p| p.name == name).map(|p| String::from_utf8_lossy(&p.data).into_owned());
+        let file = parts.iter().find(|p| p.name == "file");
+        if !file.is_some_and(|f| f.file_name.as_deref().is_some_and(|n| !n.is_empty()) && !f.data.is_empty()) {
+            return Err((400, "file: a named, non-empty file is required".to_owned()));
+        }
+        if text("model").is_none_or(|m| m.is_empty()) {
+            return Err((400, "model: required".to_owned()));
+        }
+        if text("response_format").is_some_and(|f| f != "json") {
+            return Err((400, "response_format: the fake only speaks json".to_owned()));
+        }
+        Ok(())
+    })();
+    let transcript = shared.state.lock().unwrap().transcript.clone();
+    let text = match shared.record(Api::Transcription, &req, Value::Null, parts.unwrap_or_default(), check) {
+        Outcome::Rejected { status, reason } => return openai_error(status, &reason, None),
+        Outcome::Scripted(Scripted::Error { status, retry_after }) => {
+            return openai_error(status, "scripted failure", retry_after);
+        }
+        Outcome::Scripted(Scripted::Answer(text)) => text,
+        Outcome::Scripted(Scripted::Slow(delay)) => {
+            tokio::time::sleep(delay).await;
+            transcript
+        }
+        Outcome::Normal => transcript,
+    };
+    HttpResponse::Ok().json(json!({"text": text}))
+}
