@@ -12,5 +12,7 @@ pub fn factories() -> Vec<Arc<dyn ConnectorFactory>> {
         Arc::new(parachute_matrix::MatrixFactory),
         #[cfg(feature = "telegram")]
         Arc::new(parachute_telegram::TelegramFactory),
+        #[cfg(feature = "discord")]
+        Arc::new(parachute_discord::DiscordFactory),
     ]
 }

@@ -1,10 +1,12 @@
 //! Test helpers for parachute: a scriptable fake connector, fake brains, a fake AI provider
-//! (LLM and speech-to-text APIs), generated audio, runtime launchers and log capture. Real
-//! parts stay real (SQLite, actors, HTTP); only the platforms and providers are faked here.
+//! (LLM and speech-to-text APIs), generated audio, fake Telegram and Discord servers, runtime
+//! launchers and log capture. Real parts stay real (SQLite, actors, HTTP); only the platforms
+//! and providers are faked here.
 
 pub mod ai_fake;
 pub mod audio;
 pub mod brains;
+pub mod discord_fake;
 pub mod fake_connector;
 pub mod logs;
 pub mod matrix_user;

@@ -261,7 +261,20 @@ pub struct DiscordConfig {
     pub group_mention_mode: GroupMentionMode,
     /// Reaction added on receipt and removed after the reply; empty for none.
     pub ack_emoji: String,
+    /// Guild (server) ids the bot talks in; empty = every guild it is in.
+    pub allowed_guilds: Vec<String>,
+    /// Channel (or thread) ids the bot talks in within guilds; empty = every channel.
+    pub allowed_channels: Vec<String>,
+    /// Base URL of the REST API (scheme, host and port; the client adds `/api/v10`).
+    pub api_url: String,
+    /// URL of the gateway WebSocket (Discord's, a gateway proxy, or a test server).
+    pub gateway_url: String,
 }
+
+/// Discord's REST API host.
+pub const DISCORD_DEFAULT_API_URL: &str = "https://discord.com";
+/// Discord's gateway.
+pub const DISCORD_DEFAULT_GATEWAY_URL: &str = "wss://gateway.discord.gg";
 
 impl Default for DiscordConfig {
     fn default() -> Self {
@@ -273,6 +286,10 @@ impl Default for DiscordConfig {
             group_trust_level: TrustLevel::Sandboxed,
             group_mention_mode: GroupMentionMode::MentionOnly,
             ack_emoji: default_ack_emoji(),
+            allowed_guilds: Vec::new(),
+            allowed_channels: Vec::new(),
+            api_url: DISCORD_DEFAULT_API_URL.to_owned(),
+            gateway_url: DISCORD_DEFAULT_GATEWAY_URL.to_owned(),
         }
     }
 }

@@ -47,6 +47,7 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
         }
     }
     validate_telegram(config)?;
+    validate_discord(config)?;
     validate_matrix(config)?;
     for (i, user) in config.telegram.allowed_users.iter().enumerate() {
         if !is_telegram_user(user) {
@@ -136,6 +137,28 @@ fn validate_telegram(config: &BotsConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
+fn validate_discord(config: &BotsConfig) -> Result<(), ConfigError> {
+    let d = &config.discord;
+    if !is_http_url(&d.api_url) || url_has_path(&d.api_url) {
+        return Err(ConfigError::invalid(
+            "discord.api_url",
+            "must be an http(s) URL without a path, like https://discord.com",
+        ));
+    }
+    if !is_ws_url(&d.gateway_url) {
+        return Err(ConfigError::invalid("discord.gateway_url", "must be a ws(s) URL, like wss://gateway.discord.gg"));
+    }
+    for (key, ids) in [("discord.allowed_guilds", &d.allowed_guilds), ("discord.allowed_channels", &d.allowed_channels)]
+    {
+        for (i, id) in ids.iter().enumerate() {
+            if !is_snowflake(id) {
+                return Err(ConfigError::invalid(format!("{key}[{i}]"), format!("`{id}` is not a numeric Discord id")));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn validate_matrix(config: &BotsConfig) -> Result<(), ConfigError> {
     let m = &config.matrix;
     if !m.homeserver_url.is_empty() && !is_http_url(&m.homeserver_url) {
@@ -174,6 +197,24 @@ pub(crate) fn is_http_url(text: &str) -> bool {
         let host = r.split(['/', '?', '#']).next().unwrap_or("");
         !host.is_empty() && !host.starts_with(':') && !r.chars().any(char::is_whitespace)
     })
+}
+
+/// `ws://host…` or `wss://host…` with a non-empty host and no white space.
+pub(crate) fn is_ws_url(text: &str) -> bool {
+    let rest = text.strip_prefix("wss://").or_else(|| text.strip_prefix("ws://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !host.starts_with(':') && !r.chars().any(char::is_whitespace)
+    })
+}
+
+/// Whether an http(s) URL has anything after its host and port but a single `/`.
+fn url_has_path(text: &str) -> bool {
+    let rest = text.split_once("://").map_or(text, |(_, r)| r);
+    match rest.find(['/', '?', '#']) {
+        Some(i) => &rest[i..] != "/",
+        None => false,
+    }
 }
 
 /// A Matrix identifier with the given sigil: `@user:server`, `!room:server`, `#alias:server`.
@@ -220,6 +261,10 @@ mod tests {
             ("brain:\n  kind: command\n", "brain.command"),
             ("brain:\n  timeout: 0s\n", "brain.timeout"),
             ("telegram:\n  api_url: 'ftp://x'\n", "telegram.api_url"),
+            ("discord:\n  api_url: 'https://discord.com/api/v10'\n", "discord.api_url"),
+            ("discord:\n  gateway_url: 'https://gateway.discord.gg'\n", "discord.gateway_url"),
+            ("discord:\n  allowed_guilds: ['my server']\n", "discord.allowed_guilds[0]"),
+            ("discord:\n  allowed_channels: [1, 'x']\n", "discord.allowed_channels[1]"),
             ("brain:\n  kind: anthropic\n  api_key: k\n", "brain.model"),
             ("brain:\n  kind: openai\n  model: ' '\n", "brain.model"),
             ("brain:\n  kind: anthropic\n  model: m\n", "brain.api_key"),
@@ -255,6 +300,14 @@ mod tests {
             "brain:\n  kind: command\n  command: my-agent\n  args: [--json]\n  timeout: 2m\n  allow_sandboxed: true\n",
         )
         .unwrap();
+        parse_str(
+            "discord:\n  api_url: 'http://127.0.0.1:8080/'\n  gateway_url: 'ws://127.0.0.1:8081'\n  allowed_guilds: ['81384788765712384']\n",
+        )
+        .unwrap();
+        assert!(is_ws_url("wss://gateway.discord.gg/?v=10"));
+        assert!(!is_ws_url("ws://"));
+        assert!(url_has_path("https://discord.com/api"));
+        assert!(!url_has_path("https://discord.com/") && !url_has_path("http://127.0.0.1:1"));
         parse_str("brain:\n  kind: anthropic\n  model: claude-x\n  api_key: sk-ant-x\n  max_tokens: 2048\n").unwrap();
         parse_str("brain:\n  kind: openai\n  model: llama\n  base_url: http://127.0.0.1:8080/v1\n").unwrap();
         parse_str("transcriber:\n  base_url: http://127.0.0.1:8000/v1\n  model: small\n  language: de\n").unwrap();

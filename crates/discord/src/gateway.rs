@@ -1,0 +1,282 @@
+//! The receive side: one twilight gateway session per run (HELLO → IDENTIFY → READY,
+//! heartbeats, RESUME after a dropped connection), fatal close codes ending the run, and a
+//! worker that turns `MESSAGE_CREATE` events into `Inbound`s in arrival order.
+//!
+//! Between runs the session id, sequence and resume URL are kept in [`Shared`], so a run
+//! that follows a lost connection resumes the session and Discord replays what was missed.
+
+use std::sync::Arc;
+
+use parachute_core::config::DiscordConfig;
+use parachute_core::gating::GroupMentionMode;
+use parachute_core::ids::Platform;
+use parachute_runtime::connector::{ConnectorError, ConnectorLink, Identity};
+use parachute_runtime::messages::{Content, Inbound, VoiceNote};
+use secrecy::ExposeSecret;
+use tokio::sync::mpsc;
+use twilight_gateway::error::ReceiveMessageErrorType;
+use twilight_gateway::{ConfigBuilder, Event, EventTypeFlags, Intents, Session, Shard, ShardId, StreamExt as _};
+use twilight_model::channel::Message;
+use twilight_model::gateway::payload::outgoing::identify::IdentifyProperties;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{GuildMarker, RoleMarker};
+
+use crate::errors::{classify_close, classify_http};
+use crate::translate::{self, Body, BotIdentity, Incoming};
+use crate::{Shared, outbound, rest};
+
+/// What the bot asks the gateway for: guild and DM messages with their text. MESSAGE_CONTENT
+/// is privileged: it must be enabled in the developer portal or the gateway closes with 4014.
+pub fn intents() -> Intents {
+    Intents::GUILD_MESSAGES | Intents::DIRECT_MESSAGES | Intents::MESSAGE_CONTENT
+}
+
+/// Gateway connections in a row that may end before READY/RESUMED until the run gives up
+/// and the harness backs off.
+const MAX_UNREADY_CONNECTIONS: u32 = 3;
+
+/// Largest audio attachment downloaded for transcription.
+const MAX_AUDIO_BYTES: u64 = 25 * 1024 * 1024;
+
+/// A session to resume: what RESUME needs, and where to send it.
+#[derive(Debug, Clone)]
+pub struct ResumeState {
+    /// Session id and last sequence number.
+    pub session: Session,
+    /// READY's `resume_gateway_url`, if still valid.
+    pub url: Option<String>,
+}
+
+/// One run: checks the token, connects the gateway (resuming a kept session), and pumps
+/// events until the connection cannot be kept. Messages already received are handled before
+/// the run ends: the kept session counts them as seen, so a resume would not replay them.
+pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), ConnectorError> {
+    let (identity, me) = rest::current_user(&shared.http).await?;
+    let (events, inbox) = mpsc::unbounded_channel();
+    let mut worker = AbortOnDrop(Some(tokio::spawn(worker(shared.clone(), link.clone(), me.clone(), inbox))));
+    let result = pump(shared, link, &identity, &me, events).await;
+    if let Some(handle) = worker.0.take() {
+        let _ = handle.await;
+    }
+    result
+}
+
+/// Reads the gateway until the run has to end; hands messages to the worker.
+async fn pump(
+    shared: &Shared,
+    link: &ConnectorLink,
+    identity: &Identity,
+    me: &BotIdentity,
+    events: mpsc::UnboundedSender<Message>,
+) -> Result<(), ConnectorError> {
+    let mut shard = new_shard(shared);
+    let wanted = EventTypeFlags::READY
+        | EventTypeFlags::RESUMED
+        | EventTypeFlags::MESSAGE_CREATE
+        | EventTypeFlags::GATEWAY_HELLO;
+    let mut unready_connections = 0;
+    loop {
+        let item = shard.next_event(wanted).await;
+        keep_session(shared, &shard);
+        let event = match item {
+            None => return Err(ConnectorError::Transient("the gateway session ended".into())),
+            Some(Err(err)) => match err.kind() {
+                ReceiveMessageErrorType::Reconnect => {
+                    return Err(ConnectorError::Transient("cannot connect to the Discord gateway".into()));
+                }
+                ReceiveMessageErrorType::Deserializing { .. } => {
+                    tracing::warn!("skipping a gateway event that does not parse");
+                    continue;
+                }
+                _ => {
+                    tracing::warn!("skipping a gateway message that could not be read");
+                    continue;
+                }
+            },
+            Some(Ok(event)) => event,
+        };
+        match event {
+            Event::GatewayHello(_) => {
+                unready_connections += 1;
+                if unready_connections > MAX_UNREADY_CONNECTIONS {
+                    return Err(ConnectorError::Transient(
+                        "the Discord gateway keeps closing the connection before the session is ready".into(),
+                    ));
+                }
+            }
+            Event::GatewayClose(frame) => {
+                let code = frame.as_ref().map(|f| f.code);
+                if let Some(fatal) = code.and_then(classify_close) {
+                    return Err(fatal);
+                }
+                tracing::info!(code, "discord gateway connection closed; reconnecting");
+            }
+            Event::Ready(_) => {
+                unready_connections = 0;
+                tracing::info!(bot = %me.username, "discord connected");
+                link.connected(identity.clone());
+            }
+            Event::Resumed => {
+                unready_connections = 0;
+                tracing::info!(bot = %me.username, "discord session resumed");
+                link.connected(identity.clone());
+            }
+            Event::MessageCreate(message) => {
+                let _ = events.send(message.message);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A shard for the configured gateway, resuming the kept session if there is one.
+fn new_shard(shared: &Shared) -> Shard {
+    let mut config = ConfigBuilder::new(shared.token.expose_secret().to_owned(), intents())
+        .proxy_url(shared.gateway_url.clone())
+        .queue(shared.identify_queue.clone())
+        .identify_properties(IdentifyProperties::new("parachute", "parachute", std::env::consts::OS));
+    let kept = shared.resume.lock().ok().and_then(|state| state.clone());
+    if let Some(kept) = kept {
+        tracing::debug!(sequence = kept.session.sequence(), "resuming the discord gateway session");
+        config = config.session(kept.session);
+        if let Some(url) = kept.url {
+            config = config.resume_url(url);
+        }
+    }
+    Shard::with_config(ShardId::ONE, config.build())
+}
+
+fn keep_session(shared: &Shared, shard: &Shard) {
+    let state = shard
+        .session()
+        .map(|session| ResumeState { session: session.clone(), url: shard.resume_url().map(str::to_owned) });
+    if let Ok(mut kept) = shared.resume.lock() {
+        *kept = state;
+    }
+}
+
+/// Aborts a background task when the run's future is dropped (a stop) before it finished.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+/// Handles messages one at a time, in gateway order, so the shard keeps heartbeating while
+/// a reaction or download is under way.
+async fn worker(
+    shared: Arc<Shared>,
+    link: ConnectorLink,
+    me: BotIdentity,
+    mut inbox: mpsc::UnboundedReceiver<Message>,
+) {
+    while let Some(message) = inbox.recv().await {
+        let bot_roles = match message.guild_id {
+            Some(guild) if !message.mention_roles.is_empty() => bot_roles(&shared, guild, &me).await,
+            _ => Vec::new(),
+        };
+        if let Some(incoming) = translate::translate(&message, &me, &bot_roles, &shared.config) {
+            handle(&shared, &link, incoming).await;
+        }
+    }
+}
+
+/// The bot's managed roles in a guild, fetched once per guild and kept.
+async fn bot_roles(shared: &Shared, guild: Id<GuildMarker>, me: &BotIdentity) -> Vec<Id<RoleMarker>> {
+    if let Some(known) = shared.roles.lock().ok().and_then(|cache| cache.get(&guild).cloned()) {
+        return known;
+    }
+    let roles = match shared.http.roles(guild).await {
+        Ok(response) => match response.models().await {
+            Ok(roles) => roles,
+            Err(_) => {
+                tracing::debug!(%guild, "unreadable role list; role mentions not recognised");
+                return Vec::new();
+            }
+        },
+        Err(err) => {
+            tracing::debug!(%guild, error = %classify_http(&err), "cannot list the guild's roles");
+            return Vec::new();
+        }
+    };
+    let managed = translate::managed_roles(&roles, me.id);
+    if let Ok(mut cache) = shared.roles.lock() {
+        cache.insert(guild, managed.clone());
+    }
+    managed
+}
+
+/// Whether a translated message will be answered (so it gets the ack reaction and its
+/// audio is downloaded).
+fn answered(config: &DiscordConfig, incoming: &Incoming) -> bool {
+    incoming.addresses_bot || config.group_mention_mode == GroupMentionMode::AllMessages
+}
+
+async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) {
+    let event_id = incoming.event_id();
+    let answered = answered(&shared.config, &incoming);
+    let content = match &incoming.body {
+        Body::Text(text) => Content::Text(text.clone()),
+        Body::Audio { .. } if !answered => return,
+        Body::Audio { url, mime_type, file_name, size } => {
+            if *size > MAX_AUDIO_BYTES {
+                tracing::warn!(event = %event_id, size, "skipping an audio attachment that is too large");
+                return;
+            }
+            match download(shared, url).await {
+                Ok(data) => Content::Voice(VoiceNote {
+                    mime_type: mime_type.clone(),
+                    file_name: file_name.clone(),
+                    data: data.into(),
+                }),
+                Err(err) => {
+                    tracing::warn!(event = %event_id, error = %err, "skipping an audio attachment that could not be downloaded");
+                    return;
+                }
+            }
+        }
+    };
+    if answered {
+        outbound::ack(shared, incoming.channel_id, incoming.message_id).await;
+    }
+    link.inbound(Inbound {
+        platform: Platform::Discord,
+        chat: incoming.channel_id.to_string().into(),
+        chat_kind: incoming.chat_kind,
+        sender: incoming.sender_id.to_string().into(),
+        sender_username: Some(incoming.sender_username),
+        sender_display: incoming.sender_display,
+        content,
+        addresses_bot: incoming.addresses_bot,
+        event_id: event_id.into(),
+        timestamp_ms: incoming.timestamp_ms,
+    });
+}
+
+/// Downloads an attachment from Discord's CDN (no token is sent: attachment URLs are signed).
+async fn download(shared: &Shared, url: &str) -> Result<Vec<u8>, ConnectorError> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|_| ConnectorError::Transient("the attachment URL is invalid".into()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ConnectorError::Transient("the attachment URL is not http(s)".into()));
+    }
+    let response = shared
+        .downloads
+        .get(parsed)
+        .send()
+        .await
+        .map_err(|_| ConnectorError::Transient("cannot download the attachment".into()))?;
+    if !response.status().is_success() {
+        return Err(ConnectorError::Transient(format!("the attachment download answered HTTP {}", response.status())));
+    }
+    let bytes =
+        response.bytes().await.map_err(|_| ConnectorError::Transient("the attachment download broke off".into()))?;
+    if bytes.len() as u64 > MAX_AUDIO_BYTES {
+        return Err(ConnectorError::Transient("the attachment is too large".into()));
+    }
+    Ok(bytes.to_vec())
+}

@@ -1,0 +1,117 @@
+//! The send side: replies as Discord markdown in chunks of at most 2,000 characters (the
+//! first one a reply to the answered message), the typing indicator renewed while the brain
+//! works, and the ack reaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parachute_core::format::discord_chunks;
+use parachute_core::ids::ChatId;
+use parachute_runtime::connector::ConnectorError;
+use parachute_runtime::messages::Reply;
+use twilight_http::request::channel::reaction::RequestReactionType;
+use twilight_model::channel::message::AllowedMentions;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, MessageMarker};
+
+use crate::Shared;
+use crate::errors::classify_http;
+
+/// How often the typing indicator is triggered again (Discord shows it for about 10 s).
+pub const TYPING_RENEWAL: Duration = Duration::from_secs(8);
+
+fn channel_id(chat: &ChatId) -> Result<Id<ChannelMarker>, ConnectorError> {
+    chat.as_str()
+        .parse()
+        .map_err(|_| ConnectorError::Config(format!("`{}` is not a Discord channel id", chat.as_str())))
+}
+
+/// Sends a reply: the formatter's Discord chunks, the first one replying to the answered
+/// message; no mention in the text pings anyone (only the replied-to author is notified).
+/// Then removes the ack reaction from the answered message.
+pub async fn deliver(shared: &Shared, reply: Reply) -> Result<(), ConnectorError> {
+    let channel = channel_id(&reply.chat)?;
+    let answered: Option<Id<MessageMarker>> = reply.in_reply_to.as_ref().and_then(|e| e.as_str().parse().ok());
+    let mentions = AllowedMentions { replied_user: true, ..AllowedMentions::default() };
+    for (index, chunk) in discord_chunks(&reply.text).iter().enumerate() {
+        let mut request = shared.http.create_message(channel).content(chunk).allowed_mentions(Some(&mentions));
+        if let (0, Some(message)) = (index, answered) {
+            request = request.reply(message).fail_if_not_exists(false);
+        }
+        request.await.map_err(|e| classify_http(&e))?;
+    }
+    if let Some(message) = answered {
+        clear_ack(shared, channel, message).await;
+    }
+    Ok(())
+}
+
+/// Adds the ack reaction to a message just received (when one is configured).
+pub async fn ack(shared: &Shared, channel: Id<ChannelMarker>, message: Id<MessageMarker>) {
+    let emoji = shared.config.ack_emoji.as_str();
+    if emoji.is_empty() {
+        return;
+    }
+    let reaction = RequestReactionType::Unicode { name: emoji };
+    if let Err(err) = shared.http.create_reaction(channel, message, &reaction).await {
+        tracing::debug!(error = %classify_http(&err), "could not add the ack reaction");
+    }
+}
+
+async fn clear_ack(shared: &Shared, channel: Id<ChannelMarker>, message: Id<MessageMarker>) {
+    let emoji = shared.config.ack_emoji.as_str();
+    if emoji.is_empty() {
+        return;
+    }
+    let reaction = RequestReactionType::Unicode { name: emoji };
+    if let Err(err) = shared.http.delete_current_user_reaction(channel, message, &reaction).await {
+        tracing::debug!(error = %classify_http(&err), "could not remove the ack reaction");
+    }
+}
+
+/// Triggers the typing indicator now and every [`TYPING_RENEWAL`] until turned off. A failed
+/// trigger is logged only.
+pub async fn set_typing(shared: Arc<Shared>, chat: ChatId, typing: bool) -> Result<(), ConnectorError> {
+    let key = chat.as_str().to_owned();
+    let channel = channel_id(&chat)?;
+    {
+        let Ok(mut tasks) = shared.typing.lock() else {
+            return Ok(());
+        };
+        if let Some(task) = tasks.remove(&key) {
+            task.abort();
+        }
+        if !typing {
+            return Ok(());
+        }
+        let renewing = shared.clone();
+        let renewal = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(TYPING_RENEWAL).await;
+                trigger_typing(&renewing, channel).await;
+            }
+        });
+        tasks.insert(key, renewal.abort_handle());
+    }
+    trigger_typing(&shared, channel).await;
+    Ok(())
+}
+
+async fn trigger_typing(shared: &Shared, channel: Id<ChannelMarker>) {
+    if let Err(err) = shared.http.create_typing_trigger(channel).await {
+        tracing::debug!(error = %classify_http(&err), "triggering typing failed");
+    }
+}
+
+/// Stops every typing renewal when a run ends (also when its future is dropped).
+pub struct TypingGuard(pub Arc<Shared>);
+
+impl Drop for TypingGuard {
+    fn drop(&mut self) {
+        if let Ok(mut tasks) = self.0.typing.lock() {
+            for (_, task) in tasks.drain() {
+                task.abort();
+            }
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Pure translation of gateway messages into what the runtime needs: who wrote what where,
+//! whether it addresses the bot (mention of the bot or its managed role, reply to the bot,
+//! command), and whether the bot may talk there at all (`allowed_guilds`/`allowed_channels`).
+
+use parachute_core::commands::parse_command;
+use parachute_core::config::DiscordConfig;
+use parachute_core::ids::{ChatKind, Platform};
+use twilight_model::channel::Message;
+use twilight_model::channel::message::{MessageFlags, MessageType};
+use twilight_model::guild::Role;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, GuildMarker, MessageMarker, RoleMarker, UserMarker};
+
+/// Who the bot is, as `GET /users/@me` said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotIdentity {
+    /// The bot's user id.
+    pub id: Id<UserMarker>,
+    /// The bot's username.
+    pub username: String,
+}
+
+/// What a message carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Text, the bot's own mentions tidied (see [`tidy_mentions`]).
+    Text(String),
+    /// A voice message or audio attachment still to download.
+    Audio {
+        /// The attachment's CDN URL.
+        url: String,
+        /// e.g. `audio/ogg`.
+        mime_type: String,
+        /// The attachment's file name.
+        file_name: String,
+        /// Its size in bytes, as Discord says.
+        size: u64,
+    },
+}
+
+/// One incoming message, translated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The channel (DM channel, guild channel or thread).
+    pub channel_id: Id<ChannelMarker>,
+    /// The message.
+    pub message_id: Id<MessageMarker>,
+    /// The guild, for guild messages.
+    pub guild_id: Option<Id<GuildMarker>>,
+    /// DM or guild channel.
+    pub chat_kind: ChatKind,
+    /// The author.
+    pub sender_id: Id<UserMarker>,
+    /// The author's username.
+    pub sender_username: String,
+    /// Guild nickname, else global display name, else username.
+    pub sender_display: String,
+    /// What was sent.
+    pub body: Body,
+    /// DM, mention of the bot or its role, reply to the bot, or a command.
+    pub addresses_bot: bool,
+    /// Milliseconds since the epoch.
+    pub timestamp_ms: i64,
+}
+
+impl Incoming {
+    /// The stable event id: the message id (snowflakes are unique across channels), the same
+    /// for a message replayed after a RESUME.
+    pub fn event_id(&self) -> String {
+        self.message_id.to_string()
+    }
+}
+
+/// Whether the bot may talk in a guild channel: both lists empty or containing it.
+pub fn channel_allowed(config: &DiscordConfig, guild: Id<GuildMarker>, channel: Id<ChannelMarker>) -> bool {
+    let listed = |list: &[String], id: u64| list.is_empty() || list.iter().any(|entry| entry.trim() == id.to_string());
+    listed(&config.allowed_guilds, guild.get()) && listed(&config.allowed_channels, channel.get())
+}
+
+/// The roles Discord manages for the bot in a guild (`tags.bot_id` is the bot).
+pub fn managed_roles(roles: &[Role], bot: Id<UserMarker>) -> Vec<Id<RoleMarker>> {
+    roles.iter().filter(|r| r.tags.as_ref().and_then(|t| t.bot_id) == Some(bot)).map(|r| r.id).collect()
+}
+
+/// Translates a message; `None` for messages of the bot itself or other bots and webhooks,
+/// system messages, guild channels outside `allowed_guilds`/`allowed_channels`, and
+/// messages with neither text nor audio. `bot_roles` are the bot's managed roles in the
+/// message's guild.
+pub fn translate(
+    message: &Message,
+    me: &BotIdentity,
+    bot_roles: &[Id<RoleMarker>],
+    config: &DiscordConfig,
+) -> Option<Incoming> {
+    if message.author.id == me.id || message.author.bot || message.webhook_id.is_some() {
+        return None;
+    }
+    if !matches!(message.kind, MessageType::Regular | MessageType::Reply) {
+        return None;
+    }
+    if let Some(guild) = message.guild_id
+        && !channel_allowed(config, guild, message.channel_id)
+    {
+        return None;
+    }
+    let chat_kind = if message.guild_id.is_some() { ChatKind::Group } else { ChatKind::Direct };
+    let mentioned = message.mentions.iter().any(|m| m.id == me.id)
+        || message.mention_roles.iter().any(|role| bot_roles.contains(role));
+    let replied = message.referenced_message.as_ref().is_some_and(|m| m.author.id == me.id);
+    let text = tidy_mentions(&message.content, me, bot_roles);
+    let body = if text.trim().is_empty() { audio_attachment(message)? } else { Body::Text(text) };
+    let is_command = matches!(&body, Body::Text(t) if parse_command(t, Platform::Discord, None).is_some());
+    let sender_display = message
+        .member
+        .as_ref()
+        .and_then(|m| m.nick.clone())
+        .or_else(|| message.author.global_name.clone())
+        .unwrap_or_else(|| message.author.name.clone());
+    Some(Incoming {
+        channel_id: message.channel_id,
+        message_id: message.id,
+        guild_id: message.guild_id,
+        chat_kind,
+        sender_id: message.author.id,
+        sender_username: message.author.name.clone(),
+        sender_display,
+        body,
+        addresses_bot: chat_kind == ChatKind::Direct || mentioned || replied || is_command,
+        timestamp_ms: message.timestamp.as_micros() / 1000,
+    })
+}
+
+/// The first audio attachment (a voice message carries exactly one, `audio/ogg`).
+fn audio_attachment(message: &Message) -> Option<Body> {
+    let voice = message.flags.is_some_and(|f| f.contains(MessageFlags::IS_VOICE_MESSAGE));
+    message
+        .attachments
+        .iter()
+        .find(|a| a.content_type.as_deref().is_some_and(|t| t.starts_with("audio/")) || voice)
+        .map(|a| Body::Audio {
+            url: a.url.clone(),
+            mime_type: a.content_type.clone().unwrap_or_else(|| "audio/ogg".to_owned()),
+            file_name: a.filename.clone(),
+            size: a.size,
+        })
+}
+
+/// Removes a mention of the bot (`<@id>`, `<@!id>` or its role `<@&id>`) that starts the
+/// text, so `@bot !new` is a command and the brain gets the question only; later mentions
+/// of the bot read `@username`.
+pub fn tidy_mentions(content: &str, me: &BotIdentity, bot_roles: &[Id<RoleMarker>]) -> String {
+    let mut tokens = vec![format!("<@{}>", me.id), format!("<@!{}>", me.id)];
+    tokens.extend(bot_roles.iter().map(|role| format!("<@&{role}>")));
+    let mut text = content.trim_start();
+    while let Some(rest) = tokens.iter().find_map(|t| text.strip_prefix(t.as_str())) {
+        text = rest.trim_start_matches([' ', ',', ':']).trim_start();
+    }
+    let mut out = text.to_owned();
+    for token in &tokens {
+        out = out.replace(token.as_str(), &format!("@{}", me.username));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    const BOT: u64 = 999;
+    const ROLE: u64 = 555;
+
+    fn me() -> BotIdentity {
+        BotIdentity { id: Id::new(BOT), username: "parabot".into() }
+    }
+
+    fn roles() -> Vec<Id<RoleMarker>> {
+        vec![Id::new(ROLE)]
+    }
+
+    fn user(id: u64, name: &str, bot: bool) -> Value {
+        json!({"id": id.to_string(), "username": name, "global_name": format!("{name} G"), "discriminator": "0",
+            "avatar": null, "bot": bot, "public_flags": 0})
+    }
+
+    fn message(guild: Option<u64>, content: &str, extra: Value) -> Message {
+        let mut m = json!({
+            "id": "7001", "channel_id": "300", "author": user(42, "alice", false), "content": content,
+            "timestamp": "2024-01-02T03:04:05.678000+00:00", "edited_timestamp": null, "tts": false,
+            "mention_everyone": false, "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
+            "pinned": false, "type": 0,
+        });
+        if let Some(g) = guild {
+            m["guild_id"] = json!(g.to_string());
+        }
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        serde_json::from_value(m).unwrap()
+    }
+
+    fn config() -> DiscordConfig {
+        DiscordConfig::default()
+    }
+
+    #[test]
+    fn dm_text_is_direct_and_addresses_bot() {
+        let inc = translate(&message(None, "hi", json!({})), &me(), &[], &config()).unwrap();
+        assert_eq!(inc.chat_kind, ChatKind::Direct);
+        assert!(inc.addresses_bot);
+        assert_eq!(inc.event_id(), "7001");
+        assert_eq!(inc.body, Body::Text("hi".into()));
+        assert_eq!(inc.sender_display, "alice G");
+        assert_eq!(inc.sender_username, "alice");
+        assert_eq!(inc.timestamp_ms, 1_704_164_645_678);
+    }
+
+    #[test]
+    fn guild_text_without_mention_does_not_address_bot() {
+        let inc = translate(&message(Some(1), "hello all", json!({})), &me(), &roles(), &config()).unwrap();
+        assert_eq!(inc.chat_kind, ChatKind::Group);
+        assert!(!inc.addresses_bot);
+    }
+
+    #[test]
+    fn user_and_role_mentions_address_bot_and_are_tidied() {
+        let extra = json!({"mentions": [user(BOT, "parabot", true)]});
+        let inc =
+            translate(&message(Some(1), "<@999> what's up, <@!999>?", extra), &me(), &roles(), &config()).unwrap();
+        assert!(inc.addresses_bot);
+        assert_eq!(inc.body, Body::Text("what's up, @parabot?".into()));
+
+        let extra = json!({"mention_roles": [ROLE.to_string()]});
+        let inc = translate(&message(Some(1), "<@&555> hi", extra), &me(), &roles(), &config()).unwrap();
+        assert!(inc.addresses_bot);
+        assert_eq!(inc.body, Body::Text("hi".into()));
+
+        let extra = json!({"mention_roles": ["556"], "mentions": [user(43, "bob", false)]});
+        assert!(
+            !translate(&message(Some(1), "<@&556> <@43>", extra), &me(), &roles(), &config()).unwrap().addresses_bot
+        );
+    }
+
+    #[test]
+    fn reply_to_bot_addresses_bot() {
+        let earlier = json!({
+            "id": "6000", "channel_id": "300", "author": user(BOT, "parabot", true), "content": "earlier",
+            "timestamp": "2024-01-02T03:00:00+00:00", "edited_timestamp": null, "tts": false,
+            "mention_everyone": false, "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
+            "pinned": false, "type": 0,
+        });
+        let extra = json!({"type": 19, "referenced_message": earlier,
+            "message_reference": {"message_id": "6000", "channel_id": "300"}});
+        assert!(translate(&message(Some(1), "yes", extra), &me(), &roles(), &config()).unwrap().addresses_bot);
+    }
+
+    #[test]
+    fn commands_address_bot_even_after_a_mention() {
+        let inc = translate(&message(Some(1), "!help", json!({})), &me(), &roles(), &config()).unwrap();
+        assert!(inc.addresses_bot);
+        let extra = json!({"mentions": [user(BOT, "parabot", true)]});
+        let inc = translate(&message(Some(1), "<@999> !new", extra), &me(), &roles(), &config()).unwrap();
+        assert_eq!(inc.body, Body::Text("!new".into()));
+    }
+
+    #[test]
+    fn own_bot_webhook_and_system_messages_are_skipped() {
+        let own = json!({"author": user(BOT, "parabot", true)});
+        assert!(translate(&message(None, "x", own), &me(), &[], &config()).is_none());
+        let other_bot = json!({"author": user(77, "otherbot", true)});
+        assert!(translate(&message(None, "x", other_bot), &me(), &[], &config()).is_none());
+        let webhook = json!({"webhook_id": "88"});
+        assert!(translate(&message(Some(1), "x", webhook), &me(), &[], &config()).is_none());
+        let join = json!({"type": 7});
+        assert!(translate(&message(Some(1), "", join), &me(), &[], &config()).is_none());
+        assert!(translate(&message(None, "   ", json!({})), &me(), &[], &config()).is_none());
+    }
+
+    #[test]
+    fn allowed_guilds_and_channels_gate_guild_messages_only() {
+        let mut config = config();
+        config.allowed_guilds = vec!["1".into()];
+        assert!(translate(&message(Some(1), "x", json!({})), &me(), &[], &config).is_some());
+        assert!(translate(&message(Some(2), "x", json!({})), &me(), &[], &config).is_none());
+        assert!(translate(&message(None, "x", json!({})), &me(), &[], &config).is_some());
+        config.allowed_channels = vec!["301".into()];
+        assert!(translate(&message(Some(1), "x", json!({})), &me(), &[], &config).is_none());
+        config.allowed_channels = vec!["300".into()];
+        assert!(translate(&message(Some(1), "x", json!({})), &me(), &[], &config).is_some());
+    }
+
+    #[test]
+    fn voice_message_becomes_audio_body() {
+        let extra = json!({"flags": 8192, "attachments": [{"id": "9", "filename": "voice-message.ogg",
+            "size": 4, "url": "https://cdn.example/v.ogg", "proxy_url": "https://media.example/v.ogg",
+            "content_type": "audio/ogg", "duration_secs": 1.5, "waveform": "AAAA"}]});
+        let inc = translate(&message(None, "", extra), &me(), &[], &config()).unwrap();
+        assert_eq!(
+            inc.body,
+            Body::Audio {
+                url: "https://cdn.example/v.ogg".into(),
+                mime_type: "audio/ogg".into(),
+                file_name: "voice-message.ogg".into(),
+                size: 4
+            }
+        );
+        let image = json!({"attachments": [{"id": "9", "filename": "a.png", "size": 4, "url": "u",
+            "proxy_url": "p", "content_type": "image/png"}]});
+        assert!(translate(&message(None, "", image), &me(), &[], &config()).is_none());
+    }
+
+    #[test]
+    fn nickname_wins_for_the_display_name() {
+        let extra = json!({"member": {"nick": "Ally", "roles": [], "joined_at": "2024-01-01T00:00:00+00:00",
+            "deaf": false, "mute": false, "flags": 0}});
+        assert_eq!(translate(&message(Some(1), "x", extra), &me(), &[], &config()).unwrap().sender_display, "Ally");
+    }
+
+    proptest! {
+        #[test]
+        fn tidy_mentions_keeps_text_without_mentions(text in "[^<]{0,80}") {
+            prop_assert_eq!(tidy_mentions(&text, &me(), &roles()), text.trim_start());
+        }
+    }
+}

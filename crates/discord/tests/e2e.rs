@@ -1,0 +1,445 @@
+//! End-to-end: the real Discord connector (twilight gateway + REST) inside a real runtime,
+//! talking to the fake Discord of the testkit on 127.0.0.1.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parachute_core::config::BotsConfig;
+use parachute_core::gating::GroupMentionMode;
+use parachute_core::ids::Platform;
+use parachute_core::pairing::texts;
+use parachute_discord::DiscordFactory;
+use parachute_discord::errors::{DISALLOWED_INTENTS_MESSAGE, INVALID_TOKEN_MESSAGE};
+use parachute_runtime::messages::Test;
+use parachute_runtime::orchestrator::{NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
+use parachute_runtime::pairing::{Approve, ListPairing};
+use parachute_runtime::status::ConnectorState;
+use parachute_testkit::TestRuntime;
+use parachute_testkit::brains::RecordingBrain;
+use parachute_testkit::discord_fake::{
+    BOT_ID, BOT_ROLE_ID, BOT_USERNAME, Call, DiscordFake, Failure, MESSAGE_CONTENT_INTENT, bot_user, dm_text,
+    guild_text, message, user,
+};
+use parachute_testkit::runtime::config_with_tokens;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(10);
+const ALICE: u64 = 4242;
+const ALICE_DM: u64 = 5000;
+const GUILD: u64 = 7000;
+const CHANNEL: u64 = 7001;
+
+fn config(fake: &DiscordFake) -> BotsConfig {
+    let mut config = config_with_tokens();
+    config.discord.enabled = true;
+    config.discord.api_url = fake.api_url();
+    config.discord.gateway_url = fake.gateway_url();
+    config.discord.allowed_users = vec![ALICE.to_string()];
+    config
+}
+
+async fn start(config: BotsConfig, brain: &RecordingBrain) -> TestRuntime {
+    let rt = TestRuntime::start_with(config, Some(Arc::new(brain.clone())), vec![Arc::new(DiscordFactory)]);
+    rt.wait_status(Platform::Discord, WAIT, |s| s.state == ConnectorState::Connected).await;
+    rt
+}
+
+fn content(call: &Call) -> &str {
+    call.params["content"].as_str().unwrap_or("")
+}
+
+fn in_channel(channel: u64) -> impl Fn(&Call) -> bool {
+    move |c: &Call| c.params["channel_id"] == json!(channel.to_string())
+}
+
+fn from_alice(fake: &DiscordFake, text: &str) -> u64 {
+    let id = fake.next_id();
+    fake.push_message(dm_text(id, ALICE_DM, ALICE, "alice", text));
+    id
+}
+
+fn sent_texts(fake: &DiscordFake) -> Vec<String> {
+    fake.calls_of("createMessage").iter().map(|c| content(c).to_owned()).collect()
+}
+
+#[actix::test]
+async fn identifies_with_the_message_intents_and_test_reads_users_me() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    let identify = &fake.frames_of(2)[0];
+    let intents = identify.data["intents"].as_u64().unwrap();
+    let expected = (1 << 9) | (1 << 12) | MESSAGE_CONTENT_INTENT; // GUILD_MESSAGES, DIRECT_MESSAGES, MESSAGE_CONTENT
+    assert_eq!(intents, expected);
+    assert_eq!(identify.data["properties"]["browser"], "parachute");
+    let identity = rt.handle.supervisor.send(Test(Platform::Discord)).await.unwrap().unwrap();
+    assert_eq!(identity.user_id, BOT_ID.to_string());
+    assert_eq!(identity.username.as_deref(), Some(BOT_USERNAME));
+    let status = rt.status(Platform::Discord);
+    assert_eq!(status.identity.unwrap().user_id, BOT_ID.to_string());
+}
+
+#[actix::test]
+async fn dm_from_allowed_user_is_answered_with_reaction_and_typing_in_order() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    let id = from_alice(&fake, "hello there");
+    let reply = fake.wait_call("createMessage", WAIT, in_channel(ALICE_DM)).await;
+    assert_eq!(content(&reply), "alice: hello there");
+    assert_eq!(reply.params["message_reference"]["message_id"], id.to_string());
+    assert_eq!(reply.params["allowed_mentions"]["parse"], json!([]), "the text pings nobody");
+    let cleared = fake.wait_call("deleteOwnReaction", WAIT, |_| true).await;
+    let acked = &fake.calls_of("createReaction")[0];
+    assert_eq!(acked.params["emoji"], "👀");
+    assert_eq!(acked.params["message_id"], id.to_string());
+    assert_eq!(cleared.params["message_id"], id.to_string());
+    let typing = fake.calls_of("triggerTyping");
+    assert!(!typing.is_empty(), "typing shown while the brain works");
+    assert_eq!(typing[0].params["channel_id"], ALICE_DM.to_string());
+    assert!(acked.seq < typing[0].seq && typing[0].seq < reply.seq && reply.seq < cleared.seq, "{:#?}", fake.calls());
+    assert_eq!(brain.requests().len(), 1);
+}
+
+#[actix::test]
+async fn typing_is_renewed_while_the_brain_works() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    brain.delay_chat(&ALICE_DM.to_string(), parachute_discord::TYPING_RENEWAL + Duration::from_millis(600));
+    let _rt = start(config(&fake), &brain).await;
+    from_alice(&fake, "think hard");
+    let typing =
+        fake.wait_calls("triggerTyping", 2, WAIT + parachute_discord::TYPING_RENEWAL, in_channel(ALICE_DM)).await;
+    let reply = fake.wait_call("createMessage", WAIT, in_channel(ALICE_DM)).await;
+    assert!(typing[1].at - typing[0].at >= parachute_discord::TYPING_RENEWAL - Duration::from_millis(100));
+    assert!(typing[1].seq < reply.seq);
+}
+
+#[actix::test]
+async fn unknown_user_goes_through_pairing_and_is_answered_after_approval() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    let (eve, eve_dm) = (5151, 5152);
+    fake.push_message(dm_text(fake.next_id(), eve_dm, eve, "eve", "let me in"));
+    let first = fake.wait_call("createMessage", WAIT, in_channel(eve_dm)).await;
+    assert_eq!(content(&first), texts::REQUEST_SENT);
+    let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].platform_user_id, eve.to_string());
+    rt.handle.pairing.send(Approve { id: requests[0].id, trust_level: None }).await.unwrap().unwrap();
+    fake.wait_call("createMessage", WAIT, |c| content(c) == texts::APPROVED).await;
+    fake.push_message(dm_text(fake.next_id(), eve_dm, eve, "eve", "thanks"));
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "eve: thanks").await;
+    assert_eq!(brain.requests().len(), 1, "only the message after approval reached the brain");
+}
+
+#[actix::test]
+async fn guild_mention_only_answers_mentions_role_mentions_replies_and_commands() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    fake.push_message(guild_text(fake.next_id(), GUILD, CHANNEL, 11, "just chatting", &[]));
+    fake.push_message(guild_text(fake.next_id(), GUILD, CHANNEL, 11, &format!("<@{BOT_ID}> what's up"), &[BOT_ID]));
+    fake.wait_call("createMessage", WAIT, |c| content(c).ends_with("what's up")).await;
+
+    let mut by_role = guild_text(fake.next_id(), GUILD, CHANNEL, 12, &format!("<@&{BOT_ROLE_ID}> role call"), &[]);
+    by_role["mention_roles"] = json!([BOT_ROLE_ID.to_string()]);
+    fake.push_message(by_role);
+    fake.wait_call("createMessage", WAIT, |c| content(c).ends_with("role call")).await;
+    assert_eq!(fake.calls_of("getGuildRoles").len(), 1);
+
+    let mut reply = guild_text(fake.next_id(), GUILD, CHANNEL, 13, "answering you", &[]);
+    let earlier_id = fake.next_id();
+    reply["type"] = json!(19);
+    reply["message_reference"] = json!({"message_id": earlier_id.to_string(), "channel_id": CHANNEL.to_string()});
+    reply["referenced_message"] = message(earlier_id, Some(GUILD), CHANNEL, bot_user(), "earlier");
+    fake.push_message(reply);
+    fake.wait_call("createMessage", WAIT, |c| content(c).ends_with("answering you")).await;
+
+    let mut other_role = guild_text(fake.next_id(), GUILD, CHANNEL, 11, "<@&4444> not us", &[]);
+    other_role["mention_roles"] = json!(["4444"]);
+    fake.push_message(other_role);
+    fake.push_message(guild_text(fake.next_id(), GUILD, CHANNEL, 11, "<@31337> hello member", &[31337]));
+    fake.push_message(guild_text(fake.next_id(), GUILD, CHANNEL, 11, "!help", &[]));
+    let answers = fake.wait_calls("createMessage", 4, WAIT, in_channel(CHANNEL)).await;
+    assert!(content(&answers[3]).contains("!new"), "the help text: {}", content(&answers[3]));
+    let texts = sent_texts(&fake);
+    assert!(
+        !texts.iter().any(|t| t.contains("just chatting") || t.contains("not us") || t.contains("hello member")),
+        "{texts:#?}"
+    );
+    assert!(brain.requests().iter().all(|r| !r.message.contains("just chatting")));
+    let reactions = fake.calls_of("createReaction");
+    assert_eq!(reactions.len(), 4, "only answered messages get the ack reaction");
+}
+
+#[actix::test]
+async fn guild_all_messages_answers_everything() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let mut config = config(&fake);
+    config.discord.group_mention_mode = GroupMentionMode::AllMessages;
+    let _rt = start(config, &brain).await;
+    fake.push_message(guild_text(fake.next_id(), GUILD, CHANNEL, 11, "just chatting", &[]));
+    let reply = fake.wait_call("createMessage", WAIT, |c| content(c).ends_with("just chatting")).await;
+    assert_eq!(reply.params["channel_id"], CHANNEL.to_string());
+}
+
+#[actix::test]
+async fn allowed_guilds_and_channels_limit_where_it_talks() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let mut config = config(&fake);
+    config.discord.group_mention_mode = GroupMentionMode::AllMessages;
+    config.discord.allowed_guilds = vec![GUILD.to_string()];
+    config.discord.allowed_channels = vec![CHANNEL.to_string()];
+    let _rt = start(config, &brain).await;
+    fake.push_message(guild_text(fake.next_id(), GUILD + 1, CHANNEL, 11, "other guild", &[BOT_ID]));
+    fake.push_message(guild_text(fake.next_id(), GUILD, CHANNEL + 1, 11, "other channel", &[BOT_ID]));
+    fake.push_message(guild_text(fake.next_id(), GUILD, CHANNEL, 11, "right here", &[]));
+    fake.wait_call("createMessage", WAIT, |c| content(c).ends_with("right here")).await;
+    from_alice(&fake, "DMs are not limited");
+    fake.wait_call("createMessage", WAIT, |c| content(c).ends_with("DMs are not limited")).await;
+    assert_eq!(sent_texts(&fake).len(), 2, "{:#?}", sent_texts(&fake));
+    assert!(fake.calls_of("createReaction").iter().all(|c| c.params["channel_id"] != json!((CHANNEL + 1).to_string())));
+}
+
+#[actix::test]
+async fn commands_are_answered_and_do_not_reach_the_brain() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    from_alice(&fake, "!new");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == NEW_SESSION_TEXT).await;
+    from_alice(&fake, "!help");
+    let help = fake.wait_call("createMessage", WAIT, |c| content(c).contains("!journal")).await;
+    assert!(content(&help).contains("recording"), "names the brain: {}", content(&help));
+    fake.push_message(guild_text(
+        fake.next_id(),
+        GUILD,
+        CHANNEL,
+        11,
+        &format!("<@{BOT_ID}> !j packed the tent"),
+        &[BOT_ID],
+    ));
+    let noted = fake.wait_call("createMessage", WAIT, |c| content(c).starts_with("Noted in the journal")).await;
+    assert_eq!(noted.params["channel_id"], CHANNEL.to_string());
+    let journal = std::fs::read_dir(rt.vault.join("journal")).unwrap().next().unwrap().unwrap().path();
+    assert!(std::fs::read_to_string(journal).unwrap().contains("packed the tent"));
+    assert!(brain.requests().is_empty(), "commands do not reach the brain");
+}
+
+#[actix::test]
+async fn long_reply_is_split_at_2000() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    let long = "word ".repeat(1_000);
+    let id = from_alice(&fake, long.trim());
+    let chunks = fake.wait_calls("createMessage", 3, WAIT, in_channel(ALICE_DM)).await;
+    assert!(chunks.iter().all(|c| content(c).chars().count() <= 2000), "every chunk fits");
+    assert_eq!(chunks[0].params["message_reference"]["message_id"], id.to_string());
+    assert!(chunks[1].params.get("message_reference").is_none(), "only the first chunk replies");
+    let words: usize = chunks.iter().map(|c| content(c).matches("word").count()).sum();
+    assert_eq!(words, 1_000);
+    fake.wait_call("deleteOwnReaction", WAIT, |_| true).await;
+}
+
+#[actix::test]
+async fn voice_message_is_downloaded_and_handed_over() {
+    let fake = DiscordFake::start();
+    let url = fake.add_attachment("voice-message.ogg", vec![1, 2, 3, 4]);
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    let mut voice = dm_text(fake.next_id(), ALICE_DM, ALICE, "alice", "");
+    voice["flags"] = json!(8192);
+    voice["attachments"] = json!([{"id": "1", "filename": "voice-message.ogg", "size": 4, "url": url,
+        "proxy_url": url, "content_type": "audio/ogg", "duration_secs": 1.0, "waveform": "AAAA"}]);
+    fake.push_message(voice);
+    fake.wait_call("download", WAIT, |c| c.params["name"] == "voice-message.ogg").await;
+    fake.wait_call("createMessage", WAIT, |c| content(c) == NO_TRANSCRIBER_TEXT).await;
+}
+
+#[actix::test]
+async fn own_and_other_bots_messages_are_ignored() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let mut config = config(&fake);
+    config.discord.group_mention_mode = GroupMentionMode::AllMessages;
+    let _rt = start(config, &brain).await;
+    fake.push_message(message(fake.next_id(), Some(GUILD), CHANNEL, bot_user(), "my own words"));
+    fake.push_message(message(fake.next_id(), Some(GUILD), CHANNEL, user(66, "otherbot", true), "beep"));
+    fake.push_message(guild_text(fake.next_id(), GUILD, CHANNEL, 11, "a person", &[]));
+    fake.wait_call("createMessage", WAIT, |c| content(c).ends_with("a person")).await;
+    assert_eq!(sent_texts(&fake).len(), 1, "{:#?}", sent_texts(&fake));
+    assert_eq!(brain.requests().len(), 1);
+}
+
+#[actix::test]
+async fn heartbeats_carry_the_last_sequence_and_missed_acks_resume() {
+    let fake = DiscordFake::start();
+    fake.set_heartbeat_interval(Duration::from_millis(300));
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    from_alice(&fake, "one");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: one").await;
+    // READY is sequence 1, the message 2.
+    fake.wait_frames(1, 1, WAIT, |f| f.data == json!(2)).await;
+    fake.ack_heartbeats(false);
+    let resume = fake.wait_frames(6, 1, WAIT, |_| true).await.remove(0);
+    assert_eq!(resume.data["session_id"], "session-1");
+    assert_eq!(resume.data["seq"], 2);
+    fake.ack_heartbeats(true);
+    from_alice(&fake, "two");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: two").await;
+    assert_eq!(fake.frames_of(2).len(), 1, "resumed, not identified again");
+}
+
+#[actix::test]
+async fn gateway_outage_resumes_without_losing_or_repeating_messages() {
+    let fake = DiscordFake::start();
+    fake.set_replay_overlap(1);
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    from_alice(&fake, "before");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: before").await;
+
+    fake.gateway_down();
+    rt.wait_status(Platform::Discord, WAIT, |s| matches!(s.state, ConnectorState::Reconnecting { .. })).await;
+    from_alice(&fake, "while down");
+    fake.gateway_up();
+    rt.wait_status(Platform::Discord, WAIT, |s| s.state == ConnectorState::Connected).await;
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: while down").await;
+
+    let resume = &fake.frames_of(6)[0];
+    assert_eq!(resume.data["session_id"], "session-1");
+    assert_eq!(resume.data["seq"], 2, "READY and the first message were seen");
+    assert_eq!(fake.frames_of(2).len(), 1, "resumed, not identified again");
+    from_alice(&fake, "after");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: after").await;
+    assert_eq!(
+        sent_texts(&fake),
+        ["alice: before", "alice: while down", "alice: after"],
+        "the replayed message was not answered twice"
+    );
+    assert_eq!(brain.requests().len(), 3);
+}
+
+#[actix::test]
+async fn a_message_taken_up_before_the_connection_broke_is_still_answered() {
+    let fake = DiscordFake::start();
+    fake.delay_next("createReaction", Duration::from_millis(500));
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    from_alice(&fake, "caught in the outage");
+    fake.wait_call("createReaction", WAIT, |_| true).await;
+    // The gateway goes away while the message is still being acknowledged; the session has
+    // already counted it as seen, so a resume would not replay it.
+    fake.gateway_down();
+    rt.wait_status(Platform::Discord, WAIT, |s| matches!(s.state, ConnectorState::Reconnecting { .. })).await;
+    fake.gateway_up();
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: caught in the outage").await;
+    assert_eq!(sent_texts(&fake).len(), 1);
+}
+
+#[actix::test]
+async fn dropped_and_closed_connections_resume_at_once() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    fake.drop_connections();
+    fake.wait_frames(6, 1, WAIT, |f| f.connection == 2).await;
+    from_alice(&fake, "after a drop");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: after a drop").await;
+    fake.close_connections(4000);
+    fake.wait_frames(6, 1, WAIT, |f| f.connection == 3).await;
+    from_alice(&fake, "after a close");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: after a close").await;
+    assert_eq!(fake.frames_of(2).len(), 1, "resumed, not identified again");
+}
+
+#[actix::test]
+async fn invalid_session_on_resume_identifies_again() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    fake.invalidate_next_resume();
+    fake.drop_connections();
+    let resume = fake.wait_frames(6, 1, WAIT, |_| true).await.remove(0);
+    let identify = fake.wait_frames(2, 2, WAIT, |_| true).await;
+    assert!(
+        identify[1].seq > resume.seq && identify[1].connection > resume.connection,
+        "a new session on a new connection"
+    );
+    // The second IDENTIFY made session-2 current: the message is dispatched in it.
+    from_alice(&fake, "new session");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: new session").await;
+}
+
+#[actix::test]
+async fn close_code_4004_fails_fast_with_a_clear_reason() {
+    let fake = DiscordFake::start();
+    fake.close_next_identify(4004);
+    let brain = RecordingBrain::new();
+    let rt = TestRuntime::start_with(config(&fake), Some(Arc::new(brain)), vec![Arc::new(DiscordFactory)]);
+    let status = rt.wait_status(Platform::Discord, WAIT, |s| s.state.name() == "failed").await;
+    let reason = status.last_error.unwrap_or_default();
+    assert!(reason.contains(INVALID_TOKEN_MESSAGE), "{reason}");
+    assert_eq!(fake.connections(), 1, "no reconnect after 4004");
+}
+
+#[actix::test]
+async fn close_code_4014_fails_fast_naming_the_intent() {
+    let fake = DiscordFake::start();
+    fake.allow_message_content(false);
+    let brain = RecordingBrain::new();
+    let rt = TestRuntime::start_with(config(&fake), Some(Arc::new(brain)), vec![Arc::new(DiscordFactory)]);
+    let status = rt.wait_status(Platform::Discord, WAIT, |s| s.state.name() == "failed").await;
+    let reason = status.last_error.unwrap_or_default();
+    assert!(reason.contains(DISALLOWED_INTENTS_MESSAGE), "{reason}");
+    assert_eq!(fake.connections(), 1, "no reconnect after 4014");
+}
+
+#[actix::test]
+async fn rejected_token_fails_fast_without_touching_the_gateway() {
+    let fake = DiscordFake::start();
+    let mut config = config(&fake);
+    config.discord.bot_token = Some("WRONG.token-value".to_owned().into());
+    let brain = RecordingBrain::new();
+    let rt = TestRuntime::start_with(config, Some(Arc::new(brain)), vec![Arc::new(DiscordFactory)]);
+    let status = rt.wait_status(Platform::Discord, WAIT, |s| s.state.name() == "failed").await;
+    let reason = status.last_error.unwrap_or_default();
+    assert!(reason.contains("rejected the bot token"), "{reason}");
+    assert!(!reason.contains("WRONG"));
+    assert_eq!(fake.calls_of("getCurrentUser").len(), 1, "no retries after a 401");
+    assert_eq!(fake.connections(), 0);
+}
+
+#[actix::test]
+async fn rate_limited_reply_waits_out_retry_after() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    fake.fail_next("createMessage", Failure::RateLimited(1));
+    from_alice(&fake, "slow down");
+    let attempts = fake.wait_calls("createMessage", 2, WAIT, in_channel(ALICE_DM)).await;
+    assert!(
+        attempts[1].at - attempts[0].at >= Duration::from_millis(950),
+        "retried only after retry_after (1 s): {:?}",
+        attempts[1].at - attempts[0].at
+    );
+    assert_eq!(content(&attempts[1]), "alice: slow down");
+    assert_eq!(sent_texts(&fake).len(), 2, "one 429, one success");
+}
+
+#[actix::test]
+async fn server_error_on_reply_is_retried() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    fake.fail_next("createMessage", Failure::Server(502));
+    from_alice(&fake, "through");
+    let attempts = fake.wait_calls("createMessage", 2, WAIT, in_channel(ALICE_DM)).await;
+    assert_eq!(content(&attempts[1]), "alice: through");
+}
