@@ -70,7 +70,9 @@ async fn sigkill_during_a_burst_loses_nothing_and_answers_nothing_twice() {
     let mut replied_to = Vec::new();
     for room in &rooms {
         let events = alice
-            .wait_until(room, WAIT, |events| messages_from(events, &bot.user_id).iter().any(|m| m["body"] == "marker"))
+            .wait_history(room, WAIT, |events| {
+                messages_from(events, &bot.user_id).iter().any(|m| m["body"] == "marker")
+            })
             .await;
         replied_to.extend(
             messages_from(&events, &bot.user_id)

@@ -208,10 +208,8 @@ fn nio_python() -> PathBuf {
             .is_ok_and(|s| s.success())
     };
     if !importable(&python) {
-        let status = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "matrix-nio"])
-            .status()
-            .expect("run pip");
+        let status =
+            Command::new(&python).args(["-m", "pip", "install", "--quiet", "matrix-nio"]).status().expect("run pip");
         assert!(status.success() && importable(&python), "could not install matrix-nio: {status}");
     }
     python

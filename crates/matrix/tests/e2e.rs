@@ -393,7 +393,7 @@ async fn homeserver_killed_mid_conversation_answers_everything_once() {
     let marker = env.alice.send_text(&room, "marker").await;
     let events = env
         .alice
-        .wait_until(&room, Duration::from_secs(90), |events| {
+        .wait_history(&room, Duration::from_secs(90), |events| {
             messages_from(events, &env.bot.user_id)
                 .iter()
                 .any(|m| m["m.relates_to"]["m.in_reply_to"]["event_id"] == marker.as_str())
@@ -429,10 +429,10 @@ async fn a_slow_brain_answers_a_busy_room_in_order_without_blocking_other_rooms(
     // The busy room needs at least 8 s of brain time; the quiet room is answered meanwhile.
     env.alice.send_text(&quiet, "anyone there?").await;
     env.bot_replies(&quiet, 1).await;
-    let busy_answered = messages_from(&env.alice.seen(&busy), &env.bot.user_id).len();
+    let busy_answered = messages_from(&env.alice.history(&busy).await, &env.bot.user_id).len();
     assert!(busy_answered < 100, "the quiet room waited for the busy one ({busy_answered} answered first)");
 
-    let replies = env.alice.wait_messages_from(&busy, &env.bot.user_id, 100, Duration::from_secs(90)).await;
+    let replies = env.alice.wait_history_from(&busy, &env.bot.user_id, 100, Duration::from_secs(90)).await;
     let order: Vec<&str> =
         replies.iter().filter_map(|r| r["m.relates_to"]["m.in_reply_to"]["event_id"].as_str()).collect();
     let result = ScenarioResult::from_answers(
@@ -493,8 +493,11 @@ async fn homeserver_rate_limits_are_waited_out_and_nothing_is_lost() {
         let room = room.clone();
         async move { p.send_text(&room, &format!("message {i}")).await }
     });
-    futures_util::future::join_all(sends).await;
-    let replies = bodies(&alice.wait_messages_from(&room, &bot.user_id, 6, Duration::from_secs(40)).await);
+    let sent = futures_util::future::join_all(sends).await;
+    let answers = alice.wait_history_from(&room, &bot.user_id, 6, Duration::from_secs(40)).await;
+    let replied_to = answers.iter().filter_map(|r| r["m.relates_to"]["m.in_reply_to"]["event_id"].as_str());
+    ScenarioResult::from_answers("homeserver rate limit (rc_message 0.5/s, burst 2)", &sent, replied_to, None).record();
+    let replies = bodies(&answers);
     let mut sorted = replies.clone();
     sorted.sort();
     assert_eq!(sorted, (0..6).map(|i| format!("message {i}")).collect::<Vec<_>>(), "each answered exactly once");

@@ -171,6 +171,49 @@ impl MatrixUser {
         }
     }
 
+    /// The room's whole timeline from the server's history (`/messages`), oldest first: unlike
+    /// `/sync`, never skips events when many arrived at once.
+    pub async fn history(&self, room: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut from: Option<String> = None;
+        loop {
+            let mut path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=1000", encode(room));
+            if let Some(token) = &from {
+                path.push_str(&format!("&from={}", encode(token)));
+            }
+            let answer = self.call(reqwest::Method::GET, &path, None).await;
+            let chunk = answer["chunk"].as_array().cloned().unwrap_or_default();
+            let done = chunk.is_empty() || answer["end"].is_null();
+            events.extend(chunk);
+            if done {
+                break;
+            }
+            from = answer["end"].as_str().map(str::to_owned);
+        }
+        events.reverse();
+        events
+    }
+
+    /// Polls the room's history until `pred` holds for it; returns it.
+    pub async fn wait_history(&self, room: &str, timeout: Duration, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let events = self.history(room).await;
+            if pred(&events) {
+                return events;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "condition not met within {timeout:?} in {room}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Polls the room's history until it holds `n` messages from `sender`; returns their
+    /// contents, oldest first.
+    pub async fn wait_history_from(&self, room: &str, sender: &str, n: usize, timeout: Duration) -> Vec<Value> {
+        let events = self.wait_history(room, timeout, |events| messages_from(events, sender).len() >= n).await;
+        messages_from(&events, sender)
+    }
+
     /// Waits for `n` messages (m.room.message) from `sender` in a room; returns their contents.
     pub async fn wait_messages_from(&self, room: &str, sender: &str, n: usize, timeout: Duration) -> Vec<Value> {
         let events = self.wait_until(room, timeout, |events| messages_from(events, sender).len() >= n).await;

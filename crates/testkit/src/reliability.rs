@@ -45,10 +45,7 @@ impl ScenarioResult {
     /// One tab-separated line of the summary.
     pub fn row(&self) -> String {
         let recovery = self.recovery.map_or("-".to_owned(), |d| format!("{:.2}s", d.as_secs_f64()));
-        format!(
-            "{}\t{}\t{}\t{}\t{}\t{}",
-            self.scenario, self.sent, self.answered, self.duplicates, self.lost, recovery
-        )
+        format!("{}\t{}\t{}\t{}\t{}\t{}", self.scenario, self.sent, self.answered, self.duplicates, self.lost, recovery)
     }
 
     /// Prints the row and appends it to the summary file (one write, so concurrent tests do
