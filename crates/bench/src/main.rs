@@ -5,11 +5,18 @@
 //!   10,000 chats, next to a bare actor hop that only echoes.
 //! - `parachute-bench matrix [ROOMS PER_ROOM]`: Matrix end to end on one local Synapse:
 //!   parachute vs a matrix-nio echo bot vs a raw `/sync` client (see `matrix.rs`).
+//! - `parachute-bench idle [SECONDS]`: resident memory of the idle server with all three
+//!   connectors connected, next to an idle matrix-nio bot (see `idle.rs`).
+//!
+//! The end-to-end modes start the `parachute` binary next to this one: build both with
+//! `cargo build --release -p parachute -p parachute-bench`.
 
 mod connector;
 mod floor;
+mod idle;
 mod matrix;
 mod pipeline;
+mod process;
 mod stats;
 
 use std::time::Duration;
@@ -24,6 +31,11 @@ fn main() {
             _ => (100, 20),
         };
         matrix_table(rooms, per_room);
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("idle") {
+        let seconds = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(30);
+        idle_table(Duration::from_secs(seconds));
         return;
     }
     // `parachute-bench CHATS MESSAGES` runs one scenario (for profiling); no arguments run all.
@@ -115,5 +127,26 @@ fn matrix_table(rooms: usize, per_room: usize) {
         if let (Some(a), Some(b)) = (ours.cpu, nio.cpu) {
             println!("parachute / matrix-nio CPU time: {:.2}x", a.as_secs_f64() / b.as_secs_f64().max(0.001));
         }
+    }
+}
+
+fn idle_table(idle: Duration) {
+    let results = actix::System::new().block_on(idle::run(idle));
+    println!("Idle memory after {} s connected", idle.as_secs());
+    println!("{:<28} {:>9} {:>9} {:>11}", "bot", "RSS MiB", "peak MiB", "idle CPU s");
+    let mib = |kib: Option<u64>| kib.map_or("-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+    for r in &results {
+        println!(
+            "{:<28} {:>9} {:>9} {:>11}",
+            r.name,
+            mib(r.rss_kib),
+            mib(r.peak_rss_kib),
+            r.idle_cpu.map_or("-".to_owned(), |c| format!("{:.2}", c.as_secs_f64()))
+        );
+    }
+    if let [ours, nio] = results.as_slice()
+        && let (Some(a), Some(b)) = (ours.rss_kib, nio.rss_kib)
+    {
+        println!("\nparachute (3 connectors) / matrix-nio (1) idle RSS: {:.2}x", a as f64 / b as f64);
     }
 }

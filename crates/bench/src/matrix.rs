@@ -4,15 +4,16 @@
 //! arriving on the load user's own `/sync`. Memory and CPU of each bot process from /proc.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parachute_testkit::matrix_user::MatrixUser;
-use parachute_testkit::synapse::{Synapse, synapse_python};
+use parachute_testkit::synapse::Synapse;
 use serde_json::{Value, json};
 
+use crate::process::{self, nio_python, parachute_binary, spawn_waiting};
 use crate::stats::Report;
 
 /// What one bot achieved.
@@ -196,59 +197,6 @@ async fn start_bot(bot: Bot, synapse: &Synapse, user: &MatrixUser) -> Running {
     }
 }
 
-/// The Synapse venv's python, with matrix-nio installed into it from PyPI if missing.
-fn nio_python() -> PathBuf {
-    let python = synapse_python();
-    let importable = |python: &Path| {
-        Command::new(python)
-            .args(["-c", "import nio"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !importable(&python) {
-        let status =
-            Command::new(&python).args(["-m", "pip", "install", "--quiet", "matrix-nio"]).status().expect("run pip");
-        assert!(status.success() && importable(&python), "could not install matrix-nio: {status}");
-    }
-    python
-}
-
-/// The `parachute` binary next to this one (build both with `cargo build --release`).
-fn parachute_binary() -> PathBuf {
-    let me = std::env::current_exe().expect("own path");
-    me.with_file_name("parachute")
-}
-
-/// Spawns a bot and waits until it prints `ready_word` (stdout or stderr).
-fn spawn_waiting(command: &mut Command, ready_word: &'static str) -> Child {
-    use std::io::{BufRead, BufReader};
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn bot");
-    let (tx, rx) = std::sync::mpsc::channel();
-    for stream in [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if line.contains(ready_word) {
-                    let _ = tx.send(());
-                }
-            }
-        });
-    }
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        let _ = child.kill();
-        panic!("bot did not report `{ready_word}` within 60 s");
-    }
-    child
-}
-
 fn stop(running: Running) {
     match running {
         Running::Process(mut child, _dir) => {
@@ -261,23 +209,12 @@ fn stop(running: Running) {
 
 fn running_cpu(running: &Running) -> Option<Duration> {
     let Running::Process(child, _) = running else { return None };
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).ok()?;
-    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
+    process::cpu_time(child.id())
 }
 
 fn running_memory(running: &Running) -> (Option<u64>, Option<u64>) {
     let Running::Process(child, _) = running else { return (None, None) };
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    process::memory_kib(child.id())
 }
 
 /// The load user's own `/sync`: records when each reply of `bot` arrives.
@@ -325,7 +262,8 @@ async fn observe(
 }
 
 /// The floor: the least a bot can do. Long-polls `/sync`, joins invites, and answers each new
-/// text message at once with one PUT, no storage, no formatting.
+/// text message at once with one PUT of its own (concurrent, unordered), no storage, no
+/// formatting.
 async fn floor_bot(base: String, user: String, token: String) {
     let http = reqwest::Client::new();
     let filter = r#"{"room":{"timeline":{"limit":1000}}}"#;
@@ -363,7 +301,11 @@ async fn floor_bot(base: String, user: String, token: String) {
                 let content = json!({"msgtype": "m.text", "body": event["content"]["body"],
                     "m.relates_to": {"m.in_reply_to": {"event_id": event["event_id"]}}});
                 let url = format!("{base}/_matrix/client/v3/rooms/{}/send/m.room.message/floor{txn}", encode(room));
-                let _ = http.put(url).bearer_auth(&token).json(&content).send().await;
+                // Each reply on its own task: no ordering, no waiting on earlier replies.
+                let request = http.put(url).bearer_auth(&token).json(&content);
+                tokio::spawn(async move {
+                    let _ = request.send().await;
+                });
             }
         }
     }
