@@ -227,18 +227,9 @@ async fn observe(
 ) {
     let mut ready = Some(ready);
     let http = reqwest::Client::new();
-    let filter = r#"{"room":{"timeline":{"limit":1000}}}"#;
     let mut since: Option<String> = None;
     loop {
-        let mut request = http
-            .get(format!("{base}/_matrix/client/v3/sync"))
-            .bearer_auth(&token)
-            .query(&[("timeout", "30000"), ("filter", filter)]);
-        if let Some(token) = &since {
-            request = request.query(&[("since", token)]);
-        }
-        let Ok(response) = request.send().await else { continue };
-        let Ok(body) = response.json::<Value>().await else { continue };
+        let Some(body) = sync(&http, &base, &token, since.as_deref()).await else { continue };
         let now = Instant::now();
         let first = since.is_none();
         since = body["next_batch"].as_str().map(str::to_owned);
@@ -266,19 +257,10 @@ async fn observe(
 /// formatting.
 async fn floor_bot(base: String, user: String, token: String) {
     let http = reqwest::Client::new();
-    let filter = r#"{"room":{"timeline":{"limit":1000}}}"#;
     let mut since: Option<String> = None;
     let mut txn = 0u64;
     loop {
-        let mut request = http
-            .get(format!("{base}/_matrix/client/v3/sync"))
-            .bearer_auth(&token)
-            .query(&[("timeout", "30000"), ("filter", filter)]);
-        if let Some(token) = &since {
-            request = request.query(&[("since", token)]);
-        }
-        let Ok(response) = request.send().await else { continue };
-        let Ok(body) = response.json::<Value>().await else { continue };
+        let Some(body) = sync(&http, &base, &token, since.as_deref()).await else { continue };
         let first = since.is_none();
         since = body["next_batch"].as_str().map(str::to_owned);
         for room in body["rooms"]["invite"].as_object().into_iter().flat_map(|r| r.keys()) {
@@ -309,6 +291,19 @@ async fn floor_bot(base: String, user: String, token: String) {
             }
         }
     }
+}
+
+/// One long-poll `/sync` (30 s) with a timeline limit large enough that a burst is never cut.
+async fn sync(http: &reqwest::Client, base: &str, token: &str, since: Option<&str>) -> Option<Value> {
+    let filter = r#"{"room":{"timeline":{"limit":1000}}}"#;
+    let mut request = http
+        .get(format!("{base}/_matrix/client/v3/sync"))
+        .bearer_auth(token)
+        .query(&[("timeout", "30000"), ("filter", filter)]);
+    if let Some(since) = since {
+        request = request.query(&[("since", since)]);
+    }
+    request.send().await.ok()?.json::<Value>().await.ok()
 }
 
 fn encode(segment: &str) -> String {

@@ -56,7 +56,7 @@ pub(crate) struct Shared {
     /// The bot's managed roles by guild.
     pub(crate) roles: Mutex<HashMap<Id<GuildMarker>, Vec<Id<RoleMarker>>>>,
     /// Typing renewal tasks by channel id.
-    pub(crate) typing: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    pub(crate) typing: parachute_runtime::typing::TypingRenewals,
 }
 
 /// The Discord connector.
@@ -101,7 +101,7 @@ impl DiscordConnector {
                 identify_queue: InMemoryQueue::default(),
                 resume: Mutex::new(None),
                 roles: Mutex::new(HashMap::new()),
-                typing: Mutex::new(HashMap::new()),
+                typing: Default::default(),
             }),
         })
     }

@@ -74,25 +74,15 @@ async fn clear_ack(shared: &Shared, channel: Id<ChannelMarker>, message: Id<Mess
 pub async fn set_typing(shared: Arc<Shared>, chat: ChatId, typing: bool) -> Result<(), ConnectorError> {
     let key = chat.as_str().to_owned();
     let channel = channel_id(&chat)?;
-    {
-        let Ok(mut tasks) = shared.typing.lock() else {
-            return Ok(());
-        };
-        if let Some(task) = tasks.remove(&key) {
-            task.abort();
-        }
-        if !typing {
-            return Ok(());
-        }
-        let renewing = shared.clone();
-        let renewal = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(TYPING_RENEWAL).await;
-                trigger_typing(&renewing, channel).await;
-            }
-        });
-        tasks.insert(key, renewal.abort_handle());
+    if !typing {
+        shared.typing.stop(&key);
+        return Ok(());
     }
+    let renewing = shared.clone();
+    shared.typing.renew(&key, TYPING_RENEWAL, move || {
+        let renewing = renewing.clone();
+        async move { trigger_typing(&renewing, channel).await }
+    });
     trigger_typing(&shared, channel).await;
     Ok(())
 }
@@ -108,10 +98,6 @@ pub struct TypingGuard(pub Arc<Shared>);
 
 impl Drop for TypingGuard {
     fn drop(&mut self) {
-        if let Ok(mut tasks) = self.0.typing.lock() {
-            for (_, task) in tasks.drain() {
-                task.abort();
-            }
-        }
+        self.0.typing.stop_all();
     }
 }

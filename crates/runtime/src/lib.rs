@@ -24,5 +24,6 @@ pub mod status;
 pub mod store;
 pub mod supervisor;
 pub mod transcriber;
+pub mod typing;
 
 pub use runtime::{RuntimeHandle, RuntimeOptions, start_runtime};

@@ -7,8 +7,7 @@ mod outbound;
 mod polling;
 pub mod translate;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use parachute_core::config::{BotsConfig, TelegramConfig};
@@ -43,7 +42,7 @@ pub(crate) struct Shared {
     pub(crate) raw: RawApi,
     pub(crate) store: Store,
     /// Typing renewal tasks by chat id.
-    pub(crate) typing: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    pub(crate) typing: parachute_runtime::typing::TypingRenewals,
 }
 
 /// The Telegram connector.
@@ -60,9 +59,7 @@ impl TelegramConnector {
             .map_err(|_| ConnectorError::Config("telegram.api_url is not a URL".into()))?;
         let raw = RawApi::new(api_url.clone(), token)?;
         let bot = Bot::with_client(raw.token_for_client(), raw.client()).set_api_url(api_url);
-        Ok(Self {
-            shared: Arc::new(Shared { config: config.clone(), bot, raw, store, typing: Mutex::new(HashMap::new()) }),
-        })
+        Ok(Self { shared: Arc::new(Shared { config: config.clone(), bot, raw, store, typing: Default::default() }) })
     }
 }
 

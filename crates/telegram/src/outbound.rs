@@ -88,25 +88,15 @@ async fn clear_ack(shared: &Shared, chat: teloxide_core::types::ChatId, message_
 pub async fn set_typing(shared: Arc<Shared>, chat: ChatId, typing: bool) -> Result<(), ConnectorError> {
     let key = chat.as_str().to_owned();
     let chat = chat_id(&chat)?;
-    {
-        let Ok(mut tasks) = shared.typing.lock() else {
-            return Ok(());
-        };
-        if let Some(task) = tasks.remove(&key) {
-            task.abort();
-        }
-        if !typing {
-            return Ok(());
-        }
-        let bot = shared.bot.clone();
-        let renewal = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(TYPING_RENEWAL).await;
-                send_typing(&bot, chat).await;
-            }
-        });
-        tasks.insert(key, renewal.abort_handle());
+    if !typing {
+        shared.typing.stop(&key);
+        return Ok(());
     }
+    let bot = shared.bot.clone();
+    shared.typing.renew(&key, TYPING_RENEWAL, move || {
+        let bot = bot.clone();
+        async move { send_typing(&bot, chat).await }
+    });
     send_typing(&shared.bot, chat).await;
     Ok(())
 }
@@ -122,11 +112,7 @@ pub struct TypingGuard(pub Arc<Shared>);
 
 impl Drop for TypingGuard {
     fn drop(&mut self) {
-        if let Ok(mut tasks) = self.0.typing.lock() {
-            for (_, task) in tasks.drain() {
-                task.abort();
-            }
-        }
+        self.0.typing.stop_all();
     }
 }
 
