@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
-use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
+use matrix_sdk::ruma::api::client::filter::{Filter as EventFilter, FilterDefinition, RoomEventFilter, RoomFilter};
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
 use matrix_sdk::ruma::events::room::MediaSource;
 use matrix_sdk::ruma::{OwnedMxcUri, OwnedRoomId, RoomAliasId, RoomId, UInt};
@@ -103,13 +103,18 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
     }
 }
 
+/// What the bot syncs: room timelines, state and account data, but no presence and no
+/// ephemeral events (typing, receipts). Those would wake the sync loop (and the SDK's state
+/// store) for every typing notification in every room, the bot's own included.
 fn timeline_filter() -> Filter {
     let mut timeline = RoomEventFilter::default();
     timeline.limit = Some(UInt::from(TIMELINE_LIMIT));
     let mut room = RoomFilter::default();
     room.timeline = timeline;
+    room.ephemeral = RoomEventFilter::ignore_all();
     let mut filter = FilterDefinition::default();
     filter.room = room;
+    filter.presence = EventFilter::ignore_all();
     Filter::FilterDefinition(filter)
 }
 
