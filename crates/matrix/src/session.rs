@@ -83,7 +83,12 @@ async fn build(
     if let Some(dir) = store_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| ConnectorError::Config(format!("cannot create {}: {e}", dir.display())))?;
-        builder = builder.sqlite_store(dir, None);
+        // A bot reads little back from the SDK's stores: small page caches and a bounded
+        // WAL keep it light on the small machines it runs on.
+        builder = builder.sqlite_store_with_config_and_cache_path(
+            matrix_sdk::SqliteStoreConfig::with_low_memory_config(dir),
+            None::<&Path>,
+        );
     }
     let client =
         builder.build().await.map_err(|e| ConnectorError::Config(format!("cannot set up the Matrix client: {e}")))?;

@@ -18,7 +18,7 @@ use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
 use crate::messages::{Authorized, Content, Reply};
 use crate::metrics::Metrics;
 use crate::router::Router;
-use crate::store::{EventClaim, HistoryEntry, HistoryRole, Store, StoreError, now_ms};
+use crate::store::{HistoryEntry, HistoryRole, Store, StoreError, now_ms};
 use crate::transcriber::{TranscribeError, TranscriberSlot};
 
 /// What `!new` answers.
@@ -125,13 +125,15 @@ impl Handler<Authorized> for Orchestrator {
             self.shared.metrics.duplicate(platform);
             return;
         }
-        match self.shared.store.claim_event(platform, &event.1) {
-            Ok(EventClaim::Done) => {
+        // Only a finished event is recorded: one that was taken up but not finished when the
+        // process stopped is handled again (its connector's inbox brings it back).
+        match self.shared.store.is_event_done(platform, &event.1) {
+            Ok(true) => {
                 self.shared.metrics.duplicate(platform);
                 tracing::debug!(%platform, event = %event.1, "already handled, dropped");
                 return;
             }
-            Ok(EventClaim::New | EventClaim::Unfinished) => {}
+            Ok(false) => {}
             Err(err) => {
                 tracing::error!(error = %err, "cannot record event; dropping it rather than risking a double answer");
                 return;

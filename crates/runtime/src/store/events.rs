@@ -5,17 +5,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{Store, StoreError, now_ms};
 use parachute_core::ids::{EventId, Platform};
 
-/// What the store says about an incoming event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventClaim {
-    /// Never seen: handle it.
-    New,
-    /// Seen before but not finished (the process stopped in between): handle it again.
-    Unfinished,
-    /// Already handled: drop it.
-    Done,
-}
-
 fn event_state(conn: &Connection, platform: Platform, event: &EventId) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT state FROM handled_events WHERE platform = ?1 AND event_id = ?2")?
@@ -34,24 +23,6 @@ pub(super) fn mark_done(conn: &Connection, platform: Platform, event: &EventId) 
 }
 
 impl Store {
-    /// Records that an event arrived and says whether it still needs handling.
-    pub fn claim_event(&self, platform: Platform, event: &EventId) -> Result<EventClaim, StoreError> {
-        let conn = self.conn();
-        let inserted = conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO handled_events (platform, event_id, state, updated_at) VALUES (?1, ?2, 'received', ?3)",
-            )?
-            .execute(params![platform.as_str(), event.as_str(), now_ms()])?;
-        if inserted == 1 {
-            return Ok(EventClaim::New);
-        }
-        let state = event_state(&conn, platform, event)?;
-        Ok(match state.as_deref() {
-            Some("done") => EventClaim::Done,
-            _ => EventClaim::Unfinished,
-        })
-    }
-
     /// Marks an event as handled (answered, or deliberately not answered).
     pub fn finish_event(&self, platform: Platform, event: &EventId) -> Result<(), StoreError> {
         mark_done(&self.conn(), platform, event)
@@ -76,12 +47,12 @@ mod tests {
     fn an_event_is_handled_once() {
         let store = Store::open_in_memory().unwrap();
         let ev = EventId::from("$1");
-        assert_eq!(store.claim_event(Platform::Matrix, &ev).unwrap(), EventClaim::New);
-        assert_eq!(store.claim_event(Platform::Matrix, &ev).unwrap(), EventClaim::Unfinished);
+        assert!(!store.is_event_done(Platform::Matrix, &ev).unwrap());
         store.finish_event(Platform::Matrix, &ev).unwrap();
-        assert_eq!(store.claim_event(Platform::Matrix, &ev).unwrap(), EventClaim::Done);
-        assert_eq!(store.claim_event(Platform::Telegram, &ev).unwrap(), EventClaim::New);
+        store.finish_event(Platform::Matrix, &ev).unwrap();
         assert!(store.is_event_done(Platform::Matrix, &ev).unwrap());
+        assert!(!store.is_event_done(Platform::Telegram, &ev).unwrap());
+        store.finish_event(Platform::Telegram, &ev).unwrap();
         assert_eq!(store.prune_events(-10_000).unwrap(), 2);
     }
 }

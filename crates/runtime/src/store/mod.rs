@@ -14,7 +14,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
-pub use events::EventClaim;
 pub use pairing::{NewPairingRequest, PairingRecord};
 pub use sessions::{HistoryEntry, HistoryRole};
 
