@@ -12,16 +12,14 @@ use parachute_testkit::synapse::Synapse;
 use parachute_testkit::telegram_fake::{self, TelegramFake};
 use serde_json::Value;
 
-use crate::process::{cpu_time, memory_kib, nio_python, parachute_binary, spawn_waiting};
+use crate::process::{Memory, cpu_time, memory_kib, nio_python, parachute_binary, spawn_waiting};
 
 /// Memory of one idle bot process.
 pub struct IdleResult {
     /// Which bot, and what it is connected to.
     pub name: &'static str,
-    /// Resident memory after the idle period (KiB).
-    pub rss_kib: Option<u64>,
-    /// Peak resident memory (KiB).
-    pub peak_rss_kib: Option<u64>,
+    /// Resident memory after the idle period, with its anonymous / file-backed split.
+    pub memory: Memory,
     /// CPU time used during the idle period.
     pub idle_cpu: Option<Duration>,
 }
@@ -99,8 +97,8 @@ async fn measure_idle(name: &'static str, mut child: Child, idle: Duration) -> I
     let cpu_before = cpu_time(child.id());
     tokio::time::sleep(idle).await;
     let idle_cpu = cpu_time(child.id()).zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
-    let (rss_kib, peak_rss_kib) = memory_kib(child.id());
+    let memory = memory_kib(child.id());
     let _ = child.kill();
     let _ = child.wait();
-    IdleResult { name, rss_kib, peak_rss_kib, idle_cpu }
+    IdleResult { name, memory, idle_cpu }
 }

@@ -133,19 +133,25 @@ fn matrix_table(rooms: usize, per_room: usize) {
 fn idle_table(idle: Duration) {
     let results = actix::System::new().block_on(idle::run(idle));
     println!("Idle memory after {} s connected", idle.as_secs());
-    println!("{:<28} {:>9} {:>9} {:>11}", "bot", "RSS MiB", "peak MiB", "idle CPU s");
+    println!(
+        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>11}",
+        "bot", "RSS MiB", "anon MiB", "file MiB", "peak MiB", "idle CPU s"
+    );
     let mib = |kib: Option<u64>| kib.map_or("-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
     for r in &results {
         println!(
-            "{:<28} {:>9} {:>9} {:>11}",
+            "{:<28} {:>9} {:>9} {:>9} {:>9} {:>11}",
             r.name,
-            mib(r.rss_kib),
-            mib(r.peak_rss_kib),
+            mib(r.memory.rss),
+            mib(r.memory.anon),
+            mib(r.memory.file),
+            mib(r.memory.peak),
             r.idle_cpu.map_or("-".to_owned(), |c| format!("{:.2}", c.as_secs_f64()))
         );
     }
+    println!("(anon: heap and stacks; file: pages of the program and its libraries, shared with the page cache)");
     if let [ours, nio] = results.as_slice()
-        && let (Some(a), Some(b)) = (ours.rss_kib, nio.rss_kib)
+        && let (Some(a), Some(b)) = (ours.memory.rss, nio.memory.rss)
     {
         println!("\nparachute (3 connectors) / matrix-nio (1) idle RSS: {:.2}x", a as f64 / b as f64);
     }

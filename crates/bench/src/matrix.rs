@@ -125,7 +125,7 @@ async fn measure(synapse: &Synapse, bot: Bot, rooms: usize, per_room: usize) -> 
     // Late duplicates would show up now.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let cpu = running_cpu(&running).zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
-    let (rss_kib, peak_rss_kib) = running_memory(&running);
+    let memory = running_memory(&running);
     observer.abort();
 
     let arrivals = arrivals.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -147,8 +147,8 @@ async fn measure(synapse: &Synapse, bot: Bot, rooms: usize, per_room: usize) -> 
         report: Report::new(last - start, latencies),
         lost,
         duplicates,
-        rss_kib,
-        peak_rss_kib,
+        rss_kib: memory.rss,
+        peak_rss_kib: memory.peak,
         cpu,
     }
 }
@@ -212,8 +212,8 @@ fn running_cpu(running: &Running) -> Option<Duration> {
     process::cpu_time(child.id())
 }
 
-fn running_memory(running: &Running) -> (Option<u64>, Option<u64>) {
-    let Running::Process(child, _) = running else { return (None, None) };
+fn running_memory(running: &Running) -> process::Memory {
+    let Running::Process(child, _) = running else { return process::Memory::default() };
     process::memory_kib(child.id())
 }
 

@@ -68,8 +68,21 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// Resident memory now and at its peak (KiB).
-pub fn memory_kib(pid: u32) -> (Option<u64>, Option<u64>) {
+/// Resident memory of a process, from `/proc/<pid>/status` (KiB each).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Memory {
+    /// Resident now (`VmRSS`).
+    pub rss: Option<u64>,
+    /// Resident at its peak (`VmHWM`).
+    pub peak: Option<u64>,
+    /// Of `rss`, anonymous memory: heap and stacks (`RssAnon`).
+    pub anon: Option<u64>,
+    /// Of `rss`, file-backed pages: mostly the program's own code (`RssFile`).
+    pub file: Option<u64>,
+}
+
+/// Resident memory of `pid` now and at its peak, with the anonymous / file-backed split.
+pub fn memory_kib(pid: u32) -> Memory {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
@@ -78,5 +91,5 @@ pub fn memory_kib(pid: u32) -> (Option<u64>, Option<u64>) {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    Memory { rss: field("VmRSS:"), peak: field("VmHWM:"), anon: field("RssAnon:"), file: field("RssFile:") }
 }
