@@ -4,7 +4,12 @@
 //!
 //! Between runs the session id, sequence and resume URL are kept in [`Shared`], so a run
 //! that follows a lost connection resumes the session and Discord replays what was missed.
+//! What Discord does not replay (anything sent while the process was not running, or when
+//! the session could not be resumed) is read back per channel at the start of every run:
+//! each taken-up message moves its channel's cursor in the store, in the same transaction
+//! that puts it into the durable inbox.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use parachute_core::config::DiscordConfig;
@@ -12,6 +17,7 @@ use parachute_core::gating::GroupMentionMode;
 use parachute_core::ids::Platform;
 use parachute_runtime::connector::{ConnectorError, ConnectorLink, Identity};
 use parachute_runtime::messages::{Content, Inbound, VoiceNote};
+use parachute_runtime::store::now_ms;
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
 use twilight_gateway::error::ReceiveMessageErrorType;
@@ -19,7 +25,7 @@ use twilight_gateway::{ConfigBuilder, Event, EventTypeFlags, Intents, Session, S
 use twilight_model::channel::Message;
 use twilight_model::gateway::payload::outgoing::identify::IdentifyProperties;
 use twilight_model::id::Id;
-use twilight_model::id::marker::{GuildMarker, RoleMarker};
+use twilight_model::id::marker::{ChannelMarker, GuildMarker, MessageMarker, RoleMarker};
 
 use crate::errors::{classify_close, classify_http};
 use crate::translate::{self, Body, BotIdentity, Incoming};
@@ -37,6 +43,13 @@ const MAX_UNREADY_CONNECTIONS: u32 = 3;
 
 /// Largest audio attachment downloaded for transcription.
 const MAX_AUDIO_BYTES: u64 = 25 * 1024 * 1024;
+
+/// Prefix of a channel's cursor in the store (`channel:<id>` = newest message taken up).
+const CHANNEL_CURSOR: &str = "channel:";
+/// Channels read back at the start of a run: the most recently active ones.
+const CATCH_UP_CHANNELS: usize = 50;
+/// Messages read back per channel (one page of Discord's history API).
+const CATCH_UP_MESSAGES: u16 = 100;
 
 /// A session to resume: what RESUME needs, and where to send it.
 #[derive(Debug, Clone)]
@@ -166,22 +179,97 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Handles messages one at a time, in gateway order, so the shard keeps heartbeating while
-/// a reaction or download is under way.
+/// Handles messages one at a time, so the shard keeps heartbeating while a reaction or
+/// download is under way: first what was missed while away (read back per channel), then
+/// the gateway's messages in arrival order.
 async fn worker(
     shared: Arc<Shared>,
     link: ConnectorLink,
     me: BotIdentity,
     mut inbox: mpsc::UnboundedReceiver<Message>,
 ) {
+    let mut newest = NewestTaken::load(&shared);
+    for message in read_back(&shared, &newest).await {
+        take_up(&shared, &link, &me, &mut newest, message).await;
+    }
     while let Some(message) = inbox.recv().await {
-        let bot_roles = match message.guild_id {
-            Some(guild) if !message.mention_roles.is_empty() => bot_roles(&shared, guild, &me).await,
-            _ => Vec::new(),
+        take_up(&shared, &link, &me, &mut newest, message).await;
+    }
+}
+
+/// The newest message taken up in each channel. Message ids grow with time within a
+/// channel, so anything at or below it was handled already (replayed after a RESUME, or
+/// read back as well as received from the gateway).
+struct NewestTaken(HashMap<Id<ChannelMarker>, Id<MessageMarker>>);
+
+impl NewestTaken {
+    /// The channels' cursors from the store.
+    fn load(shared: &Shared) -> Self {
+        let cursors = shared.store.cursors_with_prefix(Platform::Discord, CHANNEL_CURSOR).unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "cannot read the discord channel cursors; nothing is read back");
+            Vec::new()
+        });
+        let parse = |(name, value): (String, String)| {
+            let channel = name.strip_prefix(CHANNEL_CURSOR)?.parse().ok().and_then(Id::new_checked)?;
+            let message = value.parse().ok().and_then(Id::new_checked)?;
+            Some((channel, message))
         };
-        if let Some(incoming) = translate::translate(&message, &me, &bot_roles, &shared.config) {
-            handle(&shared, &link, incoming).await;
+        Self(cursors.into_iter().filter_map(parse).collect())
+    }
+
+    /// Records `message` as taken up; false if it (or a newer one) was already.
+    fn advance(&mut self, channel: Id<ChannelMarker>, message: Id<MessageMarker>) -> bool {
+        match self.0.get(&channel) {
+            Some(newest) if newest.get() >= message.get() => false,
+            _ => {
+                self.0.insert(channel, message);
+                true
+            }
         }
+    }
+}
+
+/// What was written in the bot's channels after the last message it took up there and is
+/// younger than `catch_up_max_age`, oldest first. Unreadable channels (deleted, access
+/// lost) are skipped.
+async fn read_back(shared: &Shared, newest: &NewestTaken) -> Vec<Message> {
+    let oldest_ms = now_ms() - shared.config.catch_up_max_age.0.as_millis() as i64;
+    let mut channels: Vec<_> = newest.0.iter().map(|(channel, message)| (*channel, *message)).collect();
+    // The most recently active channels first (ids carry their creation time).
+    channels.sort_by_key(|(_, message)| std::cmp::Reverse(message.get()));
+    let mut missed = Vec::new();
+    for (channel, after) in channels.into_iter().take(CATCH_UP_CHANNELS) {
+        let page = match shared.http.channel_messages(channel).after(after).limit(CATCH_UP_MESSAGES).await {
+            Ok(response) => response.models().await.map_err(|_| "an unreadable message list".to_owned()),
+            Err(err) => Err(classify_http(&err).to_string()),
+        };
+        match page {
+            Ok(mut messages) => {
+                messages.retain(|m| m.timestamp.as_micros() / 1000 >= oldest_ms);
+                messages.sort_by_key(|m| m.id.get());
+                missed.extend(messages);
+            }
+            Err(err) => tracing::debug!(%channel, error = %err, "cannot read back a discord channel"),
+        }
+    }
+    if !missed.is_empty() {
+        tracing::info!(messages = missed.len(), "discord messages sent while away are being answered");
+    }
+    missed
+}
+
+/// Translates one message and hands it on, unless it was taken up already.
+async fn take_up(shared: &Shared, link: &ConnectorLink, me: &BotIdentity, newest: &mut NewestTaken, message: Message) {
+    if !newest.advance(message.channel_id, message.id) {
+        tracing::debug!(message = %message.id, "discord message already taken up");
+        return;
+    }
+    let bot_roles = match message.guild_id {
+        Some(guild) if !message.mention_roles.is_empty() => bot_roles(shared, guild, me).await,
+        _ => Vec::new(),
+    };
+    if let Some(incoming) = translate::translate(&message, me, &bot_roles, &shared.config) {
+        handle(shared, link, incoming).await;
     }
 }
 
@@ -243,7 +331,7 @@ async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) {
     if answered {
         outbound::ack(shared, incoming.channel_id, incoming.message_id).await;
     }
-    link.inbound(Inbound {
+    let inbound = Inbound {
         platform: Platform::Discord,
         chat: incoming.channel_id.to_string().into(),
         chat_kind: incoming.chat_kind,
@@ -254,7 +342,17 @@ async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) {
         addresses_bot: incoming.addresses_bot,
         event_id: event_id.into(),
         timestamp_ms: incoming.timestamp_ms,
-    });
+    };
+    // Into the durable inbox together with the channel's cursor: after a crash the runtime
+    // answers it from there, and reading back starts after it.
+    let cursor = format!("{CHANNEL_CURSOR}{}", incoming.channel_id);
+    let message_id = incoming.message_id.to_string();
+    if let Err(err) =
+        shared.store.accept_inbound(Platform::Discord, std::slice::from_ref(&inbound), Some((&cursor, &message_id)))
+    {
+        tracing::warn!(event = %inbound.event_id, error = %err, "cannot store a discord message before answering it");
+    }
+    link.inbound(inbound);
 }
 
 /// Downloads an attachment from Discord's CDN (no token is sent: attachment URLs are signed).

@@ -19,6 +19,7 @@ use parachute_runtime::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
 };
 use parachute_runtime::messages::Reply;
+use parachute_runtime::store::Store;
 use secrecy::SecretString;
 use twilight_gateway::queue::InMemoryQueue;
 use twilight_model::id::Id;
@@ -35,8 +36,8 @@ impl ConnectorFactory for DiscordFactory {
         Platform::Discord
     }
 
-    fn build(&self, config: &BotsConfig, _env: &ConnectorEnv) -> Result<Arc<dyn Connector>, ConnectorError> {
-        Ok(Arc::new(DiscordConnector::new(&config.discord)?))
+    fn build(&self, config: &BotsConfig, env: &ConnectorEnv) -> Result<Arc<dyn Connector>, ConnectorError> {
+        Ok(Arc::new(DiscordConnector::new(&config.discord, env.store.clone())?))
     }
 }
 
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) roles: Mutex<HashMap<Id<GuildMarker>, Vec<Id<RoleMarker>>>>,
     /// Typing renewal tasks by channel id.
     pub(crate) typing: parachute_runtime::typing::TypingRenewals,
+    /// Accepted messages and each channel's read-back cursor.
+    pub(crate) store: Store,
 }
 
 /// The Discord connector.
@@ -75,9 +78,10 @@ fn install_crypto_provider() {
 }
 
 impl DiscordConnector {
-    /// A connector for these settings; fails with `Config` when the token or a URL is unusable.
+    /// A connector for these settings, keeping what it takes up in `store`; fails with
+    /// `Config` when the token or a URL is unusable.
     /// Must be called inside a tokio runtime (twilight starts its rate limiter task).
-    pub fn new(config: &DiscordConfig) -> Result<Self, ConnectorError> {
+    pub fn new(config: &DiscordConfig, store: Store) -> Result<Self, ConnectorError> {
         install_crypto_provider();
         let token: SecretString =
             config.bot_token.clone().ok_or_else(|| ConnectorError::Config("discord.bot_token is not set".into()))?;
@@ -102,6 +106,7 @@ impl DiscordConnector {
                 resume: Mutex::new(None),
                 roles: Mutex::new(HashMap::new()),
                 typing: Default::default(),
+                store,
             }),
         })
     }

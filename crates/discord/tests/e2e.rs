@@ -18,7 +18,7 @@ use parachute_testkit::TestRuntime;
 use parachute_testkit::brains::RecordingBrain;
 use parachute_testkit::discord_fake::{
     BOT_ID, BOT_ROLE_ID, BOT_USERNAME, Call, DiscordFake, Failure, MESSAGE_CONTENT_INTENT, bot_user, dm_text,
-    guild_text, message, user,
+    guild_text, iso_8601, message, user,
 };
 use parachute_testkit::runtime::config_with_tokens;
 use serde_json::json;
@@ -316,6 +316,7 @@ async fn gateway_outage_resumes_without_losing_or_repeating_messages() {
     assert_eq!(resume.data["session_id"], "session-1");
     assert_eq!(resume.data["seq"], 2, "READY and the first message were seen");
     assert_eq!(fake.frames_of(2).len(), 1, "resumed, not identified again");
+    assert!(!fake.calls_of("getChannelMessages").is_empty(), "read back as well as replayed");
     from_alice(&fake, "after");
     fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: after").await;
     assert_eq!(
@@ -341,6 +342,41 @@ async fn a_message_taken_up_before_the_connection_broke_is_still_answered() {
     fake.gateway_up();
     fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: caught in the outage").await;
     assert_eq!(sent_texts(&fake).len(), 1);
+}
+
+#[actix::test]
+async fn messages_sent_while_the_bot_was_not_running_are_answered_after_a_restart() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    let before = from_alice(&fake, "before").to_string();
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: before").await;
+    let done = || rt.handle.store.is_event_done(Platform::Discord, &before.as_str().into()).unwrap();
+    assert!(parachute_testkit::wait_until(WAIT, || async { done() }).await, "the answered turn is recorded");
+
+    // Written while no session of the bot was there: Discord will not deliver these.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let mut too_old = dm_text(fake.next_id(), ALICE_DM, ALICE, "alice", "an hour ago");
+    too_old["timestamp"] = json!(iso_8601(now - 3_600));
+    fake.post_while_away(too_old);
+    fake.post_while_away(dm_text(fake.next_id(), ALICE_DM, ALICE, "alice", "while away 1"));
+    fake.post_while_away(dm_text(fake.next_id(), ALICE_DM, ALICE, "alice", "while away 2"));
+    let rt = rt.restart(Some(Arc::new(brain.clone()))).await;
+    rt.wait_status(Platform::Discord, WAIT, |s| s.state == ConnectorState::Connected).await;
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: while away 2").await;
+    from_alice(&fake, "after");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: after").await;
+
+    assert_eq!(fake.frames_of(2).len(), 2, "a new process identifies again");
+    let read_back = fake.calls_of("getChannelMessages");
+    assert_eq!(read_back.len(), 1, "{read_back:#?}");
+    assert_eq!(read_back[0].params["channel_id"], ALICE_DM.to_string());
+    assert_eq!(
+        sent_texts(&fake),
+        ["alice: before", "alice: while away 1", "alice: while away 2", "alice: after"],
+        "missed messages answered in order, once; older than catch_up_max_age left alone"
+    );
+    assert_eq!(brain.requests().len(), 4);
 }
 
 #[actix::test]

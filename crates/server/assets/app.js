@@ -56,6 +56,8 @@ const PLATFORMS = [
         placeholder: '123456789012345678',
         help: 'Channel or thread ids the bot talks in within servers. Empty: every channel.' },
       ...COMMON_FIELDS,
+      { key: 'catch_up_max_age', label: 'Catch up after a restart', type: 'text', placeholder: '10m',
+        help: 'Messages that arrived while the bot was down are answered if younger than this (90s, 10m, 1h), in channels where it has talked before.' },
     ],
   },
   {

@@ -103,6 +103,8 @@ struct State {
     identify_close: Option<u16>,
     replay_overlap: u64,
     attachments: HashMap<String, Vec<u8>>,
+    /// Every message of each channel, as `GET /channels/{id}/messages` reads them.
+    history: HashMap<String, Vec<Value>>,
 }
 
 impl State {
@@ -289,9 +291,18 @@ impl DiscordFake {
     }
 
     /// Dispatches `MESSAGE_CREATE` with `message` in the current session (delivered now, or
-    /// replayed on RESUME if the bot is disconnected). Returns the dispatch's sequence number.
+    /// replayed on RESUME if the bot is disconnected) and keeps it in its channel's history.
+    /// Returns the dispatch's sequence number.
     pub fn push_message(&self, message: Value) -> u64 {
+        record_in_history(&mut self.shared.state(), &message);
         self.dispatch("MESSAGE_CREATE", message)
+    }
+
+    /// Keeps `message` in its channel's history without dispatching it: written while no
+    /// gateway session of the bot was there to receive it (the bot was not running).
+    pub fn post_while_away(&self, message: Value) {
+        record_in_history(&mut self.shared.state(), &message);
+        self.shared.bump();
     }
 
     fn dispatch(&self, kind: &str, data: Value) -> u64 {
@@ -428,8 +439,41 @@ pub fn bot_user() -> Value {
     user(BOT_ID, BOT_USERNAME, true)
 }
 
-fn timestamp() -> &'static str {
-    "2024-05-01T12:00:00.000000+00:00"
+fn timestamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    iso_8601(now.as_secs() as i64)
+}
+
+/// `seconds` since the Unix epoch as Discord writes timestamps (UTC, microseconds).
+pub fn iso_8601(seconds: i64) -> String {
+    // Days to a civil date: Howard Hinnant's `civil_from_days`.
+    let (days, secs) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000000+00:00", secs / 3_600, secs % 3_600 / 60, secs % 60)
+}
+
+fn record_in_history(state: &mut State, message: &Value) {
+    let channel = message["channel_id"].as_str().unwrap_or_default().to_owned();
+    state.history.entry(channel).or_default().push(message.clone());
+}
+
+/// Up to `limit` messages of a channel after message `after`, newest first (Discord's order).
+fn history_after(state: &State, channel: &str, after: u64, limit: usize) -> Vec<Value> {
+    let id = |m: &Value| m["id"].as_str().and_then(|id| id.parse::<u64>().ok()).unwrap_or(0);
+    let mut messages: Vec<Value> =
+        state.history.get(channel).into_iter().flatten().filter(|m| id(m) > after).cloned().collect();
+    messages.sort_by_key(id);
+    messages.truncate(limit);
+    messages.reverse();
+    messages
 }
 
 /// A message object; `guild` is `None` for a DM.
@@ -653,6 +697,7 @@ fn route(method: &str, path: &str) -> (&'static str, Value) {
     match (method, segments.as_slice()) {
         ("GET", ["users", "@me"]) => ("getCurrentUser", json!({})),
         ("POST", ["channels", c, "messages"]) => ("createMessage", json!({"channel_id": c})),
+        ("GET", ["channels", c, "messages"]) => ("getChannelMessages", json!({"channel_id": c})),
         ("POST", ["channels", c, "typing"]) => ("triggerTyping", json!({"channel_id": c})),
         ("PUT", ["channels", c, "messages", m, "reactions", e, "@me"]) => {
             ("createReaction", json!({"channel_id": c, "message_id": m, "emoji": decoded(e)}))
@@ -694,6 +739,12 @@ async fn rest(shared: web::Data<Shared>, request: HttpRequest, body: web::Bytes)
     if let (Some(params), Some(extra)) = (params.as_object_mut(), path_params.as_object()) {
         params.extend(extra.clone());
     }
+    if let Some(params) = params.as_object_mut() {
+        for pair in request.query_string().split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            params.insert(key.to_owned(), json!(percent_decode(value)));
+        }
+    }
     let authorized = request.headers().get("authorization").and_then(|v| v.to_str().ok())
         == Some(format!("Bot {FAKE_TOKEN}").as_str());
     let (failure, delay, message_id) = {
@@ -723,7 +774,19 @@ async fn rest(shared: web::Data<Shared>, request: HttpRequest, body: web::Bytes)
             "avatar": null, "bot": true, "mfa_enabled": false, "verified": true, "flags": 0,
             "accent_color": null, "banner": null, "locale": "en-US", "premium_type": 0, "public_flags": 0,
         })),
-        "createMessage" => create_message(&params, message_id),
+        "createMessage" => match create_message(&params, message_id) {
+            Ok(sent) => {
+                record_in_history(&mut shared.state(), &sent);
+                HttpResponse::Ok().json(sent)
+            }
+            Err(rejected) => *rejected,
+        },
+        "getChannelMessages" => {
+            let number = |key: &str| params[key].as_str().and_then(|v| v.parse::<u64>().ok());
+            let limit = number("limit").unwrap_or(50).clamp(1, 100) as usize;
+            let channel = params["channel_id"].as_str().unwrap_or_default();
+            HttpResponse::Ok().json(history_after(&shared.state(), channel, number("after").unwrap_or(0), limit))
+        }
         "triggerTyping" | "createReaction" | "deleteOwnReaction" => HttpResponse::NoContent().finish(),
         "getGuildRoles" => {
             let guild = params["guild_id"].as_str().unwrap_or("0").to_owned();
@@ -748,14 +811,15 @@ fn role(id: &str, name: &str, bot: Option<u64>) -> Value {
     role
 }
 
-fn create_message(params: &Value, id: u64) -> HttpResponse {
+/// The message the bot sent, or the rejection Discord answers.
+fn create_message(params: &Value, id: u64) -> Result<Value, Box<HttpResponse>> {
     let content = params.get("content").and_then(Value::as_str).unwrap_or("");
     if content.is_empty() {
-        return error(400, 50006, "Cannot send an empty message");
+        return Err(Box::new(error(400, 50006, "Cannot send an empty message")));
     }
     if content.chars().count() > 2000 {
-        return HttpResponse::BadRequest().json(json!({"message": "Invalid Form Body", "code": 50035,
-            "errors": {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}}));
+        return Err(Box::new(HttpResponse::BadRequest().json(json!({"message": "Invalid Form Body", "code": 50035,
+            "errors": {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}}))));
     }
     let channel = params["channel_id"].as_str().and_then(|c| c.parse().ok()).unwrap_or(0);
     let mut sent = message(id, None, channel, bot_user(), content);
@@ -763,7 +827,7 @@ fn create_message(params: &Value, id: u64) -> HttpResponse {
         sent["type"] = json!(19);
         sent["message_reference"] = reference.clone();
     }
-    HttpResponse::Ok().json(sent)
+    Ok(sent)
 }
 
 async fn download(shared: web::Data<Shared>, name: web::Path<String>) -> HttpResponse {
@@ -793,5 +857,26 @@ mod tests {
         assert_eq!(params["emoji"], "👀");
         assert_eq!(route("DELETE", "channels/1/messages/2/reactions/x/@me").0, "deleteOwnReaction");
         assert_eq!(route("GET", "channels/1").0, "unknown");
+        assert_eq!(route("GET", "channels/1/messages").0, "getChannelMessages");
+    }
+
+    #[test]
+    fn timestamps_are_utc_iso_8601() {
+        assert_eq!(iso_8601(0), "1970-01-01T00:00:00.000000+00:00");
+        assert_eq!(iso_8601(951_782_400), "2000-02-29T00:00:00.000000+00:00");
+        assert_eq!(iso_8601(1_796_083_199), "2026-11-30T23:59:59.000000+00:00");
+    }
+
+    #[test]
+    fn history_reads_after_a_message_newest_first() {
+        let mut state = State::default();
+        for id in [3, 1, 2, 4] {
+            record_in_history(&mut state, &json!({"id": id.to_string(), "channel_id": "9"}));
+        }
+        let ids =
+            |messages: Vec<Value>| messages.iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+        assert_eq!(ids(history_after(&state, "9", 1, 2)), ["3", "2"]);
+        assert_eq!(ids(history_after(&state, "9", 0, 100)), ["4", "3", "2", "1"]);
+        assert!(history_after(&state, "8", 0, 100).is_empty());
     }
 }

@@ -269,6 +269,8 @@ pub struct DiscordConfig {
     pub api_url: String,
     /// URL of the gateway WebSocket (Discord's, a gateway proxy, or a test server).
     pub gateway_url: String,
+    /// After a restart, messages that arrived while down are answered if younger than this.
+    pub catch_up_max_age: HumanDuration,
 }
 
 /// Discord's REST API host.
@@ -290,6 +292,7 @@ impl Default for DiscordConfig {
             allowed_channels: Vec::new(),
             api_url: DISCORD_DEFAULT_API_URL.to_owned(),
             gateway_url: DISCORD_DEFAULT_GATEWAY_URL.to_owned(),
+            catch_up_max_age: HumanDuration(std::time::Duration::from_secs(600)),
         }
     }
 }

@@ -32,6 +32,16 @@ impl Store {
     pub fn set_cursor(&self, platform: Platform, name: &str, value: &str) -> Result<(), StoreError> {
         write(&self.conn(), platform, name, value)
     }
+
+    /// Every cursor of a platform whose name starts with `prefix`, as `(name, value)`.
+    pub fn cursors_with_prefix(&self, platform: Platform, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, value FROM cursors WHERE platform = ?1 AND substr(name, 1, length(?2)) = ?2 ORDER BY name",
+        )?;
+        let rows = stmt.query_map(params![platform.as_str(), prefix], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 #[cfg(test)]
@@ -46,5 +56,17 @@ mod tests {
         store.set_cursor(Platform::Telegram, "offset", "42").unwrap();
         assert_eq!(store.cursor(Platform::Telegram, "offset").unwrap().as_deref(), Some("42"));
         assert_eq!(store.cursor(Platform::Discord, "offset").unwrap(), None);
+    }
+
+    #[test]
+    fn cursors_are_listed_by_prefix() {
+        let store = Store::open_in_memory().unwrap();
+        store.set_cursor(Platform::Discord, "channel:2", "20").unwrap();
+        store.set_cursor(Platform::Discord, "channel:1", "10").unwrap();
+        store.set_cursor(Platform::Discord, "channels", "x").unwrap();
+        store.set_cursor(Platform::Telegram, "channel:3", "30").unwrap();
+        let listed = store.cursors_with_prefix(Platform::Discord, "channel:").unwrap();
+        assert_eq!(listed, [("channel:1".to_owned(), "10".to_owned()), ("channel:2".to_owned(), "20".to_owned())]);
+        assert!(store.cursors_with_prefix(Platform::Discord, "%").unwrap().is_empty(), "no LIKE patterns");
     }
 }
