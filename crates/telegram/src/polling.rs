@@ -1,5 +1,6 @@
 //! The receive side: `getMe`, command registration, the long-polling loop and the stored
-//! update offset.
+//! update offset, which moves past a batch only together with the batch entering the
+//! durable inbox.
 
 use std::sync::Arc;
 
@@ -87,6 +88,7 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
     loop {
         let updates = shared.raw.get_updates(offset, POLL_TIMEOUT_SECS).await?;
         let mut next = offset;
+        let mut batch = Vec::new();
         for raw in updates {
             let Some(id) = translate::update_id(&raw) else {
                 tracing::warn!("skipping an update without update_id");
@@ -94,12 +96,20 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
             };
             next = next.max(id + 1);
             if let Some(incoming) = translate::translate_raw(raw, &me) {
-                handle(shared, link, incoming).await;
+                batch.extend(take_up(shared, incoming).await);
             }
         }
         if next != offset {
+            // The batch and the offset that moves past it are stored together: after a crash
+            // the runtime answers the batch from its inbox, and Telegram is not asked again.
+            shared
+                .store
+                .accept_inbound(Platform::Telegram, &batch, Some((OFFSET_CURSOR, &next.to_string())))
+                .map_err(|e| ConnectorError::Transient(format!("cannot store the received messages: {e}")))?;
             offset = next;
-            save_offset(shared, offset)?;
+        }
+        for inbound in batch {
+            link.inbound(inbound);
         }
     }
 }
@@ -113,7 +123,9 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn handle(shared: &Arc<Shared>, link: &ConnectorLink, incoming: Incoming) {
+/// Downloads a voice message's audio and adds the ack reaction; the message as the runtime
+/// takes it, or `None` when its audio cannot be had.
+async fn take_up(shared: &Arc<Shared>, incoming: Incoming) -> Option<Inbound> {
     let event_id = incoming.event_id();
     let content = match &incoming.body {
         Body::Text(text) => Content::Text(text.clone()),
@@ -125,7 +137,7 @@ async fn handle(shared: &Arc<Shared>, link: &ConnectorLink, incoming: Incoming) 
             }),
             Err(err) => {
                 tracing::warn!(event = %event_id, error = %err, "skipping a voice message that could not be downloaded");
-                return;
+                return None;
             }
         },
     };
@@ -134,7 +146,7 @@ async fn handle(shared: &Arc<Shared>, link: &ConnectorLink, incoming: Incoming) 
     if answered {
         outbound::ack(shared, incoming.chat_id, incoming.message_id).await;
     }
-    link.inbound(Inbound {
+    Some(Inbound {
         platform: Platform::Telegram,
         chat: incoming.chat_id.to_string().into(),
         chat_kind: incoming.chat_kind,
@@ -145,7 +157,7 @@ async fn handle(shared: &Arc<Shared>, link: &ConnectorLink, incoming: Incoming) 
         addresses_bot: incoming.addresses_bot,
         event_id: event_id.into(),
         timestamp_ms: incoming.timestamp_ms,
-    });
+    })
 }
 
 async fn download(shared: &Shared, file_id: &str) -> Result<Vec<u8>, ConnectorError> {

@@ -214,6 +214,9 @@ async fn first_start_drops_pending_updates_and_restart_resumes_at_stored_offset(
     fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: one").await;
     let stored = || rt.handle.store.cursor(Platform::Telegram, "update_offset").unwrap();
     assert!(parachute_testkit::wait_until(WAIT, || async { stored() == Some((update + 1).to_string()) }).await);
+    let event = format!("{ALICE}:{answered_id}").as_str().into();
+    let done = || rt.handle.store.is_event_done(Platform::Telegram, &event).unwrap();
+    assert!(parachute_testkit::wait_until(WAIT, || async { done() }).await, "the answered turn is recorded");
 
     let polls_before = fake.calls_of("getUpdates").len();
     let rt = rt.restart(Some(Arc::new(brain.clone()))).await;
@@ -226,6 +229,27 @@ async fn first_start_drops_pending_updates_and_restart_resumes_at_stored_offset(
     assert_ne!(first_poll.params["timeout"], json!(0), "no pending updates dropped on a restart");
     let texts: Vec<String> = fake.calls_of("sendMessage").iter().map(|c| text_of(c).to_owned()).collect();
     assert_eq!(texts, ["alice: one", "alice: two"], "nothing answered twice, nothing pending answered");
+}
+
+#[actix::test]
+async fn a_polled_message_is_stored_with_the_offset_before_it_is_answered() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    brain.delay_chat(&ALICE.to_string(), Duration::from_millis(1500));
+    let rt = start(config(&fake), &brain).await;
+    let update = fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "slow one"));
+    let store = &rt.handle.store;
+    // The brain is still working: a crash now must not lose the message that the stored
+    // offset has already moved past.
+    assert!(parachute_testkit::wait_until(WAIT, || async { !brain.requests().is_empty() }).await);
+    assert_eq!(store.cursor(Platform::Telegram, "update_offset").unwrap(), Some((update + 1).to_string()));
+    let pending = store.unfinished_inbound(Platform::Telegram, 600_000).unwrap();
+    assert_eq!(pending.len(), 1, "in the durable inbox while it is being answered");
+    assert_eq!(pending[0].chat.as_str(), ALICE.to_string());
+
+    fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: slow one").await;
+    let inbox_empty = || async { store.unfinished_inbound(Platform::Telegram, 600_000).unwrap().is_empty() };
+    assert!(parachute_testkit::wait_until(WAIT, inbox_empty).await, "done once answered");
 }
 
 #[actix::test]
