@@ -143,15 +143,20 @@ async fn attempt(service: &str, request: RequestBuilder, timeout: Duration, secr
 }
 
 /// The wait a server asks for: `retry-after-ms` (milliseconds, as some OpenAI-compatible
-/// servers send) or `retry-after` in seconds. HTTP-date values are ignored (the backoff
-/// applies then).
+/// servers send), or `retry-after` in seconds or as an HTTP date (a date in the past means
+/// now).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    let number = |name: &str| text(name)?.parse::<f64>().ok();
     let valid = |v: f64| v.is_finite() && v >= 0.0;
     if let Some(ms) = number("retry-after-ms").filter(|v| valid(*v)) {
         return Some(Duration::from_secs_f64((ms / 1000.0).min(86_400.0)));
     }
-    number("retry-after").filter(|v| valid(*v)).map(|s| Duration::from_secs_f64(s.min(86_400.0)))
+    if let Some(seconds) = number("retry-after") {
+        return valid(seconds).then(|| Duration::from_secs_f64(seconds.min(86_400.0)));
+    }
+    let date = httpdate::parse_http_date(text("retry-after")?).ok()?;
+    Some(date.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 /// A log-safe excerpt: the secret and token-looking fragments removed, bounded in length.
@@ -198,8 +203,14 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_millis(250)));
         let mut dated = HeaderMap::new();
         dated.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
-        assert_eq!(retry_after(&dated), None);
+        assert_eq!(retry_after(&dated), Some(Duration::ZERO), "a date in the past: now");
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(20));
+        dated.insert("retry-after", HeaderValue::from_str(&soon).unwrap());
+        let wait = retry_after(&dated).unwrap();
+        assert!(wait > Duration::from_secs(18) && wait <= Duration::from_secs(20), "{wait:?}");
         dated.insert("retry-after", HeaderValue::from_static("-3"));
+        assert_eq!(retry_after(&dated), None);
+        dated.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&dated), None);
     }
 

@@ -26,17 +26,28 @@ struct Inner {
     url: String,
     model: String,
     max_tokens: u32,
+    /// OpenAI's own API takes `max_completion_tokens` (its reasoning models reject
+    /// `max_tokens`); compatible servers know `max_tokens`.
+    completion_tokens_field: bool,
     api_key: Option<SecretString>,
     timeout: Duration,
     retry: RetryPolicy,
 }
 
-/// The request body.
+/// The request body: the answer's length limit goes in one of the two fields.
 #[derive(Serialize)]
 struct ChatRequest<'a> {
     model: &'a str,
-    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
     messages: Vec<ChatMessage>,
+}
+
+/// Whether `base_url` is OpenAI's own API, which wants `max_completion_tokens`.
+fn is_openai_itself(base_url: &str) -> bool {
+    reqwest::Url::parse(base_url).is_ok_and(|url| url.host_str() == Some("api.openai.com"))
 }
 
 #[derive(Serialize)]
@@ -75,6 +86,7 @@ impl OpenAiBrain {
                 url: format!("{}/chat/completions", config.effective_base_url()),
                 model: model.to_owned(),
                 max_tokens: config.max_tokens,
+                completion_tokens_field: is_openai_itself(config.effective_base_url()),
                 api_key: config.api_key.clone(),
                 timeout: config.timeout.0,
                 retry: RetryPolicy::with_retries(config.max_retries),
@@ -96,9 +108,11 @@ impl OpenAiBrain {
             },
             content: turn.content,
         });
+        let limit = Some(inner.max_tokens);
         let body = ChatRequest {
             model: &inner.model,
-            max_tokens: inner.max_tokens,
+            max_tokens: limit.filter(|_| !inner.completion_tokens_field),
+            max_completion_tokens: limit.filter(|_| inner.completion_tokens_field),
             messages: std::iter::once(system).chain(conversation).collect(),
         };
         let body = serde_json::to_vec(&body).map_err(|e| BrainError::Unavailable(format!("request: {e}")))?;
@@ -153,5 +167,25 @@ mod tests {
         assert!(matches!(read_answer(br#"{"choices":[]}"#), Err(ServiceError::Malformed(_))));
         let null = br#"{"choices":[{"message":{"role":"assistant","content":null}}]}"#;
         assert!(matches!(read_answer(null), Err(ServiceError::Malformed(_))));
+    }
+
+    #[test]
+    fn only_openai_itself_gets_max_completion_tokens() {
+        assert!(is_openai_itself("https://api.openai.com/v1"));
+        assert!(!is_openai_itself("http://127.0.0.1:8080/v1"));
+        assert!(!is_openai_itself("https://api.openai.com.example.org/v1"));
+        assert!(!is_openai_itself("not a url"));
+        let body = |completion: bool| {
+            let limit = Some(99);
+            let request = ChatRequest {
+                model: "m",
+                max_tokens: limit.filter(|_| !completion),
+                max_completion_tokens: limit.filter(|_| completion),
+                messages: Vec::new(),
+            };
+            serde_json::to_value(request).unwrap()
+        };
+        assert_eq!(body(true), serde_json::json!({"model": "m", "max_completion_tokens": 99, "messages": []}));
+        assert_eq!(body(false), serde_json::json!({"model": "m", "max_tokens": 99, "messages": []}));
     }
 }
