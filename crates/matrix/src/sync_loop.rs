@@ -10,7 +10,7 @@ use matrix_sdk::config::SyncSettings;
 use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::ruma::api::client::filter::{Filter as EventFilter, FilterDefinition, RoomEventFilter, RoomFilter};
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
-use matrix_sdk::ruma::events::room::MediaSource;
+use matrix_sdk::ruma::events::room::{EncryptedFile, MediaSource};
 use matrix_sdk::ruma::{OwnedMxcUri, OwnedRoomId, RoomAliasId, RoomId, UInt};
 use matrix_sdk::{Client, Room, RoomState};
 use parachute_core::gating::GroupMentionMode;
@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::Shared;
 use crate::invites::{InviteAction, decide_invite, read_invite_state};
 use crate::session::{classify, classify_sdk, identity};
-use crate::translate::{Incoming, IncomingBody, RoomContext, Skip, translate};
+use crate::translate::{AudioSource, Incoming, IncomingBody, RoomContext, Skip, translate};
 
 /// The cursor name of the stored sync token.
 pub const SYNC_TOKEN: &str = "sync_token";
@@ -214,7 +214,7 @@ impl Run {
             Err(Skip::Encrypted) => {
                 if self.shared.warned_encrypted(room_id.as_str()) {
                     self.link.warn(format!(
-                        "room {room_id} is end-to-end encrypted; parachute cannot read it yet (invite it to an unencrypted room)"
+                        "an end-to-end encrypted message in room {room_id} could not be decrypted: the sender's device did not share its key with the bot's device"
                     ));
                 }
                 return None;
@@ -255,11 +255,18 @@ impl Run {
     async fn content(&self, incoming: &Incoming, room_id: &RoomId) -> Option<Content> {
         match &incoming.body {
             IncomingBody::Text(text) => Some(Content::Text(text.clone())),
-            IncomingBody::Audio { mxc, mime_type, file_name } => {
-                let request = MediaRequestParameters {
-                    source: MediaSource::Plain(OwnedMxcUri::from(mxc.as_str())),
-                    format: MediaFormat::File,
+            IncomingBody::Audio { source, mime_type, file_name } => {
+                let source = match source {
+                    AudioSource::Plain(mxc) => MediaSource::Plain(OwnedMxcUri::from(mxc.as_str())),
+                    AudioSource::Encrypted(file) => match serde_json::from_value::<EncryptedFile>(file.clone()) {
+                        Ok(file) => MediaSource::Encrypted(Box::new(file)),
+                        Err(err) => {
+                            tracing::warn!(room = %room_id, error = %err, "encrypted voice message without a usable key");
+                            return None;
+                        }
+                    },
                 };
+                let request = MediaRequestParameters { source, format: MediaFormat::File };
                 match self.client.media().get_media_content(&request, false).await {
                     Ok(data) => Some(Content::Voice(VoiceNote {
                         mime_type: mime_type.clone(),

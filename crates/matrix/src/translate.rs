@@ -34,15 +34,25 @@ pub struct Incoming {
 pub enum IncomingBody {
     /// Text (m.text, m.emote), without a reply fallback.
     Text(String),
-    /// A voice note or audio file: its `mxc://` URL, mime type and name.
+    /// A voice note or audio file: where it is, mime type and name.
     Audio {
-        /// The content URI.
-        mxc: String,
+        /// The upload (plain, or encrypted in an encrypted room).
+        source: AudioSource,
         /// e.g. audio/ogg.
         mime_type: String,
         /// The file name.
         file_name: String,
     },
+}
+
+/// Where an audio message's file is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudioSource {
+    /// An unencrypted upload: its `mxc://` URI.
+    Plain(String),
+    /// An upload in an encrypted room: the event's `file` object (URI, key and hashes) the
+    /// file is fetched and decrypted with.
+    Encrypted(Value),
 }
 
 /// Why an event is not handed on.
@@ -60,7 +70,7 @@ pub enum Skip {
     Edit,
     /// Redacted or empty.
     Redacted,
-    /// An encrypted event the bot cannot read.
+    /// An encrypted event the bot could not decrypt (no key was shared with its device).
     Encrypted,
     /// A kind of message the bot does not read (image, file, location…).
     Unsupported,
@@ -107,24 +117,26 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
         }
         "m.notice" => return Err(Skip::Notice),
         "m.audio" => {
-            if content.get("file").is_some() {
-                return Err(Skip::Encrypted);
-            }
-            let mxc = content.get("url").and_then(Value::as_str).ok_or(Skip::Malformed)?;
+            let file = content.get("file");
+            let mxc = match file {
+                Some(file) => file.get("url"),
+                None => content.get("url"),
+            };
+            let mxc = mxc.and_then(Value::as_str).ok_or(Skip::Malformed)?;
             if !mxc.starts_with("mxc://") {
                 return Err(Skip::Malformed);
             }
+            let source = match file {
+                Some(file) => AudioSource::Encrypted(file.clone()),
+                None => AudioSource::Plain(mxc.to_owned()),
+            };
             let mime_type = content
                 .get("info")
                 .and_then(|i| i.get("mimetype"))
                 .and_then(Value::as_str)
                 .unwrap_or("application/octet-stream");
             let file_name = content.get("filename").and_then(Value::as_str).unwrap_or(raw_body);
-            IncomingBody::Audio {
-                mxc: mxc.to_owned(),
-                mime_type: mime_type.to_owned(),
-                file_name: file_name.to_owned(),
-            }
+            IncomingBody::Audio { source, mime_type: mime_type.to_owned(), file_name: file_name.to_owned() }
         }
         _ => return Err(Skip::Unsupported),
     };
@@ -265,11 +277,19 @@ mod tests {
         assert_eq!(
             incoming.body,
             IncomingBody::Audio {
-                mxc: "mxc://localhost/abc".into(),
+                source: AudioSource::Plain("mxc://localhost/abc".into()),
                 mime_type: "audio/ogg".into(),
                 file_name: "Voice message".into()
             }
         );
+        let file = json!({"url": "mxc://localhost/enc", "key": {"k": "x"}, "iv": "y", "hashes": {}, "v": "v2"});
+        let encrypted = message(json!({"msgtype": "m.audio", "body": "Voice message", "file": file}));
+        match translate(&encrypted, &ctx()).unwrap().body {
+            IncomingBody::Audio { source: AudioSource::Encrypted(found), .. } => assert_eq!(found, file),
+            other => panic!("{other:?}"),
+        }
+        let no_uri = message(json!({"msgtype": "m.audio", "body": "Voice message", "file": {"key": {}}}));
+        assert_eq!(translate(&no_uri, &ctx()), Err(Skip::Malformed));
         let reply =
             message(json!({"msgtype": "m.text", "body": "> <@bot:localhost> earlier answer\n> more\n\nthanks!",
                                    "m.relates_to": {"m.in_reply_to": {"event_id": "$prev"}}}));
