@@ -364,6 +364,17 @@ async fn encrypting_client(env: &Env) -> matrix_sdk::Client {
     client
 }
 
+/// An encrypted invite-only room alice created with the bot in it (joined).
+async fn encrypted_room_with_bot(env: &Env) -> String {
+    let room = env
+        .alice
+        .create_room(json!({"preset": "private_chat", "name": "Secret", "invite": [env.bot.user_id],
+            "initial_state": [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}))
+        .await;
+    env.wait_bot_membership(&room, "join").await;
+    room
+}
+
 #[actix::test]
 async fn encrypted_rooms_are_read_and_answered_encrypted() {
     use matrix_sdk::config::SyncSettings;
@@ -377,12 +388,7 @@ async fn encrypted_rooms_are_read_and_answered_encrypted() {
     // Alice's first sync uploads her device keys.
     let first = alice.sync_once(settings.clone()).await.unwrap();
     settings = settings.token(first.next_batch);
-    let room = env
-        .alice
-        .create_room(json!({"preset": "private_chat", "name": "Secret", "invite": [env.bot.user_id],
-            "initial_state": [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}))
-        .await;
-    env.wait_bot_membership(&room, "join").await;
+    let room = encrypted_room_with_bot(&env).await;
     let room_id = matrix_sdk::ruma::OwnedRoomId::try_from(room.as_str()).unwrap();
     let deadline = Instant::now() + WAIT;
     let joined = loop {
@@ -433,12 +439,7 @@ async fn encrypted_rooms_are_read_and_answered_encrypted() {
 async fn undecryptable_events_are_reported_not_fatal() {
     let env = Env::new().await;
     let rt = env.start(None).await;
-    let room = env
-        .alice
-        .create_room(json!({"preset": "private_chat", "name": "Secret", "invite": [env.bot.user_id],
-            "initial_state": [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}))
-        .await;
-    env.wait_bot_membership(&room, "join").await;
+    let room = encrypted_room_with_bot(&env).await;
     env.alice
         .send(&room, "m.room.encrypted", json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgA", "sender_key": "k", "device_id": "D", "session_id": "s"}))
         .await;
