@@ -117,19 +117,14 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
         }
         "m.notice" => return Err(Skip::Notice),
         "m.audio" => {
+            // In encrypted rooms the URI sits in `file`, with the key to decrypt the upload.
             let file = content.get("file");
-            let mxc = match file {
-                Some(file) => file.get("url"),
-                None => content.get("url"),
-            };
-            let mxc = mxc.and_then(Value::as_str).ok_or(Skip::Malformed)?;
+            let mxc =
+                file.map_or(content.get("url"), |f| f.get("url")).and_then(Value::as_str).ok_or(Skip::Malformed)?;
             if !mxc.starts_with("mxc://") {
                 return Err(Skip::Malformed);
             }
-            let source = match file {
-                Some(file) => AudioSource::Encrypted(file.clone()),
-                None => AudioSource::Plain(mxc.to_owned()),
-            };
+            let source = file.map_or_else(|| AudioSource::Plain(mxc.to_owned()), |f| AudioSource::Encrypted(f.clone()));
             let mime_type = content
                 .get("info")
                 .and_then(|i| i.get("mimetype"))

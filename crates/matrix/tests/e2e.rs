@@ -390,11 +390,11 @@ async fn encrypted_rooms_are_read_and_answered_encrypted() {
     settings = settings.token(first.next_batch);
     let room = encrypted_room_with_bot(&env).await;
     let room_id = matrix_sdk::ruma::OwnedRoomId::try_from(room.as_str()).unwrap();
+    let bot_id = matrix_sdk::ruma::OwnedUserId::try_from(env.bot.user_id.as_str()).unwrap();
     let deadline = Instant::now() + WAIT;
     let joined = loop {
         let response = alice.sync_once(settings.clone()).await.unwrap();
         settings = settings.token(response.next_batch);
-        let bot_id = matrix_sdk::ruma::OwnedUserId::try_from(env.bot.user_id.as_str()).unwrap();
         if let Some(joined) = alice.get_room(&room_id)
             && let Ok(Some(member)) = joined.get_member_no_sync(&bot_id).await
             && *member.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Join

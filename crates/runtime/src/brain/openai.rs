@@ -45,6 +45,16 @@ struct ChatRequest<'a> {
     messages: Vec<ChatMessage>,
 }
 
+impl<'a> ChatRequest<'a> {
+    /// A request whose length limit is `max_completion_tokens` for OpenAI itself, else
+    /// `max_tokens`.
+    fn new(model: &'a str, limit: u32, completion_tokens_field: bool, messages: Vec<ChatMessage>) -> Self {
+        let (max_tokens, max_completion_tokens) =
+            if completion_tokens_field { (None, Some(limit)) } else { (Some(limit), None) };
+        Self { model, max_tokens, max_completion_tokens, messages }
+    }
+}
+
 /// Whether `base_url` is OpenAI's own API, which wants `max_completion_tokens`.
 fn is_openai_itself(base_url: &str) -> bool {
     reqwest::Url::parse(base_url).is_ok_and(|url| url.host_str() == Some("api.openai.com"))
@@ -108,13 +118,12 @@ impl OpenAiBrain {
             },
             content: turn.content,
         });
-        let limit = Some(inner.max_tokens);
-        let body = ChatRequest {
-            model: &inner.model,
-            max_tokens: limit.filter(|_| !inner.completion_tokens_field),
-            max_completion_tokens: limit.filter(|_| inner.completion_tokens_field),
-            messages: std::iter::once(system).chain(conversation).collect(),
-        };
+        let body = ChatRequest::new(
+            &inner.model,
+            inner.max_tokens,
+            inner.completion_tokens_field,
+            std::iter::once(system).chain(conversation).collect(),
+        );
         let body = serde_json::to_vec(&body).map_err(|e| BrainError::Unavailable(format!("request: {e}")))?;
         let build = || {
             let mut request = inner
@@ -175,16 +184,7 @@ mod tests {
         assert!(!is_openai_itself("http://127.0.0.1:8080/v1"));
         assert!(!is_openai_itself("https://api.openai.com.example.org/v1"));
         assert!(!is_openai_itself("not a url"));
-        let body = |completion: bool| {
-            let limit = Some(99);
-            let request = ChatRequest {
-                model: "m",
-                max_tokens: limit.filter(|_| !completion),
-                max_completion_tokens: limit.filter(|_| completion),
-                messages: Vec::new(),
-            };
-            serde_json::to_value(request).unwrap()
-        };
+        let body = |completion: bool| serde_json::to_value(ChatRequest::new("m", 99, completion, Vec::new())).unwrap();
         assert_eq!(body(true), serde_json::json!({"model": "m", "max_completion_tokens": 99, "messages": []}));
         assert_eq!(body(false), serde_json::json!({"model": "m", "max_tokens": 99, "messages": []}));
     }
