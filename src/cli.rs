@@ -4,17 +4,20 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
 
 /// Puts an AI companion into Matrix, Telegram and Discord chats.
-#[derive(Debug, Parser)]
+///
+/// Not `Debug`: it holds the API token (itself a `SecretString`, which prints redacted).
+#[derive(Parser)]
 #[command(name = "parachute", version, about)]
 pub struct Cli {
     /// Address of the running server, for the client commands.
     #[arg(long, global = true, env = "PARACHUTE_URL", default_value = "http://127.0.0.1:3333")]
     pub url: String,
     /// Bearer token of the server's API (server.api_token), if it requires one.
-    #[arg(long, global = true, env = "PARACHUTE_API_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[arg(long, global = true, env = "PARACHUTE_API_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub token: Option<SecretString>,
     /// Print the server's JSON answer instead of a summary.
     #[arg(long, global = true)]
     pub json: bool,
@@ -59,6 +62,15 @@ pub struct ServeArgs {
     /// Port to listen on (default from the config: 3333; 0 picks a free one).
     #[arg(long)]
     pub port: Option<u16>,
+    /// Let the HTTP API set the keys that start programs (`brain.kind: command`,
+    /// `brain.command`, `brain.args`). Off by default: then only bots.yaml sets them, so the
+    /// API token alone never runs a program on this machine.
+    #[arg(long)]
+    pub allow_api_programs: bool,
+}
+
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value.to_owned()))
 }
 
 /// `parachute bot …`

@@ -6,6 +6,7 @@ use anyhow::{Context as _, anyhow, bail};
 use parachute_core::config::{config_path, load_file};
 use parachute_core::ids::Platform;
 use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use crate::cli::{BotCommand, Command, PairingCommand};
@@ -14,14 +15,14 @@ use crate::cli::{BotCommand, Command, PairingCommand};
 struct Api {
     http: reqwest::Client,
     base: String,
-    token: Option<String>,
+    token: Option<SecretString>,
 }
 
 impl Api {
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<(StatusCode, Value)> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
+            request = request.bearer_auth(token.expose_secret());
         }
         if let Some(body) = body {
             request = request.json(&body);
@@ -64,7 +65,7 @@ fn platforms(arg: Option<&str>) -> anyhow::Result<Vec<Platform>> {
 }
 
 /// Runs a client command against the server at `url`.
-pub async fn run(url: String, token: Option<String>, as_json: bool, command: Command) -> anyhow::Result<()> {
+pub async fn run(url: String, token: Option<SecretString>, as_json: bool, command: Command) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()

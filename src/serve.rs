@@ -51,6 +51,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             backoff: BackoffPolicy::default(),
             brain: None,
             autostart: true,
+            allow_api_programs: args.allow_api_programs,
         });
         let bound = parachute_server::bind(runtime.clone(), addr, api_token)?;
         for addr in &bound.addrs {

@@ -64,6 +64,7 @@ fn with_runtime<T>(body: impl AsyncFnOnce(BenchConnector, UnboundedReceiver<Deli
             backoff: BackoffPolicy::default(),
             brain: None,
             autostart: true,
+            allow_api_programs: false,
         });
         connected.await.expect("bench connector connected");
         body(connector, replies).await

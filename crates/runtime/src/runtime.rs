@@ -40,6 +40,9 @@ pub struct RuntimeOptions {
     pub brain: Option<Arc<dyn Brain>>,
     /// Start connectors marked `enabled` right away.
     pub autostart: bool,
+    /// Let config updates through the API set the keys that start programs
+    /// (`serve --allow-api-programs`).
+    pub allow_api_programs: bool,
 }
 
 /// Handles on a running runtime, for the HTTP API, the CLI and tests.
@@ -118,7 +121,9 @@ pub fn start_runtime(options: RuntimeOptions) -> RuntimeHandle {
         );
         ctx.run(harness);
     }
-    let supervisor = Supervisor::new(options.config_path, config_tx, router.clone(), options.autostart).start();
+    let supervisor = Supervisor::new(options.config_path, config_tx, router.clone(), options.autostart)
+        .allowing_api_programs(options.allow_api_programs)
+        .start();
     RuntimeHandle {
         supervisor,
         pairing,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use parachute_core::config::{BotsConfig, apply_patch, masked_json, save_atomic};
+use parachute_core::config::{BotsConfig, apply_patch, check_api_update, masked_json, save_atomic};
 use parachute_core::ids::Platform;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -20,12 +20,19 @@ pub struct Supervisor {
     config: watch::Sender<Arc<BotsConfig>>,
     router: Router,
     autostart: bool,
+    allow_api_programs: bool,
 }
 
 impl Supervisor {
     /// A supervisor over the harnesses in `router`; `autostart` starts enabled connectors.
     pub fn new(config_path: PathBuf, config: watch::Sender<Arc<BotsConfig>>, router: Router, autostart: bool) -> Self {
-        Self { config_path, config, router, autostart }
+        Self { config_path, config, router, autostart, allow_api_programs: false }
+    }
+
+    /// Lets config updates set the keys that start programs (`serve --allow-api-programs`).
+    pub fn allowing_api_programs(mut self, allow: bool) -> Self {
+        self.allow_api_programs = allow;
+        self
     }
 
     fn forward<M>(&self, platform: Platform, msg: M) -> ResponseFuture<Result<M::Result, ControlError>>
@@ -116,6 +123,7 @@ impl Handler<UpdateConfig> for Supervisor {
     fn handle(&mut self, msg: UpdateConfig, _: &mut Context<Self>) -> Self::Result {
         let current = self.config.borrow().clone();
         let merged = apply_patch(&current, &msg.0)?;
+        check_api_update(&current, &merged, &msg.0, self.allow_api_programs)?;
         save_atomic(&self.config_path, &merged)?;
         let merged = Arc::new(merged);
         self.config.send_replace(merged.clone());

@@ -70,6 +70,9 @@ impl From<ConfigError> for ApiError {
             (ConfigError::Io { .. }, _) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config_write_failed", err.to_string())
             }
+            (ConfigError::Refused { field, .. }, _) => {
+                ApiError::new(StatusCode::FORBIDDEN, "refused_key", err.to_string()).field(field)
+            }
             (_, Some(field)) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", err.to_string()).field(field)
             }

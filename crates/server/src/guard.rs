@@ -1,11 +1,12 @@
-//! Request guard: bearer token, and the checks that keep web pages of other sites out
-//! (cross-origin writes, browser writes without the page's custom header, DNS-rebinding hosts).
+//! Request guards: the checks that keep web pages of other sites out (cross-origin writes,
+//! browser writes without the page's custom header, DNS-rebinding hosts), run before routing,
+//! and the bearer token, required by the routes that are registered behind it.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
-use actix_web::{Error, ResponseError, web};
+use actix_web::{Error, HttpRequest, ResponseError, web};
 use secrecy::ExposeSecret;
 
 use crate::ApiState;
@@ -14,17 +15,50 @@ use crate::error::ApiError;
 /// Header the web page sends with every write (any value); required on writes from browsers.
 pub const CLIENT_HEADER: &str = "x-parachute-client";
 
-/// Runs before every handler.
+/// Runs before routing, on every request: host and cross-origin checks.
 pub async fn check(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse, Error> {
     if let Some(state) = req.app_data::<web::Data<ApiState>>()
-        && let Err(refusal) = verify(&req, state)
+        && let Err(refusal) = verify_origin(&req, state)
     {
         return Ok(req.into_response(refusal.error_response()));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
-fn verify(req: &ServiceRequest, state: &ApiState) -> Result<(), ApiError> {
+/// Wraps the routes that need the bearer token (the `/api` scope and `/metrics`): it runs
+/// only for requests the router already matched to them, whatever encoding their path had.
+pub async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse, Error> {
+    let state = req.app_data::<web::Data<ApiState>>().cloned();
+    if let Err(refusal) = authorize(req.request(), state.as_ref().map(|data| data.get_ref())) {
+        return Ok(req.into_response(refusal.error_response()));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Checks the bearer token of a request, when the server has one. A server whose state is
+/// missing refuses rather than answers.
+pub fn authorize(req: &HttpRequest, state: Option<&ApiState>) -> Result<(), ApiError> {
+    let Some(state) = state else {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no_state", "the server is not configured"));
+    };
+    let Some(token) = &state.api_token else { return Ok(()) };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.trim().as_bytes(), token.expose_secret().as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required"))
+    }
+}
+
+fn verify_origin(req: &ServiceRequest, state: &ApiState) -> Result<(), ApiError> {
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
     if state.loopback_only
         && let Some(host) = host
@@ -58,28 +92,7 @@ fn verify(req: &ServiceRequest, state: &ApiState) -> Result<(), ApiError> {
             ));
         }
     }
-    if let Some(token) = &state.api_token
-        && needs_token(req)
-    {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !constant_time_eq(given.trim().as_bytes(), token.expose_secret().as_bytes()) {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required"));
-        }
-    }
     Ok(())
-}
-
-/// Everything but the plain health check (and the page itself) needs the token.
-fn needs_token(req: &ServiceRequest) -> bool {
-    let path = req.path();
-    let detailed = req.query_string().contains("detailed=true");
-    let open_health_check = path == "/api/health" && !detailed;
-    (path.starts_with("/api/") && !open_health_check) || path == "/metrics"
 }
 
 fn is_loopback_host(host: &str) -> bool {

@@ -141,7 +141,21 @@ async fn config_get_is_masked_and_put_merges_validates_and_saves() {
     assert_eq!(body["matrix"]["has_token"], true);
     assert!(body["matrix"].get("access_token").is_none());
 
-    let patch = json!({"matrix": {"homeserver_url": "https://matrix.example.org", "allowed_rooms": ["#lounge:example.org"], "access_token": ""}});
+    let moved = json!({"matrix": {"homeserver_url": "https://matrix.example.org", "access_token": ""}});
+    let file_before = std::fs::read(&rt.config_path).unwrap();
+    let (status, body) = json_of(call_service(&app, put_json("/api/bots/config", moved).to_request()).await).await;
+    assert_eq!((status, body["error"].clone()), (StatusCode::FORBIDDEN, json!("refused_key")), "{body}");
+    assert_eq!(body["field"], "matrix.homeserver_url");
+    assert_eq!(std::fs::read(&rt.config_path).unwrap(), file_before, "a refused update changes nothing");
+    let with_secret = json!({"matrix": {"homeserver_url": "https://matrix.example.org", "access_token": "syt_TEST_matrix_token_value"}});
+    let (status, body) =
+        json_of(call_service(&app, put_json("/api/bots/config", with_secret).to_request()).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let command = json!({"brain": {"kind": "command", "command": "/bin/sh"}});
+    let (status, body) = json_of(call_service(&app, put_json("/api/bots/config", command).to_request()).await).await;
+    assert_eq!((status, body["field"].clone()), (StatusCode::FORBIDDEN, json!("brain.kind")), "{body}");
+
+    let patch = json!({"matrix": {"allowed_rooms": ["#lounge:example.org"], "access_token": ""}});
     let (status, body) = json_of(call_service(&app, put_json("/api/bots/config", patch).to_request()).await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["matrix"]["allowed_rooms"], json!(["#lounge:example.org"]));
@@ -395,4 +409,73 @@ async fn hostile_config_payloads_get_clear_errors_and_change_nothing() {
     }
     let (status, _) = json_of(call_service(&app, get("/api/health").to_request()).await).await;
     assert_eq!(status, StatusCode::OK, "still serving");
+}
+
+fn request(method: &str, raw_path: &str, body: &str, token: Option<&str>) -> Option<actix_http::Request> {
+    raw_path.parse::<actix_web::http::Uri>().ok()?;
+    let method = actix_web::http::Method::from_bytes(method.as_bytes()).ok()?;
+    let mut req = TestRequest::default().method(method).uri(raw_path).insert_header(("host", "127.0.0.1:3333"));
+    if !body.is_empty() {
+        req = req.insert_header(("content-type", "application/json")).set_payload(body.to_owned());
+    }
+    if let Some(token) = token {
+        req = req.insert_header(("authorization", format!("Bearer {token}")));
+    }
+    Some(req.to_request())
+}
+
+/// Whether a response came from a route's handler (not the router's 404, not the token check).
+fn routed(status: StatusCode, body: &Value) -> bool {
+    let router_404 = status == StatusCode::NOT_FOUND && body["message"] == "no such endpoint";
+    !router_404 && status != StatusCode::UNAUTHORIZED
+}
+
+#[actix_web::test]
+async fn no_spelling_of_a_guarded_path_passes_without_the_token() {
+    const TOKEN: &str = "s3cret-api-token";
+    let rt = TestRuntime::start(config_with_tokens(), None);
+    let app = app(&rt, Some(TOKEN)).await;
+    let file_before = std::fs::read(&rt.config_path).unwrap();
+    let mut checked = 0;
+    for (method, path, body) in parachute_testkit::path_variants::GUARDED_ROUTES {
+        for variant in parachute_testkit::path_variants::sample(path, 64) {
+            // A target that is not even a URI never reaches routing (the HTTP layer refuses it;
+            // the test of the real binary sends those too).
+            let Some(anonymous) = request(method, &variant.raw, body, None) else { continue };
+            let (status, answer) = json_of(call_service(&app, anonymous).await).await;
+            assert!(
+                status == StatusCode::UNAUTHORIZED || !routed(status, &answer),
+                "{method} {} answered {status} without the token: {answer}",
+                variant.raw
+            );
+            if variant.same_route {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {} reaches {path}", variant.raw);
+                let with_token = request(method, &variant.raw, "", Some(TOKEN)).expect("parsed before");
+                let (status, answer) = json_of(call_service(&app, with_token).await).await;
+                assert!(routed(status, &answer), "{method} {} must reach {path}: {status} {answer}", variant.raw);
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 50 * parachute_testkit::path_variants::GUARDED_ROUTES.len(),
+        "only {checked} spellings were sent"
+    );
+    assert_eq!(std::fs::read(&rt.config_path).unwrap(), file_before, "no update was written");
+
+    for query in ["detailed=%74rue", "detailed=true&detailed=false", "detailed=TRUE", "detailed=1", "xdetailed=true"] {
+        for path in ["/api/health", "/%61pi/health", "/api/%68ealth"] {
+            let resp = call_service(&app, get(&format!("{path}?{query}")).to_request()).await;
+            let (status, answer) = json_of(resp).await;
+            assert!(answer.get("bots").is_none() && answer.get("uptime").is_none(), "{path}?{query}: {answer}");
+            assert!(status.is_success() || status.is_client_error(), "{path}?{query}: {status}");
+        }
+    }
+    let (status, _) = json_of(call_service(&app, get("/api/health?detailed=%74rue").to_request()).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "an encoded value is read as the value");
+    let authorized = get("/api/health?detailed=%74rue").insert_header(("authorization", format!("Bearer {TOKEN}")));
+    let (status, answer) = json_of(call_service(&app, authorized.to_request()).await).await;
+    assert_eq!((status, answer["bots"]["matrix"]["state"].clone()), (StatusCode::OK, json!("stopped")));
+    let (status, answer) = json_of(call_service(&app, get("/api/health?xdetailed=true").to_request()).await).await;
+    assert_eq!((status, answer["status"].clone()), (StatusCode::OK, json!("ok")), "the plain check stays open");
 }

@@ -10,6 +10,7 @@ pub mod discord_fake;
 pub mod fake_connector;
 pub mod logs;
 pub mod matrix_user;
+pub mod path_variants;
 pub mod reliability;
 pub mod runtime;
 pub mod synapse;

@@ -105,6 +105,7 @@ impl TestRuntime {
             backoff: fast_backoff(),
             brain,
             autostart: true,
+            allow_api_programs: false,
         });
         Self { handle, fakes, config_path, vault, real, _dir: dir }
     }

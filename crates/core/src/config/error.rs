@@ -15,6 +15,14 @@ pub enum ConfigError {
         /// 1-based line and column in the file, when the error comes from a file.
         location: Option<(usize, usize)>,
     },
+    /// A key the API may not change this way (see `check_api_update`); the file is unchanged.
+    #[error("{field}: {message}")]
+    Refused {
+        /// Dotted key path.
+        field: String,
+        /// Why, and what to do instead.
+        message: String,
+    },
     /// The file could not be read or written.
     #[error("{path}: {message}")]
     Io {
@@ -48,12 +56,22 @@ impl ConfigError {
         ConfigError::Invalid { field: field.into(), message: message.to_string(), location: None }
     }
 
+    /// A refused change of `field`.
+    pub fn refused(field: impl Into<String>, message: impl fmt::Display) -> Self {
+        ConfigError::Refused { field: field.into(), message: message.to_string() }
+    }
+
     /// The key path the error is about, if any.
     pub fn field(&self) -> Option<&str> {
         match self {
-            ConfigError::Invalid { field, .. } if !field.is_empty() => Some(field),
+            ConfigError::Invalid { field, .. } | ConfigError::Refused { field, .. } if !field.is_empty() => Some(field),
             _ => None,
         }
+    }
+
+    /// Whether the update was refused by policy rather than invalid.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, ConfigError::Refused { .. })
     }
 
     /// The error without its file location (for API answers about a merged document).

@@ -1,6 +1,7 @@
 //! The `bots.yaml` configuration: model, loading with located errors, validation, atomic save,
 //! the masked view the API shows and the partial updates it accepts.
 
+mod api_update;
 mod error;
 mod load;
 mod locate;
@@ -10,6 +11,7 @@ mod save;
 mod secret;
 mod validate;
 
+pub use api_update::{ALLOW_PROGRAMS_FLAG, check_api_update};
 pub use error::ConfigError;
 pub use load::{load_file, parse_str};
 pub use merge::{apply_patch, masked_json};

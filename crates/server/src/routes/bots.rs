@@ -9,20 +9,20 @@ use super::platform;
 use crate::views::status_json;
 use crate::{ApiError, ApiState};
 
-#[get("/api/bots/status")]
+#[get("/bots/status")]
 pub(super) async fn status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let statuses = state.runtime.supervisor.send(GetStatus).await?;
     Ok(HttpResponse::Ok().json(status_json(&statuses)))
 }
 
-#[post("/api/bots/{platform}/start")]
+#[post("/bots/{platform}/start")]
 pub(super) async fn start(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let platform = platform(&path)?;
     state.runtime.supervisor.send(Start(platform)).await?.map_err(|e| ApiError::from(e).with_success())?;
     Ok(HttpResponse::Ok().json(json!({ "success": true, "message": format!("{platform} connector starting") })))
 }
 
-#[post("/api/bots/{platform}/stop")]
+#[post("/bots/{platform}/stop")]
 pub(super) async fn stop(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let platform = platform(&path)?;
     state.runtime.supervisor.send(Stop(platform)).await?.map_err(|e| ApiError::from(e).with_success())?;
@@ -31,7 +31,7 @@ pub(super) async fn stop(state: web::Data<ApiState>, path: web::Path<String>) ->
 
 /// Answers the original's shapes: Matrix `user_id`, Telegram `bot_name`/`bot_username`,
 /// Discord `bot_name`/`bot_id`; a failed check is `{success: false, error}`.
-#[post("/api/bots/{platform}/test")]
+#[post("/bots/{platform}/test")]
 pub(super) async fn test(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let platform = platform(&path)?;
     match state.runtime.supervisor.send(Test(platform)).await? {

@@ -7,12 +7,12 @@ use serde_json::Value;
 
 use crate::{ApiError, ApiState};
 
-#[get("/api/bots/config")]
+#[get("/bots/config")]
 pub(super) async fn get_config(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.runtime.supervisor.send(GetConfig).await?))
 }
 
-#[put("/api/bots/config")]
+#[put("/bots/config")]
 pub(super) async fn put_config(state: web::Data<ApiState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let masked = state.runtime.supervisor.send(UpdateConfig(body.into_inner())).await??;
     Ok(HttpResponse::Ok().json(masked))

@@ -1,13 +1,16 @@
-//! `GET /api/health`: liveness, with connector states on `?detailed=true`.
+//! `GET /api/health`: liveness for anyone; connector states on `?detailed=true`, which needs
+//! the bearer token like the rest of the API.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use parachute_core::time::rfc3339_from_ms;
 use parachute_runtime::store::now_ms;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::ApiState;
+use crate::guard::authorize;
+use crate::{ApiError, ApiState};
 
+/// The query, parsed as a query (percent-decoded; a repeated `detailed` is a 400).
 #[derive(Deserialize)]
 struct HealthQuery {
     #[serde(default)]
@@ -15,13 +18,18 @@ struct HealthQuery {
 }
 
 #[get("/api/health")]
-pub(super) async fn health(state: web::Data<ApiState>, query: web::Query<HealthQuery>) -> HttpResponse {
+pub(super) async fn health(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    query: web::Query<HealthQuery>,
+) -> Result<HttpResponse, ApiError> {
     let mut body = json!({
         "status": "ok",
         "timestamp": rfc3339_from_ms(now_ms()),
         "version": env!("CARGO_PKG_VERSION"),
     });
     if query.detailed {
+        authorize(&req, Some(&state))?;
         let bots: Map<String, Value> = state
             .runtime
             .router
@@ -32,5 +40,5 @@ pub(super) async fn health(state: web::Data<ApiState>, query: web::Query<HealthQ
         body["bots"] = Value::Object(bots);
         body["uptime"] = json!(state.runtime.started_at.elapsed().as_secs());
     }
-    HttpResponse::Ok().json(body)
+    Ok(HttpResponse::Ok().json(body))
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use parachute_core::ids::Platform;
 use parachute_runtime::metrics::PlatformCounts;
 use parachute_runtime::pairing::CountPending;
@@ -26,7 +26,7 @@ const COUNTERS: [(&str, &str, Counter); 6] = [
     ("parachute_rate_limited_total", "Times the platform asked to slow down while sending.", |c| c.rate_limited),
 ];
 
-#[get("/metrics")]
+/// Registered in [`super::register`] behind the token.
 pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let pending = state.runtime.pairing.send(CountPending).await??;
     let statuses = state.runtime.router.statuses();

@@ -7,27 +7,44 @@ mod metrics;
 mod page;
 mod pairing;
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
 
-/// Registers every route.
+use crate::guard;
+
+/// Registers every route. Which routes need the bearer token is decided by where a route is
+/// registered, on the path the router matched (percent-decoded), never on the raw request
+/// path: the page and the plain health check are open; everything else under `/api` sits in
+/// one scope behind [`guard::require_token`], as does `/metrics`. The health handler itself
+/// asks for the token when its parsed query requests the detailed form.
 pub fn register(cfg: &mut web::ServiceConfig) {
     cfg.service(page::index)
         .service(page::script)
         .service(page::style)
         .service(page::icon)
         .service(health::health)
-        .service(metrics::metrics)
-        .service(bots::status)
-        .service(config::get_config)
-        .service(config::put_config)
-        .service(pairing::list)
-        .service(pairing::count)
-        .service(pairing::approve)
-        .service(pairing::deny)
-        .service(pairing::revoke)
-        .service(bots::start)
-        .service(bots::stop)
-        .service(bots::test)
+        .service(
+            web::scope("/api")
+                .wrap(from_fn(guard::require_token))
+                .service(bots::status)
+                .service(config::get_config)
+                .service(config::put_config)
+                .service(pairing::list)
+                .service(pairing::count)
+                .service(pairing::approve)
+                .service(pairing::deny)
+                .service(pairing::revoke)
+                .service(bots::start)
+                .service(bots::stop)
+                .service(bots::test)
+                .default_service(web::to(not_found)),
+        )
+        .service(
+            web::resource("/metrics")
+                .wrap(from_fn(guard::require_token))
+                .route(web::get().to(metrics::metrics))
+                .default_service(web::to(not_found)),
+        )
         .default_service(web::to(not_found));
 }
 

@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 use super::platform;
 use crate::{ApiError, ApiState};
 
-#[get("/api/bots/pairing")]
+#[get("/bots/pairing")]
 pub(super) async fn list(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let requests = state.runtime.pairing.send(ListPairing).await??;
     Ok(HttpResponse::Ok().json(json!({ "requests": requests })))
 }
 
-#[get("/api/bots/pairing/count")]
+#[get("/bots/pairing/count")]
 pub(super) async fn count(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let pending = state.runtime.pairing.send(CountPending).await??;
     Ok(HttpResponse::Ok().json(json!({ "pending": pending })))
@@ -41,7 +41,7 @@ fn trust_level_from(body: &[u8]) -> Result<Option<TrustLevel>, ApiError> {
     }
 }
 
-#[post("/api/bots/pairing/{id}/approve")]
+#[post("/bots/pairing/{id}/approve")]
 pub(super) async fn approve(
     state: web::Data<ApiState>,
     id: web::Path<i64>,
@@ -52,13 +52,13 @@ pub(super) async fn approve(
     Ok(HttpResponse::Ok().json(json!({ "success": true, "request": record })))
 }
 
-#[post("/api/bots/pairing/{id}/deny")]
+#[post("/bots/pairing/{id}/deny")]
 pub(super) async fn deny(state: web::Data<ApiState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let record = state.runtime.pairing.send(Deny { id: *id }).await??;
     Ok(HttpResponse::Ok().json(json!({ "success": true, "request": record })))
 }
 
-#[delete("/api/bots/pairing/{platform}/{user_id}")]
+#[delete("/bots/pairing/{platform}/{user_id}")]
 pub(super) async fn revoke(
     state: web::Data<ApiState>,
     path: web::Path<(String, String)>,
