@@ -12,7 +12,8 @@ pub fn parse_str(text: &str) -> Result<BotsConfig, ConfigError> {
     if text.trim().is_empty() {
         return Ok(BotsConfig::default());
     }
-    let config: BotsConfig = serde_yaml::from_str(text).map_err(from_yaml_error)?;
+    let config: BotsConfig = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+        .map_err(|e| from_yaml_error(e, text))?;
     validate(&config).map_err(|err| match err {
         ConfigError::Invalid { field, message, location: None } => {
             let location = locate(text, &field);
@@ -32,17 +33,27 @@ pub fn load_file(path: &Path) -> Result<BotsConfig, ConfigError> {
     }
 }
 
-/// Turns serde_yaml's `path: message at line L column C` into a located `ConfigError`.
-fn from_yaml_error(err: serde_yaml::Error) -> ConfigError {
+/// Turns serde_yaml's `path: message at line L column C` into a located `ConfigError`. The key
+/// path comes from `serde_path_to_error`, which follows the deserializer into every value:
+/// serde_yaml alone names only the section when a value's own type refuses it (a duration,
+/// say), so the error would name `pairing` instead of `pairing.expire_after`.
+fn from_yaml_error(err: serde_path_to_error::Error<serde_yaml::Error>, source: &str) -> ConfigError {
+    let path = err.path().to_string();
+    let err = err.into_inner();
     let location = err.location().map(|loc| (loc.line(), loc.column()));
     let mut text = err.to_string();
     if let Some(pos) = text.rfind(" at line ") {
         text.truncate(pos);
     }
     let (field, message) = match text.split_once(": ") {
-        Some((path, rest)) if looks_like_path(path) => (path.to_owned(), rest.to_owned()),
+        Some((yaml_path, rest)) if looks_like_path(yaml_path) => (yaml_path.to_owned(), rest.to_owned()),
         _ => (String::new(), text),
     };
+    if path != "." && path.len() > field.len() && looks_like_path(&path) {
+        // serde_yaml's position is then the section's; the key's own is found in the text.
+        let location = if message.starts_with("unknown field") { location } else { locate(source, &path).or(location) };
+        return ConfigError::Invalid { field: path, message, location };
+    }
     ConfigError::Invalid { field, message, location }
 }
 
@@ -94,9 +105,9 @@ telegram:
     fn unknown_keys_are_rejected_by_name_with_position() {
         let err = parse_str("matrix:\n  enabled: true\n  homeserver: x\n").unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("matrix: unknown field `homeserver`"), "{text}");
+        assert!(text.starts_with("matrix.homeserver: unknown field `homeserver`"), "{text}");
         assert!(text.contains("(line 3, column 3)"), "{text}");
-        assert_eq!(err.field(), Some("matrix"));
+        assert_eq!(err.field(), Some("matrix.homeserver"), "the full key");
     }
 
     #[test]
@@ -106,6 +117,9 @@ telegram:
         assert!(err.to_string().contains("line 2"), "{err}");
         let err = parse_str("telegram:\n  dm_trust_level: root\n").unwrap_err();
         assert_eq!(err.field(), Some("telegram.dm_trust_level"), "{err}");
+        let err = parse_str("discord:\n  enabled: false\n  catch_up_max_age: soon\n").unwrap_err();
+        assert_eq!(err.field(), Some("discord.catch_up_max_age"), "a value its type refused: {err}");
+        assert!(err.to_string().contains("line 3"), "{err}");
     }
 
     #[test]
