@@ -13,6 +13,7 @@ pub struct Metrics {
     brain_errors: [AtomicU64; 3],
     duplicates_dropped: [AtomicU64; 3],
     rate_limited: [AtomicU64; 3],
+    strangers_turned_away: [AtomicU64; 3],
 }
 
 fn slot(platform: Platform) -> usize {
@@ -38,6 +39,8 @@ pub struct PlatformCounts {
     pub duplicates_dropped: u64,
     /// Times the platform asked to slow down while sending.
     pub rate_limited: u64,
+    /// Unknown senders and room invites given no pairing request (`pairing.max_pending`).
+    pub strangers_turned_away: u64,
 }
 
 impl Metrics {
@@ -67,6 +70,11 @@ impl Metrics {
         self.rate_limited[slot(p)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// An unknown sender or room invite got no pairing request: too many wait.
+    pub fn stranger_turned_away(&self, p: Platform) {
+        self.strangers_turned_away[slot(p)].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counters of one platform.
     pub fn counts(&self, p: Platform) -> PlatformCounts {
         let i = slot(p);
@@ -77,6 +85,7 @@ impl Metrics {
             brain_errors: self.brain_errors[i].load(Ordering::Relaxed),
             duplicates_dropped: self.duplicates_dropped[i].load(Ordering::Relaxed),
             rate_limited: self.rate_limited[i].load(Ordering::Relaxed),
+            strangers_turned_away: self.strangers_turned_away[i].load(Ordering::Relaxed),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The pairing actor: decides whether a sender may talk to the bot, runs the owner's
-//! approve/deny workflow for unknown DM users and invited rooms, and passes the rest on.
+//! approve/deny workflow for unknown DM users and invited rooms (at most
+//! `pairing.max_pending` waiting, each forgotten after `pairing.expire_after`), and passes
+//! the rest on.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use crate::messages::{Authorized, Content, Inbound, Reply};
 use crate::metrics::Metrics;
 use crate::router::Router;
 pub use crate::store::pairing::PairingError;
-use crate::store::{NewPairingRequest, PairingRecord, Store, StoreError};
+use crate::store::{NewPairingRequest, PairingRecord, Store, StoreError, now_ms};
 
 /// The bot was invited to a room outside `allowed_rooms`.
 #[derive(Debug, Clone, Message)]
@@ -100,12 +102,42 @@ impl Pairing {
         });
     }
 
+    /// The time before which an undecided request has expired.
+    fn expired_before(config: &BotsConfig) -> i64 {
+        let ttl = i64::try_from(config.pairing.expire_after.0.as_millis()).unwrap_or(i64::MAX);
+        now_ms().saturating_sub(ttl)
+    }
+
+    /// Opens a pairing request unless `pairing.max_pending` requests already wait (expired
+    /// ones are forgotten first). Returns the record and whether it is new; `None` when the
+    /// cap turned it away (logged and counted, nobody is told).
+    fn open_request(
+        &mut self,
+        config: &BotsConfig,
+        request: &NewPairingRequest,
+    ) -> Result<Option<(PairingRecord, bool)>, StoreError> {
+        self.store.expire_pairing(Self::expired_before(config))?;
+        let existing = self.store.find_pairing(request.platform, request.kind, &request.platform_user_id)?;
+        if existing.is_none() && self.store.pending_pairing_count()? >= config.pairing.max_pending {
+            self.metrics.stranger_turned_away(request.platform);
+            tracing::info!(
+                platform = %request.platform,
+                kind = ?request.kind,
+                max_pending = config.pairing.max_pending,
+                "pairing request not opened: pairing.max_pending requests already wait"
+            );
+            return Ok(None);
+        }
+        self.store.create_pairing(request).map(Some)
+    }
+
     fn handle_dm(&mut self, inbound: Inbound) -> Result<(), StoreError> {
         let config = self.config.borrow().clone();
         let policy = config.policy(inbound.platform);
         let listed = is_listed(&policy.allowed_users, inbound.sender.as_str(), inbound.sender_username.as_deref());
         let known = self.store.find_pairing(inbound.platform, PairingKind::User, inbound.sender.as_str())?;
-        match decide_dm(listed, known.as_ref().map(PairingRecord::as_known), policy.dm_trust_level) {
+        let expired_before = Self::expired_before(&config);
+        match decide_dm(listed, known.as_ref().map(PairingRecord::as_known), policy.dm_trust_level, expired_before) {
             DmAccess::Allowed(trust_level) => {
                 self.orchestrator.do_send(Authorized { inbound, trust_level });
                 return Ok(());
@@ -115,15 +147,15 @@ impl Pairing {
                     Content::Text(text) => text.chars().take(500).collect(),
                     Content::Voice(_) => "(voice message)".to_owned(),
                 };
-                let (record, created) = self.store.create_pairing(&NewPairingRequest {
+                let request = NewPairingRequest {
                     platform: inbound.platform,
                     kind: PairingKind::User,
                     platform_user_id: inbound.sender.0.clone(),
                     platform_user_display: inbound.sender_display.clone(),
                     platform_chat_id: inbound.chat.0.clone(),
                     first_message,
-                })?;
-                if created {
+                };
+                if let Some((record, true)) = self.open_request(&config, &request)? {
                     tracing::info!(platform = %inbound.platform, request = record.id, "new pairing request");
                     self.tell(
                         inbound.platform,
@@ -133,18 +165,7 @@ impl Pairing {
                     );
                 }
             }
-            DmAccess::StillPending { remind: true } => {
-                if let Some(record) = known {
-                    self.store.mark_pairing_reminded(record.id)?;
-                }
-                self.tell(
-                    inbound.platform,
-                    inbound.chat.as_str(),
-                    texts::STILL_PENDING,
-                    Some(inbound.event_id.clone()),
-                );
-            }
-            DmAccess::StillPending { remind: false } | DmAccess::Ignore => {}
+            DmAccess::StillPending | DmAccess::Ignore => {}
         }
         self.store.finish_event(inbound.platform, &inbound.event_id)
     }
@@ -210,6 +231,7 @@ impl Handler<RoomInvite> for Pairing {
     type Result = ();
 
     fn handle(&mut self, msg: RoomInvite, _: &mut Context<Self>) {
+        let config = self.config.borrow().clone();
         let request = NewPairingRequest {
             platform: msg.platform,
             kind: PairingKind::Room,
@@ -218,11 +240,11 @@ impl Handler<RoomInvite> for Pairing {
             platform_chat_id: msg.room_id,
             first_message: format!("invited by {}", sanitize_display_name(&msg.inviter, "someone")),
         };
-        match self.store.create_pairing(&request) {
-            Ok((record, true)) => {
+        match self.open_request(&config, &request) {
+            Ok(Some((record, true))) => {
                 tracing::info!(platform = %record.platform, request = record.id, "new room pairing request")
             }
-            Ok((_, false)) => {}
+            Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "room pairing request not stored"),
         }
     }
@@ -232,6 +254,7 @@ impl Handler<ListPairing> for Pairing {
     type Result = Result<Vec<PairingRecord>, PairingError>;
 
     fn handle(&mut self, _: ListPairing, _: &mut Context<Self>) -> Self::Result {
+        self.store.expire_pairing(Self::expired_before(&self.config.borrow()))?;
         Ok(self.store.list_pairing()?)
     }
 }
@@ -240,6 +263,7 @@ impl Handler<CountPending> for Pairing {
     type Result = Result<usize, PairingError>;
 
     fn handle(&mut self, _: CountPending, _: &mut Context<Self>) -> Self::Result {
+        self.store.expire_pairing(Self::expired_before(&self.config.borrow()))?;
         Ok(self.store.pending_pairing_count()?)
     }
 }

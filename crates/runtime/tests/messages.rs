@@ -60,9 +60,8 @@ async fn unknown_dm_user_pairs_once_then_is_answered_after_approval() {
     fake.inject(dm(Platform::Matrix, "@eve:x", "let me in", "e1"));
     assert_eq!(fake.wait_delivered(1, WAIT).await[0].text, texts::REQUEST_SENT);
     fake.inject(dm(Platform::Matrix, "@eve:x", "please", "e2"));
-    assert_eq!(fake.wait_delivered(2, WAIT).await[1].text, texts::STILL_PENDING);
     fake.inject(dm(Platform::Matrix, "@eve:x", "hello?", "e3"));
-    // The third message gets no further reminder; the pairing list proves it was processed.
+    // Further messages get no further text; the pairing list proves they were processed.
     let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
     assert_eq!(requests.len(), 1, "one request however many messages");
     assert_eq!(requests[0].platform_user_display, "@eve:x name");
@@ -71,7 +70,7 @@ async fn unknown_dm_user_pairs_once_then_is_answered_after_approval() {
     assert!(
         wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Matrix, &"e3".into()).unwrap() }).await
     );
-    assert_eq!(fake.delivered().len(), 2);
+    assert_eq!(fake.delivered().len(), 1, "the pairing text once per request, not per message");
     assert!(brain.requests().is_empty(), "nothing reached the brain while pending");
 
     let approved = rt
@@ -82,9 +81,9 @@ async fn unknown_dm_user_pairs_once_then_is_answered_after_approval() {
         .unwrap()
         .unwrap();
     assert_eq!(approved.status, PairingStatus::Approved);
-    assert_eq!(fake.wait_delivered(3, WAIT).await[2].text, texts::APPROVED);
+    assert_eq!(fake.wait_delivered(2, WAIT).await[1].text, texts::APPROVED);
     fake.inject(dm(Platform::Matrix, "@eve:x", "thanks", "e4"));
-    assert_eq!(fake.wait_delivered(4, WAIT).await[3].text, "@eve:x name: thanks");
+    assert_eq!(fake.wait_delivered(3, WAIT).await[2].text, "@eve:x name: thanks");
     assert_eq!(brain.requests()[0].trust_level, TrustLevel::Direct, "the approved level wins over the DM default");
 
     // Deciding twice is refused; unknown ids are not found.
@@ -97,7 +96,7 @@ async fn unknown_dm_user_pairs_once_then_is_answered_after_approval() {
         rt.handle.pairing.send(Revoke { platform: Platform::Matrix, user_id: "@eve:x".into() }).await.unwrap();
     assert!(revoked.unwrap());
     fake.inject(dm(Platform::Matrix, "@eve:x", "still there?", "e5"));
-    assert_eq!(fake.wait_delivered(5, WAIT).await[4].text, texts::REQUEST_SENT);
+    assert_eq!(fake.wait_delivered(4, WAIT).await[3].text, texts::REQUEST_SENT);
 }
 
 #[actix::test]
@@ -115,6 +114,47 @@ async fn denied_user_gets_one_denial_then_silence() {
         wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Discord, &"d2".into()).unwrap() }).await
     );
     assert_eq!(fake.delivered().len(), 2);
+    assert!(brain.requests().is_empty());
+}
+
+#[actix::test]
+async fn pending_requests_are_capped_and_expire() {
+    let brain = RecordingBrain::new();
+    let yaml = "discord:\n  enabled: true\n  bot_token: TEST.discord.token-value-0123\n\
+                pairing:\n  max_pending: 2\n  expire_after: 1500ms\n";
+    let config = parachute_core::config::parse_str(yaml).expect("the documented keys parse");
+    let rt = TestRuntime::start(config, Some(Arc::new(brain.clone())));
+    let fake = rt.fake(Platform::Discord);
+    fake.wait_connected(1, WAIT).await;
+    let handled = |event: &'static str| {
+        let store = rt.handle.store.clone();
+        async move { store.is_event_done(Platform::Discord, &event.into()).unwrap() }
+    };
+
+    for (user, event) in [("501", "s1"), ("502", "s2"), ("503", "s3"), ("503", "s4")] {
+        fake.inject(dm(Platform::Discord, user, "hello", event));
+    }
+    assert!(wait_until(WAIT, || handled("s4")).await);
+    let told: Vec<_> = fake.delivered().iter().map(|r| r.chat.as_str().to_owned()).collect();
+    assert_eq!(told.len(), 2, "the third stranger is over pairing.max_pending: {told:?}");
+    assert!(!told.iter().any(|chat| chat.contains("503")), "{told:?}");
+    assert_eq!(rt.handle.pairing.send(CountPending).await.unwrap().unwrap(), 2);
+    assert_eq!(rt.handle.metrics.counts(Platform::Discord).strangers_turned_away, 2);
+
+    // Nobody decided within pairing.expire_after: the requests are forgotten, which makes room.
+    assert!(
+        wait_until(WAIT, || async { rt.handle.pairing.send(CountPending).await.unwrap().unwrap() == 0 }).await,
+        "undecided requests expire"
+    );
+    fake.inject(dm(Platform::Discord, "503", "anyone?", "s5"));
+    fake.inject(dm(Platform::Discord, "501", "hello again", "s6"));
+    assert!(wait_until(WAIT, || handled("s6")).await);
+    let replies = fake.delivered();
+    assert_eq!(replies.len(), 4, "each gets the pairing text once for the new request");
+    assert!(replies[2..].iter().all(|r| r.text == texts::REQUEST_SENT));
+    let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
+    let firsts: Vec<_> = requests.iter().map(|r| r.first_message.as_str()).collect();
+    assert_eq!(firsts, ["hello again", "anyone?"], "new requests, newest first");
     assert!(brain.requests().is_empty());
 }
 
@@ -284,9 +324,12 @@ async fn decisions_history_and_handled_events_survive_a_restart() {
     fake.inject(dm(Platform::Matrix, "@ann:x", "remember me", "r3"));
     fake.inject(dm(Platform::Matrix, "@ann:x", "still me", "r4"));
     fake.inject(dm(Platform::Matrix, "@bo:x", "and me?", "r5"));
-    let replies = fake.wait_delivered(2, WAIT).await;
+    let replies = fake.wait_delivered(1, WAIT).await;
     assert_eq!(replies[0].text, "@ann:x name: still me", "approval survived, replayed r3 not answered again");
-    assert_eq!(replies[1].text, texts::STILL_PENDING, "the pending request survived");
+    assert!(
+        wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Matrix, &"r5".into()).unwrap() }).await
+    );
+    assert_eq!(fake.delivered().len(), 1, "the pending request survived: no second pairing text");
     let request = &brain.requests()[0];
     assert_eq!(request.trust_level, TrustLevel::Direct);
     let remembered: Vec<_> = request.history.iter().map(|h| h.text.as_str()).collect();

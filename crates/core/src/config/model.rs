@@ -23,6 +23,8 @@ pub struct BotsConfig {
     pub brain: BrainConfig,
     /// Speech-to-text for voice messages; none configured means voice gets a helpful reply.
     pub transcriber: TranscriberConfig,
+    /// How requests of people and rooms the bot does not know are kept.
+    pub pairing: PairingConfig,
     /// The Telegram connector.
     pub telegram: TelegramConfig,
     /// The Discord connector.
@@ -194,6 +196,24 @@ impl TranscriberConfig {
     /// The configured base URL without a trailing `/`, if any.
     pub fn effective_base_url(&self) -> Option<&str> {
         self.base_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(|u| u.trim_end_matches('/'))
+    }
+}
+
+/// Pairing requests: how long an undecided one lasts, and how many may wait at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PairingConfig {
+    /// A request the owner has not decided within this is forgotten; the sender's next
+    /// message makes a new one (and gets the pairing text again).
+    pub expire_after: HumanDuration,
+    /// Most requests waiting at once; past it, further strangers and room invites get no
+    /// request and no answer (they are counted in the log and `/metrics`).
+    pub max_pending: usize,
+}
+
+impl Default for PairingConfig {
+    fn default() -> Self {
+        Self { expire_after: HumanDuration(std::time::Duration::from_secs(7 * 86_400)), max_pending: 50 }
     }
 }
 

@@ -32,6 +32,12 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
     }
     validate_llm_brain(config)?;
     validate_transcriber(config)?;
+    if config.pairing.expire_after.0.is_zero() {
+        return Err(ConfigError::invalid("pairing.expire_after", "must be longer than zero"));
+    }
+    if !(1..=10_000).contains(&config.pairing.max_pending) {
+        return Err(ConfigError::invalid("pairing.max_pending", "must be between 1 and 10000"));
+    }
     for (section, token) in [
         ("server.api_token", &config.server.api_token),
         ("brain.api_key", &config.brain.api_key),
@@ -277,6 +283,10 @@ mod tests {
             ("transcriber:\n  timeout: 0s\n", "transcriber.timeout"),
             ("transcriber:\n  language: English\n", "transcriber.language"),
             ("transcriber:\n  max_retries: 11\n", "transcriber.max_retries"),
+            ("pairing:\n  expire_after: 0s\n", "pairing.expire_after"),
+            ("pairing:\n  expire_after: soon\n", "pairing.expire_after"),
+            ("pairing:\n  max_pending: 0\n", "pairing.max_pending"),
+            ("pairing:\n  max_pending: -3\n", "pairing.max_pending"),
         ];
         for (text, field) in cases {
             let err = parse_str(text).unwrap_err();

@@ -31,9 +31,6 @@ pub struct PairingRecord {
     pub approved_trust_level: Option<TrustLevel>,
     /// The first message the sender wrote (not shown for rooms).
     pub first_message: String,
-    /// Whether the sender was reminded that the request is pending.
-    #[serde(skip)]
-    pub reminded: bool,
     /// When the request was made (milliseconds since the epoch; RFC 3339 in JSON).
     #[serde(serialize_with = "ms_as_rfc3339")]
     pub created_at: i64,
@@ -60,7 +57,11 @@ fn id_as_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error>
 impl PairingRecord {
     /// What the DM decision needs to know about this sender.
     pub fn as_known(&self) -> KnownSender {
-        KnownSender { status: self.status, approved_trust_level: self.approved_trust_level, reminded: self.reminded }
+        KnownSender {
+            status: self.status,
+            approved_trust_level: self.approved_trust_level,
+            created_at_ms: self.created_at,
+        }
     }
 }
 
@@ -82,7 +83,7 @@ pub struct NewPairingRequest {
 }
 
 const COLUMNS: &str = "id, platform, kind, platform_user_id, platform_user_display, platform_chat_id, first_message, \
-                       status, approved_trust_level, reminded, created_at, resolved_at";
+                       status, approved_trust_level, created_at, resolved_at";
 
 fn parse_enum<T: serde::de::DeserializeOwned>(table: &'static str, text: &str) -> Result<T, StoreError> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
@@ -100,7 +101,6 @@ struct RawRow {
     first: String,
     status: String,
     level: Option<String>,
-    reminded: bool,
     created_at: i64,
     resolved_at: Option<i64>,
 }
@@ -117,9 +117,8 @@ impl RawRow {
             first: row.get(6)?,
             status: row.get(7)?,
             level: row.get(8)?,
-            reminded: row.get(9)?,
-            created_at: row.get(10)?,
-            resolved_at: row.get(11)?,
+            created_at: row.get(9)?,
+            resolved_at: row.get(10)?,
         })
     }
 
@@ -135,7 +134,6 @@ impl RawRow {
             first_message: self.first,
             status: parse_enum(TABLE, &self.status)?,
             approved_trust_level: self.level.as_deref().map(|l| parse_enum(TABLE, l)).transpose()?,
-            reminded: self.reminded,
             created_at: self.created_at,
             resolved_at: self.resolved_at,
         })
@@ -224,10 +222,13 @@ impl Store {
         Ok((record, inserted == 1))
     }
 
-    /// Notes that the sender was told the request is still pending.
-    pub fn mark_pairing_reminded(&self, id: i64) -> Result<(), StoreError> {
-        self.conn().execute("UPDATE pairing_requests SET reminded = 1 WHERE id = ?1", params![id])?;
-        Ok(())
+    /// Forgets pending requests made before `cutoff_ms` (nobody decided them within
+    /// `pairing.expire_after`); returns how many.
+    pub fn expire_pairing(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM pairing_requests WHERE status = 'pending' AND created_at < ?1", params![cutoff_ms])?;
+        Ok(n)
     }
 
     /// Records the owner's decision on a pending request.
@@ -303,5 +304,19 @@ mod tests {
         assert_eq!(json["kind"], "user");
         assert!(store.revoke_user(Platform::Matrix, "@a:x").unwrap());
         assert!(store.find_pairing(Platform::Matrix, PairingKind::User, "@a:x").unwrap().is_none());
+    }
+
+    #[test]
+    fn only_undecided_requests_expire() {
+        let store = Store::open_in_memory().unwrap();
+        let (pending, _) = store.create_pairing(&request("@pending:x")).unwrap();
+        let (denied, _) = store.create_pairing(&request("@denied:x")).unwrap();
+        store.resolve_pairing(denied.id, PairingStatus::Denied, None).unwrap();
+        assert_eq!(store.expire_pairing(pending.created_at).unwrap(), 0, "not older than the cutoff");
+        assert_eq!(store.expire_pairing(pending.created_at + 1).unwrap(), 1);
+        assert!(store.pairing_by_id(pending.id).unwrap().is_none());
+        assert_eq!(store.pairing_by_id(denied.id).unwrap().unwrap().status, PairingStatus::Denied);
+        let (again, created) = store.create_pairing(&request("@pending:x")).unwrap();
+        assert!(created && again.id != pending.id, "an expired request is made anew");
     }
 }

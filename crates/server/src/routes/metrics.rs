@@ -15,7 +15,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 type Counter = fn(&PlatformCounts) -> u64;
 
-const COUNTERS: [(&str, &str, Counter); 6] = [
+const COUNTERS: [(&str, &str, Counter); 7] = [
     ("parachute_messages_received_total", "Inbound events accepted from the platform.", |c| c.received),
     ("parachute_replies_sent_total", "Replies delivered.", |c| c.answered),
     ("parachute_delivery_failures_total", "Replies the platform did not take.", |c| c.delivery_failures),
@@ -24,6 +24,11 @@ const COUNTERS: [(&str, &str, Counter); 6] = [
         c.duplicates_dropped
     }),
     ("parachute_rate_limited_total", "Times the platform asked to slow down while sending.", |c| c.rate_limited),
+    (
+        "parachute_pairing_turned_away_total",
+        "Unknown senders and room invites given no pairing request because pairing.max_pending wait.",
+        |c| c.strangers_turned_away,
+    ),
 ];
 
 /// Registered in [`super::register`] behind the token.
