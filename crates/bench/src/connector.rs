@@ -37,7 +37,7 @@ impl BenchConnector {
     /// Hands a message to the runtime.
     pub fn inject(&self, inbound: Inbound) {
         if let Some(link) = self.link.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            link.inbound(inbound);
+            link.inbound_now(inbound);
         }
     }
 }

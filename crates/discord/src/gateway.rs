@@ -44,6 +44,11 @@ const MAX_UNREADY_CONNECTIONS: u32 = 3;
 /// Largest audio attachment downloaded for transcription.
 const MAX_AUDIO_BYTES: u64 = 25 * 1024 * 1024;
 
+/// Messages received from the gateway and not yet taken up. The gateway must be read on (its
+/// heartbeats travel on the same connection), so past this a message is dropped with a
+/// warning instead of waiting: a flood costs a bounded amount of memory.
+const INTAKE_LIMIT: usize = 1_000;
+
 /// Prefix of a channel's cursor in the store (`channel:<id>` = newest message taken up).
 const CHANNEL_CURSOR: &str = "channel:";
 /// Channels read back at the start of a run: the most recently active ones.
@@ -65,7 +70,7 @@ pub struct ResumeState {
 /// the run ends: the kept session counts them as seen, so a resume would not replay them.
 pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), ConnectorError> {
     let (identity, me) = rest::current_user(&shared.http).await?;
-    let (events, inbox) = mpsc::unbounded_channel();
+    let (events, inbox) = mpsc::channel(INTAKE_LIMIT);
     let mut worker = AbortOnDrop(Some(tokio::spawn(worker(shared.clone(), link.clone(), me.clone(), inbox))));
     let result = pump(shared, link, &identity, &me, events).await;
     if let Some(handle) = worker.0.take() {
@@ -80,8 +85,9 @@ async fn pump(
     link: &ConnectorLink,
     identity: &Identity,
     me: &BotIdentity,
-    events: mpsc::UnboundedSender<Message>,
+    events: mpsc::Sender<Message>,
 ) -> Result<(), ConnectorError> {
+    let mut dropped = 0u64;
     let mut shard = new_shard(shared);
     let wanted = EventTypeFlags::READY
         | EventTypeFlags::RESUMED
@@ -134,9 +140,23 @@ async fn pump(
                 tracing::info!(bot = %me.username, "discord session resumed");
                 link.connected(identity.clone());
             }
-            Event::MessageCreate(message) => {
-                let _ = events.send(message.message);
-            }
+            Event::MessageCreate(message) => match events.try_send(message.message) {
+                Ok(()) if dropped > 0 => {
+                    tracing::warn!(
+                        dropped,
+                        limit = INTAKE_LIMIT,
+                        "discord intake full: messages were dropped unanswered"
+                    );
+                    dropped = 0;
+                }
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    if dropped == 0 {
+                        tracing::warn!(limit = INTAKE_LIMIT, "discord intake full: dropping messages until it drains");
+                    }
+                    dropped += 1;
+                }
+            },
             _ => {}
         }
     }
@@ -182,12 +202,7 @@ impl Drop for AbortOnDrop {
 /// Handles messages one at a time, so the shard keeps heartbeating while a reaction or
 /// download is under way: first what was missed while away (read back per channel), then
 /// the gateway's messages in arrival order.
-async fn worker(
-    shared: Arc<Shared>,
-    link: ConnectorLink,
-    me: BotIdentity,
-    mut inbox: mpsc::UnboundedReceiver<Message>,
-) {
+async fn worker(shared: Arc<Shared>, link: ConnectorLink, me: BotIdentity, mut inbox: mpsc::Receiver<Message>) {
     let mut newest = NewestTaken::load(&shared);
     for message in read_back(&shared, &newest).await {
         take_up(&shared, &link, &me, &mut newest, message).await;
@@ -352,7 +367,7 @@ async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) {
     {
         tracing::warn!(event = %inbound.event_id, error = %err, "cannot store a discord message before answering it");
     }
-    link.inbound(inbound);
+    link.inbound(inbound).await;
 }
 
 /// Downloads an attachment from Discord's CDN (no token is sent: attachment URLs are signed).

@@ -97,7 +97,7 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
             .accept_inbound(Platform::Matrix, &batch, Some((SYNC_TOKEN, &response.next_batch)))
             .map_err(|e| ConnectorError::Transient(e.to_string()))?;
         for inbound in batch {
-            run.link.inbound(inbound);
+            run.link.inbound(inbound).await;
         }
         settings = settings.token(response.next_batch);
     }

@@ -101,9 +101,19 @@ impl ConnectorLink {
         self.send(LinkEvent::Connected(identity));
     }
 
-    /// Hands over one platform event. Connectors with a cursor should first store the batch
-    /// with `Store::accept_inbound` (atomically with the cursor), so a crash loses nothing.
-    pub fn inbound(&self, inbound: Inbound) {
+    /// Hands over one platform event and waits until the runtime took it up (pairing decided
+    /// it and, when it is to be answered, it is queued for its chat). A connector that reads
+    /// faster than that is slowed down here rather than filling the actors' mailboxes.
+    /// Connectors with a cursor should first store the batch with `Store::accept_inbound`
+    /// (atomically with the cursor), so a crash loses nothing.
+    pub async fn inbound(&self, inbound: Inbound) {
+        let message = LinkMessage { generation: self.generation, event: LinkEvent::Inbound(inbound) };
+        let _ = self.harness.send(message).await;
+    }
+
+    /// Hands over one platform event without waiting (for events injected by tests and the
+    /// benchmark's fake platform, which are not read from a network).
+    pub fn inbound_now(&self, inbound: Inbound) {
         self.send(LinkEvent::Inbound(inbound));
     }
 

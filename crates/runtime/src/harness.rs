@@ -278,9 +278,13 @@ impl ConnectorHarness {
         match self.env.store.unfinished_inbound(self.platform, INBOX_MAX_AGE_MS) {
             Ok(pending) if !pending.is_empty() => {
                 tracing::info!(platform = %self.platform, count = pending.len(), "resuming messages interrupted by a restart");
-                for inbound in pending {
-                    self.targets.inbound.do_send(inbound);
-                }
+                // One at a time, each taken up before the next, like a connector's.
+                let pairing = self.targets.inbound.clone();
+                actix::spawn(async move {
+                    for inbound in pending {
+                        let _ = pairing.send(inbound).await;
+                    }
+                });
             }
             Ok(_) => {}
             Err(err) => tracing::error!(platform = %self.platform, error = %err, "cannot read the inbox"),
@@ -416,18 +420,22 @@ impl Handler<ReloadConfig> for ConnectorHarness {
 }
 
 impl Handler<LinkMessage> for ConnectorHarness {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, msg: LinkMessage, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: LinkMessage, ctx: &mut Context<Self>) -> Self::Result {
         if msg.generation != self.generation {
-            return;
+            return Box::pin(async {});
         }
         match msg.event {
             LinkEvent::Connected(identity) => self.on_connected(identity, ctx),
             LinkEvent::Inbound(inbound) => {
                 self.metrics.received(self.platform);
                 self.update(|s| s.last_message_time = Some(now_ms()));
-                self.targets.inbound.do_send(inbound);
+                // The connector waits until pairing (and the orchestrator) took the message up.
+                let taken_up = self.targets.inbound.send(inbound);
+                return Box::pin(async move {
+                    let _ = taken_up.await;
+                });
             }
             LinkEvent::RoomInvite { room_id, room_name, inviter } => {
                 self.targets.room_invites.do_send(RoomInvite { platform: self.platform, room_id, room_name, inviter });
@@ -442,6 +450,7 @@ impl Handler<LinkMessage> for ConnectorHarness {
                 });
             }
         }
+        Box::pin(async {})
     }
 }
 

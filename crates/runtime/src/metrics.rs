@@ -14,6 +14,7 @@ pub struct Metrics {
     duplicates_dropped: [AtomicU64; 3],
     rate_limited: [AtomicU64; 3],
     strangers_turned_away: [AtomicU64; 3],
+    skipped: [AtomicU64; 3],
 }
 
 fn slot(platform: Platform) -> usize {
@@ -41,6 +42,8 @@ pub struct PlatformCounts {
     pub rate_limited: u64,
     /// Unknown senders and room invites given no pairing request (`pairing.max_pending`).
     pub strangers_turned_away: u64,
+    /// Messages recorded as handled without an answer because a backlog was full.
+    pub skipped: u64,
 }
 
 impl Metrics {
@@ -75,6 +78,11 @@ impl Metrics {
         self.strangers_turned_away[slot(p)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A message was skipped: a backlog (the chat's, the orchestrator's, Discord's intake) was full.
+    pub fn skipped(&self, p: Platform) {
+        self.skipped[slot(p)].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counters of one platform.
     pub fn counts(&self, p: Platform) -> PlatformCounts {
         let i = slot(p);
@@ -86,6 +94,7 @@ impl Metrics {
             duplicates_dropped: self.duplicates_dropped[i].load(Ordering::Relaxed),
             rate_limited: self.rate_limited[i].load(Ordering::Relaxed),
             strangers_turned_away: self.strangers_turned_away[i].load(Ordering::Relaxed),
+            skipped: self.skipped[i].load(Ordering::Relaxed),
         }
     }
 }

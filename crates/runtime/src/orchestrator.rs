@@ -1,5 +1,6 @@
 //! The orchestrator: answers authorized messages one at a time per chat (chats in parallel),
-//! runs commands, keeps session history and asks the brain.
+//! runs commands, keeps session history and asks the brain. Waiting messages are bounded per
+//! chat and in all; past a bound the oldest waiting message of the chat is skipped.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -40,12 +41,25 @@ pub const JOURNAL_FAILED_TEXT: &str = "Sorry, I couldn't write to the journal. T
 /// The name answers are stored under in history.
 const BOT_NAME: &str = "parachute";
 
+/// Messages a chat may have waiting behind the one being answered. Past it the oldest waiting
+/// message is skipped (recorded as handled, never answered) and the chat is told once.
+pub const CHAT_BACKLOG_LIMIT: usize = 100;
+/// Messages all chats together may have waiting. Past it a new message is skipped.
+pub const TOTAL_BACKLOG_LIMIT: usize = 5_000;
+/// What a chat is told (once per backlog) when its oldest waiting messages are skipped.
+pub const BACKLOG_SKIPPED_TEXT: &str =
+    "I'm getting messages here faster than I can answer them, so I skipped some of the older ones.";
+
 /// The actor that turns authorized messages into replies.
 pub struct Orchestrator {
     shared: Shared,
     queues: HashMap<ChatKey, VecDeque<Authorized>>,
     busy: HashSet<ChatKey>,
     in_flight: HashSet<(Platform, EventId)>,
+    /// Messages waiting in `queues`, all chats together.
+    waiting: usize,
+    /// Chats told about skipped messages since their backlog last ran empty.
+    told_skipping: HashSet<ChatKey>,
 }
 
 /// What one message's processing needs, cloned into its future.
@@ -85,6 +99,51 @@ impl Orchestrator {
             queues: HashMap::new(),
             busy: HashSet::new(),
             in_flight: HashSet::new(),
+            waiting: 0,
+            told_skipping: HashSet::new(),
+        }
+    }
+
+    /// Records a message as handled without answering it (over a backlog limit).
+    fn skip(&mut self, msg: &Authorized) {
+        let (platform, event) = (msg.inbound.platform, &msg.inbound.event_id);
+        self.in_flight.remove(&(platform, event.clone()));
+        self.shared.metrics.skipped(platform);
+        if let Err(err) = self.shared.store.finish_event(platform, event) {
+            tracing::error!(%platform, error = %err, "a skipped message could not be recorded");
+        }
+    }
+
+    /// Queues a message for its chat within the backlog limits (see [`CHAT_BACKLOG_LIMIT`]).
+    fn enqueue(&mut self, chat: ChatKey, msg: Authorized) {
+        if self.waiting >= TOTAL_BACKLOG_LIMIT {
+            tracing::warn!(chat = %chat, "every chat's backlog together is full; message skipped");
+            self.skip(&msg);
+            return;
+        }
+        let queue = self.queues.entry(chat.clone()).or_default();
+        queue.push_back(msg);
+        self.waiting += 1;
+        if queue.len() <= CHAT_BACKLOG_LIMIT {
+            return;
+        }
+        let Some(oldest) = queue.pop_front() else { return };
+        self.waiting -= 1;
+        tracing::warn!(chat = %chat, limit = CHAT_BACKLOG_LIMIT, "chat backlog full; oldest waiting message skipped");
+        self.skip(&oldest);
+        if self.told_skipping.insert(chat.clone()) {
+            let reply = Reply {
+                platform: chat.platform,
+                chat: chat.chat.clone(),
+                text: BACKLOG_SKIPPED_TEXT.to_owned(),
+                in_reply_to: None,
+            };
+            let router = self.shared.router.clone();
+            actix::spawn(async move {
+                if let Err(err) = router.deliver(reply).await {
+                    tracing::warn!(error = %err, "backlog notice not delivered");
+                }
+            });
         }
     }
 
@@ -95,8 +154,10 @@ impl Orchestrator {
         }
         let Some(next) = self.queues.get_mut(&chat).and_then(VecDeque::pop_front) else {
             self.queues.remove(&chat);
+            self.told_skipping.remove(&chat);
             return;
         };
+        self.waiting -= 1;
         self.busy.insert(chat.clone());
         let shared = self.shared.clone();
         let event = (next.inbound.platform, next.inbound.event_id.clone());
@@ -141,7 +202,7 @@ impl Handler<Authorized> for Orchestrator {
         }
         self.in_flight.insert(event);
         let chat = ChatKey { platform, chat: msg.inbound.chat.clone() };
-        self.queues.entry(chat.clone()).or_default().push_back(msg);
+        self.enqueue(chat.clone(), msg);
         self.run_next(chat, ctx);
     }
 }

@@ -131,17 +131,15 @@ impl Pairing {
         self.store.create_pairing(request).map(Some)
     }
 
-    fn handle_dm(&mut self, inbound: Inbound) -> Result<(), StoreError> {
+    /// Decides a direct message; returns it authorized, or `None` when pairing handled it.
+    fn handle_dm(&mut self, inbound: Inbound) -> Result<Option<Authorized>, StoreError> {
         let config = self.config.borrow().clone();
         let policy = config.policy(inbound.platform);
         let listed = is_listed(&policy.allowed_users, inbound.sender.as_str(), inbound.sender_username.as_deref());
         let known = self.store.find_pairing(inbound.platform, PairingKind::User, inbound.sender.as_str())?;
         let expired_before = Self::expired_before(&config);
         match decide_dm(listed, known.as_ref().map(PairingRecord::as_known), policy.dm_trust_level, expired_before) {
-            DmAccess::Allowed(trust_level) => {
-                self.orchestrator.do_send(Authorized { inbound, trust_level });
-                return Ok(());
-            }
+            DmAccess::Allowed(trust_level) => return Ok(Some(Authorized { inbound, trust_level })),
             DmAccess::RequestApproval => {
                 let first_message = match &inbound.content {
                     Content::Text(text) => text.chars().take(500).collect(),
@@ -167,7 +165,8 @@ impl Pairing {
             }
             DmAccess::StillPending | DmAccess::Ignore => {}
         }
-        self.store.finish_event(inbound.platform, &inbound.event_id)
+        self.store.finish_event(inbound.platform, &inbound.event_id)?;
+        Ok(None)
     }
 
     fn decide(
@@ -201,28 +200,40 @@ impl Actor for Pairing {
     type Context = Context<Self>;
 }
 
+/// Answers once the message is decided and, when it is to be answered, taken up by the
+/// orchestrator: the connector that sent it waits for that, so a flood slows the connector
+/// down instead of filling the actors' mailboxes.
 impl Handler<Inbound> for Pairing {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, mut inbound: Inbound, _: &mut Context<Self>) {
+    fn handle(&mut self, mut inbound: Inbound, _: &mut Context<Self>) -> Self::Result {
         inbound.sender_display = sanitize_display_name(&inbound.sender_display, inbound.sender.as_str());
         let result = match inbound.chat_kind {
             ChatKind::Group => {
                 let trust_level = self.config.borrow().policy(inbound.platform).group_trust_level;
-                self.orchestrator.do_send(Authorized { inbound, trust_level });
-                Ok(())
+                Ok(Some(Authorized { inbound, trust_level }))
             }
             ChatKind::Direct => match self.store.is_event_done(inbound.platform, &inbound.event_id) {
                 Ok(true) => {
                     self.metrics.duplicate(inbound.platform);
-                    Ok(())
+                    Ok(None)
                 }
                 Ok(false) => self.handle_dm(inbound),
                 Err(err) => Err(err),
             },
         };
-        if let Err(err) = result {
-            tracing::error!(error = %err, "pairing check failed; message left unhandled");
+        match result {
+            Ok(Some(authorized)) => {
+                let taken_up = self.orchestrator.send(authorized);
+                Box::pin(async move {
+                    let _ = taken_up.await;
+                })
+            }
+            Ok(None) => Box::pin(async {}),
+            Err(err) => {
+                tracing::error!(error = %err, "pairing check failed; message left unhandled");
+                Box::pin(async {})
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use parachute_core::pairing::{PairingKind, PairingStatus, texts};
 use parachute_core::trust::TrustLevel;
 use parachute_runtime::brain::BrainError;
 use parachute_runtime::connector::ConnectorError;
-use parachute_runtime::orchestrator::NEW_SESSION_TEXT;
+use parachute_runtime::orchestrator::{BACKLOG_SKIPPED_TEXT, CHAT_BACKLOG_LIMIT, NEW_SESSION_TEXT};
 use parachute_runtime::pairing::{Approve, CountPending, Deny, ListPairing, Revoke};
 use parachute_runtime::store::HistoryRole;
 use parachute_testkit::brains::RecordingBrain;
@@ -215,6 +215,51 @@ async fn one_message_at_a_time_per_chat_and_chats_in_parallel() {
         let expected: Vec<_> = (0..4).map(|i| format!("u name: {c}/{i}")).collect();
         assert_eq!(per_chat[format!("room-{c}").as_str()], expected);
     }
+}
+
+#[actix::test]
+async fn a_flooded_chat_skips_its_oldest_waiting_messages_and_others_are_still_answered() {
+    let brain = RecordingBrain::new();
+    brain.delay_chat("flooded", Duration::from_millis(20));
+    let mut config = all_enabled();
+    config.discord.group_mention_mode = parachute_core::gating::GroupMentionMode::AllMessages;
+    let rt = TestRuntime::start(config, Some(Arc::new(brain.clone())));
+    let (discord, telegram) = (rt.fake(Platform::Discord), rt.fake(Platform::Telegram));
+    discord.wait_connected(1, WAIT).await;
+    telegram.wait_connected(1, WAIT).await;
+
+    let flood = 2 * CHAT_BACKLOG_LIMIT + 50;
+    for i in 0..flood {
+        discord.inject(group(Platform::Discord, "flooded", "u", &format!("m{i}"), &format!("f{i}"), false));
+    }
+    let started = std::time::Instant::now();
+    telegram.inject(dm(Platform::Telegram, "42", "still there?", "t1"));
+    let answered_elsewhere = telegram.wait_delivered(1, WAIT).await;
+    assert_eq!(answered_elsewhere[0].text, "42 name: still there?");
+    assert!(started.elapsed() < Duration::from_secs(2), "another chat waited {:?}", started.elapsed());
+
+    // One answered at once, CHAT_BACKLOG_LIMIT waiting, the rest skipped oldest first; one notice.
+    let skipped = flood - 1 - CHAT_BACKLOG_LIMIT;
+    let replies = discord.wait_delivered(CHAT_BACKLOG_LIMIT + 2, Duration::from_secs(20)).await;
+    let notices = replies.iter().filter(|r| r.text == BACKLOG_SKIPPED_TEXT).count();
+    assert_eq!(notices, 1, "the chat is told once");
+    let answers: Vec<_> = replies.iter().filter(|r| r.text != BACKLOG_SKIPPED_TEXT).map(|r| r.text.clone()).collect();
+    let expected: Vec<_> =
+        std::iter::once(0).chain(flood - CHAT_BACKLOG_LIMIT..flood).map(|i| format!("u name: m{i}")).collect();
+    assert_eq!(answers, expected, "the first and the newest CHAT_BACKLOG_LIMIT, in order");
+    assert_eq!(rt.handle.metrics.counts(Platform::Discord).skipped, skipped as u64);
+    for i in 0..flood {
+        let event = format!("f{i}");
+        assert!(
+            wait_until(WAIT, || async {
+                rt.handle.store.is_event_done(Platform::Discord, &event.as_str().into()).unwrap()
+            })
+            .await,
+            "{event} is recorded, answered or skipped"
+        );
+    }
+    discord.inject(group(Platform::Discord, "flooded", "u", "calm again", "after", false));
+    assert_eq!(discord.wait_delivered(CHAT_BACKLOG_LIMIT + 3, WAIT).await.last().unwrap().text, "u name: calm again");
 }
 
 #[actix::test]

@@ -109,7 +109,7 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
             offset = next;
         }
         for inbound in batch {
-            link.inbound(inbound);
+            link.inbound(inbound).await;
         }
     }
 }

@@ -111,7 +111,7 @@ impl FakeConnector {
     /// Sends an event as if the platform delivered it. Panics if not connected.
     pub fn inject(&self, inbound: Inbound) {
         let link = self.state().link.clone().expect("fake connector is not connected");
-        link.inbound(inbound);
+        link.inbound_now(inbound);
     }
 
     /// Reports a room invite as the platform would.

@@ -15,7 +15,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 type Counter = fn(&PlatformCounts) -> u64;
 
-const COUNTERS: [(&str, &str, Counter); 7] = [
+const COUNTERS: [(&str, &str, Counter); 8] = [
     ("parachute_messages_received_total", "Inbound events accepted from the platform.", |c| c.received),
     ("parachute_replies_sent_total", "Replies delivered.", |c| c.answered),
     ("parachute_delivery_failures_total", "Replies the platform did not take.", |c| c.delivery_failures),
@@ -29,6 +29,7 @@ const COUNTERS: [(&str, &str, Counter); 7] = [
         "Unknown senders and room invites given no pairing request because pairing.max_pending wait.",
         |c| c.strangers_turned_away,
     ),
+    ("parachute_messages_skipped_total", "Messages left unanswered because a backlog was full.", |c| c.skipped),
 ];
 
 /// Registered in [`super::register`] behind the token.
