@@ -21,6 +21,10 @@ fn format_stdin(to: parachute_core::format::Target, split: bool) -> anyhow::Resu
 }
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process, chosen before any client is built:
+    // matrix-sdk 0.18 also compiles in aws-lc-rs and would use it for Matrix unless another
+    // connector happened to install ring first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),

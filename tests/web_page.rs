@@ -343,11 +343,22 @@ async fn an_invalid_value_is_shown_next_to_its_field_and_the_file_is_unchanged()
     assert_eq!(invalid, json!(["lounge"]));
     assert_eq!(std::fs::read(&rt.config_path).unwrap(), before);
 
-    // Fixing it (removing the entry with its button) saves.
+    // Fixing it (removing the entry with its button): the new homeserver URL is still refused,
+    // since the stored access token would be sent there, and the page says what to do.
     c.find(Locator::Css("#matrix-allowed_rooms-entries li:nth-child(2) button")).await.unwrap().click().await.unwrap();
     click(c, "matrix-save").await;
+    let error = wait_text(c, "#matrix-homeserver_url-error", |t| !t.is_empty()).await;
+    assert!(error.contains("needs matrix.access_token in the same update: enter it again"), "{error}");
+    let result = c.find(Locator::Id("matrix-save-result")).await.unwrap().text().await.unwrap();
+    assert_eq!(result, "Not saved: fix the marked field.");
+    assert_eq!(std::fs::read(&rt.config_path).unwrap(), before);
+    // With the token typed again, it saves.
+    c.find(Locator::Id("matrix-access_token")).await.unwrap().send_keys(OLD_MATRIX_TOKEN).await.unwrap();
+    click(c, "matrix-save").await;
     wait_text(c, "#matrix-save-result", |t| t == "Saved.").await;
-    assert_eq!(load_file(&rt.config_path).unwrap().matrix.allowed_rooms, ["!ok:example.org"]);
+    let saved = load_file(&rt.config_path).unwrap();
+    assert_eq!(saved.matrix.allowed_rooms, ["!ok:example.org"]);
+    assert_eq!(saved.matrix.homeserver_url, "https://matrix.example.org");
     browser.client.clone().close().await.unwrap();
 }
 

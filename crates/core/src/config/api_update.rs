@@ -1,7 +1,8 @@
 //! What a config update through the HTTP API may not do, so that a stolen or leaked API token
 //! is not a shell and not a way to take the platform tokens: keys that start programs need
-//! the server's explicit opt-in, and an endpoint that a stored secret is sent to moves only
-//! when the same update carries that secret.
+//! the server's explicit opt-in, an endpoint that a stored secret is sent to moves only when
+//! the same update carries that secret, and where the server listens and writes files (the
+//! vault) is set in the file only.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -83,6 +84,17 @@ pub fn check_api_update(
             ));
         }
     }
+    let file_only = [
+        ("vault", current.vault != merged.vault),
+        ("server.bind", current.server.bind != merged.server.bind),
+        ("server.port", current.server.port != merged.server.port),
+    ];
+    if let Some((key, _)) = file_only.iter().find(|(_, changed)| *changed) {
+        return Err(ConfigError::refused(
+            *key,
+            "where the server listens and where it writes files are set in bots.yaml only; edit it and restart",
+        ));
+    }
     for ((url_key, secret_key, old_url, old_secret), (_, _, new_url, _)) in
         endpoints(current).into_iter().zip(endpoints(merged))
     {
@@ -150,6 +162,21 @@ mod tests {
         command.brain.command = Some("my-brain".into());
         assert!(check(&command, json!({"brain": {"timeout": "30s"}}), false).is_ok(), "other keys stay settable");
         assert!(check(&command, json!({"brain": {"kind": "echo"}}), false).is_ok(), "leaving it is fine");
+    }
+
+    #[test]
+    fn the_listening_address_and_the_vault_are_set_in_the_file_only() {
+        let current = configured();
+        for (patch, key) in [
+            (json!({"vault": "/etc"}), "vault"),
+            (json!({"server": {"bind": "0.0.0.0", "api_token": "new-token"}}), "server.bind"),
+            (json!({"server": {"port": 8080}}), "server.port"),
+        ] {
+            let err = check(&current, patch, true).unwrap_err();
+            assert_eq!(err.field(), Some(key), "{err}");
+            assert!(err.to_string().contains("bots.yaml"), "{err}");
+        }
+        assert!(check(&current, json!({"server": {"port": 3333}}), false).is_ok(), "the same value is no change");
     }
 
     #[test]
