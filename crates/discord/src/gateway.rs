@@ -29,7 +29,7 @@ use twilight_model::id::marker::{ChannelMarker, GuildMarker, MessageMarker, Role
 
 use crate::errors::{classify_close, classify_http};
 use crate::translate::{self, Body, BotIdentity, Incoming};
-use crate::{Shared, outbound, rest};
+use crate::{Shared, rest};
 
 /// What the bot asks the gateway for: guild and DM messages with their text. MESSAGE_CONTENT
 /// is privileged: it must be enabled in the developer portal or the gateway closes with 4014.
@@ -328,9 +328,6 @@ async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) {
             }
         }
     };
-    if answered {
-        outbound::ack(shared, incoming.channel_id, incoming.message_id).await;
-    }
     let inbound = Inbound {
         platform: Platform::Discord,
         chat: incoming.channel_id.to_string().into(),

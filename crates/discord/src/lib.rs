@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use parachute_core::config::{BotsConfig, DiscordConfig};
-use parachute_core::ids::{ChatId, Platform};
+use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_runtime::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
 };
@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) roles: Mutex<HashMap<Id<GuildMarker>, Vec<Id<RoleMarker>>>>,
     /// Typing renewal tasks by channel id.
     pub(crate) typing: parachute_runtime::typing::TypingRenewals,
+    /// Ack reactions being sent, by event id, for the reply to wait for before removing.
+    pub(crate) acks: parachute_runtime::ack::PendingAcks<()>,
     /// Accepted messages and each channel's read-back cursor.
     pub(crate) store: Store,
 }
@@ -106,6 +108,7 @@ impl DiscordConnector {
                 resume: Mutex::new(None),
                 roles: Mutex::new(HashMap::new()),
                 typing: Default::default(),
+                acks: Default::default(),
                 store,
             }),
         })
@@ -133,6 +136,10 @@ impl Connector for DiscordConnector {
     fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
         let shared = self.shared.clone();
         Box::pin(async move { outbound::deliver(&shared, reply).await })
+    }
+
+    fn acknowledge(&self, chat: ChatId, event: EventId) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        outbound::acknowledge(&self.shared, &chat, &event)
     }
 
     fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {

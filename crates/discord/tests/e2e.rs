@@ -97,8 +97,23 @@ async fn dm_from_allowed_user_is_answered_with_reaction_and_typing_in_order() {
     let typing = fake.calls_of("triggerTyping");
     assert!(!typing.is_empty(), "typing shown while the brain works");
     assert_eq!(typing[0].params["channel_id"], ALICE_DM.to_string());
-    assert!(acked.seq < typing[0].seq && typing[0].seq < reply.seq && reply.seq < cleared.seq, "{:#?}", fake.calls());
+    // The reaction is not awaited before the work starts: it and typing may come in any order.
+    assert!(acked.seq < cleared.seq && typing[0].seq < reply.seq && reply.seq < cleared.seq, "{:#?}", fake.calls());
     assert_eq!(brain.requests().len(), 1);
+}
+
+#[actix::test]
+async fn a_slow_reaction_is_still_removed_after_a_quick_reply() {
+    let fake = DiscordFake::start();
+    fake.delay_next("createReaction", Duration::from_millis(800));
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    from_alice(&fake, "quick");
+    let reply = fake.wait_call("createMessage", WAIT, in_channel(ALICE_DM)).await;
+    let cleared = fake.wait_call("deleteOwnReaction", WAIT, |_| true).await;
+    let acked = &fake.calls_of("createReaction")[0];
+    assert!(acked.seq < reply.seq, "the reaction was asked for first, and answered late");
+    assert!(cleared.at >= acked.at + Duration::from_millis(800), "removed only once the reaction was on");
 }
 
 #[actix::test]
@@ -129,6 +144,8 @@ async fn unknown_user_goes_through_pairing_and_is_answered_after_approval() {
     assert_eq!(requests[0].platform_user_id, eve.to_string());
     rt.handle.pairing.send(Approve { id: requests[0].id, trust_level: None }).await.unwrap().unwrap();
     fake.wait_call("createMessage", WAIT, |c| content(c) == texts::APPROVED).await;
+    assert!(fake.calls_of("createReaction").is_empty(), "a stranger's message gets no reaction");
+    assert!(fake.calls_of("triggerTyping").is_empty(), "and no typing");
     fake.push_message(dm_text(fake.next_id(), eve_dm, eve, "eve", "thanks"));
     fake.wait_call("createMessage", WAIT, |c| content(c) == "eve: thanks").await;
     assert_eq!(brain.requests().len(), 1, "only the message after approval reached the brain");
@@ -330,17 +347,19 @@ async fn gateway_outage_resumes_without_losing_or_repeating_messages() {
 #[actix::test]
 async fn a_message_taken_up_before_the_connection_broke_is_still_answered() {
     let fake = DiscordFake::start();
-    fake.delay_next("createReaction", Duration::from_millis(500));
+    fake.delay_next("getGuildRoles", Duration::from_millis(500));
     let brain = RecordingBrain::new();
     let rt = start(config(&fake), &brain).await;
-    from_alice(&fake, "caught in the outage");
-    fake.wait_call("createReaction", WAIT, |_| true).await;
-    // The gateway goes away while the message is still being acknowledged; the session has
-    // already counted it as seen, so a resume would not replay it.
+    let mut by_role = guild_text(fake.next_id(), GUILD, CHANNEL, 12, &format!("<@&{BOT_ROLE_ID}> caught"), &[]);
+    by_role["mention_roles"] = json!([BOT_ROLE_ID.to_string()]);
+    fake.push_message(by_role);
+    fake.wait_call("getGuildRoles", WAIT, |_| true).await;
+    // The gateway goes away while the message is still being taken up (its role mention
+    // checked); the session has already counted it as seen, so a resume would not replay it.
     fake.gateway_down();
     rt.wait_status(Platform::Discord, WAIT, |s| matches!(s.state, ConnectorState::Reconnecting { .. })).await;
     fake.gateway_up();
-    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: caught in the outage").await;
+    fake.wait_call("createMessage", WAIT, |c| content(c).ends_with("caught")).await;
     assert_eq!(sent_texts(&fake).len(), 1);
 }
 

@@ -13,7 +13,6 @@ use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
 use matrix_sdk::ruma::events::room::{EncryptedFile, MediaSource};
 use matrix_sdk::ruma::{OwnedMxcUri, OwnedRoomId, RoomAliasId, RoomId, UInt};
 use matrix_sdk::{Client, Room, RoomState};
-use parachute_core::gating::GroupMentionMode;
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
 use parachute_core::pairing::{PairingKind, PairingStatus};
 use parachute_runtime::connector::{ConnectorError, ConnectorLink};
@@ -232,12 +231,6 @@ impl Run {
         }
         let sender_display = display_name(&room, &incoming.sender).await;
         let content = self.content(&incoming, room_id).await?;
-        let answered = is_direct
-            || incoming.addresses_bot
-            || self.shared.config.group_mention_mode == GroupMentionMode::AllMessages;
-        if answered {
-            self.shared.acknowledge(&self.client, room_id, &incoming.event_id);
-        }
         Some(Inbound {
             platform: Platform::Matrix,
             chat: ChatId::from(room_id.as_str()),

@@ -53,6 +53,8 @@ async fn dm_users_pair_then_get_formatted_threaded_answers() {
     let replies = env.bot_replies(&dm, 1).await;
     assert_eq!(bodies(&replies), [texts::REQUEST_SENT]);
     assert_eq!(replies[0]["m.relates_to"]["m.in_reply_to"]["event_id"], first.as_str());
+    let history = env.alice.history(&dm).await;
+    assert!(!history.iter().any(|e| e["type"] == "m.reaction"), "a stranger's message gets no reaction");
 
     let request = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap().remove(0);
     assert_eq!((request.kind, request.platform_user_id.as_str()), (PairingKind::User, env.alice.user_id.as_str()));

@@ -164,6 +164,9 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
         let context = text.map(|text| (HistoryRole::Context, inbound.sender_display.as_str(), text));
         return shared.store.finish_turn(&chat, &inbound.event_id, context);
     }
+    // Answered: only now (after pairing and the group rules) does the message get the ack
+    // reaction. Not awaited; the reply's delivery removes it.
+    shared.router.acknowledge(platform, &inbound.chat, &inbound.event_id);
 
     // The answer, and the part of it that belongs in the conversation's history.
     let (answer, remember) = match command {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use parachute_core::config::{BotsConfig, TelegramConfig};
-use parachute_core::ids::{ChatId, Platform};
+use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_runtime::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
 };
@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     /// Typing renewal tasks by chat id.
     pub(crate) typing: parachute_runtime::typing::TypingRenewals,
+    /// Ack reactions being sent, by event id, for the reply to wait for before clearing.
+    pub(crate) acks: parachute_runtime::ack::PendingAcks<()>,
 }
 
 /// The Telegram connector.
@@ -59,7 +61,9 @@ impl TelegramConnector {
             .map_err(|_| ConnectorError::Config("telegram.api_url is not a URL".into()))?;
         let raw = RawApi::new(api_url.clone(), token)?;
         let bot = Bot::with_client(raw.token_for_client(), raw.client()).set_api_url(api_url);
-        Ok(Self { shared: Arc::new(Shared { config: config.clone(), bot, raw, store, typing: Default::default() }) })
+        let shared =
+            Shared { config: config.clone(), bot, raw, store, typing: Default::default(), acks: Default::default() };
+        Ok(Self { shared: Arc::new(shared) })
     }
 }
 
@@ -84,6 +88,10 @@ impl Connector for TelegramConnector {
     fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
         let shared = self.shared.clone();
         Box::pin(async move { outbound::deliver(&shared, reply).await })
+    }
+
+    fn acknowledge(&self, chat: ChatId, event: EventId) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        outbound::acknowledge(&self.shared, &chat, &event)
     }
 
     fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {

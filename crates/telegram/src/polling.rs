@@ -13,7 +13,6 @@ use teloxide_core::types::{BotCommand, FileId};
 use crate::Shared;
 use crate::api::POLL_TIMEOUT_SECS;
 use crate::errors::classify_request_error;
-use crate::outbound;
 use crate::translate::{self, Body, BotIdentity, Incoming};
 
 /// The store cursor holding the next update id to fetch.
@@ -123,7 +122,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Downloads a voice message's audio and adds the ack reaction; the message as the runtime
+/// Downloads a voice message's audio; the message as the runtime
 /// takes it, or `None` when its audio cannot be had.
 async fn take_up(shared: &Arc<Shared>, incoming: Incoming) -> Option<Inbound> {
     let event_id = incoming.event_id();
@@ -141,11 +140,6 @@ async fn take_up(shared: &Arc<Shared>, incoming: Incoming) -> Option<Inbound> {
             }
         },
     };
-    let answered = incoming.addresses_bot
-        || shared.config.group_mention_mode == parachute_core::gating::GroupMentionMode::AllMessages;
-    if answered {
-        outbound::ack(shared, incoming.chat_id, incoming.message_id).await;
-    }
     Some(Inbound {
         platform: Platform::Telegram,
         chat: incoming.chat_id.to_string().into(),

@@ -71,8 +71,23 @@ async fn dm_from_allowed_user_is_answered_with_reaction_and_typing_in_order() {
     let typing = fake.calls_of("sendChatAction");
     assert!(!typing.is_empty(), "typing shown while the brain works");
     assert_eq!(typing[0].params["action"], "typing");
-    assert!(acked.seq < typing[0].seq && typing[0].seq < reply.seq && reply.seq < cleared.seq, "{:#?}", fake.calls());
+    // The reaction is not awaited before the work starts: it and typing may come in any order.
+    assert!(acked.seq < cleared.seq && typing[0].seq < reply.seq && reply.seq < cleared.seq, "{:#?}", fake.calls());
     assert_eq!(brain.requests().len(), 1);
+}
+
+#[actix::test]
+async fn a_slow_reaction_is_still_cleared_after_a_quick_reply() {
+    let fake = TelegramFake::start();
+    fake.delay_next("setMessageReaction", Duration::from_millis(800));
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "quick"));
+    let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
+    let cleared = fake.wait_call("setMessageReaction", WAIT, |c| c.params["reaction"] == json!([])).await;
+    let acked = fake.calls_of("setMessageReaction").into_iter().find(|c| c.params["reaction"] != json!([])).unwrap();
+    assert!(acked.seq < reply.seq, "the reaction was asked for first, and answered late");
+    assert!(cleared.at >= acked.at + Duration::from_millis(800), "cleared only once the reaction was on");
 }
 
 #[actix::test]
@@ -99,6 +114,8 @@ async fn unknown_user_goes_through_pairing_and_is_answered_after_approval() {
     assert_eq!(requests.len(), 1);
     rt.handle.pairing.send(Approve { id: requests[0].id, trust_level: None }).await.unwrap().unwrap();
     fake.wait_call("sendMessage", WAIT, |c| text_of(c) == texts::APPROVED).await;
+    assert!(fake.calls_of("setMessageReaction").is_empty(), "a stranger's message gets no reaction");
+    assert!(fake.calls_of("sendChatAction").is_empty(), "and no typing");
     fake.push_message(private_text(fake.next_message_id(), eve, "eve", "thanks"));
     fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "eve: thanks").await;
     assert_eq!(brain.requests().len(), 1, "only the message after approval reached the brain");
@@ -110,7 +127,8 @@ async fn group_mention_only_answers_mentions_replies_and_commands() {
     let brain = RecordingBrain::new();
     let _rt = start(config(&fake), &brain).await;
     let at_bot = format!("@{BOT_USERNAME}");
-    fake.push_message(group_text(fake.next_message_id(), GROUP, 11, "just chatting", json!([])));
+    let chatter = fake.next_message_id();
+    fake.push_message(group_text(chatter, GROUP, 11, "just chatting", json!([])));
     let text = format!("hey {at_bot} what's up");
     fake.push_message(group_text(fake.next_message_id(), GROUP, 11, &text, mention(&text, &at_bot)));
     fake.wait_call("sendMessage", WAIT, |c| text_of(c).ends_with("what's up")).await;
@@ -127,7 +145,8 @@ async fn group_mention_only_answers_mentions_replies_and_commands() {
     fake.wait_call("sendMessage", WAIT, |c| text_of(c).ends_with("Para by name")).await;
 
     let other = "@someone_else hi";
-    fake.push_message(group_text(fake.next_message_id(), GROUP, 11, other, mention(other, "@someone_else")));
+    let not_us = fake.next_message_id();
+    fake.push_message(group_text(not_us, GROUP, 11, other, mention(other, "@someone_else")));
     let command = format!("/help@{BOT_USERNAME}");
     fake.push_message(group_text(fake.next_message_id(), GROUP, 11, &command, json!([])));
     let help = fake.wait_calls("sendMessage", 4, WAIT, sent_to(GROUP)).await;
@@ -135,6 +154,12 @@ async fn group_mention_only_answers_mentions_replies_and_commands() {
     let texts: Vec<String> = fake.calls_of("sendMessage").iter().map(|c| text_of(c).to_owned()).collect();
     assert!(!texts.iter().any(|t| t.contains("just chatting") || t.contains("someone_else")), "{texts:#?}");
     assert!(brain.requests().iter().all(|r| !r.message.contains("just chatting")));
+    // Each answered message gets the reaction and its removal; the others get nothing.
+    fake.wait_calls("setMessageReaction", 8, WAIT, |_| true).await;
+    let reacted: Vec<_> = fake.calls_of("setMessageReaction").iter().map(|c| c.params["message_id"].clone()).collect();
+    assert!(!reacted.contains(&json!(chatter)) && !reacted.contains(&json!(not_us)), "{reacted:?}");
+    let typing = fake.calls_of("sendChatAction").len();
+    assert_eq!(typing, 3, "typing only while the brain answers the three addressed messages");
 }
 
 #[actix::test]

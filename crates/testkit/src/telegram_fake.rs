@@ -54,6 +54,7 @@ struct State {
     next_message_id: i64,
     calls: Vec<Call>,
     failures: VecDeque<(String, Failure)>,
+    delays: VecDeque<(String, Duration)>,
     reject_markup_containing: Option<String>,
     files: HashMap<String, (String, Vec<u8>)>,
 }
@@ -174,6 +175,11 @@ impl TelegramFake {
     /// Makes the next call of `method` (`"*"` for any) answer with `failure`.
     pub fn fail_next(&self, method: &str, failure: Failure) {
         self.shared.state.lock().unwrap().failures.push_back((method.to_owned(), failure));
+    }
+
+    /// Makes the next call of `method` (`"*"` for any) answer only after `delay`.
+    pub fn delay_next(&self, method: &str, delay: Duration) {
+        self.shared.state.lock().unwrap().delays.push_back((method.to_owned(), delay));
     }
 
     /// Makes `sendMessage` in HTML parse mode answer 400 "can't parse entities" when the text
@@ -300,14 +306,19 @@ async fn api(shared: web::Data<Shared>, path: web::Path<(String, String)>, body:
     let (token, method) = path.into_inner();
     let method = canonical_method(&method);
     let params: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({}));
-    let failure = {
+    let (failure, delay) = {
         let mut state = shared.state.lock().unwrap();
         let seq = state.calls.len();
         state.calls.push(Call { seq, method: method.clone(), params: params.clone(), at: std::time::Instant::now() });
         let position = state.failures.iter().position(|(m, _)| m == "*" || *m == method);
-        position.and_then(|i| state.failures.remove(i)).map(|(_, f)| f)
+        let failure = position.and_then(|i| state.failures.remove(i)).map(|(_, f)| f);
+        let position = state.delays.iter().position(|(m, _)| m == "*" || *m == method);
+        (failure, position.and_then(|i| state.delays.remove(i)).map(|(_, d)| d))
     };
     shared.bump();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     if token != FAKE_TOKEN {
         return error(401, "Unauthorized", None);
     }
