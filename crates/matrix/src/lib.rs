@@ -3,10 +3,12 @@
 //! [`MatrixFactory`] builds a [`MatrixConnector`] from the `matrix` config section. A run
 //! ([`sync_loop`]) checks the token, joins the allowed rooms and long-polls `/sync`; each
 //! room message becomes one `Inbound` ([`translate`]), invites are decided by [`invites`];
+//! audio is fetched by [`media`] only when a message is answered;
 //! replies, typing and the ack reaction of a message being answered go out through
 //! [`outbound`].
 
 pub mod invites;
+mod media;
 mod outbound;
 mod session;
 mod sync_loop;
@@ -24,9 +26,9 @@ use parachute_core::config::{BotsConfig, MatrixConfig};
 use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_core::pairing::{PairingKind, PairingStatus};
 use parachute_runtime::connector::{
-    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
+    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
 };
-use parachute_runtime::messages::Reply;
+use parachute_runtime::messages::{MediaRef, Reply};
 use parachute_runtime::store::{PairingRecord, Store};
 use tokio::task::AbortHandle;
 
@@ -146,6 +148,11 @@ impl Connector for MatrixConnector {
 
     fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
         Box::pin(outbound::deliver(self.shared.clone(), reply))
+    }
+
+    fn fetch_media(&self, media: MediaRef, limit: u64) -> BoxFuture<'static, Result<Vec<u8>, MediaError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move { media::fetch(&shared, media, limit).await })
     }
 
     fn acknowledge(&self, chat: ChatId, event: EventId) -> BoxFuture<'static, Result<(), ConnectorError>> {

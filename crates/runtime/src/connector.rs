@@ -45,7 +45,7 @@ pub enum MediaError {
     /// it streamed in (the download was cut off).
     #[error("the file is larger than the limit of {limit} bytes")]
     TooLarge {
-        /// Its size when known: announced, or the bytes read when the download was cut off.
+        /// Its size when announced; `None` when the download was cut off.
         size: Option<u64>,
         /// The limit in bytes.
         limit: u64,

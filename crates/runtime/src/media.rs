@@ -15,9 +15,9 @@ pub fn check_announced(size: Option<u64>, limit: u64) -> Result<(), MediaError> 
     Ok(())
 }
 
-/// Collects a body from its chunks, failing with [`MediaError::TooLarge`] as soon as more than
-/// `limit` bytes arrived: no further chunk is read, and the chunk that passed the limit is
-/// not kept. Errors of the body are the caller's (mapped without secrets).
+/// Collects a body from its chunks, failing with [`MediaError::TooLarge`] (size unknown) as
+/// soon as more than `limit` bytes arrived: no further chunk is read, and the chunk that
+/// passed the limit is not kept. Errors of the body are the caller's (mapped without secrets).
 pub async fn read_limited<S, B>(chunks: S, limit: u64) -> Result<Vec<u8>, MediaError>
 where
     S: Stream<Item = Result<B, MediaError>>,
@@ -28,9 +28,8 @@ where
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk?;
         let chunk = chunk.as_ref();
-        let total = data.len() as u64 + chunk.len() as u64;
-        if total > limit {
-            return Err(MediaError::TooLarge { size: Some(total), limit });
+        if data.len() as u64 + chunk.len() as u64 > limit {
+            return Err(MediaError::TooLarge { size: None, limit });
         }
         data.extend_from_slice(chunk);
     }
@@ -58,7 +57,7 @@ mod tests {
     async fn reading_stops_at_the_chunk_that_passes_the_limit() {
         let pulled = Arc::new(AtomicUsize::new(0));
         let err = read_limited(endless(1000, pulled.clone()), 4_500).await.unwrap_err();
-        assert_eq!(err, MediaError::TooLarge { size: Some(5_000), limit: 4_500 });
+        assert_eq!(err, MediaError::TooLarge { size: None, limit: 4_500 });
         assert_eq!(pulled.load(Ordering::SeqCst), 5, "not one chunk more than needed to see it is too large");
     }
 

@@ -17,8 +17,9 @@ use crate::status::ConnectorStatus;
 pub enum Content {
     /// A text message.
     Text(String),
-    /// A voice note or audio file, already downloaded.
-    Voice(VoiceNote),
+    /// A voice note or audio file, not downloaded yet: fetched through its connector only
+    /// when it is about to be transcribed.
+    Voice(MediaRef),
 }
 
 /// A media file as the platform announced it: what it is and where to fetch it, never its
@@ -51,7 +52,7 @@ impl fmt::Debug for MediaRef {
     }
 }
 
-/// Audio to transcribe.
+/// Audio to transcribe: a [`MediaRef`] once fetched.
 #[derive(Clone)]
 pub struct VoiceNote {
     /// e.g. `audio/ogg`.

@@ -3,6 +3,7 @@
 
 mod api;
 pub mod errors;
+mod media;
 mod outbound;
 mod polling;
 pub mod translate;
@@ -13,9 +14,9 @@ use futures_util::future::BoxFuture;
 use parachute_core::config::{BotsConfig, TelegramConfig};
 use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_runtime::connector::{
-    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
+    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
 };
-use parachute_runtime::messages::Reply;
+use parachute_runtime::messages::{MediaRef, Reply};
 use parachute_runtime::store::Store;
 use secrecy::SecretString;
 use teloxide_core::Bot;
@@ -88,6 +89,11 @@ impl Connector for TelegramConnector {
     fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
         let shared = self.shared.clone();
         Box::pin(async move { outbound::deliver(&shared, reply).await })
+    }
+
+    fn fetch_media(&self, media: MediaRef, limit: u64) -> BoxFuture<'static, Result<Vec<u8>, MediaError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move { media::fetch(&shared, media, limit).await })
     }
 
     fn acknowledge(&self, chat: ChatId, event: EventId) -> BoxFuture<'static, Result<(), ConnectorError>> {
