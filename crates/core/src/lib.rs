@@ -8,6 +8,7 @@ pub mod duration;
 pub mod format;
 pub mod gating;
 pub mod ids;
+pub mod media;
 pub mod pairing;
 pub mod redact;
 pub mod sanitize;

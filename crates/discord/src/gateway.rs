@@ -12,11 +12,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use parachute_core::config::DiscordConfig;
-use parachute_core::gating::GroupMentionMode;
 use parachute_core::ids::Platform;
 use parachute_runtime::connector::{ConnectorError, ConnectorLink, Identity};
-use parachute_runtime::messages::{Content, Inbound, VoiceNote};
+use parachute_runtime::messages::{Content, Inbound, MediaRef};
 use parachute_runtime::store::now_ms;
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
@@ -29,7 +27,7 @@ use twilight_model::id::marker::{ChannelMarker, GuildMarker, MessageMarker, Role
 
 use crate::errors::{classify_close, classify_http};
 use crate::translate::{self, Body, BotIdentity, Incoming};
-use crate::{Shared, outbound, rest};
+use crate::{Shared, rest};
 
 /// What the bot asks the gateway for: guild and DM messages with their text. MESSAGE_CONTENT
 /// is privileged: it must be enabled in the developer portal or the gateway closes with 4014.
@@ -40,9 +38,6 @@ pub fn intents() -> Intents {
 /// Gateway connections in a row that may end before READY/RESUMED until the run gives up
 /// and the harness backs off.
 const MAX_UNREADY_CONNECTIONS: u32 = 3;
-
-/// Largest audio attachment downloaded for transcription.
-const MAX_AUDIO_BYTES: u64 = 25 * 1024 * 1024;
 
 /// Messages received from the gateway and not yet taken up. The gateway must be read on (its
 /// heartbeats travel on the same connection), so past this a message is dropped with a
@@ -199,9 +194,9 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Handles messages one at a time, so the shard keeps heartbeating while a reaction or
-/// download is under way: first what was missed while away (read back per channel), then
-/// the gateway's messages in arrival order.
+/// Handles messages one at a time, so the shard keeps heartbeating while the bot's roles of
+/// a guild are fetched or a message is stored: first what was missed while away (read back
+/// per channel), then the gateway's messages in arrival order.
 async fn worker(shared: Arc<Shared>, link: ConnectorLink, me: BotIdentity, mut inbox: mpsc::Receiver<Message>) {
     let mut newest = NewestTaken::load(&shared);
     for message in read_back(&shared, &newest).await {
@@ -313,39 +308,17 @@ async fn bot_roles(shared: &Shared, guild: Id<GuildMarker>, me: &BotIdentity) ->
     managed
 }
 
-/// Whether a translated message will be answered (so it gets the ack reaction and its
-/// audio is downloaded).
-fn answered(config: &DiscordConfig, incoming: &Incoming) -> bool {
-    incoming.addresses_bot || config.group_mention_mode == GroupMentionMode::AllMessages
-}
-
+/// Hands one translated message on: stored in the durable inbox with its channel's cursor
+/// first. An audio attachment stays on Discord's CDN (its URL): it is fetched only when the
+/// message is answered.
 async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) {
     let event_id = incoming.event_id();
-    let answered = answered(&shared.config, &incoming);
-    let content = match &incoming.body {
-        Body::Text(text) => Content::Text(text.clone()),
-        Body::Audio { .. } if !answered => return,
+    let content = match incoming.body {
+        Body::Text(text) => Content::Text(text),
         Body::Audio { url, mime_type, file_name, size } => {
-            if *size > MAX_AUDIO_BYTES {
-                tracing::warn!(event = %event_id, size, "skipping an audio attachment that is too large");
-                return;
-            }
-            match download(shared, url).await {
-                Ok(data) => Content::Voice(VoiceNote {
-                    mime_type: mime_type.clone(),
-                    file_name: file_name.clone(),
-                    data: data.into(),
-                }),
-                Err(err) => {
-                    tracing::warn!(event = %event_id, error = %err, "skipping an audio attachment that could not be downloaded");
-                    return;
-                }
-            }
+            Content::Voice(MediaRef { mime_type, file_name, size: Some(size), source: url })
         }
     };
-    if answered {
-        outbound::ack(shared, incoming.channel_id, incoming.message_id).await;
-    }
     let inbound = Inbound {
         platform: Platform::Discord,
         chat: incoming.channel_id.to_string().into(),
@@ -368,28 +341,4 @@ async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) {
         tracing::warn!(event = %inbound.event_id, error = %err, "cannot store a discord message before answering it");
     }
     link.inbound(inbound).await;
-}
-
-/// Downloads an attachment from Discord's CDN (no token is sent: attachment URLs are signed).
-async fn download(shared: &Shared, url: &str) -> Result<Vec<u8>, ConnectorError> {
-    let parsed =
-        reqwest::Url::parse(url).map_err(|_| ConnectorError::Transient("the attachment URL is invalid".into()))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(ConnectorError::Transient("the attachment URL is not http(s)".into()));
-    }
-    let response = shared
-        .downloads
-        .get(parsed)
-        .send()
-        .await
-        .map_err(|_| ConnectorError::Transient("cannot download the attachment".into()))?;
-    if !response.status().is_success() {
-        return Err(ConnectorError::Transient(format!("the attachment download answered HTTP {}", response.status())));
-    }
-    let bytes =
-        response.bytes().await.map_err(|_| ConnectorError::Transient("the attachment download broke off".into()))?;
-    if bytes.len() as u64 > MAX_AUDIO_BYTES {
-        return Err(ConnectorError::Transient("the attachment is too large".into()));
-    }
-    Ok(bytes.to_vec())
 }

@@ -4,6 +4,7 @@
 
 pub mod errors;
 mod gateway;
+mod media;
 mod outbound;
 mod rest;
 pub mod translate;
@@ -14,11 +15,11 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use parachute_core::config::{BotsConfig, DiscordConfig};
-use parachute_core::ids::{ChatId, Platform};
+use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_runtime::connector::{
-    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
+    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
 };
-use parachute_runtime::messages::Reply;
+use parachute_runtime::messages::{MediaRef, Reply};
 use parachute_runtime::store::Store;
 use secrecy::SecretString;
 use twilight_gateway::queue::InMemoryQueue;
@@ -48,7 +49,7 @@ pub(crate) struct Shared {
     /// `discord.gateway_url` without a trailing `/` (twilight appends `/?v=10&encoding=json`).
     pub(crate) gateway_url: String,
     pub(crate) http: twilight_http::Client,
-    /// For attachment downloads (CDN URLs need no token).
+    /// For attachment downloads (CDN URLs need no token), fetched when a message is answered.
     pub(crate) downloads: reqwest::Client,
     /// One identify queue for every run, so re-identifying respects Discord's 5 s spacing.
     pub(crate) identify_queue: InMemoryQueue,
@@ -58,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) roles: Mutex<HashMap<Id<GuildMarker>, Vec<Id<RoleMarker>>>>,
     /// Typing renewal tasks by channel id.
     pub(crate) typing: parachute_runtime::typing::TypingRenewals,
+    /// Ack reactions being sent, by event id, for the reply to wait for before removing.
+    pub(crate) acks: parachute_runtime::ack::PendingAcks<()>,
     /// Accepted messages and each channel's read-back cursor.
     pub(crate) store: Store,
 }
@@ -106,6 +109,7 @@ impl DiscordConnector {
                 resume: Mutex::new(None),
                 roles: Mutex::new(HashMap::new()),
                 typing: Default::default(),
+                acks: Default::default(),
                 store,
             }),
         })
@@ -133,6 +137,15 @@ impl Connector for DiscordConnector {
     fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
         let shared = self.shared.clone();
         Box::pin(async move { outbound::deliver(&shared, reply).await })
+    }
+
+    fn fetch_media(&self, media: MediaRef, limit: u64) -> BoxFuture<'static, Result<Vec<u8>, MediaError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move { media::fetch(&shared, media, limit).await })
+    }
+
+    fn acknowledge(&self, chat: ChatId, event: EventId) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        outbound::acknowledge(&self.shared, &chat, &event)
     }
 
     fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {

@@ -1,12 +1,14 @@
 //! The send side: replies as Discord markdown in chunks of at most 2,000 characters (the
 //! first one a reply to the answered message), the typing indicator renewed while the brain
-//! works, and the ack reaction.
+//! works, and the ack reaction of a message being answered.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use parachute_core::format::discord_chunks;
-use parachute_core::ids::ChatId;
+use parachute_core::ids::{ChatId, EventId};
+use parachute_runtime::ack::ACK_WAIT;
 use parachute_runtime::connector::ConnectorError;
 use parachute_runtime::messages::Reply;
 use twilight_http::request::channel::reaction::RequestReactionType;
@@ -28,7 +30,8 @@ fn channel_id(chat: &ChatId) -> Result<Id<ChannelMarker>, ConnectorError> {
 
 /// Sends a reply: the formatter's Discord chunks, the first one replying to the answered
 /// message; no mention in the text pings anyone (only the replied-to author is notified).
-/// Then removes the ack reaction from the answered message.
+/// Then removes the ack reaction from the answered message, once it was sent (waiting for it
+/// if need be).
 pub async fn deliver(shared: &Shared, reply: Reply) -> Result<(), ConnectorError> {
     let channel = channel_id(&reply.chat)?;
     let answered: Option<Id<MessageMarker>> = reply.in_reply_to.as_ref().and_then(|e| e.as_str().parse().ok());
@@ -40,29 +43,39 @@ pub async fn deliver(shared: &Shared, reply: Reply) -> Result<(), ConnectorError
         }
         request.await.map_err(|e| classify_http(&e))?;
     }
-    if let Some(message) = answered {
+    if let (Some(message), Some(event)) = (answered, &reply.in_reply_to)
+        && shared.acks.settle(event.as_str(), ACK_WAIT).await.is_some()
+    {
         clear_ack(shared, channel, message).await;
     }
     Ok(())
 }
 
-/// Adds the ack reaction to a message just received (when one is configured).
-pub async fn ack(shared: &Shared, channel: Id<ChannelMarker>, message: Id<MessageMarker>) {
-    let emoji = shared.config.ack_emoji.as_str();
-    if emoji.is_empty() {
-        return;
-    }
-    let reaction = RequestReactionType::Unicode { name: emoji };
-    if let Err(err) = shared.http.create_reaction(channel, message, &reaction).await {
-        tracing::debug!(error = %classify_http(&err), "could not add the ack reaction");
-    }
+/// Adds the ack reaction to a message that will be answered (when one is configured). The
+/// reaction is registered at once, so the reply waits for it before removing it.
+pub fn acknowledge(
+    shared: &Arc<Shared>,
+    chat: &ChatId,
+    event: &EventId,
+) -> BoxFuture<'static, Result<(), ConnectorError>> {
+    let message: Option<Id<MessageMarker>> = event.as_str().parse().ok();
+    let (Ok(channel), Some(message), false) = (channel_id(chat), message, shared.config.ack_emoji.is_empty()) else {
+        return Box::pin(async { Ok(()) });
+    };
+    let Some(pending) = shared.acks.begin(event.as_str()) else {
+        return Box::pin(async { Ok(()) });
+    };
+    let shared = shared.clone();
+    Box::pin(async move {
+        let reaction = RequestReactionType::Unicode { name: shared.config.ack_emoji.as_str() };
+        shared.http.create_reaction(channel, message, &reaction).await.map_err(|err| classify_http(&err))?;
+        pending.sent(());
+        Ok(())
+    })
 }
 
 async fn clear_ack(shared: &Shared, channel: Id<ChannelMarker>, message: Id<MessageMarker>) {
     let emoji = shared.config.ack_emoji.as_str();
-    if emoji.is_empty() {
-        return;
-    }
     let reaction = RequestReactionType::Unicode { name: emoji };
     if let Err(err) = shared.http.delete_current_user_reaction(channel, message, &reaction).await {
         tracing::debug!(error = %classify_http(&err), "could not remove the ack reaction");

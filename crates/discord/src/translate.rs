@@ -25,7 +25,7 @@ pub struct BotIdentity {
 pub enum Body {
     /// Text, the bot's own mentions tidied (see [`tidy_mentions`]).
     Text(String),
-    /// A voice message or audio attachment still to download.
+    /// A voice message or audio attachment, downloaded only if it is answered.
     Audio {
         /// The attachment's CDN URL.
         url: String,

@@ -11,17 +11,19 @@ use parachute_core::pairing::texts;
 use parachute_discord::DiscordFactory;
 use parachute_discord::errors::{DISALLOWED_INTENTS_MESSAGE, INVALID_TOKEN_MESSAGE};
 use parachute_runtime::messages::Test;
-use parachute_runtime::orchestrator::{NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
+use parachute_runtime::orchestrator::{DOWNLOAD_FAILED_TEXT, NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
 use parachute_runtime::pairing::{Approve, ListPairing};
 use parachute_runtime::status::ConnectorState;
 use parachute_testkit::TestRuntime;
+use parachute_testkit::ai_fake::{AiFake, Api};
+use parachute_testkit::audio::sine_wav;
 use parachute_testkit::brains::RecordingBrain;
 use parachute_testkit::discord_fake::{
     BOT_ID, BOT_ROLE_ID, BOT_USERNAME, Call, DiscordFake, Failure, MESSAGE_CONTENT_INTENT, bot_user, dm_text,
     guild_text, iso_8601, message, user,
 };
 use parachute_testkit::runtime::config_with_tokens;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
 const ALICE: u64 = 4242;
@@ -97,8 +99,23 @@ async fn dm_from_allowed_user_is_answered_with_reaction_and_typing_in_order() {
     let typing = fake.calls_of("triggerTyping");
     assert!(!typing.is_empty(), "typing shown while the brain works");
     assert_eq!(typing[0].params["channel_id"], ALICE_DM.to_string());
-    assert!(acked.seq < typing[0].seq && typing[0].seq < reply.seq && reply.seq < cleared.seq, "{:#?}", fake.calls());
+    // The reaction is not awaited before the work starts: it and typing may come in any order.
+    assert!(acked.seq < cleared.seq && typing[0].seq < reply.seq && reply.seq < cleared.seq, "{:#?}", fake.calls());
     assert_eq!(brain.requests().len(), 1);
+}
+
+#[actix::test]
+async fn a_slow_reaction_is_still_removed_after_a_quick_reply() {
+    let fake = DiscordFake::start();
+    fake.delay_next("createReaction", Duration::from_millis(800));
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    from_alice(&fake, "quick");
+    let reply = fake.wait_call("createMessage", WAIT, in_channel(ALICE_DM)).await;
+    let cleared = fake.wait_call("deleteOwnReaction", WAIT, |_| true).await;
+    let acked = &fake.calls_of("createReaction")[0];
+    assert!(acked.seq < reply.seq, "the reaction was asked for first, and answered late");
+    assert!(cleared.at >= acked.at + Duration::from_millis(800), "removed only once the reaction was on");
 }
 
 #[actix::test]
@@ -129,6 +146,8 @@ async fn unknown_user_goes_through_pairing_and_is_answered_after_approval() {
     assert_eq!(requests[0].platform_user_id, eve.to_string());
     rt.handle.pairing.send(Approve { id: requests[0].id, trust_level: None }).await.unwrap().unwrap();
     fake.wait_call("createMessage", WAIT, |c| content(c) == texts::APPROVED).await;
+    assert!(fake.calls_of("createReaction").is_empty(), "a stranger's message gets no reaction");
+    assert!(fake.calls_of("triggerTyping").is_empty(), "and no typing");
     fake.push_message(dm_text(fake.next_id(), eve_dm, eve, "eve", "thanks"));
     fake.wait_call("createMessage", WAIT, |c| content(c) == "eve: thanks").await;
     assert_eq!(brain.requests().len(), 1, "only the message after approval reached the brain");
@@ -246,19 +265,122 @@ async fn long_reply_is_split_at_2000() {
     fake.wait_call("deleteOwnReaction", WAIT, |_| true).await;
 }
 
+/// A voice message in `channel` from `user` whose attachment is at `url` and announces `size`.
+fn voice_message(fake: &DiscordFake, channel: u64, user: u64, name: &str, url: &str, size: u64) -> Value {
+    let mut voice = dm_text(fake.next_id(), channel, user, name, "");
+    voice["flags"] = json!(8192);
+    voice["attachments"] = json!([{"id": "1", "filename": "voice-message.ogg", "size": size, "url": url,
+        "proxy_url": url, "content_type": "audio/ogg", "duration_secs": 1.0, "waveform": "AAAA"}]);
+    voice
+}
+
+fn with_transcriber(fake: &DiscordFake, whisper: &AiFake) -> BotsConfig {
+    let mut config = config(fake);
+    config.transcriber.base_url = Some(whisper.openai_url());
+    config.transcriber.max_retries = 0;
+    config
+}
+
 #[actix::test]
-async fn voice_message_is_downloaded_and_handed_over() {
+async fn voice_message_without_a_transcriber_is_not_downloaded() {
     let fake = DiscordFake::start();
     let url = fake.add_attachment("voice-message.ogg", vec![1, 2, 3, 4]);
     let brain = RecordingBrain::new();
     let _rt = start(config(&fake), &brain).await;
-    let mut voice = dm_text(fake.next_id(), ALICE_DM, ALICE, "alice", "");
-    voice["flags"] = json!(8192);
-    voice["attachments"] = json!([{"id": "1", "filename": "voice-message.ogg", "size": 4, "url": url,
-        "proxy_url": url, "content_type": "audio/ogg", "duration_secs": 1.0, "waveform": "AAAA"}]);
-    fake.push_message(voice);
-    fake.wait_call("download", WAIT, |c| c.params["name"] == "voice-message.ogg").await;
+    fake.push_message(voice_message(&fake, ALICE_DM, ALICE, "alice", &url, 4));
     fake.wait_call("createMessage", WAIT, |c| content(c) == NO_TRANSCRIBER_TEXT).await;
+    assert!(fake.calls_of("download").is_empty());
+}
+
+#[actix::test]
+async fn voice_message_is_downloaded_transcribed_and_answered() {
+    let fake = DiscordFake::start();
+    let whisper = AiFake::start(None);
+    whisper.set_transcript("what is on today");
+    let wav = sine_wav(300, 440.0);
+    let url = fake.add_attachment("voice-message.ogg", wav.clone());
+    let brain = RecordingBrain::new();
+    let _rt = start(with_transcriber(&fake, &whisper), &brain).await;
+    fake.push_message(voice_message(&fake, ALICE_DM, ALICE, "alice", &url, wav.len() as u64));
+    let reply = fake.wait_call("createMessage", WAIT, in_channel(ALICE_DM)).await;
+    assert!(content(&reply).ends_with("alice: what is on today"), "{}", content(&reply));
+    assert_eq!(fake.calls_of("download").len(), 1);
+    let call = whisper.calls(Api::Transcription).remove(0);
+    assert_eq!(call.part("file").unwrap().data, wav, "the attachment reaches the transcriber unchanged");
+    let cleared = fake.wait_call("deleteOwnReaction", WAIT, |_| true).await;
+    assert!(fake.calls_of("createReaction")[0].seq < cleared.seq);
+}
+
+#[actix::test]
+async fn a_strangers_voice_message_is_never_downloaded_and_gets_no_reaction() {
+    let fake = DiscordFake::start();
+    let whisper = AiFake::start(None);
+    let url = fake.add_attachment("voice-message.ogg", sine_wav(200, 440.0));
+    let brain = RecordingBrain::new();
+    let rt = start(with_transcriber(&fake, &whisper), &brain).await;
+    let (eve, eve_dm) = (5151, 5152);
+    fake.push_message(voice_message(&fake, eve_dm, eve, "eve", &url, 4_000));
+    let first = fake.wait_call("createMessage", WAIT, in_channel(eve_dm)).await;
+    assert_eq!(content(&first), texts::REQUEST_SENT);
+    // Guild chatter with a voice message, not addressed to the bot: context, not downloaded.
+    let mut chatter = guild_text(fake.next_id(), GUILD, CHANNEL, 11, "", &[]);
+    chatter["flags"] = json!(8192);
+    chatter["attachments"] = voice_message(&fake, CHANNEL, 11, "member", &url, 4_000)["attachments"].clone();
+    let chatter_id = chatter["id"].as_str().unwrap().to_owned();
+    fake.push_message(chatter);
+    let done = || async { rt.handle.store.is_event_done(Platform::Discord, &chatter_id.as_str().into()).unwrap() };
+    assert!(parachute_testkit::wait_until(WAIT, done).await);
+    assert!(fake.calls_of("download").is_empty(), "no attachment GET: {:#?}", fake.calls());
+    assert!(fake.calls_of("createReaction").is_empty(), "no ack reaction");
+    assert!(fake.calls_of("triggerTyping").is_empty(), "no typing");
+    assert!(whisper.calls(Api::Transcription).is_empty());
+}
+
+#[actix::test]
+async fn an_announced_size_over_the_limit_is_refused_without_a_download() {
+    let fake = DiscordFake::start();
+    let whisper = AiFake::start(None);
+    let url = fake.add_attachment("voice-message.ogg", vec![0; 16]);
+    let brain = RecordingBrain::new();
+    let _rt = start(with_transcriber(&fake, &whisper), &brain).await;
+    fake.push_message(voice_message(&fake, ALICE_DM, ALICE, "alice", &url, 31_000_000));
+    let reply = fake.wait_call("createMessage", WAIT, in_channel(ALICE_DM)).await;
+    assert_eq!(content(&reply), "That voice message is 31 MB; I can take files up to 20 MB.");
+    assert!(fake.calls_of("download").is_empty());
+    assert!(whisper.calls(Api::Transcription).is_empty());
+}
+
+#[actix::test]
+async fn an_attachment_larger_than_announced_is_cut_off_at_the_limit() {
+    let fake = DiscordFake::start();
+    let whisper = AiFake::start(None);
+    let liar = fake.add_attachment("liar.ogg", vec![0; 300_000]);
+    let endless = fake.add_endless_attachment("endless.ogg");
+    let brain = RecordingBrain::new();
+    let mut config = with_transcriber(&fake, &whisper);
+    config.max_media_bytes = 100_000;
+    let _rt = start(config, &brain).await;
+    fake.push_message(voice_message(&fake, ALICE_DM, ALICE, "alice", &liar, 1_000));
+    let reply = fake.wait_call("createMessage", WAIT, in_channel(ALICE_DM)).await;
+    assert_eq!(content(&reply), "That voice message is 300 kB; I can take files up to 100 kB.");
+    // An endless body is only answered at all if reading stops at the limit.
+    fake.push_message(voice_message(&fake, ALICE_DM, ALICE, "alice", &endless, 1_000));
+    let replies = fake.wait_calls("createMessage", 2, WAIT, in_channel(ALICE_DM)).await;
+    assert_eq!(content(&replies[1]), "That voice message is too large; I can take files up to 100 kB.");
+    assert_eq!(fake.calls_of("download").len(), 2);
+    assert!(whisper.calls(Api::Transcription).is_empty());
+}
+
+#[actix::test]
+async fn a_failed_attachment_download_gets_a_short_apology() {
+    let fake = DiscordFake::start();
+    let whisper = AiFake::start(None);
+    let brain = RecordingBrain::new();
+    let _rt = start(with_transcriber(&fake, &whisper), &brain).await;
+    let missing = format!("{}/attachments/missing.ogg", fake.api_url());
+    fake.push_message(voice_message(&fake, ALICE_DM, ALICE, "alice", &missing, 100));
+    let reply = fake.wait_call("createMessage", WAIT, in_channel(ALICE_DM)).await;
+    assert_eq!(content(&reply), DOWNLOAD_FAILED_TEXT);
 }
 
 #[actix::test]
@@ -330,17 +452,19 @@ async fn gateway_outage_resumes_without_losing_or_repeating_messages() {
 #[actix::test]
 async fn a_message_taken_up_before_the_connection_broke_is_still_answered() {
     let fake = DiscordFake::start();
-    fake.delay_next("createReaction", Duration::from_millis(500));
+    fake.delay_next("getGuildRoles", Duration::from_millis(500));
     let brain = RecordingBrain::new();
     let rt = start(config(&fake), &brain).await;
-    from_alice(&fake, "caught in the outage");
-    fake.wait_call("createReaction", WAIT, |_| true).await;
-    // The gateway goes away while the message is still being acknowledged; the session has
-    // already counted it as seen, so a resume would not replay it.
+    let mut by_role = guild_text(fake.next_id(), GUILD, CHANNEL, 12, &format!("<@&{BOT_ROLE_ID}> caught"), &[]);
+    by_role["mention_roles"] = json!([BOT_ROLE_ID.to_string()]);
+    fake.push_message(by_role);
+    fake.wait_call("getGuildRoles", WAIT, |_| true).await;
+    // The gateway goes away while the message is still being taken up (its role mention
+    // checked); the session has already counted it as seen, so a resume would not replay it.
     fake.gateway_down();
     rt.wait_status(Platform::Discord, WAIT, |s| matches!(s.state, ConnectorState::Reconnecting { .. })).await;
     fake.gateway_up();
-    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: caught in the outage").await;
+    fake.wait_call("createMessage", WAIT, |c| content(c).ends_with("caught")).await;
     assert_eq!(sent_texts(&fake).len(), 1);
 }
 

@@ -3,9 +3,12 @@
 //! [`MatrixFactory`] builds a [`MatrixConnector`] from the `matrix` config section. A run
 //! ([`sync_loop`]) checks the token, joins the allowed rooms and long-polls `/sync`; each
 //! room message becomes one `Inbound` ([`translate`]), invites are decided by [`invites`];
-//! replies, typing and ack reactions go out through [`outbound`].
+//! audio is fetched by [`media`] only when a message is answered;
+//! replies, typing and the ack reaction of a message being answered go out through
+//! [`outbound`].
 
 pub mod invites;
+mod media;
 mod outbound;
 mod session;
 mod sync_loop;
@@ -20,16 +23,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures_util::future::BoxFuture;
 use matrix_sdk::Client;
 use parachute_core::config::{BotsConfig, MatrixConfig};
-use parachute_core::ids::{ChatId, Platform};
+use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_core::pairing::{PairingKind, PairingStatus};
 use parachute_runtime::connector::{
-    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
+    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
 };
-use parachute_runtime::messages::Reply;
+use parachute_runtime::messages::{MediaRef, Reply};
 use parachute_runtime::store::{PairingRecord, Store};
 use tokio::task::AbortHandle;
 
-use outbound::AckSlot;
 use session::Account;
 
 /// Builds Matrix connectors.
@@ -50,7 +52,7 @@ impl ConnectorFactory for MatrixFactory {
                 config: config.matrix.clone(),
                 store: env.store.clone(),
                 client: tokio::sync::Mutex::new(None),
-                acks: Mutex::new(HashMap::new()),
+                acks: Default::default(),
                 typing: Mutex::new(HashMap::new()),
                 encrypted_warned: Mutex::new(HashSet::new()),
             }),
@@ -65,7 +67,7 @@ pub(crate) struct Shared {
     store: Store,
     store_dir: PathBuf,
     client: tokio::sync::Mutex<Option<Client>>,
-    acks: Mutex<HashMap<String, AckSlot>>,
+    acks: parachute_runtime::ack::PendingAcks<outbound::SentAck>,
     typing: Mutex<HashMap<String, AbortHandle>>,
     encrypted_warned: Mutex<HashSet<String>>,
 }
@@ -95,10 +97,6 @@ impl Shared {
         Ok(client)
     }
 
-    fn acks(&self) -> MutexGuard<'_, HashMap<String, AckSlot>> {
-        locked(&self.acks)
-    }
-
     fn typing(&self) -> MutexGuard<'_, HashMap<String, AbortHandle>> {
         locked(&self.typing)
     }
@@ -106,10 +104,6 @@ impl Shared {
     /// True the first time a room is reported as encrypted.
     fn warned_encrypted(&self, room: &str) -> bool {
         locked(&self.encrypted_warned).insert(room.to_owned())
-    }
-
-    fn acknowledge(self: &Arc<Self>, client: &Client, room: &matrix_sdk::ruma::RoomId, event_id: &str) {
-        outbound::acknowledge(self, client, room, event_id);
     }
 }
 
@@ -154,6 +148,15 @@ impl Connector for MatrixConnector {
 
     fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
         Box::pin(outbound::deliver(self.shared.clone(), reply))
+    }
+
+    fn fetch_media(&self, media: MediaRef, limit: u64) -> BoxFuture<'static, Result<Vec<u8>, MediaError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move { media::fetch(&shared, media, limit).await })
+    }
+
+    fn acknowledge(&self, chat: ChatId, event: EventId) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        outbound::acknowledge(&self.shared, chat.0, event.0)
     }
 
     fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {

@@ -1,14 +1,16 @@
 //! The way out on Matrix: replies (formatted, split, threaded to the triggering event,
 //! idempotent across retries), the typing notice while the brain works, and the ack reaction
-//! added on receipt and redacted after the reply.
+//! added to a message being answered and redacted after the reply.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, RoomId};
 use matrix_sdk::{Client, Room};
 use parachute_core::format::matrix_chunks;
+use parachute_runtime::ack::ACK_WAIT;
 use parachute_runtime::connector::ConnectorError;
 use parachute_runtime::messages::Reply;
 use serde_json::json;
@@ -18,12 +20,9 @@ use crate::session::classify_sdk;
 
 /// How often the typing notice is renewed while the brain works (matrix-sdk's notice lasts 4 s).
 const TYPING_RENEW: Duration = Duration::from_secs(3);
-/// How long a reply waits for its event's ack reaction to be sent before giving up on removing it.
-const ACK_WAIT: Duration = Duration::from_secs(5);
 
-/// The ack reaction of one event. The task sending it holds the lock until it is sent, so a
-/// reply that comes back quickly waits for the reaction before removing it.
-pub type AckSlot = Arc<tokio::sync::Mutex<Option<(OwnedRoomId, OwnedEventId)>>>;
+/// A sent ack reaction: its room and its own event id, which the redaction names.
+pub type SentAck = (OwnedRoomId, OwnedEventId);
 
 fn room_of(client: &Client, chat: &str) -> Result<Room, ConnectorError> {
     let room_id = RoomId::parse(chat).map_err(|e| ConnectorError::Config(format!("`{chat}` is not a room id: {e}")))?;
@@ -63,30 +62,34 @@ pub async fn deliver(shared: Arc<Shared>, reply: Reply) -> Result<(), ConnectorE
     Ok(())
 }
 
-/// Reacts to an event with the configured emoji (in the background); remembered for removal.
-pub fn acknowledge(shared: &Arc<Shared>, client: &Client, room_id: &RoomId, event_id: &str) {
+/// Reacts to a message being answered with the configured emoji. The reaction is registered
+/// at once, so a reply that comes back quickly waits for it (up to [`ACK_WAIT`]) before
+/// redacting it.
+pub fn acknowledge(
+    shared: &Arc<Shared>,
+    room: String,
+    event_id: String,
+) -> BoxFuture<'static, Result<(), ConnectorError>> {
     let emoji = shared.config.ack_emoji.clone();
     if emoji.is_empty() {
-        return;
+        return Box::pin(async { Ok(()) });
     }
-    let slot = AckSlot::default();
-    let Ok(mut guard) = slot.clone().try_lock_owned() else { return };
-    shared.acks().insert(event_id.to_owned(), slot);
-    let (client, room_id, event_id) = (client.clone(), room_id.to_owned(), event_id.to_owned());
-    tokio::spawn(async move {
-        let Some(room) = client.get_room(&room_id) else { return };
+    let Some(pending) = shared.acks.begin(&event_id) else {
+        return Box::pin(async { Ok(()) });
+    };
+    let shared = shared.clone();
+    Box::pin(async move {
+        let client = shared.client().await?;
+        let room = room_of(&client, &room)?;
         let content = json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": emoji}});
-        match room.send_raw("m.reaction", content).await {
-            Ok(sent) => *guard = Some((room_id, sent.response.event_id)),
-            Err(err) => tracing::debug!(error = %err, "ack reaction not sent"),
-        }
-    });
+        let sent = room.send_raw("m.reaction", content).await.map_err(|e| classify_sdk(&e))?;
+        pending.sent((room.room_id().to_owned(), sent.response.event_id));
+        Ok(())
+    })
 }
 
 async fn remove_ack(shared: &Shared, client: &Client, event_id: &str) {
-    let Some(slot) = shared.acks().remove(event_id) else { return };
-    let Ok(sent) = tokio::time::timeout(ACK_WAIT, slot.lock()).await else { return };
-    let Some((room_id, reaction)) = sent.clone() else { return };
+    let Some((room_id, reaction)) = shared.acks.settle(event_id, ACK_WAIT).await else { return };
     if let Some(room) = client.get_room(&room_id)
         && let Err(err) = room.redact(&reaction, None, None).await
     {

@@ -7,24 +7,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use matrix_sdk::config::SyncSettings;
-use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::ruma::api::client::filter::{Filter as EventFilter, FilterDefinition, RoomEventFilter, RoomFilter};
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
-use matrix_sdk::ruma::events::room::{EncryptedFile, MediaSource};
-use matrix_sdk::ruma::{OwnedMxcUri, OwnedRoomId, RoomAliasId, RoomId, UInt};
+use matrix_sdk::ruma::{OwnedRoomId, RoomAliasId, RoomId, UInt};
 use matrix_sdk::{Client, Room, RoomState};
-use parachute_core::gating::GroupMentionMode;
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
 use parachute_core::pairing::{PairingKind, PairingStatus};
 use parachute_runtime::connector::{ConnectorError, ConnectorLink};
-use parachute_runtime::messages::{Content, Inbound, VoiceNote};
+use parachute_runtime::messages::{Content, Inbound, MediaRef};
 use parachute_runtime::store::{PairingRecord, now_ms};
 use serde_json::Value;
 
 use crate::Shared;
 use crate::invites::{InviteAction, decide_invite, read_invite_state};
 use crate::session::{classify, classify_sdk, identity};
-use crate::translate::{AudioSource, Incoming, IncomingBody, RoomContext, Skip, translate};
+use crate::translate::{Incoming, IncomingBody, RoomContext, Skip, translate};
 
 /// The cursor name of the stored sync token.
 pub const SYNC_TOKEN: &str = "sync_token";
@@ -231,13 +228,7 @@ impl Run {
             return None;
         }
         let sender_display = display_name(&room, &incoming.sender).await;
-        let content = self.content(&incoming, room_id).await?;
-        let answered = is_direct
-            || incoming.addresses_bot
-            || self.shared.config.group_mention_mode == GroupMentionMode::AllMessages;
-        if answered {
-            self.shared.acknowledge(&self.client, room_id, &incoming.event_id);
-        }
+        let content = content(&incoming);
         Some(Inbound {
             platform: Platform::Matrix,
             chat: ChatId::from(room_id.as_str()),
@@ -251,35 +242,19 @@ impl Run {
             timestamp_ms: incoming.timestamp_ms,
         })
     }
+}
 
-    async fn content(&self, incoming: &Incoming, room_id: &RoomId) -> Option<Content> {
-        match &incoming.body {
-            IncomingBody::Text(text) => Some(Content::Text(text.clone())),
-            IncomingBody::Audio { source, mime_type, file_name } => {
-                let source = match source {
-                    AudioSource::Plain(mxc) => MediaSource::Plain(OwnedMxcUri::from(mxc.as_str())),
-                    AudioSource::Encrypted(file) => match serde_json::from_value::<EncryptedFile>(file.clone()) {
-                        Ok(file) => MediaSource::Encrypted(Box::new(file)),
-                        Err(err) => {
-                            tracing::warn!(room = %room_id, error = %err, "encrypted voice message without a usable key");
-                            return None;
-                        }
-                    },
-                };
-                let request = MediaRequestParameters { source, format: MediaFormat::File };
-                match self.client.media().get_media_content(&request, false).await {
-                    Ok(data) => Some(Content::Voice(VoiceNote {
-                        mime_type: mime_type.clone(),
-                        file_name: file_name.clone(),
-                        data: data.into(),
-                    })),
-                    Err(err) => {
-                        tracing::warn!(room = %room_id, error = %err, "voice message could not be downloaded");
-                        None
-                    }
-                }
-            }
-        }
+/// What the runtime gets of a message. An audio file stays on the homeserver (its media
+/// source): it is fetched only when the message is answered.
+fn content(incoming: &Incoming) -> Content {
+    match &incoming.body {
+        IncomingBody::Text(text) => Content::Text(text.clone()),
+        IncomingBody::Audio { source, mime_type, file_name, size } => Content::Voice(MediaRef {
+            mime_type: mime_type.clone(),
+            file_name: file_name.clone(),
+            size: *size,
+            source: source.to_source(),
+        }),
     }
 }
 

@@ -34,7 +34,7 @@ pub struct Incoming {
 pub enum IncomingBody {
     /// Text (m.text, m.emote), without a reply fallback.
     Text(String),
-    /// A voice note or audio file: where it is, mime type and name.
+    /// A voice note or audio file: where it is, mime type, name and announced size.
     Audio {
         /// The upload (plain, or encrypted in an encrypted room).
         source: AudioSource,
@@ -42,6 +42,8 @@ pub enum IncomingBody {
         mime_type: String,
         /// The file name.
         file_name: String,
+        /// `info.size`, when the sender's client gave it.
+        size: Option<u64>,
     },
 }
 
@@ -53,6 +55,27 @@ pub enum AudioSource {
     /// An upload in an encrypted room: the event's `file` object (URI, key and hashes) the
     /// file is fetched and decrypted with.
     Encrypted(Value),
+}
+
+impl AudioSource {
+    /// The source as a `MediaRef` keeps it: the event's own field, `{"url": "mxc://…"}` or
+    /// `{"file": {…}}` (the encrypted file with its key, IV and hashes).
+    pub fn to_source(&self) -> String {
+        match self {
+            AudioSource::Plain(mxc) => serde_json::json!({ "url": mxc }).to_string(),
+            AudioSource::Encrypted(file) => serde_json::json!({ "file": file }).to_string(),
+        }
+    }
+
+    /// Reads back what [`to_source`](Self::to_source) wrote; `None` for anything else.
+    pub fn from_source(text: &str) -> Option<Self> {
+        let value: Value = serde_json::from_str(text).ok()?;
+        match (value.get("url").and_then(Value::as_str), value.get("file")) {
+            (Some(mxc), None) => Some(AudioSource::Plain(mxc.to_owned())),
+            (None, Some(file)) if file.is_object() => Some(AudioSource::Encrypted(file.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// Why an event is not handed on.
@@ -131,7 +154,8 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
                 .and_then(Value::as_str)
                 .unwrap_or("application/octet-stream");
             let file_name = content.get("filename").and_then(Value::as_str).unwrap_or(raw_body);
-            IncomingBody::Audio { source, mime_type: mime_type.to_owned(), file_name: file_name.to_owned() }
+            let size = content.get("info").and_then(|i| i.get("size")).and_then(Value::as_u64);
+            IncomingBody::Audio { source, mime_type: mime_type.to_owned(), file_name: file_name.to_owned(), size }
         }
         _ => return Err(Skip::Unsupported),
     };
@@ -274,14 +298,28 @@ mod tests {
             IncomingBody::Audio {
                 source: AudioSource::Plain("mxc://localhost/abc".into()),
                 mime_type: "audio/ogg".into(),
-                file_name: "Voice message".into()
+                file_name: "Voice message".into(),
+                size: None,
             }
         );
+        let sized = message(json!({"msgtype": "m.audio", "body": "v", "url": "mxc://localhost/abc",
+                                   "info": {"mimetype": "audio/ogg", "size": 31_000_000}}));
+        match translate(&sized, &ctx()).unwrap().body {
+            IncomingBody::Audio { size, .. } => assert_eq!(size, Some(31_000_000), "info.size is the announced size"),
+            other => panic!("{other:?}"),
+        }
         let file = json!({"url": "mxc://localhost/enc", "key": {"k": "x"}, "iv": "y", "hashes": {}, "v": "v2"});
         let encrypted = message(json!({"msgtype": "m.audio", "body": "Voice message", "file": file}));
         match translate(&encrypted, &ctx()).unwrap().body {
             IncomingBody::Audio { source: AudioSource::Encrypted(found), .. } => assert_eq!(found, file),
             other => panic!("{other:?}"),
+        }
+        let source = AudioSource::Encrypted(file.clone());
+        assert_eq!(AudioSource::from_source(&source.to_source()), Some(source), "the reference round-trips");
+        let plain = AudioSource::Plain("mxc://localhost/abc".into());
+        assert_eq!(AudioSource::from_source(&plain.to_source()), Some(plain));
+        for unusable in ["", "{}", "[1]", r#"{"url": 5}"#, r#"{"file": "x"}"#, r#"{"url": "mxc://a/b", "file": {}}"#] {
+            assert_eq!(AudioSource::from_source(unusable), None, "{unusable}");
         }
         let no_uri = message(json!({"msgtype": "m.audio", "body": "Voice message", "file": {"key": {}}}));
         assert_eq!(translate(&no_uri, &ctx()), Err(Skip::Malformed));

@@ -10,7 +10,7 @@ use parachute_core::gating::GroupMentionMode;
 use parachute_core::ids::Platform;
 use parachute_core::pairing::{PairingKind, PairingStatus, texts};
 use parachute_runtime::messages::Test;
-use parachute_runtime::orchestrator::{NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
+use parachute_runtime::orchestrator::{DOWNLOAD_FAILED_TEXT, NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
 use parachute_runtime::pairing::{Approve, Deny, ListPairing};
 use parachute_runtime::status::ConnectorState;
 use parachute_testkit::TestRuntime;
@@ -53,6 +53,8 @@ async fn dm_users_pair_then_get_formatted_threaded_answers() {
     let replies = env.bot_replies(&dm, 1).await;
     assert_eq!(bodies(&replies), [texts::REQUEST_SENT]);
     assert_eq!(replies[0]["m.relates_to"]["m.in_reply_to"]["event_id"], first.as_str());
+    let history = env.alice.history(&dm).await;
+    assert!(!history.iter().any(|e| e["type"] == "m.reaction"), "a stranger's message gets no reaction");
 
     let request = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap().remove(0);
     assert_eq!((request.kind, request.platform_user_id.as_str()), (PairingKind::User, env.alice.user_id.as_str()));
@@ -312,6 +314,84 @@ async fn voice_messages_are_downloaded_transcribed_and_answered() {
     let call = whisper.calls(Api::Transcription).remove(0);
     assert_eq!(call.rejected, None);
     assert_eq!(call.part("file").unwrap().data, wav, "the audio reaches the transcriber unchanged");
+    // Synapse logs a request once it has finished sending it, which may be just after.
+    assert!(wait_until(WAIT, || async { !bot_downloads(&env).is_empty() }).await);
+    let downloads = bot_downloads(&env);
+    assert_eq!(downloads.len(), 1, "one download, by the bot, with its token: {downloads:#?}");
+    assert!(downloads[0].path.starts_with("/_matrix/client/v1/media/download/"), "authenticated media");
+}
+
+/// The media downloads Synapse served to the bot so far (from its access log).
+fn bot_downloads(env: &Env) -> Vec<parachute_testkit::synapse::AccessLogEntry> {
+    let bot = env.bot.user_id.as_str();
+    env.synapse
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_media_download() && r.requester.as_deref() == Some(bot))
+        .collect()
+}
+
+/// An `m.audio` event of an uploaded file; `size` is what `info.size` announces.
+fn audio(mxc: &str, name: &str, mime_type: &str, size: Option<u64>) -> serde_json::Value {
+    let mut content = json!({"msgtype": "m.audio", "body": name, "url": mxc, "info": {"mimetype": mime_type}});
+    if let Some(size) = size {
+        content["info"]["size"] = json!(size);
+    }
+    content
+}
+
+#[actix::test]
+async fn a_strangers_voice_note_is_never_downloaded_and_gets_no_reaction() {
+    let mut env = Env::new().await;
+    let whisper = AiFake::start(None);
+    env.config.transcriber.base_url = Some(whisper.openai_url());
+    let rt = env.start(None).await;
+    let dm = env.alice.create_dm(&env.bot.user_id).await;
+    env.wait_bot_membership(&dm, "join").await;
+    let mxc = upload(&env, "note.wav", "audio/wav", sine_wav(200, 440.0)).await;
+    env.alice.send(&dm, "m.room.message", audio(&mxc, "note.wav", "audio/wav", Some(4_000))).await;
+    assert_eq!(bodies(&env.bot_replies(&dm, 1).await), [texts::REQUEST_SENT]);
+    let request = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap().remove(0);
+    assert_eq!(request.first_message, "(voice message)");
+
+    // In a mention-only room, a voice note that does not address the bot is context only.
+    let room = env.room_with_bot("Chatter").await;
+    let chatter = env.alice.send(&room, "m.room.message", audio(&mxc, "note.wav", "audio/wav", Some(4_000))).await;
+    let done = || async { rt.handle.store.is_event_done(Platform::Matrix, &chatter.as_str().into()).unwrap() };
+    assert!(wait_until(WAIT, done).await);
+
+    assert!(bot_downloads(&env).is_empty(), "Synapse served the bot no media: {:#?}", env.synapse.requests());
+    for room in [&dm, &room] {
+        let history = env.alice.history(room).await;
+        assert!(!history.iter().any(|e| e["type"] == "m.reaction"), "no ack reaction: {history:#?}");
+    }
+    assert!(whisper.calls(Api::Transcription).is_empty());
+}
+
+#[actix::test]
+async fn voice_notes_over_the_limit_are_refused_by_announced_size_or_cut_off() {
+    let mut env = Env::new().await;
+    env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    env.config.max_media_bytes = 10_000;
+    let whisper = AiFake::start(None);
+    env.config.transcriber.base_url = Some(whisper.openai_url());
+    let _rt = env.start(None).await;
+    let room = env.room_with_bot("Big").await;
+    let small = upload(&env, "small.ogg", "audio/ogg", vec![0u8; 64]).await;
+    env.alice.send(&room, "m.room.message", audio(&small, "big.ogg", "audio/ogg", Some(31_000_000))).await;
+    assert_eq!(
+        bodies(&env.bot_replies(&room, 1).await),
+        ["That voice message is 31 MB; I can take files up to 10 kB."]
+    );
+    assert!(bot_downloads(&env).is_empty(), "refused by its announced size, not downloaded");
+
+    // Announced as 1 kB, really 50 kB: the download stops at the homeserver's Content-Length.
+    let liar = upload(&env, "liar.ogg", "audio/ogg", vec![0u8; 50_000]).await;
+    env.alice.send(&room, "m.room.message", audio(&liar, "liar.ogg", "audio/ogg", Some(1_000))).await;
+    let replies = bodies(&env.bot_replies(&room, 2).await);
+    assert_eq!(replies[1], "That voice message is 50 kB; I can take files up to 10 kB.");
+    assert!(wait_until(WAIT, || async { bot_downloads(&env).len() == 1 }).await, "{:#?}", env.synapse.requests());
+    assert!(whisper.calls(Api::Transcription).is_empty());
 }
 
 #[actix::test]
@@ -329,6 +409,7 @@ async fn voice_without_a_transcriber_gets_a_helpful_reply() {
         )
         .await;
     assert_eq!(bodies(&env.bot_replies(&room, 1).await), [NO_TRANSCRIBER_TEXT]);
+    assert!(bot_downloads(&env).is_empty());
 }
 
 /// Uploads a file as Alice and returns its `mxc://` URL.
@@ -375,50 +456,75 @@ async fn encrypted_room_with_bot(env: &Env) -> String {
     room
 }
 
+/// Alice's encrypting client in an encrypted room with the bot, synced until she sees the bot
+/// joined.
+struct EncryptedChat {
+    alice: matrix_sdk::Client,
+    joined: matrix_sdk::Room,
+    room: String,
+    settings: matrix_sdk::config::SyncSettings,
+}
+
+impl EncryptedChat {
+    async fn new(env: &Env) -> Self {
+        use matrix_sdk::config::SyncSettings;
+        let alice = encrypting_client(env).await;
+        let mut settings = SyncSettings::default().timeout(Duration::from_millis(500));
+        // Alice's first sync uploads her device keys.
+        let first = alice.sync_once(settings.clone()).await.unwrap();
+        settings = settings.token(first.next_batch);
+        let room = encrypted_room_with_bot(env).await;
+        let room_id = matrix_sdk::ruma::OwnedRoomId::try_from(room.as_str()).unwrap();
+        let bot_id = matrix_sdk::ruma::OwnedUserId::try_from(env.bot.user_id.as_str()).unwrap();
+        let deadline = Instant::now() + WAIT;
+        let joined = loop {
+            let response = alice.sync_once(settings.clone()).await.unwrap();
+            settings = settings.token(response.next_batch);
+            if let Some(joined) = alice.get_room(&room_id)
+                && let Ok(Some(member)) = joined.get_member_no_sync(&bot_id).await
+                && *member.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Join
+            {
+                break joined;
+            }
+            assert!(Instant::now() < deadline, "alice's client never saw the bot join");
+        };
+        assert!(joined.latest_encryption_state().await.unwrap().is_encrypted());
+        Self { alice, joined, room, settings }
+    }
+
+    /// The bodies of the bot's next `n` messages, decrypted by Alice's client.
+    async fn answers(&mut self, bot: &str, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + WAIT;
+        let room_id = self.joined.room_id().to_owned();
+        let mut answers = Vec::new();
+        while answers.len() < n {
+            assert!(Instant::now() < deadline, "no decryptable answer from the bot: {answers:?}");
+            let response = self.alice.sync_once(self.settings.clone()).await.unwrap();
+            self.settings = self.settings.clone().token(response.next_batch.clone());
+            for event in response.rooms.joined.get(&room_id).into_iter().flat_map(|r| r.timeline.events.iter()) {
+                let value: serde_json::Value = serde_json::from_str(event.raw().json().get()).unwrap();
+                if value["type"] == "m.room.message" && value["sender"] == bot {
+                    answers.push(value["content"]["body"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        }
+        answers
+    }
+}
+
 #[actix::test]
 async fn encrypted_rooms_are_read_and_answered_encrypted() {
-    use matrix_sdk::config::SyncSettings;
     use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 
     let mut env = Env::new().await;
     env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
     let rt = env.start(None).await;
-    let alice = encrypting_client(&env).await;
-    let mut settings = SyncSettings::default().timeout(Duration::from_millis(500));
-    // Alice's first sync uploads her device keys.
-    let first = alice.sync_once(settings.clone()).await.unwrap();
-    settings = settings.token(first.next_batch);
-    let room = encrypted_room_with_bot(&env).await;
-    let room_id = matrix_sdk::ruma::OwnedRoomId::try_from(room.as_str()).unwrap();
-    let bot_id = matrix_sdk::ruma::OwnedUserId::try_from(env.bot.user_id.as_str()).unwrap();
-    let deadline = Instant::now() + WAIT;
-    let joined = loop {
-        let response = alice.sync_once(settings.clone()).await.unwrap();
-        settings = settings.token(response.next_batch);
-        if let Some(joined) = alice.get_room(&room_id)
-            && let Ok(Some(member)) = joined.get_member_no_sync(&bot_id).await
-            && *member.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Join
-        {
-            break joined;
-        }
-        assert!(Instant::now() < deadline, "alice's client never saw the bot join");
-    };
-    assert!(joined.latest_encryption_state().await.unwrap().is_encrypted());
-    joined.send(RoomMessageEventContent::text_plain("a secret hello")).await.unwrap();
+    let mut chat = EncryptedChat::new(&env).await;
+    let room = chat.room.clone();
+    chat.joined.send(RoomMessageEventContent::text_plain("a secret hello")).await.unwrap();
 
     // Alice's client decrypts the bot's answer.
-    let mut answers = Vec::new();
-    while answers.is_empty() {
-        assert!(Instant::now() < deadline, "no decryptable answer from the bot");
-        let response = alice.sync_once(settings.clone()).await.unwrap();
-        settings = settings.token(response.next_batch.clone());
-        for event in response.rooms.joined.get(&room_id).into_iter().flat_map(|r| r.timeline.events.iter()) {
-            let value: serde_json::Value = serde_json::from_str(event.raw().json().get()).unwrap();
-            if value["type"] == "m.room.message" && value["sender"] == env.bot.user_id.as_str() {
-                answers.push(value["content"]["body"].as_str().unwrap_or_default().to_owned());
-            }
-        }
-    }
+    let answers = chat.answers(&env.bot.user_id, 1).await;
     assert!(answers[0].contains("a secret hello"), "{answers:?}");
     // On the wire the homeserver saw the answer only as ciphertext (the ack reaction is
     // plain, as reactions are in every Matrix client, and then redacted).
@@ -433,6 +539,46 @@ async fn encrypted_rooms_are_read_and_answered_encrypted() {
         "{from_bot:#?}"
     );
     assert!(rt.status(Platform::Matrix).warnings.is_empty());
+}
+
+#[actix::test]
+async fn encrypted_voice_notes_are_downloaded_decrypted_and_checked() {
+    use std::io::Read;
+
+    let mut env = Env::new().await;
+    env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    let whisper = AiFake::start(None);
+    whisper.set_transcript("a secret voice");
+    env.config.transcriber.base_url = Some(whisper.openai_url());
+    env.config.transcriber.max_retries = 0;
+    let _rt = env.start(None).await;
+    let mut chat = EncryptedChat::new(&env).await;
+
+    // As a client does in an encrypted room: the file is encrypted before the upload, and the
+    // key travels in the (encrypted) event.
+    let wav = sine_wav(300, 440.0);
+    let mut plain = std::io::Cursor::new(wav.clone());
+    let mut encryptor = matrix_sdk_crypto::AttachmentEncryptor::new(&mut plain);
+    let mut ciphertext = Vec::new();
+    encryptor.read_to_end(&mut ciphertext).unwrap();
+    let mut file = serde_json::to_value(encryptor.finish()).unwrap();
+    file["url"] = json!(upload(&env, "note.wav", "application/octet-stream", ciphertext).await);
+    let content = json!({"msgtype": "m.audio", "body": "note.wav", "file": file,
+        "info": {"mimetype": "audio/wav", "size": wav.len()}});
+    chat.joined.send_raw("m.room.message", content.clone()).await.unwrap();
+    let answers = chat.answers(&env.bot.user_id, 1).await;
+    assert!(answers[0].contains("🎤 \"a secret voice\""), "{answers:?}");
+    let call = whisper.calls(Api::Transcription).remove(0);
+    assert_eq!(call.part("file").unwrap().data, wav, "decrypted back to the recorded audio");
+
+    // A file that does not match its hash is not transcribed.
+    let mut tampered = content;
+    tampered["file"]["hashes"]["sha256"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    chat.joined.send_raw("m.room.message", tampered).await.unwrap();
+    let answers = chat.answers(&env.bot.user_id, 1).await;
+    assert_eq!(answers[0], DOWNLOAD_FAILED_TEXT);
+    assert_eq!(whisper.calls(Api::Transcription).len(), 1);
+    assert!(wait_until(WAIT, || async { bot_downloads(&env).len() == 2 }).await, "{:#?}", env.synapse.requests());
 }
 
 #[actix::test]

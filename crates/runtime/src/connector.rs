@@ -7,10 +7,10 @@ use std::time::Duration;
 use actix::{Message, Recipient};
 use futures_util::future::BoxFuture;
 use parachute_core::config::BotsConfig;
-use parachute_core::ids::{ChatId, Platform};
+use parachute_core::ids::{ChatId, EventId, Platform};
 use serde::Serialize;
 
-use crate::messages::{Inbound, Reply};
+use crate::messages::{Inbound, MediaRef, Reply};
 use crate::store::{PairingRecord, Store};
 
 /// Why a connector could not connect, run or send. The harness decides from the kind what
@@ -36,6 +36,24 @@ impl ConnectorError {
     pub fn is_fatal(&self) -> bool {
         matches!(self, ConnectorError::Auth(_) | ConnectorError::Config(_))
     }
+}
+
+/// Why a media file was not fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// The file is over the limit: announced so (nothing was downloaded), or found so while
+    /// it streamed in (the download was cut off).
+    #[error("the file is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// Its size when announced; `None` when the download was cut off.
+        size: Option<u64>,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The platform refused, the network failed, or the file could not be decrypted. The text
+    /// names no secret (no token, no signed URL).
+    #[error("the file could not be fetched: {0}")]
+    Failed(String),
 }
 
 /// Who the bot is on a platform.
@@ -141,8 +159,26 @@ pub trait Connector: Send + Sync + 'static {
     /// should be re-established; an error says why it ended.
     fn run(&self, link: ConnectorLink) -> BoxFuture<'static, Result<(), ConnectorError>>;
 
-    /// Formats, splits and sends a reply; removes the ack reaction of the answered event.
+    /// Formats, splits and sends a reply; removes the ack reaction of the answered event (see
+    /// [`acknowledge`](Self::acknowledge)).
     fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>>;
+
+    /// Fetches a media file this connector referenced in an inbound message, refusing one
+    /// over `limit` bytes: by the size the platform announces before downloading, and while
+    /// the body streams in (reading stops once it passes the limit).
+    fn fetch_media(&self, media: MediaRef, limit: u64) -> BoxFuture<'static, Result<Vec<u8>, MediaError>> {
+        let _ = (media, limit);
+        Box::pin(async { Err(MediaError::Failed("this platform has no media".into())) })
+    }
+
+    /// Marks a message as being answered (the ack reaction), best effort. Called after pairing
+    /// and the group rules let it through, before its reply is delivered; `deliver` removes
+    /// the reaction. Whatever `deliver` must wait for (a reaction still being sent) is
+    /// registered before this returns, not when the future first runs.
+    fn acknowledge(&self, chat: ChatId, event: EventId) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        let _ = (chat, event);
+        Box::pin(async { Ok(()) })
+    }
 
     /// Shows or hides the typing indicator.
     fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {

@@ -17,9 +17,11 @@ use tokio::sync::{oneshot, watch};
 use crate::backoff_policy::{BackoffPolicy, ReconnectDelays};
 use crate::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, LinkEvent, LinkMessage,
+    MediaError,
 };
 use crate::messages::{
-    ControlError, Deliver, DeliveryError, Inbound, ReloadConfig, Reply, SetTyping, Start, Stop, Test,
+    Acknowledge, ControlError, Deliver, DeliveryError, FetchMedia, Inbound, ReloadConfig, Reply, SetTyping, Start,
+    Stop, Test,
 };
 use crate::metrics::Metrics;
 use crate::pairing::RoomInvite;
@@ -488,6 +490,50 @@ impl Handler<SetTyping> for ConnectorHarness {
                 .into_actor(self),
             );
         }
+    }
+}
+
+impl Handler<Acknowledge> for ConnectorHarness {
+    type Result = ();
+
+    /// Asks the connector for the ack reaction, in mailbox order with the reply's `Deliver`,
+    /// so the connector has registered the reaction before the reply can remove it.
+    fn handle(&mut self, msg: Acknowledge, ctx: &mut Context<Self>) {
+        if self.state() != ConnectorState::Connected {
+            return;
+        }
+        let Some(connector) = self.connector.clone() else { return };
+        let platform = self.platform;
+        let acknowledged = AssertUnwindSafe(connector.acknowledge(msg.chat, msg.event)).catch_unwind();
+        ctx.spawn(
+            async move {
+                match acknowledged.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => tracing::debug!(%platform, error = %err, "ack reaction not added"),
+                    Err(_) => tracing::warn!(%platform, "the connector panicked adding an ack reaction"),
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Handler<FetchMedia> for ConnectorHarness {
+    type Result = ResponseFuture<Result<Vec<u8>, MediaError>>;
+
+    /// Fetches through the current connector (also while it reconnects: a download does not
+    /// need the event stream); runs outside the actor, so replies keep flowing meanwhile.
+    fn handle(&mut self, msg: FetchMedia, _: &mut Context<Self>) -> Self::Result {
+        let platform = self.platform;
+        let Some(connector) = self.connector.clone() else {
+            return Box::pin(
+                async move { Err(MediaError::Failed(format!("the {platform} connector is not running"))) },
+            );
+        };
+        let fetch = AssertUnwindSafe(connector.fetch_media(msg.media, msg.limit)).catch_unwind();
+        Box::pin(async move {
+            fetch.await.unwrap_or_else(|_| Err(MediaError::Failed("the connector panicked fetching media".into())))
+        })
     }
 }
 

@@ -8,11 +8,13 @@
 //! [`Orchestrator`](orchestrator::Orchestrator) answers, one message at a time per chat,
 //! through a [`Brain`](brain::Brain). Answers leave as one [`Reply`](messages::Reply).
 
+pub mod ack;
 pub mod backoff_policy;
 pub mod brain;
 pub mod connector;
 pub mod harness;
 pub mod journal;
+pub mod media;
 pub mod messages;
 pub mod metrics;
 pub mod orchestrator;

@@ -9,7 +9,7 @@ use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
 use parachute_core::trust::TrustLevel;
 use serde_json::Value;
 
-use crate::connector::{ConnectorError, Identity};
+use crate::connector::{ConnectorError, Identity, MediaError};
 use crate::status::ConnectorStatus;
 
 /// What a user sent.
@@ -17,11 +17,42 @@ use crate::status::ConnectorStatus;
 pub enum Content {
     /// A text message.
     Text(String),
-    /// A voice note or audio file, already downloaded.
-    Voice(VoiceNote),
+    /// A voice note or audio file, not downloaded yet: fetched through its connector only
+    /// when it is about to be transcribed.
+    Voice(MediaRef),
 }
 
-/// Audio to transcribe.
+/// A media file as the platform announced it: what it is and where to fetch it, never its
+/// bytes. The connector that made it fetches it ([`Connector::fetch_media`]) only when the
+/// message is about to be transcribed, after pairing and the group rules.
+///
+/// [`Connector::fetch_media`]: crate::connector::Connector::fetch_media
+#[derive(Clone, PartialEq, Eq)]
+pub struct MediaRef {
+    /// e.g. `audio/ogg`.
+    pub mime_type: String,
+    /// The name the platform gave the file.
+    pub file_name: String,
+    /// The size the platform announced, in bytes, if it did.
+    pub size: Option<u64>,
+    /// Where the file is, as its connector reads it: Matrix the media source (JSON: the
+    /// `mxc://` URI, or the encrypted file with its key), Telegram the `file_id`, Discord the
+    /// attachment URL.
+    pub source: String,
+}
+
+impl fmt::Debug for MediaRef {
+    /// Without the source: it may hold a decryption key or a signed URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MediaRef")
+            .field("mime_type", &self.mime_type)
+            .field("file_name", &self.file_name)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Audio to transcribe: a [`MediaRef`] once fetched.
 #[derive(Clone)]
 pub struct VoiceNote {
     /// e.g. `audio/ogg`.
@@ -115,6 +146,26 @@ pub struct SetTyping {
     pub chat: ChatId,
     /// On or off.
     pub typing: bool,
+}
+
+/// Asks a connector to mark a message as being answered (the ack reaction), best effort.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Acknowledge {
+    /// The chat of the message.
+    pub chat: ChatId,
+    /// The message.
+    pub event: EventId,
+}
+
+/// Asks a connector to fetch a media file it referenced, refusing more than `limit` bytes.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<u8>, MediaError>")]
+pub struct FetchMedia {
+    /// The file.
+    pub media: MediaRef,
+    /// The most bytes to download.
+    pub limit: u64,
 }
 
 /// Why a lifecycle operation was refused.

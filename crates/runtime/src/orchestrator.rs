@@ -11,12 +11,14 @@ use parachute_core::commands::{Command, help_text, parse_command};
 use parachute_core::config::BotsConfig;
 use parachute_core::gating::should_answer;
 use parachute_core::ids::{ChatKey, EventId, Platform};
+use parachute_core::media::{over_limit, too_large_text};
 use parachute_core::sanitize::sanitize_display_name;
 use tokio::sync::watch;
 
 use crate::brain::{Brain, BrainRequest, BrainSlot};
+use crate::connector::MediaError;
 use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
-use crate::messages::{Authorized, Content, Reply};
+use crate::messages::{Authorized, Content, MediaRef, Reply, VoiceNote};
 use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::store::{HistoryEntry, HistoryRole, Store, StoreError, now_ms};
@@ -30,6 +32,9 @@ pub const NO_TRANSCRIBER_TEXT: &str =
 /// What a voice message gets when the transcription service failed.
 pub const TRANSCRIPTION_FAILED_TEXT: &str =
     "Sorry, I couldn't transcribe that voice message just now. Please try again or send text.";
+/// What a voice message gets when its file could not be downloaded from the platform.
+pub const DOWNLOAD_FAILED_TEXT: &str =
+    "Sorry, I couldn't fetch that voice message just now. Please try again or send text.";
 /// What a voice message gets when no words were recognized in it.
 pub const NOTHING_HEARD_TEXT: &str = "I couldn't make out any words in that voice message. Could you try again?";
 /// Longest transcript excerpt quoted back above the answer to a voice message, in characters.
@@ -225,6 +230,9 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
         let context = text.map(|text| (HistoryRole::Context, inbound.sender_display.as_str(), text));
         return shared.store.finish_turn(&chat, &inbound.event_id, context);
     }
+    // Answered: only now (after pairing and the group rules) does the message get the ack
+    // reaction. Not awaited; the reply's delivery removes it.
+    shared.router.acknowledge(platform, &inbound.chat, &inbound.event_id);
 
     // The answer, and the part of it that belongs in the conversation's history.
     let (answer, remember) = match command {
@@ -290,15 +298,21 @@ async fn converse(
     msg: &Authorized,
     brain: &dyn Brain,
 ) -> Result<(String, Option<String>), StoreError> {
-    let note = match &msg.inbound.content {
+    let media = match &msg.inbound.content {
         Content::Text(text) => return ask_brain(shared, config, msg, brain, text).await,
-        Content::Voice(note) => note,
+        Content::Voice(media) => media,
     };
     let chat = ChatKey { platform: msg.inbound.platform, chat: msg.inbound.chat.clone() };
     let Some(transcriber) = shared.transcriber.get(&config.transcriber) else {
         return Ok((NO_TRANSCRIBER_TEXT.to_owned(), None));
     };
-    match transcriber.transcribe(note).await {
+    // Downloaded only now: the message passed pairing and the group rules, and it is about to
+    // be transcribed.
+    let note = match fetch_voice(shared, &chat, media, config.max_media_bytes).await {
+        Ok(note) => note,
+        Err(refusal) => return Ok((refusal, None)),
+    };
+    match transcriber.transcribe(&note).await {
         Ok(transcript) => {
             let (answer, remember) = ask_brain(shared, config, msg, brain, &transcript).await?;
             Ok((format!("{}\n\n{answer}", quote_line(&transcript)), remember))
@@ -307,6 +321,29 @@ async fn converse(
         Err(err) => {
             tracing::warn!(chat = %chat, voice = ?note, error = %err, "voice message not transcribed");
             Ok((TRANSCRIPTION_FAILED_TEXT.to_owned(), None))
+        }
+    }
+}
+
+/// Downloads a voice note through its connector, at most `limit` bytes; the reply to send
+/// instead when it is too large (by its announced size: nothing is downloaded) or the
+/// download failed.
+async fn fetch_voice(shared: &Shared, chat: &ChatKey, media: &MediaRef, limit: u64) -> Result<VoiceNote, String> {
+    if over_limit(media.size, limit) {
+        tracing::info!(chat = %chat, voice = ?media, limit, "voice message over the size limit, not downloaded");
+        return Err(too_large_text(media.size, limit));
+    }
+    match shared.router.fetch_media(chat.platform, media.clone(), limit).await {
+        Ok(data) => {
+            Ok(VoiceNote { mime_type: media.mime_type.clone(), file_name: media.file_name.clone(), data: data.into() })
+        }
+        Err(MediaError::TooLarge { size, .. }) => {
+            tracing::info!(chat = %chat, voice = ?media, limit, "voice message over the size limit, download stopped");
+            Err(too_large_text(size, limit))
+        }
+        Err(err) => {
+            tracing::warn!(chat = %chat, voice = ?media, error = %err, "voice message not downloaded");
+            Err(DOWNLOAD_FAILED_TEXT.to_owned())
         }
     }
 }

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::Addr;
-use parachute_core::ids::{ChatId, Platform};
+use parachute_core::ids::{ChatId, EventId, Platform};
 use tokio::sync::watch;
 
+use crate::connector::MediaError;
 use crate::harness::{ConnectorHarness, PairingDecided};
-use crate::messages::{Deliver, DeliveryError, Reply, SetTyping};
+use crate::messages::{Acknowledge, Deliver, DeliveryError, FetchMedia, MediaRef, Reply, SetTyping};
 use crate::status::ConnectorStatus;
 use crate::store::PairingRecord;
 
@@ -38,6 +39,21 @@ impl Router {
         let platform = reply.platform;
         let harness = self.harness(platform).ok_or(DeliveryError::NotRunning(platform))?;
         harness.send(Deliver(reply)).await.unwrap_or(Err(DeliveryError::NotRunning(platform)))
+    }
+
+    /// Marks a message as being answered (the ack reaction; best effort, not awaited). Sent
+    /// before the reply's `Deliver`, so the reply can remove it.
+    pub fn acknowledge(&self, platform: Platform, chat: &ChatId, event: &EventId) {
+        if let Some(harness) = self.harness(platform) {
+            harness.do_send(Acknowledge { chat: chat.clone(), event: event.clone() });
+        }
+    }
+
+    /// Fetches a media file through the connector that referenced it, at most `limit` bytes.
+    pub async fn fetch_media(&self, platform: Platform, media: MediaRef, limit: u64) -> Result<Vec<u8>, MediaError> {
+        let not_running = || MediaError::Failed(format!("the {platform} connector is not running"));
+        let harness = self.harness(platform).ok_or_else(not_running)?;
+        harness.send(FetchMedia { media, limit }).await.unwrap_or_else(|_| Err(not_running()))
     }
 
     /// Turns the typing indicator on or off (best effort).

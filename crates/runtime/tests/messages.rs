@@ -50,6 +50,7 @@ async fn allowed_dm_user_is_answered_at_the_dm_level() {
     assert_eq!(request.trust_level, TrustLevel::Sandboxed);
     assert_eq!(request.chat_kind, ChatKind::Direct);
     assert_eq!(fake.typing().len(), 2, "typing on, then off");
+    assert_eq!(fake.acks(), [("dm-777".into(), "u1".into())], "the answered message is acknowledged");
 }
 
 #[actix::test]
@@ -72,6 +73,7 @@ async fn unknown_dm_user_pairs_once_then_is_answered_after_approval() {
     );
     assert_eq!(fake.delivered().len(), 1, "the pairing text once per request, not per message");
     assert!(brain.requests().is_empty(), "nothing reached the brain while pending");
+    assert!(fake.acks().is_empty() && fake.typing().is_empty(), "pairing texts get no reaction and no typing");
 
     let approved = rt
         .handle
@@ -294,6 +296,9 @@ async fn group_gating_keeps_unaddressed_messages_as_context() {
     // A command is answered in a group even without a mention.
     fake.inject(group(Platform::Matrix, "!room:x", "@bob:x", "!help", "g3", false));
     assert!(fake.wait_delivered(2, WAIT).await[1].text.contains("`!new`"));
+    let acked: Vec<_> = fake.acks().into_iter().map(|(_, event)| event.0).collect();
+    assert_eq!(acked, ["g2", "g3"], "only the answered messages get the reaction, not the chatter");
+    assert!(fake.typing().iter().all(|(chat, _)| chat.as_str() == "!room:x") && fake.typing().len() == 2);
 }
 
 #[actix::test]

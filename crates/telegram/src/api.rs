@@ -1,9 +1,11 @@
 //! The raw Bot API calls: `getUpdates` (parsed one update at a time, so one malformed update
-//! cannot poison a batch, which teloxide-core's typed `getUpdates` would) and file downloads.
+//! cannot poison a batch, which teloxide-core's typed `getUpdates` would) and file downloads
+//! with a byte limit.
 
 use std::time::Duration;
 
-use parachute_runtime::connector::ConnectorError;
+use parachute_runtime::connector::{ConnectorError, MediaError};
+use parachute_runtime::media::{check_announced, read_limited};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -77,16 +79,26 @@ impl RawApi {
         Err(classify_failure(&failure))
     }
 
-    /// Downloads `file_path` (from `getFile`).
-    pub async fn download(&self, file_path: &str) -> Result<Vec<u8>, ConnectorError> {
+    /// Downloads `file_path` (from `getFile`), at most `limit` bytes: refused by its
+    /// `Content-Length`, else cut off once the body passes the limit. No error names the URL
+    /// (it holds the token).
+    pub async fn download(&self, file_path: &str, limit: u64) -> Result<Vec<u8>, MediaError> {
+        let failed = |err: ConnectorError| MediaError::Failed(err.to_string());
         let bot = format!("bot{}", self.token.expose_secret());
         let mut segments = vec!["file", bot.as_str()];
         segments.extend(file_path.split('/'));
-        let url = self.url(&segments)?;
-        let response = self.client.get(url).send().await.map_err(classify_transport)?;
+        let url = self.url(&segments).map_err(failed)?;
+        // Longer than the client's default, which is sized for long polls, not for files.
+        let request = self.client.get(url).timeout(Duration::from_secs(120));
+        let response = request.send().await.map_err(|e| failed(classify_transport(e)))?;
         if !response.status().is_success() {
-            return Err(ConnectorError::Transient(format!("file download answered HTTP {}", response.status())));
+            return Err(MediaError::Failed(format!("file download answered HTTP {}", response.status())));
         }
-        Ok(response.bytes().await.map_err(classify_transport)?.to_vec())
+        check_announced(response.content_length(), limit)?;
+        let chunks = futures_util::stream::try_unfold(response, |mut response| async move {
+            let chunk = response.chunk().await.map_err(|e| failed(classify_transport(e)))?;
+            Ok(chunk.map(|chunk| (chunk, response)))
+        });
+        read_limited(chunks, limit).await
     }
 }

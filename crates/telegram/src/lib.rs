@@ -3,6 +3,7 @@
 
 mod api;
 pub mod errors;
+mod media;
 mod outbound;
 mod polling;
 pub mod translate;
@@ -11,11 +12,11 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use parachute_core::config::{BotsConfig, TelegramConfig};
-use parachute_core::ids::{ChatId, Platform};
+use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_runtime::connector::{
-    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
+    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
 };
-use parachute_runtime::messages::Reply;
+use parachute_runtime::messages::{MediaRef, Reply};
 use parachute_runtime::store::Store;
 use secrecy::SecretString;
 use teloxide_core::Bot;
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     /// Typing renewal tasks by chat id.
     pub(crate) typing: parachute_runtime::typing::TypingRenewals,
+    /// Ack reactions being sent, by event id, for the reply to wait for before clearing.
+    pub(crate) acks: parachute_runtime::ack::PendingAcks<()>,
 }
 
 /// The Telegram connector.
@@ -59,7 +62,9 @@ impl TelegramConnector {
             .map_err(|_| ConnectorError::Config("telegram.api_url is not a URL".into()))?;
         let raw = RawApi::new(api_url.clone(), token)?;
         let bot = Bot::with_client(raw.token_for_client(), raw.client()).set_api_url(api_url);
-        Ok(Self { shared: Arc::new(Shared { config: config.clone(), bot, raw, store, typing: Default::default() }) })
+        let shared =
+            Shared { config: config.clone(), bot, raw, store, typing: Default::default(), acks: Default::default() };
+        Ok(Self { shared: Arc::new(shared) })
     }
 }
 
@@ -84,6 +89,15 @@ impl Connector for TelegramConnector {
     fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
         let shared = self.shared.clone();
         Box::pin(async move { outbound::deliver(&shared, reply).await })
+    }
+
+    fn fetch_media(&self, media: MediaRef, limit: u64) -> BoxFuture<'static, Result<Vec<u8>, MediaError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move { media::fetch(&shared, media, limit).await })
+    }
+
+    fn acknowledge(&self, chat: ChatId, event: EventId) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        outbound::acknowledge(&self.shared, &chat, &event)
     }
 
     fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {

@@ -1,11 +1,13 @@
 //! The send side: replies in HTML parse mode with a plain-text fallback, the typing
-//! indicator renewed every few seconds, and the ack reaction.
+//! indicator renewed every few seconds, and the ack reaction of a message being answered.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use parachute_core::format::telegram_chunks;
-use parachute_core::ids::ChatId;
+use parachute_core::ids::{ChatId, EventId};
+use parachute_runtime::ack::ACK_WAIT;
 use parachute_runtime::connector::ConnectorError;
 use parachute_runtime::messages::Reply;
 use teloxide_core::payloads::{SendMessageSetters, SetMessageReactionSetters};
@@ -28,7 +30,7 @@ fn chat_id(chat: &ChatId) -> Result<teloxide_core::types::ChatId, ConnectorError
 
 /// Sends a reply: chunks of the formatter's HTML, the first one replying to the answered
 /// message; a chunk whose markup Telegram rejects is resent as plain text. Then clears the
-/// ack reaction of the answered message.
+/// ack reaction of the answered message, once it was sent (waiting for it if need be).
 pub async fn deliver(shared: &Shared, reply: Reply) -> Result<(), ConnectorError> {
     let chat = chat_id(&reply.chat)?;
     let answered = reply.in_reply_to.as_ref().and_then(|e| parse_event_id(e.as_str())).filter(|(c, _)| *c == chat.0);
@@ -52,31 +54,40 @@ pub async fn deliver(shared: &Shared, reply: Reply) -> Result<(), ConnectorError
             Err(err) => return Err(classify_request_error(&err)),
         }
     }
-    if let Some((_, message_id)) = answered {
+    if let (Some((_, message_id)), Some(event)) = (answered, &reply.in_reply_to)
+        && shared.acks.settle(event.as_str(), ACK_WAIT).await.is_some()
+    {
         clear_ack(shared, chat, message_id).await;
     }
     Ok(())
 }
 
-/// Adds the ack reaction to a message just received (when one is configured).
-pub async fn ack(shared: &Shared, chat: i64, message_id: i32) {
+/// Adds the ack reaction to a message that will be answered (when one is configured). The
+/// reaction is registered at once, so the reply waits for it before clearing it.
+pub fn acknowledge(
+    shared: &Arc<Shared>,
+    chat: &ChatId,
+    event: &EventId,
+) -> BoxFuture<'static, Result<(), ConnectorError>> {
     let emoji = shared.config.ack_emoji.clone();
-    if emoji.is_empty() {
-        return;
-    }
-    let request = shared
-        .bot
-        .set_message_reaction(teloxide_core::types::ChatId(chat), MessageId(message_id))
-        .reaction(vec![ReactionType::Emoji { emoji }]);
-    if let Err(err) = request.await {
-        tracing::debug!(error = %classify_request_error(&err), "could not add the ack reaction");
-    }
+    let target = chat_id(chat).ok().zip(parse_event_id(event.as_str())).filter(|(chat, (c, _))| chat.0 == *c);
+    let (Some((chat, (_, message_id))), false) = (target, emoji.is_empty()) else {
+        return Box::pin(async { Ok(()) });
+    };
+    let Some(pending) = shared.acks.begin(event.as_str()) else {
+        return Box::pin(async { Ok(()) });
+    };
+    let bot = shared.bot.clone();
+    Box::pin(async move {
+        let request =
+            bot.set_message_reaction(chat, MessageId(message_id)).reaction(vec![ReactionType::Emoji { emoji }]);
+        request.await.map_err(|err| classify_request_error(&err))?;
+        pending.sent(());
+        Ok(())
+    })
 }
 
 async fn clear_ack(shared: &Shared, chat: teloxide_core::types::ChatId, message_id: i32) {
-    if shared.config.ack_emoji.is_empty() {
-        return;
-    }
     let request = shared.bot.set_message_reaction(chat, MessageId(message_id)).reaction(Vec::new());
     if let Err(err) = request.await {
         tracing::debug!(error = %classify_request_error(&err), "could not remove the ack reaction");

@@ -6,14 +6,13 @@ use std::sync::Arc;
 
 use parachute_core::ids::Platform;
 use parachute_runtime::connector::{ConnectorError, ConnectorLink, Identity};
-use parachute_runtime::messages::{Content, Inbound, VoiceNote};
+use parachute_runtime::messages::{Content, Inbound, MediaRef};
 use teloxide_core::prelude::Requester;
-use teloxide_core::types::{BotCommand, FileId};
+use teloxide_core::types::BotCommand;
 
 use crate::Shared;
 use crate::api::POLL_TIMEOUT_SECS;
 use crate::errors::classify_request_error;
-use crate::outbound;
 use crate::translate::{self, Body, BotIdentity, Incoming};
 
 /// The store cursor holding the next update id to fetch.
@@ -96,7 +95,7 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
             };
             next = next.max(id + 1);
             if let Some(incoming) = translate::translate_raw(raw, &me) {
-                batch.extend(take_up(shared, incoming).await);
+                batch.push(take_up(incoming));
             }
         }
         if next != offset {
@@ -123,30 +122,17 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Downloads a voice message's audio and adds the ack reaction; the message as the runtime
-/// takes it, or `None` when its audio cannot be had.
-async fn take_up(shared: &Arc<Shared>, incoming: Incoming) -> Option<Inbound> {
+/// The message as the runtime takes it. A voice note's audio stays with Telegram (its
+/// `file_id`): it is fetched only when the message is answered.
+fn take_up(incoming: Incoming) -> Inbound {
     let event_id = incoming.event_id();
-    let content = match &incoming.body {
-        Body::Text(text) => Content::Text(text.clone()),
-        Body::Audio { file_id, mime_type, file_name } => match download(shared, file_id).await {
-            Ok(data) => Content::Voice(VoiceNote {
-                mime_type: mime_type.clone(),
-                file_name: file_name.clone(),
-                data: data.into(),
-            }),
-            Err(err) => {
-                tracing::warn!(event = %event_id, error = %err, "skipping a voice message that could not be downloaded");
-                return None;
-            }
-        },
+    let content = match incoming.body {
+        Body::Text(text) => Content::Text(text),
+        Body::Audio { file_id, mime_type, file_name, size } => {
+            Content::Voice(MediaRef { mime_type, file_name, size, source: file_id })
+        }
     };
-    let answered = incoming.addresses_bot
-        || shared.config.group_mention_mode == parachute_core::gating::GroupMentionMode::AllMessages;
-    if answered {
-        outbound::ack(shared, incoming.chat_id, incoming.message_id).await;
-    }
-    Some(Inbound {
+    Inbound {
         platform: Platform::Telegram,
         chat: incoming.chat_id.to_string().into(),
         chat_kind: incoming.chat_kind,
@@ -157,10 +143,5 @@ async fn take_up(shared: &Arc<Shared>, incoming: Incoming) -> Option<Inbound> {
         addresses_bot: incoming.addresses_bot,
         event_id: event_id.into(),
         timestamp_ms: incoming.timestamp_ms,
-    })
-}
-
-async fn download(shared: &Shared, file_id: &str) -> Result<Vec<u8>, ConnectorError> {
-    let file = shared.bot.get_file(FileId(file_id.to_owned())).await.map_err(|e| classify_request_error(&e))?;
-    shared.raw.download(&file.path).await
+    }
 }

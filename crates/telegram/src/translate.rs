@@ -19,7 +19,7 @@ pub struct BotIdentity {
 pub enum Body {
     /// Text or a caption.
     Text(String),
-    /// A voice note or audio file still to download.
+    /// A voice note or audio file, downloaded only if it is answered.
     Audio {
         /// `file_id` for `getFile`.
         file_id: String,
@@ -27,6 +27,8 @@ pub enum Body {
         mime_type: String,
         /// A name for the file.
         file_name: String,
+        /// `file_size`, when Telegram sent it.
+        size: Option<u64>,
     },
 }
 
@@ -114,11 +116,13 @@ fn translate_message(message: &Message, me: &BotIdentity) -> Option<Incoming> {
         }
     } else if let Some(voice) = message.voice() {
         let mime_type = voice.mime_type.as_ref().map_or_else(|| "audio/ogg".to_owned(), |m| m.to_string());
-        (Body::Audio { file_id: voice.file.id.to_string(), mime_type, file_name: "voice.ogg".into() }, false)
+        let (file_id, size) = (voice.file.id.to_string(), announced_size(voice.file.size));
+        (Body::Audio { file_id, mime_type, file_name: "voice.ogg".into(), size }, false)
     } else if let Some(audio) = message.audio() {
         let mime_type = audio.mime_type.as_ref().map_or_else(|| "audio/mpeg".to_owned(), |m| m.to_string());
         let file_name = audio.file_name.clone().unwrap_or_else(|| "audio".into());
-        (Body::Audio { file_id: audio.file.id.to_string(), mime_type, file_name }, false)
+        let (file_id, size) = (audio.file.id.to_string(), announced_size(audio.file.size));
+        (Body::Audio { file_id, mime_type, file_name, size }, false)
     } else {
         return None;
     };
@@ -133,6 +137,11 @@ fn translate_message(message: &Message, me: &BotIdentity) -> Option<Incoming> {
         addresses_bot: chat_kind == ChatKind::Direct || mentioned || replied || command_for_bot,
         timestamp_ms: message.date.timestamp_millis(),
     })
+}
+
+/// A `file_size` as teloxide-core reads it: `u32::MAX` stands for a missing one.
+pub fn announced_size(size: u32) -> Option<u64> {
+    (size != u32::MAX).then_some(u64::from(size))
 }
 
 /// Whether the entities of a message mention the bot (`@username` or a text mention of its id).
@@ -284,11 +293,16 @@ mod tests {
         raw["message"].as_object_mut().unwrap().remove("text");
         raw["message"]["voice"] =
             json!({"file_id": "F1", "file_unique_id": "U1", "duration": 2, "mime_type": "audio/ogg"});
-        let inc = translate_raw(raw, &me()).unwrap();
-        assert_eq!(
-            inc.body,
-            Body::Audio { file_id: "F1".into(), mime_type: "audio/ogg".into(), file_name: "voice.ogg".into() }
-        );
+        let inc = translate_raw(raw.clone(), &me()).unwrap();
+        let audio = |size| Body::Audio {
+            file_id: "F1".into(),
+            mime_type: "audio/ogg".into(),
+            file_name: "voice.ogg".into(),
+            size,
+        };
+        assert_eq!(inc.body, audio(None), "no file_size, no announced size");
+        raw["message"]["voice"]["file_size"] = json!(31_000_000);
+        assert_eq!(translate_raw(raw, &me()).unwrap().body, audio(Some(31_000_000)));
     }
 
     #[test]

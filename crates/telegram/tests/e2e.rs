@@ -8,7 +8,8 @@ use parachute_core::config::BotsConfig;
 use parachute_core::gating::GroupMentionMode;
 use parachute_core::ids::Platform;
 use parachute_core::pairing::texts;
-use parachute_runtime::orchestrator::{NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
+use parachute_runtime::messages::Content;
+use parachute_runtime::orchestrator::{DOWNLOAD_FAILED_TEXT, NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
 use parachute_runtime::pairing::{Approve, ListPairing};
 use parachute_runtime::status::ConnectorState;
 use parachute_telegram::TelegramFactory;
@@ -71,8 +72,23 @@ async fn dm_from_allowed_user_is_answered_with_reaction_and_typing_in_order() {
     let typing = fake.calls_of("sendChatAction");
     assert!(!typing.is_empty(), "typing shown while the brain works");
     assert_eq!(typing[0].params["action"], "typing");
-    assert!(acked.seq < typing[0].seq && typing[0].seq < reply.seq && reply.seq < cleared.seq, "{:#?}", fake.calls());
+    // The reaction is not awaited before the work starts: it and typing may come in any order.
+    assert!(acked.seq < cleared.seq && typing[0].seq < reply.seq && reply.seq < cleared.seq, "{:#?}", fake.calls());
     assert_eq!(brain.requests().len(), 1);
+}
+
+#[actix::test]
+async fn a_slow_reaction_is_still_cleared_after_a_quick_reply() {
+    let fake = TelegramFake::start();
+    fake.delay_next("setMessageReaction", Duration::from_millis(800));
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "quick"));
+    let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
+    let cleared = fake.wait_call("setMessageReaction", WAIT, |c| c.params["reaction"] == json!([])).await;
+    let acked = fake.calls_of("setMessageReaction").into_iter().find(|c| c.params["reaction"] != json!([])).unwrap();
+    assert!(acked.seq < reply.seq, "the reaction was asked for first, and answered late");
+    assert!(cleared.at >= acked.at + Duration::from_millis(800), "cleared only once the reaction was on");
 }
 
 #[actix::test]
@@ -99,6 +115,8 @@ async fn unknown_user_goes_through_pairing_and_is_answered_after_approval() {
     assert_eq!(requests.len(), 1);
     rt.handle.pairing.send(Approve { id: requests[0].id, trust_level: None }).await.unwrap().unwrap();
     fake.wait_call("sendMessage", WAIT, |c| text_of(c) == texts::APPROVED).await;
+    assert!(fake.calls_of("setMessageReaction").is_empty(), "a stranger's message gets no reaction");
+    assert!(fake.calls_of("sendChatAction").is_empty(), "and no typing");
     fake.push_message(private_text(fake.next_message_id(), eve, "eve", "thanks"));
     fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "eve: thanks").await;
     assert_eq!(brain.requests().len(), 1, "only the message after approval reached the brain");
@@ -110,7 +128,8 @@ async fn group_mention_only_answers_mentions_replies_and_commands() {
     let brain = RecordingBrain::new();
     let _rt = start(config(&fake), &brain).await;
     let at_bot = format!("@{BOT_USERNAME}");
-    fake.push_message(group_text(fake.next_message_id(), GROUP, 11, "just chatting", json!([])));
+    let chatter = fake.next_message_id();
+    fake.push_message(group_text(chatter, GROUP, 11, "just chatting", json!([])));
     let text = format!("hey {at_bot} what's up");
     fake.push_message(group_text(fake.next_message_id(), GROUP, 11, &text, mention(&text, &at_bot)));
     fake.wait_call("sendMessage", WAIT, |c| text_of(c).ends_with("what's up")).await;
@@ -127,7 +146,8 @@ async fn group_mention_only_answers_mentions_replies_and_commands() {
     fake.wait_call("sendMessage", WAIT, |c| text_of(c).ends_with("Para by name")).await;
 
     let other = "@someone_else hi";
-    fake.push_message(group_text(fake.next_message_id(), GROUP, 11, other, mention(other, "@someone_else")));
+    let not_us = fake.next_message_id();
+    fake.push_message(group_text(not_us, GROUP, 11, other, mention(other, "@someone_else")));
     let command = format!("/help@{BOT_USERNAME}");
     fake.push_message(group_text(fake.next_message_id(), GROUP, 11, &command, json!([])));
     let help = fake.wait_calls("sendMessage", 4, WAIT, sent_to(GROUP)).await;
@@ -135,6 +155,12 @@ async fn group_mention_only_answers_mentions_replies_and_commands() {
     let texts: Vec<String> = fake.calls_of("sendMessage").iter().map(|c| text_of(c).to_owned()).collect();
     assert!(!texts.iter().any(|t| t.contains("just chatting") || t.contains("someone_else")), "{texts:#?}");
     assert!(brain.requests().iter().all(|r| !r.message.contains("just chatting")));
+    // Each answered message gets the reaction and its removal; the others get nothing.
+    fake.wait_calls("setMessageReaction", 8, WAIT, |_| true).await;
+    let reacted: Vec<_> = fake.calls_of("setMessageReaction").iter().map(|c| c.params["message_id"].clone()).collect();
+    assert!(!reacted.contains(&json!(chatter)) && !reacted.contains(&json!(not_us)), "{reacted:?}");
+    let typing = fake.calls_of("sendChatAction").len();
+    assert_eq!(typing, 3, "typing only while the brain answers the three addressed messages");
 }
 
 #[actix::test]
@@ -320,18 +346,165 @@ async fn malformed_updates_are_skipped() {
     assert_eq!(fake.calls_of("sendMessage").len(), 1);
 }
 
+/// A private voice note from `user` (`file_size` only when `size` is given).
+fn voice_from(fake: &TelegramFake, user: i64, name: &str, file_id: &str, size: Option<u64>) -> Value {
+    let mut voice = private_text(fake.next_message_id(), user, name, "");
+    voice.as_object_mut().unwrap().remove("text");
+    voice["voice"] = json!({"file_id": file_id, "file_unique_id": format!("u{file_id}"), "duration": 1,
+        "mime_type": "audio/ogg"});
+    if let Some(size) = size {
+        voice["voice"]["file_size"] = json!(size);
+    }
+    voice
+}
+
+/// The config with a transcriber on `whisper`.
+fn with_transcriber(fake: &TelegramFake, whisper: &AiFake) -> BotsConfig {
+    let mut config = config(fake);
+    config.transcriber.base_url = Some(whisper.openai_url());
+    config.transcriber.max_retries = 0;
+    config
+}
+
+fn downloads(fake: &TelegramFake) -> usize {
+    fake.calls_of("getFile").len() + fake.calls_of("downloadFile").len()
+}
+
 #[actix::test]
-async fn voice_note_is_downloaded_and_handed_over() {
+async fn voice_note_without_a_transcriber_is_not_downloaded() {
     let fake = TelegramFake::start();
     fake.add_file("VOICE1", vec![1, 2, 3, 4]);
     let brain = RecordingBrain::new();
     let _rt = start(config(&fake), &brain).await;
-    let mut voice = private_text(fake.next_message_id(), ALICE, "alice", "");
-    voice.as_object_mut().unwrap().remove("text");
-    voice["voice"] = json!({"file_id": "VOICE1", "file_unique_id": "uV", "duration": 1, "mime_type": "audio/ogg"});
-    fake.push_message(voice);
-    fake.wait_call("getFile", WAIT, |c| c.params["file_id"] == "VOICE1").await;
+    fake.push_message(voice_from(&fake, ALICE, "alice", "VOICE1", Some(4)));
     fake.wait_call("sendMessage", WAIT, |c| text_of(c) == NO_TRANSCRIBER_TEXT).await;
+    assert_eq!(downloads(&fake), 0);
+}
+
+#[actix::test]
+async fn a_strangers_voice_note_is_never_downloaded_and_gets_no_reaction() {
+    let fake = TelegramFake::start();
+    let whisper = AiFake::start(None);
+    fake.add_file("EVE1", sine_wav(200, 440.0));
+    fake.add_file("CHATTER1", sine_wav(200, 440.0));
+    let brain = RecordingBrain::new();
+    let rt = start(with_transcriber(&fake, &whisper), &brain).await;
+    let eve = 5151;
+    fake.push_message(voice_from(&fake, eve, "eve", "EVE1", Some(4_000)));
+    let first = fake.wait_call("sendMessage", WAIT, sent_to(eve)).await;
+    assert_eq!(text_of(&first), texts::REQUEST_SENT);
+    let request = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap().remove(0);
+    assert_eq!(request.first_message, "(voice message)");
+
+    // A voice note in a group that does not address the bot is context, not downloaded.
+    let mut chatter = group_text(fake.next_message_id(), GROUP, 11, "", json!([]));
+    chatter.as_object_mut().unwrap().remove("text");
+    chatter.as_object_mut().unwrap().remove("entities");
+    chatter["voice"] = json!({"file_id": "CHATTER1", "file_unique_id": "uC", "duration": 1, "file_size": 4_000,
+        "mime_type": "audio/ogg"});
+    let event = format!("{GROUP}:{}", chatter["message_id"]);
+    fake.push_message(chatter);
+    let done = || async { rt.handle.store.is_event_done(Platform::Telegram, &event.as_str().into()).unwrap() };
+    assert!(parachute_testkit::wait_until(WAIT, done).await);
+
+    assert_eq!(downloads(&fake), 0, "no getFile, no file download: {:#?}", fake.calls());
+    assert!(fake.calls_of("setMessageReaction").is_empty(), "no ack reaction");
+    assert!(fake.calls_of("sendChatAction").is_empty(), "no typing");
+    assert!(whisper.calls(Api::Transcription).is_empty());
+}
+
+#[actix::test]
+async fn an_announced_size_over_the_limit_is_refused_without_a_download() {
+    let fake = TelegramFake::start();
+    let whisper = AiFake::start(None);
+    fake.add_file("BIG1", vec![0; 16]);
+    fake.add_file_announcing("BIG2", vec![0; 16], Some(25_000_000));
+    let brain = RecordingBrain::new();
+    let _rt = start(with_transcriber(&fake, &whisper), &brain).await;
+
+    // The message says 31 MB: not even getFile.
+    fake.push_message(voice_from(&fake, ALICE, "alice", "BIG1", Some(31_000_000)));
+    let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
+    assert_eq!(text_of(&reply), "That voice message is 31 MB; I can take files up to 20 MB.");
+    assert_eq!(downloads(&fake), 0);
+    assert!(fake.calls_of("setMessageReaction").iter().any(|c| c.params["reaction"] != json!([])), "answered: acked");
+
+    // The message says nothing, getFile says 25 MB: no download.
+    fake.push_message(voice_from(&fake, ALICE, "alice", "BIG2", None));
+    let replies = fake.wait_calls("sendMessage", 2, WAIT, sent_to(ALICE)).await;
+    assert_eq!(text_of(&replies[1]), "That voice message is 25 MB; I can take files up to 20 MB.");
+    assert_eq!(fake.calls_of("getFile").len(), 1);
+    assert!(fake.calls_of("downloadFile").is_empty());
+    assert!(whisper.calls(Api::Transcription).is_empty());
+}
+
+#[actix::test]
+async fn a_file_larger_than_announced_is_cut_off_at_the_limit() {
+    let fake = TelegramFake::start();
+    let whisper = AiFake::start(None);
+    // Both announce 1 kB; one sends 300 kB with its true Content-Length, one never ends.
+    fake.add_file_announcing("LIAR1", vec![0; 300_000], Some(1_000));
+    fake.add_endless_file("ENDLESS1", Some(1_000));
+    let brain = RecordingBrain::new();
+    let mut config = with_transcriber(&fake, &whisper);
+    config.max_media_bytes = 100_000;
+    let _rt = start(config, &brain).await;
+
+    fake.push_message(voice_from(&fake, ALICE, "alice", "LIAR1", Some(1_000)));
+    let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
+    assert_eq!(text_of(&reply), "That voice message is 300 kB; I can take files up to 100 kB.");
+    // An endless body is only answered at all if reading stops at the limit.
+    fake.push_message(voice_from(&fake, ALICE, "alice", "ENDLESS1", Some(1_000)));
+    let replies = fake.wait_calls("sendMessage", 2, WAIT, sent_to(ALICE)).await;
+    assert_eq!(text_of(&replies[1]), "That voice message is too large; I can take files up to 100 kB.");
+    assert_eq!(fake.calls_of("downloadFile").len(), 2);
+    assert!(whisper.calls(Api::Transcription).is_empty());
+}
+
+#[actix::test]
+async fn a_failed_download_gets_a_short_apology() {
+    let fake = TelegramFake::start();
+    let whisper = AiFake::start(None);
+    let brain = RecordingBrain::new();
+    let _rt = start(with_transcriber(&fake, &whisper), &brain).await;
+    fake.push_message(voice_from(&fake, ALICE, "alice", "NO-SUCH-FILE", Some(100)));
+    let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
+    assert_eq!(text_of(&reply), DOWNLOAD_FAILED_TEXT);
+    assert!(whisper.calls(Api::Transcription).is_empty());
+}
+
+#[actix::test]
+async fn a_voice_note_interrupted_by_a_restart_is_fetched_by_its_reference_afterwards() {
+    let fake = TelegramFake::start();
+    let whisper = AiFake::start(None);
+    whisper.set_transcript("after the restart");
+    let wav = sine_wav(300, 440.0);
+    fake.add_file("AUDIO9", wav.clone());
+    let brain = RecordingBrain::new();
+    let rt = start(with_transcriber(&fake, &whisper), &brain).await;
+    // The first process dies while Telegram is still answering getFile.
+    fake.delay_next("getFile", Duration::from_secs(60));
+    fake.push_message(voice_from(&fake, ALICE, "alice", "AUDIO9", Some(wav.len() as u64)));
+    fake.wait_call("getFile", WAIT, |_| true).await;
+    let pending = rt.handle.store.unfinished_inbound(Platform::Telegram, 600_000).unwrap();
+    assert_eq!(pending.len(), 1, "in the durable inbox");
+    let Content::Voice(media) = &pending[0].content else { panic!("{:?}", pending[0].content) };
+    assert_eq!(
+        (media.source.as_str(), media.size, media.mime_type.as_str()),
+        ("AUDIO9", Some(wav.len() as u64), "audio/ogg"),
+        "stored as Telegram's reference"
+    );
+
+    let rt = rt.restart(Some(Arc::new(brain.clone()))).await;
+    rt.wait_status(Platform::Telegram, WAIT, |s| s.state == ConnectorState::Connected).await;
+    let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
+    assert!(text_of(&reply).ends_with("alice: after the restart"), "{}", text_of(&reply));
+    assert_eq!(fake.calls_of("getFile").len(), 2, "fetched again by its file_id after the restart");
+    assert_eq!(fake.calls_of("downloadFile").len(), 1);
+    let call = whisper.calls(Api::Transcription).remove(0);
+    assert_eq!(call.part("file").unwrap().data, wav, "the audio downloaded after the restart");
+    let inbox_empty = || async { rt.handle.store.unfinished_inbound(Platform::Telegram, 600_000).unwrap().is_empty() };
+    assert!(parachute_testkit::wait_until(WAIT, inbox_empty).await);
 }
 
 #[actix::test]
@@ -354,6 +527,9 @@ async fn voice_note_is_transcribed_and_the_transcript_answered() {
     let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
     let text = text_of(&reply);
     assert!(text.starts_with("<blockquote>🎤 \"remind me to water the plants\"</blockquote>"), "{text}");
+    assert_eq!((fake.calls_of("getFile").len(), fake.calls_of("downloadFile").len()), (1, 1));
+    let cleared = fake.wait_call("setMessageReaction", WAIT, |c| c.params["reaction"] == json!([])).await;
+    assert!(cleared.seq > reply.seq, "acknowledged, then cleared after the reply");
     assert!(text.ends_with("alice: remind me to water the plants"), "{text}");
     assert_eq!(brain.requests()[0].message, "remind me to water the plants");
     let call = whisper.calls(Api::Transcription).remove(0);

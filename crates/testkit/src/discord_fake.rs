@@ -102,7 +102,8 @@ struct State {
     invalidate_next_resume: bool,
     identify_close: Option<u16>,
     replay_overlap: u64,
-    attachments: HashMap<String, Vec<u8>>,
+    /// Attachment bodies by name; `None` streams without end.
+    attachments: HashMap<String, Option<Vec<u8>>>,
     /// Every message of each channel, as `GET /channels/{id}/messages` reads them.
     history: HashMap<String, Vec<Value>>,
 }
@@ -326,7 +327,14 @@ impl DiscordFake {
 
     /// Makes `bytes` downloadable; returns the attachment URL.
     pub fn add_attachment(&self, name: &str, bytes: Vec<u8>) -> String {
-        self.shared.state().attachments.insert(name.to_owned(), bytes);
+        self.shared.state().attachments.insert(name.to_owned(), Some(bytes));
+        format!("{}/attachments/{name}", self.api_url())
+    }
+
+    /// Makes an attachment whose download never ends (chunked, no `Content-Length`); returns
+    /// its URL. The message carrying it may announce any `size`.
+    pub fn add_endless_attachment(&self, name: &str) -> String {
+        self.shared.state().attachments.insert(name.to_owned(), None);
         format!("{}/attachments/{name}", self.api_url())
     }
 
@@ -840,7 +848,11 @@ async fn download(shared: web::Data<Shared>, name: web::Path<String>) -> HttpRes
     };
     shared.bump();
     match bytes {
-        Some(bytes) => HttpResponse::Ok().content_type("audio/ogg").body(bytes),
+        Some(Some(bytes)) => HttpResponse::Ok().content_type("audio/ogg").body(bytes),
+        Some(None) => {
+            let chunk = || Ok::<_, actix_web::Error>(web::Bytes::from(vec![0u8; 16 * 1024]));
+            HttpResponse::Ok().content_type("audio/ogg").streaming(futures_util::stream::repeat_with(chunk))
+        }
         None => HttpResponse::NotFound().finish(),
     }
 }

@@ -1,17 +1,19 @@
 //! A fake connector driven by a script: connect, fail (auth/transient/rate limit), panic or
-//! hang per run; records deliveries and typing; lets tests inject inbound events.
+//! hang per run; records deliveries, typing, ack reactions and media fetches; serves media
+//! files tests add; lets tests inject inbound events.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use parachute_core::config::BotsConfig;
-use parachute_core::ids::{ChatId, Platform};
+use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_runtime::connector::{
-    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
+    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
 };
-use parachute_runtime::messages::{Inbound, Reply};
+use parachute_runtime::media::check_announced;
+use parachute_runtime::messages::{Inbound, MediaRef, Reply};
 use parachute_runtime::store::PairingRecord;
 use tokio::sync::{mpsc, watch};
 
@@ -36,6 +38,9 @@ struct State {
     drop_tx: Option<mpsc::UnboundedSender<Result<(), ConnectorError>>>,
     delivered: Vec<Reply>,
     typing: Vec<(ChatId, bool)>,
+    acks: Vec<(ChatId, EventId)>,
+    media: HashMap<String, Vec<u8>>,
+    fetches: Vec<(MediaRef, u64)>,
     decisions: Vec<PairingRecord>,
     test_result: Result<Identity, ConnectorError>,
 }
@@ -72,6 +77,9 @@ impl FakeConnector {
                 drop_tx: None,
                 delivered: Vec::new(),
                 typing: Vec::new(),
+                acks: Vec::new(),
+                media: HashMap::new(),
+                fetches: Vec::new(),
                 decisions: Vec::new(),
                 test_result: Ok(identity),
             })),
@@ -140,6 +148,21 @@ impl FakeConnector {
     /// Typing calls so far.
     pub fn typing(&self) -> Vec<(ChatId, bool)> {
         self.state().typing.clone()
+    }
+
+    /// Ack reactions asked for so far.
+    pub fn acks(&self) -> Vec<(ChatId, EventId)> {
+        self.state().acks.clone()
+    }
+
+    /// Makes the media file whose source is `source` fetchable with `bytes`.
+    pub fn add_media(&self, source: &str, bytes: Vec<u8>) {
+        self.state().media.insert(source.to_owned(), bytes);
+    }
+
+    /// Media fetches asked for so far, with their limits.
+    pub fn fetches(&self) -> Vec<(MediaRef, u64)> {
+        self.state().fetches.clone()
     }
 
     /// Room decisions the connector was told about.
@@ -229,6 +252,25 @@ impl Connector for FakeConnector {
             this.signals.delivered.send_modify(|n| *n += 1);
             Ok(())
         })
+    }
+
+    fn fetch_media(&self, media: MediaRef, limit: u64) -> BoxFuture<'static, Result<Vec<u8>, MediaError>> {
+        let found = {
+            let mut state = self.state();
+            state.fetches.push((media.clone(), limit));
+            state.media.get(&media.source).cloned()
+        };
+        Box::pin(async move {
+            check_announced(media.size, limit)?;
+            let bytes = found.ok_or_else(|| MediaError::Failed("no such file".into()))?;
+            check_announced(Some(bytes.len() as u64), limit)?;
+            Ok(bytes)
+        })
+    }
+
+    fn acknowledge(&self, chat: ChatId, event: EventId) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        self.state().acks.push((chat, event));
+        Box::pin(async { Ok(()) })
     }
 
     fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {

@@ -1,6 +1,7 @@
 //! Starts a real Synapse homeserver on a free 127.0.0.1 port in a temp dir, for end-to-end
 //! tests. Synapse comes from PyPI (`matrix-synapse`) in a venv: `PARACHUTE_SYNAPSE_PYTHON`
 //! names its python, else `target/synapse-venv/bin/python` is used, created on first use.
+//! Its access log (`requests`) tells which user asked for what, e.g. media downloads.
 
 use std::fs;
 use std::net::TcpListener;
@@ -112,6 +113,12 @@ impl Synapse {
         "localhost"
     }
 
+    /// Every request Synapse finished so far, from its access log, oldest first.
+    pub fn requests(&self) -> Vec<AccessLogEntry> {
+        let log = fs::read_to_string(self.dir.path().join("homeserver.log")).unwrap_or_default();
+        log.lines().filter_map(AccessLogEntry::parse).collect()
+    }
+
     /// Kills the homeserver at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -125,6 +132,39 @@ impl Synapse {
         self.kill();
         let _ = fs::remove_file(self.dir.path().join("homeserver.pid"));
         self.launch();
+    }
+}
+
+/// One line of Synapse's access log: who asked for what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogEntry {
+    /// The user the access token belonged to (`@bot:localhost`), if any.
+    pub requester: Option<String>,
+    /// `GET`, `PUT`, …
+    pub method: String,
+    /// The path with its query.
+    pub path: String,
+}
+
+impl AccessLogEntry {
+    /// Reads `… - {@user:localhost} Processed request: … "GET /path HTTP/1.1" …`.
+    fn parse(line: &str) -> Option<Self> {
+        let (head, rest) = line.split_once(" Processed request: ")?;
+        let requester = head
+            .rsplit_once('{')
+            .and_then(|(_, r)| r.split_once('}'))
+            .map(|(user, _)| user.to_owned())
+            .filter(|user| user.starts_with('@'));
+        let request = rest.split('"').nth(1)?;
+        let mut parts = request.split(' ');
+        let (method, path) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+        Some(Self { requester, method, path })
+    }
+
+    /// Whether this is a media download (`/_matrix/client/v1/media/download/…` or the legacy
+    /// `/_matrix/media/v3/download/…`).
+    pub fn is_media_download(&self) -> bool {
+        self.path.contains("/media/download/")
     }
 }
 
@@ -196,6 +236,9 @@ handlers:
     class: logging.FileHandler
     formatter: precise
     filename: {d}/homeserver.log
+loggers:
+  synapse.access:
+    level: INFO
 root:
   level: WARNING
   handlers: [file]

@@ -1,6 +1,7 @@
 //! A fake Telegram Bot API server on 127.0.0.1 for end-to-end tests of the real connector:
 //! the real JSON shapes, long-polling `getUpdates` honouring `offset` and `timeout`, every
-//! call recorded, injectable failures, and going down / coming back on the same port.
+//! call recorded (file downloads as `downloadFile`), injectable failures and delays, files
+//! that lie about their size or never end, and going down / coming back on the same port.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener;
@@ -54,8 +55,25 @@ struct State {
     next_message_id: i64,
     calls: Vec<Call>,
     failures: VecDeque<(String, Failure)>,
+    delays: VecDeque<(String, Duration)>,
     reject_markup_containing: Option<String>,
-    files: HashMap<String, (String, Vec<u8>)>,
+    files: HashMap<String, FakeFile>,
+}
+
+/// A file `getFile` knows: its path, the size it announces and what a download streams.
+#[derive(Clone)]
+struct FakeFile {
+    path: String,
+    announced: Option<u64>,
+    body: FileBody,
+}
+
+#[derive(Clone)]
+enum FileBody {
+    /// These bytes, with their `Content-Length`.
+    Bytes(Vec<u8>),
+    /// Chunk after chunk until the client stops reading, without a `Content-Length`.
+    Endless,
 }
 
 struct Shared {
@@ -176,16 +194,38 @@ impl TelegramFake {
         self.shared.state.lock().unwrap().failures.push_back((method.to_owned(), failure));
     }
 
+    /// Makes the next call of `method` (`"*"` for any) answer only after `delay`.
+    pub fn delay_next(&self, method: &str, delay: Duration) {
+        self.shared.state.lock().unwrap().delays.push_back((method.to_owned(), delay));
+    }
+
     /// Makes `sendMessage` in HTML parse mode answer 400 "can't parse entities" when the text
     /// contains `marker`.
     pub fn reject_markup_containing(&self, marker: &str) {
         self.shared.state.lock().unwrap().reject_markup_containing = Some(marker.to_owned());
     }
 
-    /// Makes `file_id` downloadable with `bytes`.
+    /// Makes `file_id` downloadable with `bytes`; `getFile` announces their size.
     pub fn add_file(&self, file_id: &str, bytes: Vec<u8>) {
+        let size = bytes.len() as u64;
+        self.insert_file(file_id, Some(size), FileBody::Bytes(bytes));
+    }
+
+    /// Makes `file_id` downloadable with `bytes` while `getFile` announces `announced`
+    /// (`None`: no `file_size`), true or not.
+    pub fn add_file_announcing(&self, file_id: &str, bytes: Vec<u8>, announced: Option<u64>) {
+        self.insert_file(file_id, announced, FileBody::Bytes(bytes));
+    }
+
+    /// Makes `file_id` a download that never ends (chunked, no `Content-Length`) while
+    /// `getFile` announces `announced`.
+    pub fn add_endless_file(&self, file_id: &str, announced: Option<u64>) {
+        self.insert_file(file_id, announced, FileBody::Endless);
+    }
+
+    fn insert_file(&self, file_id: &str, announced: Option<u64>, body: FileBody) {
         let path = format!("voice/{file_id}.oga");
-        self.shared.state.lock().unwrap().files.insert(file_id.to_owned(), (path, bytes));
+        self.shared.state.lock().unwrap().files.insert(file_id.to_owned(), FakeFile { path, announced, body });
     }
 
     /// Every call so far.
@@ -300,14 +340,19 @@ async fn api(shared: web::Data<Shared>, path: web::Path<(String, String)>, body:
     let (token, method) = path.into_inner();
     let method = canonical_method(&method);
     let params: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({}));
-    let failure = {
+    let (failure, delay) = {
         let mut state = shared.state.lock().unwrap();
         let seq = state.calls.len();
         state.calls.push(Call { seq, method: method.clone(), params: params.clone(), at: std::time::Instant::now() });
         let position = state.failures.iter().position(|(m, _)| m == "*" || *m == method);
-        position.and_then(|i| state.failures.remove(i)).map(|(_, f)| f)
+        let failure = position.and_then(|i| state.failures.remove(i)).map(|(_, f)| f);
+        let position = state.delays.iter().position(|(m, _)| m == "*" || *m == method);
+        (failure, position.and_then(|i| state.delays.remove(i)).map(|(_, d)| d))
     };
     shared.bump();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     if token != FAKE_TOKEN {
         return error(401, "Unauthorized", None);
     }
@@ -323,8 +368,14 @@ async fn api(shared: web::Data<Shared>, path: web::Path<(String, String)>, body:
             let file_id = params.get("file_id").and_then(Value::as_str).unwrap_or("");
             let state = shared.state.lock().unwrap();
             match state.files.get(file_id) {
-                Some((path, bytes)) => ok(json!({"file_id": file_id, "file_unique_id": format!("u{file_id}"),
-                    "file_size": bytes.len(), "file_path": path})),
+                Some(file) => {
+                    let mut result =
+                        json!({"file_id": file_id, "file_unique_id": format!("u{file_id}"), "file_path": file.path});
+                    if let Some(size) = file.announced {
+                        result["file_size"] = json!(size);
+                    }
+                    ok(result)
+                }
                 None => error(400, "Bad Request: invalid file_id", None),
             }
         }
@@ -394,12 +445,24 @@ fn send_message(shared: &Shared, params: &Value) -> HttpResponse {
 
 async fn file(shared: web::Data<Shared>, path: web::Path<(String, String)>) -> HttpResponse {
     let (token, file_path) = path.into_inner();
+    let found = {
+        let mut state = shared.state.lock().unwrap();
+        let seq = state.calls.len();
+        let params = json!({"path": file_path});
+        state.calls.push(Call { seq, method: "downloadFile".into(), params, at: std::time::Instant::now() });
+        state.files.values().find(|f| f.path == file_path).map(|f| f.body.clone())
+    };
+    shared.bump();
     if token != FAKE_TOKEN {
         return HttpResponse::Unauthorized().finish();
     }
-    let state = shared.state.lock().unwrap();
-    match state.files.values().find(|(p, _)| *p == file_path) {
-        Some((_, bytes)) => HttpResponse::Ok().body(bytes.clone()),
+    match found {
+        Some(FileBody::Bytes(bytes)) => HttpResponse::Ok().body(bytes),
+        Some(FileBody::Endless) => {
+            let chunks =
+                futures_util::stream::repeat_with(|| Ok::<_, actix_web::Error>(web::Bytes::from(vec![0u8; 16 * 1024])));
+            HttpResponse::Ok().content_type("audio/ogg").streaming(chunks)
+        }
         None => HttpResponse::NotFound().finish(),
     }
 }

@@ -102,6 +102,17 @@ mod tests {
         assert_eq!(doc["telegram"]["has_token"], json!(false));
         assert_eq!(doc["server"]["has_api_token"], json!(false));
         assert!(doc["matrix"].get("access_token").is_none());
+        assert_eq!(doc["max_media_bytes"], json!(20_000_000), "the media limit is shown at the top level");
+    }
+
+    #[test]
+    fn the_media_limit_is_updated_and_checked_like_any_key() {
+        let merged = apply_patch(&with_token(), &json!({"max_media_bytes": 5_000_000})).unwrap();
+        assert_eq!(merged.max_media_bytes, 5_000_000);
+        let err = apply_patch(&with_token(), &json!({"max_media_bytes": 0})).unwrap_err();
+        assert_eq!(err.field(), Some("max_media_bytes"), "{err}");
+        let reset = apply_patch(&merged, &json!({"max_media_bytes": null})).unwrap();
+        assert_eq!(reset.max_media_bytes, 20_000_000);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::ids::Platform;
 use crate::trust::TrustLevel;
 
 /// The whole configuration. A missing file means `BotsConfig::default()`: every connector off.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BotsConfig {
     /// The HTTP API and web page.
@@ -25,12 +25,32 @@ pub struct BotsConfig {
     pub transcriber: TranscriberConfig,
     /// How requests of people and rooms the bot does not know are kept.
     pub pairing: PairingConfig,
+    /// The largest voice note or audio file fetched from any platform, in bytes (decimal:
+    /// 20 MB is 20000000). Checked against the size the platform announces before anything
+    /// is downloaded, and again while the file streams in.
+    pub max_media_bytes: u64,
     /// The Telegram connector.
     pub telegram: TelegramConfig,
     /// The Discord connector.
     pub discord: DiscordConfig,
     /// The Matrix connector.
     pub matrix: MatrixConfig,
+}
+
+impl Default for BotsConfig {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            vault: None,
+            brain: BrainConfig::default(),
+            transcriber: TranscriberConfig::default(),
+            pairing: PairingConfig::default(),
+            max_media_bytes: crate::media::DEFAULT_MAX_MEDIA_BYTES,
+            telegram: TelegramConfig::default(),
+            discord: DiscordConfig::default(),
+            matrix: MatrixConfig::default(),
+        }
+    }
 }
 
 /// Where the HTTP API listens and how it is protected.
@@ -238,7 +258,7 @@ pub struct TelegramConfig {
     pub group_trust_level: TrustLevel,
     /// Which group messages are answered.
     pub group_mention_mode: GroupMentionMode,
-    /// Reaction added on receipt and removed after the reply; empty for none.
+    /// Reaction added to a message that will be answered, removed after the reply; empty for none.
     pub ack_emoji: String,
     /// Base URL of the Bot API server (a self-hosted `telegram-bot-api` or a test server).
     pub api_url: String,
@@ -279,7 +299,7 @@ pub struct DiscordConfig {
     pub group_trust_level: TrustLevel,
     /// Which guild messages are answered.
     pub group_mention_mode: GroupMentionMode,
-    /// Reaction added on receipt and removed after the reply; empty for none.
+    /// Reaction added to a message that will be answered, removed after the reply; empty for none.
     pub ack_emoji: String,
     /// Guild (server) ids the bot talks in; empty = every guild it is in.
     pub allowed_guilds: Vec<String>,
@@ -340,7 +360,7 @@ pub struct MatrixConfig {
     pub group_trust_level: TrustLevel,
     /// Which room messages are answered.
     pub group_mention_mode: GroupMentionMode,
-    /// Reaction added on receipt and redacted after the reply; empty for none.
+    /// Reaction added to a message that will be answered, redacted after the reply; empty for none.
     pub ack_emoji: String,
     /// After a restart, messages that arrived while down are answered if younger than this.
     pub catch_up_max_age: HumanDuration,

@@ -38,6 +38,12 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
     if !(1..=10_000).contains(&config.pairing.max_pending) {
         return Err(ConfigError::invalid("pairing.max_pending", "must be between 1 and 10000"));
     }
+    if config.max_media_bytes == 0 {
+        return Err(ConfigError::invalid(
+            "max_media_bytes",
+            "must be at least 1 (bytes; the default is 20000000, 20 MB)",
+        ));
+    }
     for (section, token) in [
         ("server.api_token", &config.server.api_token),
         ("brain.api_key", &config.brain.api_key),
@@ -287,6 +293,8 @@ mod tests {
             ("pairing:\n  expire_after: soon\n", "pairing.expire_after"),
             ("pairing:\n  max_pending: 0\n", "pairing.max_pending"),
             ("pairing:\n  max_pending: -3\n", "pairing.max_pending"),
+            ("max_media_bytes: 0\n", "max_media_bytes"),
+            ("max_media_bytes: -5\n", "max_media_bytes"),
         ];
         for (text, field) in cases {
             let err = parse_str(text).unwrap_err();
@@ -300,6 +308,18 @@ mod tests {
         assert_eq!(err.to_string(), "brain.base_url: must be an http(s) URL (line 4, column 13)");
         let err = parse_str("transcriber:\n  model: small\n  timeout: 0s\n").unwrap_err();
         assert_eq!(err.to_string(), "transcriber.timeout: must be longer than zero (line 3, column 12)");
+    }
+
+    #[test]
+    fn the_media_limit_is_a_positive_byte_count_at_the_top_level() {
+        assert_eq!(BotsConfig::default().max_media_bytes, 20_000_000);
+        assert_eq!(parse_str("max_media_bytes: 1048576\n").unwrap().max_media_bytes, 1_048_576);
+        let err = parse_str("server:\n  port: 3333\nmax_media_bytes: 0\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "max_media_bytes: must be at least 1 (bytes; the default is 20000000, 20 MB) (line 3, column 18)"
+        );
+        assert!(parse_str("max_media_bytes: 20MB\n").unwrap_err().to_string().contains("max_media_bytes"));
     }
 
     #[test]

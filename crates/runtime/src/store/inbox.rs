@@ -1,10 +1,11 @@
 //! The durable inbox: events a connector accepted, stored in the same transaction that moves
 //! its cursor past them, until they are handled. What a crash interrupts is found here again.
+//! Voice notes are stored as their platform's reference, never as audio bytes.
 
 use rusqlite::{Connection, params};
 
 use super::{Store, StoreError, now_ms};
-use crate::messages::{Content, Inbound, VoiceNote};
+use crate::messages::{Content, Inbound, MediaRef};
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
 
 fn kind_name(kind: ChatKind) -> &'static str {
@@ -15,16 +16,16 @@ fn kind_name(kind: ChatKind) -> &'static str {
 }
 
 fn insert(conn: &Connection, inbound: &Inbound) -> Result<(), StoreError> {
-    let (text, audio_mime, audio_name, audio) = match &inbound.content {
-        Content::Text(text) => (Some(text.as_str()), None, None, None),
-        Content::Voice(voice) => {
-            (None, Some(voice.mime_type.as_str()), Some(voice.file_name.as_str()), Some(&voice.data[..]))
-        }
+    let (text, audio) = match &inbound.content {
+        Content::Text(text) => (Some(text.as_str()), None),
+        Content::Voice(media) => (None, Some(media)),
     };
+    // SQLite integers are signed: a size beyond i64 (never announced in practice) is unknown.
+    let audio_size = audio.and_then(|m| m.size).and_then(|size| i64::try_from(size).ok());
     conn.prepare_cached(
         "INSERT OR IGNORE INTO inbox (platform, event_id, chat_id, chat_kind, sender, sender_username, sender_display,
-           text, audio_mime, audio_name, audio, addresses_bot, timestamp_ms, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+           text, audio_mime, audio_name, audio_size, audio_source, addresses_bot, timestamp_ms, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         inbound.platform.as_str(),
@@ -35,9 +36,10 @@ fn insert(conn: &Connection, inbound: &Inbound) -> Result<(), StoreError> {
         inbound.sender_username,
         inbound.sender_display,
         text,
-        audio_mime,
-        audio_name,
-        audio,
+        audio.map(|m| m.mime_type.as_str()),
+        audio.map(|m| m.file_name.as_str()),
+        audio_size,
+        audio.map(|m| m.source.as_str()),
         inbound.addresses_bot,
         inbound.timestamp_ms,
         now_ms()
@@ -82,18 +84,17 @@ impl Store {
             .execute(params![platform.as_str(), oldest])?;
         let mut stmt = conn.prepare_cached(
             "SELECT event_id, chat_id, chat_kind, sender, sender_username, sender_display, text, audio_mime,
-                    audio_name, audio, addresses_bot, timestamp_ms
+                    audio_name, audio_size, audio_source, addresses_bot, timestamp_ms
              FROM inbox WHERE platform = ?1 ORDER BY timestamp_ms, received_at",
         )?;
         let rows = stmt.query_map(params![platform.as_str()], |row| {
-            let text: Option<String> = row.get(6)?;
-            let audio: Option<Vec<u8>> = row.get(9)?;
-            let content = match (text, audio) {
-                (Some(text), _) => Content::Text(text),
-                (None, audio) => Content::Voice(VoiceNote {
+            let content = match row.get::<_, Option<String>>(6)? {
+                Some(text) => Content::Text(text),
+                None => Content::Voice(MediaRef {
                     mime_type: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
                     file_name: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
-                    data: audio.unwrap_or_default().into(),
+                    size: row.get::<_, Option<i64>>(9)?.and_then(|size| u64::try_from(size).ok()),
+                    source: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
                 }),
             };
             let kind: String = row.get(2)?;
@@ -106,8 +107,8 @@ impl Store {
                 sender_username: row.get(4)?,
                 sender_display: row.get(5)?,
                 content,
-                addresses_bot: row.get(10)?,
-                timestamp_ms: row.get(11)?,
+                addresses_bot: row.get(11)?,
+                timestamp_ms: row.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -136,11 +137,13 @@ mod tests {
     #[test]
     fn accepted_events_stay_until_handled_and_the_cursor_moves_with_them() {
         let store = Store::open_in_memory().unwrap();
-        let voice = Content::Voice(VoiceNote {
+        let media = MediaRef {
             mime_type: "audio/ogg".into(),
             file_name: "v.ogg".into(),
-            data: vec![1u8, 2, 3].into(),
-        });
+            size: Some(31_000_000),
+            source: r#"{"url":"mxc://x/abc"}"#.into(),
+        };
+        let voice = Content::Voice(media.clone());
         store
             .accept_inbound(
                 Platform::Matrix,
@@ -152,9 +155,14 @@ mod tests {
         let pending = store.unfinished_inbound(Platform::Matrix, 60_000).unwrap();
         assert_eq!(pending.len(), 2);
         assert!(matches!(&pending[0].content, Content::Text(t) if t == "hi"));
-        assert!(matches!(&pending[1].content, Content::Voice(v) if v.data[..] == [1, 2, 3]));
+        assert!(matches!(&pending[1].content, Content::Voice(v) if *v == media), "the reference survives");
+        let unknown_size = MediaRef { size: None, ..media };
+        store.accept_inbound(Platform::Matrix, &[inbound("$3", Content::Voice(unknown_size.clone()))], None).unwrap();
+        let pending = store.unfinished_inbound(Platform::Matrix, 60_000).unwrap();
+        let third = pending.iter().find(|p| p.event_id.as_str() == "$3").unwrap();
+        assert!(matches!(&third.content, Content::Voice(v) if *v == unknown_size));
         store.finish_event(Platform::Matrix, &"$1".into()).unwrap();
-        assert_eq!(store.unfinished_inbound(Platform::Matrix, 60_000).unwrap().len(), 1);
+        assert_eq!(store.unfinished_inbound(Platform::Matrix, 60_000).unwrap().len(), 2);
         assert!(store.unfinished_inbound(Platform::Matrix, -1).unwrap().is_empty(), "too old entries are dropped");
     }
 }

@@ -70,6 +70,13 @@ const MIGRATIONS: &[&str] = &[
         received_at     INTEGER NOT NULL,
         PRIMARY KEY (platform, event_id)
     ) WITHOUT ROWID;",
+    // Voice notes are kept as the platform's reference (announced size and source), fetched
+    // only when they are answered; the audio bytes are no longer stored. A voice row from an
+    // older version keeps its type and name with an empty source: fetching it fails, and the
+    // sender gets the short apology instead of silence.
+    "ALTER TABLE inbox ADD COLUMN audio_size INTEGER;
+     ALTER TABLE inbox ADD COLUMN audio_source TEXT;
+     ALTER TABLE inbox DROP COLUMN audio;",
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.
@@ -89,4 +96,40 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_bytes_of_an_older_inbox_are_dropped_and_its_rows_stay_readable() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute(
+            "INSERT INTO inbox (platform, event_id, chat_id, chat_kind, sender, sender_display, audio_mime, audio_name,
+               audio, addresses_bot, timestamp_ms, received_at)
+             VALUES ('telegram', '1:2', '1', 'direct', '1', 'Ann', 'audio/ogg', 'voice.ogg', x'010203', 1, 5, 5)",
+            [],
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let columns: Vec<(String, String)> = conn
+            .prepare("SELECT name, type FROM pragma_table_info('inbox')")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(columns.iter().all(|(name, kind)| name != "audio" && kind != "BLOB"), "{columns:?}");
+        let (name, size, source): (String, Option<i64>, Option<String>) = conn
+            .query_row("SELECT audio_name, audio_size, audio_source FROM inbox", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((name.as_str(), size, source), ("voice.ogg", None, None));
+    }
 }
