@@ -4,18 +4,20 @@
 //! the same update carries that secret, and where the server listens and writes files (the
 //! vault) is set in the file only.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
 
 use super::error::ConfigError;
+use super::merge::is_placeholder;
 use super::model::{BotsConfig, BrainKind};
+use super::secret;
 
 /// The `serve` flag that lets the API set the keys that start programs.
 pub const ALLOW_PROGRAMS_FLAG: &str = "--allow-api-programs";
 
 /// An endpoint and the secret sent to it: (endpoint key, secret key, the endpoint's value, the
 /// secret's value).
-type Endpoint<'a> = (&'static str, &'static str, Option<&'a str>, Option<&'a SecretString>);
+type Endpoint<'a> = (&'static str, &'static str, Option<&'a str>, &'a Option<SecretString>);
 
 fn endpoints(config: &BotsConfig) -> [Endpoint<'_>; 6] {
     let (telegram, discord, matrix) = (&config.telegram, &config.discord, &config.matrix);
@@ -23,21 +25,16 @@ fn endpoints(config: &BotsConfig) -> [Endpoint<'_>; 6] {
     let brain_url = matches!(config.brain.kind, BrainKind::Anthropic | BrainKind::Openai)
         .then(|| config.brain.effective_base_url());
     [
-        ("telegram.api_url", "telegram.bot_token", Some(telegram.api_url.as_str()), telegram.bot_token.as_ref()),
-        ("discord.api_url", "discord.bot_token", Some(discord.api_url.as_str()), discord.bot_token.as_ref()),
-        ("discord.gateway_url", "discord.bot_token", Some(discord.gateway_url.as_str()), discord.bot_token.as_ref()),
-        (
-            "matrix.homeserver_url",
-            "matrix.access_token",
-            Some(matrix.homeserver_url.as_str()),
-            matrix.access_token.as_ref(),
-        ),
-        ("brain.base_url", "brain.api_key", brain_url, config.brain.api_key.as_ref()),
+        ("telegram.api_url", "telegram.bot_token", Some(telegram.api_url.as_str()), &telegram.bot_token),
+        ("discord.api_url", "discord.bot_token", Some(discord.api_url.as_str()), &discord.bot_token),
+        ("discord.gateway_url", "discord.bot_token", Some(discord.gateway_url.as_str()), &discord.bot_token),
+        ("matrix.homeserver_url", "matrix.access_token", Some(matrix.homeserver_url.as_str()), &matrix.access_token),
+        ("brain.base_url", "brain.api_key", brain_url, &config.brain.api_key),
         (
             "transcriber.base_url",
             "transcriber.api_key",
             config.transcriber.effective_base_url(),
-            config.transcriber.api_key.as_ref(),
+            &config.transcriber.api_key,
         ),
     ]
     .map(|(url_key, secret_key, url, secret)| (url_key, secret_key, url.filter(|u| !u.trim().is_empty()), secret))
@@ -45,18 +42,8 @@ fn endpoints(config: &BotsConfig) -> [Endpoint<'_>; 6] {
 
 /// Whether `patch` (the update as sent) carries a new value for the dotted `key`.
 fn carries(patch: &Value, key: &str) -> bool {
-    let mut node = patch;
-    for part in key.split('.') {
-        match node.get(part) {
-            Some(next) => node = next,
-            None => return false,
-        }
-    }
-    node.as_str().is_some_and(|s| !s.trim().is_empty() && !s.chars().all(|c| c == '*' || c == '•'))
-}
-
-fn is_set(secret: Option<&SecretString>) -> bool {
-    secret.is_some_and(|s| !s.expose_secret().trim().is_empty())
+    let pointer = format!("/{}", key.replace('.', "/"));
+    patch.pointer(&pointer).and_then(Value::as_str).is_some_and(|s| !is_placeholder(s))
 }
 
 /// Checks an update the API is about to apply: `current` is the running config, `merged` the
@@ -100,7 +87,7 @@ pub fn check_api_update(
     {
         // An endpoint that goes away (unset, or a brain kind that sends no key) sends nothing.
         let moved = new_url.is_some_and(|new| old_url != Some(new));
-        if moved && is_set(old_secret) && !carries(patch, secret_key) {
+        if moved && secret::is_set(old_secret) && !carries(patch, secret_key) {
             return Err(ConfigError::refused(
                 url_key,
                 format!(

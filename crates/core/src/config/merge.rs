@@ -41,7 +41,7 @@ pub fn apply_patch(current: &BotsConfig, patch: &Value) -> Result<BotsConfig, Co
         if let Some(Value::Object(map)) = patch.get_mut(section) {
             map.remove(flag);
             let keep_stored = match map.get(key) {
-                Some(Value::String(s)) => s.trim().is_empty() || s.chars().all(|c| c == '*' || c == '•'),
+                Some(Value::String(s)) => is_placeholder(s),
                 Some(Value::Null) => true,
                 _ => false,
             };
@@ -55,6 +55,12 @@ pub fn apply_patch(current: &BotsConfig, patch: &Value) -> Result<BotsConfig, Co
     let yaml = serde_yaml::to_string(&merged)
         .map_err(|err| ConfigError::invalid("", format!("cannot read the update: {err}")))?;
     parse_str(&yaml).map_err(ConfigError::without_location)
+}
+
+/// Whether a secret sent in an update stands for "keep the stored one": empty, or masked
+/// (`****`, `••••`) as a form shows it.
+pub(super) fn is_placeholder(secret: &str) -> bool {
+    secret.trim().is_empty() || secret.chars().all(|c| c == '*' || c == '•')
 }
 
 fn merge_into(target: &mut Value, patch: Value) {
