@@ -88,8 +88,12 @@ async fn bot(api: &Api, as_json: bool, cmd: BotCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             println!("{:<9} {:<13} {:<7} {:<5} {:<8} LAST ERROR", "PLATFORM", "STATE", "ENABLED", "TOKEN", "ATTEMPTS");
+            let mut open = Vec::new();
             for p in wanted {
                 let c = &status["connectors"][p.as_str()];
+                if c["open_to_everyone"].as_bool() == Some(true) {
+                    open.push(p);
+                }
                 let yes_no = |v: &Value| if v.as_bool() == Some(true) { "yes" } else { "no" };
                 println!(
                     "{:<9} {:<13} {:<7} {:<5} {:<8} {}",
@@ -100,6 +104,9 @@ async fn bot(api: &Api, as_json: bool, cmd: BotCommand) -> anyhow::Result<()> {
                     c["reconnect_attempts"],
                     c["last_error"].as_str().unwrap_or("-"),
                 );
+            }
+            for p in open {
+                println!("{p}: open to everyone: every group or room the bot is added to is answered");
             }
             Ok(())
         }

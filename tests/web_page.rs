@@ -14,7 +14,7 @@ use parachute_core::config::{BotsConfig, load_file};
 use parachute_core::ids::Platform;
 use parachute_core::trust::TrustLevel;
 use parachute_runtime::connector::ConnectorError;
-use parachute_runtime::pairing::ListPairing;
+use parachute_runtime::messages::ListPairing;
 use parachute_runtime::status::ConnectorState;
 use parachute_testkit::runtime::config_with_tokens;
 use parachute_testkit::{TestRuntime, dm};

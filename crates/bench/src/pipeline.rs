@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parachute_core::config::{BotsConfig, config_path};
-use parachute_core::gating::GroupMentionMode;
+use parachute_core::gating::{Addressed, GroupMentionMode};
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
 use parachute_runtime::backoff_policy::BackoffPolicy;
 use parachute_runtime::messages::{Content, Inbound};
@@ -18,17 +18,25 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::connector::{BenchConnector, BenchFactory, Delivered};
 use crate::stats::Report;
 
+/// The Telegram chat id of group `chat` (supergroup ids are negative).
+fn group_id(chat: usize) -> String {
+    format!("-100{chat}")
+}
+
 /// The message `index` in chat `chat`.
 pub fn message(chat: usize, index: usize) -> Inbound {
     Inbound {
         platform: Platform::Telegram,
-        chat: ChatId(format!("chat-{chat}")),
+        chat: ChatId(group_id(chat)),
         chat_kind: ChatKind::Group,
+        chat_name: None,
+        chat_aliases: Vec::new(),
+        guild: None,
         sender: UserId(format!("user-{chat}")),
         sender_username: None,
         sender_display: format!("User {chat}"),
         content: Content::Text(format!("message {index} in chat {chat}: how are you today?")),
-        addresses_bot: true,
+        addressed: Addressed::Mention,
         event_id: EventId(index.to_string()),
         timestamp_ms: now_ms(),
     }
@@ -40,7 +48,7 @@ fn answered(delivered: &Delivered) -> usize {
 }
 
 /// Runs `body` against a freshly started runtime in its own actix system.
-fn with_runtime<T>(body: impl AsyncFnOnce(BenchConnector, UnboundedReceiver<Delivered>) -> T) -> T {
+fn with_runtime<T>(chats: usize, body: impl AsyncFnOnce(BenchConnector, UnboundedReceiver<Delivered>) -> T) -> T {
     actix::System::new().block_on(async move {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join(".parachute");
@@ -54,6 +62,7 @@ fn with_runtime<T>(body: impl AsyncFnOnce(BenchConnector, UnboundedReceiver<Deli
         config.telegram.bot_token = Some(SecretString::from("bench:token"));
         config.telegram.group_mention_mode = GroupMentionMode::AllMessages;
         config.telegram.ack_emoji = String::new();
+        config.telegram.allowed_groups = (0..chats).map(group_id).collect();
         let (connector, replies, connected) = BenchConnector::new();
         let _runtime = start_runtime(RuntimeOptions {
             config,
@@ -73,7 +82,7 @@ fn with_runtime<T>(body: impl AsyncFnOnce(BenchConnector, UnboundedReceiver<Deli
 
 /// Every message injected at once; throughput and queueing latency.
 pub fn burst(chats: usize, messages: usize) -> Report {
-    with_runtime(async move |connector, mut replies| {
+    with_runtime(chats, async move |connector, mut replies| {
         let sent = RefCell::new(Vec::with_capacity(messages));
         let start = Instant::now();
         for index in 0..messages {
@@ -87,7 +96,7 @@ pub fn burst(chats: usize, messages: usize) -> Report {
 /// Each chat sends its next message when the previous one was answered: latency without a
 /// queue in front of it, `chats` conversations at a time.
 pub fn closed_loop(chats: usize, messages: usize) -> Report {
-    with_runtime(async move |connector, mut replies| {
+    with_runtime(chats, async move |connector, mut replies| {
         let sent = RefCell::new(vec![Instant::now(); messages]);
         let mut next = 0;
         let start = Instant::now();

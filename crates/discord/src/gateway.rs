@@ -278,7 +278,7 @@ async fn take_up(shared: &Shared, link: &ConnectorLink, me: &BotIdentity, newest
         Some(guild) if !message.mention_roles.is_empty() => bot_roles(shared, guild, me).await,
         _ => Vec::new(),
     };
-    if let Some(incoming) = translate::translate(&message, me, &bot_roles, &shared.config) {
+    if let Some(incoming) = translate::translate(&message, me, &bot_roles) {
         handle(shared, link, incoming).await;
     }
 }
@@ -323,11 +323,14 @@ async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) {
         platform: Platform::Discord,
         chat: incoming.channel_id.to_string().into(),
         chat_kind: incoming.chat_kind,
+        chat_name: None,
+        chat_aliases: Vec::new(),
+        guild: incoming.guild_id.map(|guild| guild.to_string()),
         sender: incoming.sender_id.to_string().into(),
         sender_username: Some(incoming.sender_username),
         sender_display: incoming.sender_display,
         content,
-        addresses_bot: incoming.addresses_bot,
+        addressed: incoming.addressed,
         event_id: event_id.into(),
         timestamp_ms: incoming.timestamp_ms,
     };

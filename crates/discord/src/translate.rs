@@ -1,9 +1,10 @@
-//! Pure translation of gateway messages into what the runtime needs: who wrote what where,
-//! whether it addresses the bot (mention of the bot or its managed role, reply to the bot,
-//! command), and whether the bot may talk there at all (`allowed_guilds`/`allowed_channels`).
+//! Pure translation of gateway messages into what the runtime needs: who wrote what where
+//! (channel and guild), and whether and how it addresses the bot (mention of the bot or its
+//! managed role, reply to the bot, command). Facts only: the gate applies
+//! `allowed_guilds`/`allowed_channels` and the mention mode.
 
 use parachute_core::commands::parse_command;
-use parachute_core::config::DiscordConfig;
+use parachute_core::gating::Addressed;
 use parachute_core::ids::{ChatKind, Platform};
 use twilight_model::channel::Message;
 use twilight_model::channel::message::{MessageFlags, MessageType};
@@ -57,8 +58,8 @@ pub struct Incoming {
     pub sender_display: String,
     /// What was sent.
     pub body: Body,
-    /// DM, mention of the bot or its role, reply to the bot, or a command.
-    pub addresses_bot: bool,
+    /// Mention of the bot or its role, reply to the bot, or a command.
+    pub addressed: Addressed,
     /// Milliseconds since the epoch.
     pub timestamp_ms: i64,
 }
@@ -71,36 +72,19 @@ impl Incoming {
     }
 }
 
-/// Whether the bot may talk in a guild channel: both lists empty or containing it.
-pub fn channel_allowed(config: &DiscordConfig, guild: Id<GuildMarker>, channel: Id<ChannelMarker>) -> bool {
-    let listed = |list: &[String], id: u64| list.is_empty() || list.iter().any(|entry| entry.trim() == id.to_string());
-    listed(&config.allowed_guilds, guild.get()) && listed(&config.allowed_channels, channel.get())
-}
-
 /// The roles Discord manages for the bot in a guild (`tags.bot_id` is the bot).
 pub fn managed_roles(roles: &[Role], bot: Id<UserMarker>) -> Vec<Id<RoleMarker>> {
     roles.iter().filter(|r| r.tags.as_ref().and_then(|t| t.bot_id) == Some(bot)).map(|r| r.id).collect()
 }
 
 /// Translates a message; `None` for messages of the bot itself or other bots and webhooks,
-/// system messages, guild channels outside `allowed_guilds`/`allowed_channels`, and
-/// messages with neither text nor audio. `bot_roles` are the bot's managed roles in the
-/// message's guild.
-pub fn translate(
-    message: &Message,
-    me: &BotIdentity,
-    bot_roles: &[Id<RoleMarker>],
-    config: &DiscordConfig,
-) -> Option<Incoming> {
+/// system messages, and messages with neither text nor audio. `bot_roles` are the bot's
+/// managed roles in the message's guild.
+pub fn translate(message: &Message, me: &BotIdentity, bot_roles: &[Id<RoleMarker>]) -> Option<Incoming> {
     if message.author.id == me.id || message.author.bot || message.webhook_id.is_some() {
         return None;
     }
     if !matches!(message.kind, MessageType::Regular | MessageType::Reply) {
-        return None;
-    }
-    if let Some(guild) = message.guild_id
-        && !channel_allowed(config, guild, message.channel_id)
-    {
         return None;
     }
     let chat_kind = if message.guild_id.is_some() { ChatKind::Group } else { ChatKind::Direct };
@@ -125,7 +109,15 @@ pub fn translate(
         sender_username: message.author.name.clone(),
         sender_display,
         body,
-        addresses_bot: chat_kind == ChatKind::Direct || mentioned || replied || is_command,
+        addressed: if is_command {
+            Addressed::Command
+        } else if mentioned {
+            Addressed::Mention
+        } else if replied {
+            Addressed::Reply
+        } else {
+            Addressed::No
+        },
         timestamp_ms: message.timestamp.as_micros() / 1000,
     })
 }
@@ -200,15 +192,12 @@ mod tests {
         serde_json::from_value(m).unwrap()
     }
 
-    fn config() -> DiscordConfig {
-        DiscordConfig::default()
-    }
-
     #[test]
-    fn dm_text_is_direct_and_addresses_bot() {
-        let inc = translate(&message(None, "hi", json!({})), &me(), &[], &config()).unwrap();
+    fn dm_text_is_direct_and_not_addressed_by_itself() {
+        let inc = translate(&message(None, "hi", json!({})), &me(), &[]).unwrap();
         assert_eq!(inc.chat_kind, ChatKind::Direct);
-        assert!(inc.addresses_bot);
+        assert_eq!(inc.guild_id, None);
+        assert_eq!(inc.addressed, Addressed::No, "a DM is answered by the gate, not by being addressed");
         assert_eq!(inc.event_id(), "7001");
         assert_eq!(inc.body, Body::Text("hi".into()));
         assert_eq!(inc.sender_display, "alice G");
@@ -218,27 +207,28 @@ mod tests {
 
     #[test]
     fn guild_text_without_mention_does_not_address_bot() {
-        let inc = translate(&message(Some(1), "hello all", json!({})), &me(), &roles(), &config()).unwrap();
+        let inc = translate(&message(Some(1), "hello all", json!({})), &me(), &roles()).unwrap();
         assert_eq!(inc.chat_kind, ChatKind::Group);
-        assert!(!inc.addresses_bot);
+        assert_eq!(inc.guild_id, Some(Id::new(1)));
+        assert_eq!(inc.addressed, Addressed::No);
     }
 
     #[test]
     fn user_and_role_mentions_address_bot_and_are_tidied() {
         let extra = json!({"mentions": [user(BOT, "parabot", true)]});
-        let inc =
-            translate(&message(Some(1), "<@999> what's up, <@!999>?", extra), &me(), &roles(), &config()).unwrap();
-        assert!(inc.addresses_bot);
+        let inc = translate(&message(Some(1), "<@999> what's up, <@!999>?", extra), &me(), &roles()).unwrap();
+        assert_eq!(inc.addressed, Addressed::Mention);
         assert_eq!(inc.body, Body::Text("what's up, @parabot?".into()));
 
         let extra = json!({"mention_roles": [ROLE.to_string()]});
-        let inc = translate(&message(Some(1), "<@&555> hi", extra), &me(), &roles(), &config()).unwrap();
-        assert!(inc.addresses_bot);
+        let inc = translate(&message(Some(1), "<@&555> hi", extra), &me(), &roles()).unwrap();
+        assert_eq!(inc.addressed, Addressed::Mention);
         assert_eq!(inc.body, Body::Text("hi".into()));
 
         let extra = json!({"mention_roles": ["556"], "mentions": [user(43, "bob", false)]});
-        assert!(
-            !translate(&message(Some(1), "<@&556> <@43>", extra), &me(), &roles(), &config()).unwrap().addresses_bot
+        assert_eq!(
+            translate(&message(Some(1), "<@&556> <@43>", extra), &me(), &roles()).unwrap().addressed,
+            Addressed::No
         );
     }
 
@@ -252,42 +242,29 @@ mod tests {
         });
         let extra = json!({"type": 19, "referenced_message": earlier,
             "message_reference": {"message_id": "6000", "channel_id": "300"}});
-        assert!(translate(&message(Some(1), "yes", extra), &me(), &roles(), &config()).unwrap().addresses_bot);
+        assert_eq!(translate(&message(Some(1), "yes", extra), &me(), &roles()).unwrap().addressed, Addressed::Reply);
     }
 
     #[test]
     fn commands_address_bot_even_after_a_mention() {
-        let inc = translate(&message(Some(1), "!help", json!({})), &me(), &roles(), &config()).unwrap();
-        assert!(inc.addresses_bot);
+        let inc = translate(&message(Some(1), "!help", json!({})), &me(), &roles()).unwrap();
+        assert_eq!(inc.addressed, Addressed::Command);
         let extra = json!({"mentions": [user(BOT, "parabot", true)]});
-        let inc = translate(&message(Some(1), "<@999> !new", extra), &me(), &roles(), &config()).unwrap();
+        let inc = translate(&message(Some(1), "<@999> !new", extra), &me(), &roles()).unwrap();
         assert_eq!(inc.body, Body::Text("!new".into()));
     }
 
     #[test]
     fn own_bot_webhook_and_system_messages_are_skipped() {
         let own = json!({"author": user(BOT, "parabot", true)});
-        assert!(translate(&message(None, "x", own), &me(), &[], &config()).is_none());
+        assert!(translate(&message(None, "x", own), &me(), &[]).is_none());
         let other_bot = json!({"author": user(77, "otherbot", true)});
-        assert!(translate(&message(None, "x", other_bot), &me(), &[], &config()).is_none());
+        assert!(translate(&message(None, "x", other_bot), &me(), &[]).is_none());
         let webhook = json!({"webhook_id": "88"});
-        assert!(translate(&message(Some(1), "x", webhook), &me(), &[], &config()).is_none());
+        assert!(translate(&message(Some(1), "x", webhook), &me(), &[]).is_none());
         let join = json!({"type": 7});
-        assert!(translate(&message(Some(1), "", join), &me(), &[], &config()).is_none());
-        assert!(translate(&message(None, "   ", json!({})), &me(), &[], &config()).is_none());
-    }
-
-    #[test]
-    fn allowed_guilds_and_channels_gate_guild_messages_only() {
-        let mut config = config();
-        config.allowed_guilds = vec!["1".into()];
-        assert!(translate(&message(Some(1), "x", json!({})), &me(), &[], &config).is_some());
-        assert!(translate(&message(Some(2), "x", json!({})), &me(), &[], &config).is_none());
-        assert!(translate(&message(None, "x", json!({})), &me(), &[], &config).is_some());
-        config.allowed_channels = vec!["301".into()];
-        assert!(translate(&message(Some(1), "x", json!({})), &me(), &[], &config).is_none());
-        config.allowed_channels = vec!["300".into()];
-        assert!(translate(&message(Some(1), "x", json!({})), &me(), &[], &config).is_some());
+        assert!(translate(&message(Some(1), "", join), &me(), &[]).is_none());
+        assert!(translate(&message(None, "   ", json!({})), &me(), &[]).is_none());
     }
 
     #[test]
@@ -295,7 +272,7 @@ mod tests {
         let extra = json!({"flags": 8192, "attachments": [{"id": "9", "filename": "voice-message.ogg",
             "size": 4, "url": "https://cdn.example/v.ogg", "proxy_url": "https://media.example/v.ogg",
             "content_type": "audio/ogg", "duration_secs": 1.5, "waveform": "AAAA"}]});
-        let inc = translate(&message(None, "", extra), &me(), &[], &config()).unwrap();
+        let inc = translate(&message(None, "", extra), &me(), &[]).unwrap();
         assert_eq!(
             inc.body,
             Body::Audio {
@@ -307,14 +284,14 @@ mod tests {
         );
         let image = json!({"attachments": [{"id": "9", "filename": "a.png", "size": 4, "url": "u",
             "proxy_url": "p", "content_type": "image/png"}]});
-        assert!(translate(&message(None, "", image), &me(), &[], &config()).is_none());
+        assert!(translate(&message(None, "", image), &me(), &[]).is_none());
     }
 
     #[test]
     fn nickname_wins_for_the_display_name() {
         let extra = json!({"member": {"nick": "Ally", "roles": [], "joined_at": "2024-01-01T00:00:00+00:00",
             "deaf": false, "mute": false, "flags": 0}});
-        assert_eq!(translate(&message(Some(1), "x", extra), &me(), &[], &config()).unwrap().sender_display, "Ally");
+        assert_eq!(translate(&message(Some(1), "x", extra), &me(), &[]).unwrap().sender_display, "Ally");
     }
 
     proptest! {

@@ -1,19 +1,7 @@
-//! What to do with an invite: join, join and ask the owner, or ignore. Pure decision plus the
-//! reading of the invite's stripped state.
+//! What an invite says about its room: the reading of its stripped state (the gate decides
+//! what the bot does with it).
 
-use parachute_core::pairing::PairingStatus;
 use serde_json::Value;
-
-/// What the bot does with an invite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InviteAction {
-    /// Join and take part.
-    Join,
-    /// Join, but answer nothing until the owner approves the room.
-    JoinAndAskOwner,
-    /// Leave the invite alone.
-    Ignore,
-}
 
 /// What an invite says about its room.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,52 +38,10 @@ pub fn read_invite_state(events: &[Value], bot_user_id: &str) -> InviteInfo {
     info
 }
 
-/// Decides an invite. `accept_all` is an empty `allowed_rooms`; `listed` means the room is in
-/// it (by id or alias); `decision` is the owner's earlier decision on this room, if any.
-pub fn decide_invite(
-    accept_all: bool,
-    listed: bool,
-    info: &InviteInfo,
-    decision: Option<PairingStatus>,
-) -> InviteAction {
-    if accept_all || listed || info.is_direct || decision == Some(PairingStatus::Approved) {
-        return InviteAction::Join;
-    }
-    if decision == Some(PairingStatus::Denied) {
-        return InviteAction::Ignore;
-    }
-    match info.join_rule.as_deref() {
-        Some("public") => InviteAction::Ignore,
-        _ => InviteAction::JoinAndAskOwner,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn info(join_rule: &str, is_direct: bool) -> InviteInfo {
-        InviteInfo { is_direct, join_rule: Some(join_rule.into()), name: None, inviter: None }
-    }
-
-    #[test]
-    fn allowed_listed_and_direct_invites_are_joined() {
-        assert_eq!(decide_invite(true, false, &info("invite", false), None), InviteAction::Join);
-        assert_eq!(decide_invite(false, true, &info("public", false), None), InviteAction::Join);
-        assert_eq!(decide_invite(false, false, &info("invite", true), None), InviteAction::Join);
-        let approved = Some(PairingStatus::Approved);
-        assert_eq!(decide_invite(false, false, &info("invite", false), approved), InviteAction::Join);
-    }
-
-    #[test]
-    fn other_invites_ask_the_owner_unless_public_or_denied() {
-        assert_eq!(decide_invite(false, false, &info("invite", false), None), InviteAction::JoinAndAskOwner);
-        assert_eq!(decide_invite(false, false, &info("knock", false), None), InviteAction::JoinAndAskOwner);
-        assert_eq!(decide_invite(false, false, &info("public", false), None), InviteAction::Ignore);
-        let denied = Some(PairingStatus::Denied);
-        assert_eq!(decide_invite(false, false, &info("invite", false), denied), InviteAction::Ignore);
-    }
 
     #[test]
     fn reads_stripped_state() {

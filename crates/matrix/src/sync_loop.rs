@@ -1,8 +1,9 @@
 //! One connector run: check the token, join the configured rooms, then long-poll `/sync`,
-//! translating timeline events into `Inbound`s and acting on invites. The sync token is
-//! stored after each batch was handed on, so a restart resumes exactly there.
+//! translating timeline events into `Inbound`s (facts only: the runtime's gate decides what
+//! is answered) and acting on the gate's decision about invites. The sync token is stored
+//! with each batch in the durable inbox, so a restart resumes exactly there.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,15 +12,15 @@ use matrix_sdk::ruma::api::client::filter::{Filter as EventFilter, FilterDefinit
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
 use matrix_sdk::ruma::{OwnedRoomId, RoomAliasId, RoomId, UInt};
 use matrix_sdk::{Client, Room, RoomState};
+use parachute_core::gating::InviteAction;
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
-use parachute_core::pairing::{PairingKind, PairingStatus};
 use parachute_runtime::connector::{ConnectorError, ConnectorLink};
-use parachute_runtime::messages::{Content, Inbound, MediaRef};
-use parachute_runtime::store::{PairingRecord, now_ms};
+use parachute_runtime::messages::{Content, Inbound, MediaRef, RoomInvite};
+use parachute_runtime::store::now_ms;
 use serde_json::Value;
 
 use crate::Shared;
-use crate::invites::{InviteAction, decide_invite, read_invite_state};
+use crate::invites::read_invite_state;
 use crate::session::{classify, classify_sdk, identity};
 use crate::translate::{Incoming, IncomingBody, RoomContext, Skip, translate};
 
@@ -37,7 +38,9 @@ struct Run {
     link: ConnectorLink,
     bot_display_name: Option<String>,
     cutoff_ms: i64,
-    allowed: HashSet<OwnedRoomId>,
+    /// The aliases of `allowed_rooms` by the room they resolved to, reported with the
+    /// room's messages so the gate recognizes a room listed by alias.
+    configured_aliases: HashMap<OwnedRoomId, Vec<String>>,
 }
 
 /// Runs until the connection fails (or the future is dropped by Stop).
@@ -54,8 +57,14 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
         Some(_) => started - shared.config.catch_up_max_age.0.as_millis() as i64,
         None => started,
     };
-    let mut run =
-        Run { allowed: HashSet::new(), bot_display_name: me.display_name.clone(), shared, client, link, cutoff_ms };
+    let mut run = Run {
+        configured_aliases: HashMap::new(),
+        bot_display_name: me.display_name.clone(),
+        shared,
+        client,
+        link,
+        cutoff_ms,
+    };
     run.join_allowed_rooms().await;
 
     let mut settings = SyncSettings::default().timeout(SYNC_TIMEOUT).filter(timeline_filter());
@@ -116,10 +125,6 @@ fn timeline_filter() -> Filter {
 }
 
 impl Run {
-    fn accept_all(&self) -> bool {
-        self.shared.config.allowed_rooms.is_empty()
-    }
-
     /// Resolves `allowed_rooms` (ids and aliases) and joins those the bot is not in yet.
     async fn join_allowed_rooms(&mut self) {
         for entry in self.shared.config.allowed_rooms.clone() {
@@ -150,27 +155,38 @@ impl Run {
             if !joined && let Err(err) = self.client.join_room_by_id(&room_id).await {
                 self.link.warn(format!("could not join allowed room {entry}: {err}"));
             }
-            self.allowed.insert(room_id);
-        }
-    }
-
-    fn room_request(&self, room_id: &RoomId) -> Option<PairingRecord> {
-        match self.shared.store.find_pairing(Platform::Matrix, PairingKind::Room, room_id.as_str()) {
-            Ok(found) => found,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot read room decisions");
-                None
+            let aliases = self.configured_aliases.entry(room_id).or_default();
+            if entry.starts_with('#') {
+                aliases.push(entry);
             }
         }
     }
 
+    /// The room's aliases: those of `allowed_rooms` that resolved to it, and the canonical
+    /// and alternative aliases its state names.
+    fn aliases(&self, room_id: &RoomId, room: Option<&Room>) -> Vec<String> {
+        let mut aliases = self.configured_aliases.get(room_id).cloned().unwrap_or_default();
+        if let Some(room) = room {
+            aliases.extend(room.canonical_alias().map(|alias| alias.to_string()));
+            aliases.extend(room.alt_aliases().into_iter().map(|alias| alias.to_string()));
+        }
+        aliases.dedup();
+        aliases
+    }
+
+    /// Asks the gate about an invite and acts on its answer.
     async fn handle_invite(&mut self, room_id: &OwnedRoomId, state: &[Value]) {
         let info = read_invite_state(state, self.shared.account.user_id.as_str());
-        let listed = self.allowed.contains(room_id);
-        let decision = self.room_request(room_id).map(|r| r.status);
-        let action = decide_invite(self.accept_all(), listed, &info, decision);
-        tracing::info!(room = %room_id, ?action, "invite");
-        if action == InviteAction::Ignore {
+        let invite = RoomInvite {
+            platform: Platform::Matrix,
+            room_id: room_id.to_string(),
+            room_aliases: self.aliases(room_id, None),
+            room_name: info.name.clone().unwrap_or_else(|| room_id.to_string()),
+            inviter: info.inviter.clone().unwrap_or_default(),
+            is_direct: info.is_direct,
+            is_public: info.join_rule.as_deref() == Some("public"),
+        };
+        if self.link.room_invite(invite).await == InviteAction::Ignore {
             return;
         }
         match self.client.join_room_by_id(room_id).await {
@@ -180,23 +196,9 @@ impl Run {
                 {
                     tracing::debug!(room = %room_id, error = %err, "could not mark the room as direct");
                 }
-                if action == InviteAction::JoinAndAskOwner {
-                    let name = info.name.clone().unwrap_or_else(|| room_id.to_string());
-                    self.link.room_invite(room_id.to_string(), name, info.inviter.clone().unwrap_or_default());
-                }
             }
             Err(err) => self.link.warn(format!("could not join {room_id}: {err}")),
         }
-    }
-
-    /// A group room is answered when allowed_rooms is empty or lists it; a room the owner
-    /// approved is answered for messages sent after the approval (no backlog).
-    fn room_allowed(&self, room_id: &RoomId, sent_ms: i64) -> bool {
-        self.accept_all()
-            || self.allowed.contains(room_id)
-            || self.room_request(room_id).is_some_and(|r| {
-                r.status == PairingStatus::Approved && r.resolved_at.is_some_and(|approved| sent_ms >= approved)
-            })
     }
 
     /// Translates one event into an `Inbound`, if it is one the runtime should see.
@@ -223,21 +225,20 @@ impl Run {
         };
         let room = self.client.get_room(room_id)?;
         let is_direct = is_direct(&room).await;
-        if !is_direct && !self.room_allowed(room_id, incoming.timestamp_ms) {
-            tracing::debug!(room = %room_id, "message in a room that is not (yet) allowed");
-            return None;
-        }
         let sender_display = display_name(&room, &incoming.sender).await;
         let content = content(&incoming);
         Some(Inbound {
             platform: Platform::Matrix,
             chat: ChatId::from(room_id.as_str()),
             chat_kind: if is_direct { ChatKind::Direct } else { ChatKind::Group },
+            chat_name: room.name(),
+            chat_aliases: self.aliases(room_id, Some(&room)),
+            guild: None,
             sender: UserId::from(incoming.sender.as_str()),
             sender_username: None,
             sender_display,
             content,
-            addresses_bot: incoming.addresses_bot,
+            addressed: incoming.addressed,
             event_id: EventId::from(incoming.event_id.as_str()),
             timestamp_ms: incoming.timestamp_ms,
         })

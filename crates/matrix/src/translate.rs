@@ -1,6 +1,9 @@
 //! Turns a Matrix timeline event (its JSON) into what the runtime needs, or says why it is
 //! skipped. Pure: no I/O, so every rule is unit-tested and a malformed event is just skipped.
 
+use parachute_core::commands::parse_command;
+use parachute_core::gating::Addressed;
+use parachute_core::ids::Platform;
 use serde_json::Value;
 
 /// What the sync loop knows about the room an event arrived in.
@@ -25,8 +28,8 @@ pub struct Incoming {
     pub timestamp_ms: i64,
     /// Text, or the audio to download.
     pub body: IncomingBody,
-    /// Mentions the bot.
-    pub addresses_bot: bool,
+    /// Mentions the bot, or is a command.
+    pub addressed: Addressed,
 }
 
 /// The payload of an incoming message.
@@ -159,12 +162,19 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
         }
         _ => return Err(Skip::Unsupported),
     };
-    let addresses_bot = mentions_bot(content, raw_body, ctx);
-    Ok(Incoming { event_id: event_id.to_owned(), sender: sender.to_owned(), timestamp_ms, body, addresses_bot })
+    let is_command = matches!(&body, IncomingBody::Text(text) if parse_command(text, Platform::Matrix, None).is_some());
+    let addressed = if is_command {
+        Addressed::Command
+    } else if mentions_bot(content, raw_body, ctx) {
+        Addressed::Mention
+    } else {
+        Addressed::No
+    };
+    Ok(Incoming { event_id: event_id.to_owned(), sender: sender.to_owned(), timestamp_ms, body, addressed })
 }
 
-/// `m.mentions.user_ids` decides when present (intentional mentions); otherwise the bot's
-/// user id or display name written in the body counts.
+/// `m.mentions.user_ids` decides when present (intentional mentions; a reply to the bot
+/// mentions it there); otherwise the bot's user id or display name written in the body counts.
 fn mentions_bot(content: &serde_json::Map<String, Value>, body: &str, ctx: &RoomContext<'_>) -> bool {
     if let Some(mentions) = content.get("m.mentions") {
         return mentions
@@ -226,25 +236,27 @@ mod tests {
         let incoming = translate(&text("hello"), &ctx()).unwrap();
         assert_eq!(incoming.body, IncomingBody::Text("hello".into()));
         assert_eq!((incoming.event_id.as_str(), incoming.sender.as_str()), ("$e1", "@ann:localhost"));
-        assert!(!incoming.addresses_bot);
+        assert_eq!(incoming.addressed, Addressed::No);
+        assert_eq!(translate(&text("!new"), &ctx()).unwrap().addressed, Addressed::Command);
     }
 
     #[test]
     fn intentional_mentions_decide_when_present() {
         let with = message(json!({"msgtype": "m.text", "body": "hey", "m.mentions": {"user_ids": [BOT]}}));
-        assert!(translate(&with, &ctx()).unwrap().addresses_bot);
+        assert_eq!(translate(&with, &ctx()).unwrap().addressed, Addressed::Mention);
         let other =
             message(json!({"msgtype": "m.text", "body": "Parachute, hi", "m.mentions": {"user_ids": ["@x:y"]}}));
-        assert!(!translate(&other, &ctx()).unwrap().addresses_bot, "m.mentions wins over the body");
+        assert_eq!(translate(&other, &ctx()).unwrap().addressed, Addressed::No, "m.mentions wins over the body");
     }
 
     #[test]
     fn body_mentions_by_id_or_display_name() {
-        assert!(translate(&text("ping @BOT:localhost please"), &ctx()).unwrap().addresses_bot);
-        assert!(translate(&text("parachute: what time is it?"), &ctx()).unwrap().addresses_bot);
-        assert!(!translate(&text("parachutes are fun"), &ctx()).unwrap().addresses_bot);
+        let addressed = |body: &str, ctx: &RoomContext<'_>| translate(&text(body), ctx).unwrap().addressed;
+        assert_eq!(addressed("ping @BOT:localhost please", &ctx()), Addressed::Mention);
+        assert_eq!(addressed("parachute: what time is it?", &ctx()), Addressed::Mention);
+        assert_eq!(addressed("parachutes are fun", &ctx()), Addressed::No);
         let no_name = RoomContext { bot_display_name: None, ..ctx() };
-        assert!(!translate(&text("parachute: hi"), &no_name).unwrap().addresses_bot);
+        assert_eq!(addressed("parachute: hi", &no_name), Addressed::No);
     }
 
     #[test]

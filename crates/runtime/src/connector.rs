@@ -7,10 +7,11 @@ use std::time::Duration;
 use actix::{Message, Recipient};
 use futures_util::future::BoxFuture;
 use parachute_core::config::BotsConfig;
+use parachute_core::gating::InviteAction;
 use parachute_core::ids::{ChatId, EventId, Platform};
 use serde::Serialize;
 
-use crate::messages::{Inbound, MediaRef, Reply};
+use crate::messages::{Inbound, MediaRef, Reply, RoomInvite};
 use crate::store::{PairingRecord, Store};
 
 /// Why a connector could not connect, run or send. The harness decides from the kind what
@@ -74,22 +75,16 @@ pub enum LinkEvent {
     Connected(Identity),
     /// An event from the platform.
     Inbound(Inbound),
-    /// The bot was invited to a room outside `allowed_rooms`: ask the owner.
-    RoomInvite {
-        /// The room id.
-        room_id: String,
-        /// The room's name, if any.
-        room_name: String,
-        /// Who invited the bot.
-        inviter: String,
-    },
+    /// The bot was invited to (or added to) a room: the gate decides what it does.
+    RoomInvite(RoomInvite),
     /// Something the owner should see on the status page.
     Warning(String),
 }
 
 /// A [`LinkEvent`] tagged with the run it belongs to, so events of a stopped run are dropped.
+/// Answered with the gate's decision for a room invite, `None` for everything else.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Option<InviteAction>")]
 pub struct LinkMessage {
     /// The harness's run counter when the run began.
     pub generation: u64,
@@ -135,9 +130,12 @@ impl ConnectorLink {
         self.send(LinkEvent::Inbound(inbound));
     }
 
-    /// Asks the owner whether the bot may stay in a room it was invited to.
-    pub fn room_invite(&self, room_id: String, room_name: String, inviter: String) {
-        self.send(LinkEvent::RoomInvite { room_id, room_name, inviter });
+    /// Reports an invite into a room (or the bot being added to a group) and waits for the
+    /// gate's decision: join, join and ask the owner (the request is open once this
+    /// returns), or stay away. `Ignore` when the run is over or the runtime is gone.
+    pub async fn room_invite(&self, invite: RoomInvite) -> InviteAction {
+        let message = LinkMessage { generation: self.generation, event: LinkEvent::RoomInvite(invite) };
+        self.harness.send(message).await.ok().flatten().unwrap_or(InviteAction::Ignore)
     }
 
     /// Shows a warning on the connector's status.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::FutureExt;
 use parachute_core::config::BotsConfig;
+use parachute_core::gating::InviteAction;
 use parachute_core::ids::Platform;
 use parachute_core::redact::redact;
 use secrecy::ExposeSecret;
@@ -20,11 +21,10 @@ use crate::connector::{
     MediaError,
 };
 use crate::messages::{
-    Acknowledge, ControlError, Deliver, DeliveryError, FetchMedia, Inbound, ReloadConfig, Reply, SetTyping, Start,
-    Stop, Test,
+    Acknowledge, ControlError, Deliver, DeliveryError, FetchMedia, Inbound, ReloadConfig, Reply, RoomInvite, SetTyping,
+    Start, Stop, Test,
 };
 use crate::metrics::Metrics;
-use crate::pairing::RoomInvite;
 use crate::status::{ConnectorState, ConnectorStatus};
 use crate::store::{PairingRecord, now_ms};
 
@@ -40,7 +40,7 @@ const MAX_WARNINGS: usize = 10;
 pub struct HarnessTargets {
     /// Inbound events go to the pairing actor.
     pub inbound: Recipient<Inbound>,
-    /// Room invites outside `allowed_rooms` go to the pairing actor.
+    /// Room invites go to the pairing actor, which decides them.
     pub room_invites: Recipient<RoomInvite>,
 }
 
@@ -122,6 +122,7 @@ impl ConnectorHarness {
             s.enabled = policy.enabled;
             s.has_token = policy.has_token;
             s.allowed_count = policy.allowed_count;
+            s.open_to_everyone = policy.open_to_everyone;
         });
     }
 
@@ -422,11 +423,11 @@ impl Handler<ReloadConfig> for ConnectorHarness {
 }
 
 impl Handler<LinkMessage> for ConnectorHarness {
-    type Result = ResponseFuture<()>;
+    type Result = ResponseFuture<Option<InviteAction>>;
 
     fn handle(&mut self, msg: LinkMessage, ctx: &mut Context<Self>) -> Self::Result {
         if msg.generation != self.generation {
-            return Box::pin(async {});
+            return Box::pin(async { None });
         }
         match msg.event {
             LinkEvent::Connected(identity) => self.on_connected(identity, ctx),
@@ -437,10 +438,12 @@ impl Handler<LinkMessage> for ConnectorHarness {
                 let taken_up = self.targets.inbound.send(inbound);
                 return Box::pin(async move {
                     let _ = taken_up.await;
+                    None
                 });
             }
-            LinkEvent::RoomInvite { room_id, room_name, inviter } => {
-                self.targets.room_invites.do_send(RoomInvite { platform: self.platform, room_id, room_name, inviter });
+            LinkEvent::RoomInvite(invite) => {
+                let decided = self.targets.room_invites.send(RoomInvite { platform: self.platform, ..invite });
+                return Box::pin(async move { decided.await.ok() });
             }
             LinkEvent::Warning(text) => {
                 let text = self.redacted(&text);
@@ -452,7 +455,7 @@ impl Handler<LinkMessage> for ConnectorHarness {
                 });
             }
         }
-        Box::pin(async {})
+        Box::pin(async { None })
     }
 }
 

@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use actix::Message;
 use parachute_core::config::{BotsConfig, ConfigError};
+use parachute_core::gating::{Addressed, InviteAction, MessageFacts};
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
 use parachute_core::trust::TrustLevel;
 use serde_json::Value;
 
 use crate::connector::{ConnectorError, Identity, MediaError};
 use crate::status::ConnectorStatus;
+use crate::store::PairingRecord;
+use crate::store::pairing::PairingError;
 
 /// What a user sent.
 #[derive(Debug, Clone)]
@@ -73,7 +76,8 @@ impl fmt::Debug for VoiceNote {
     }
 }
 
-/// One platform event, translated by a connector. The one way in.
+/// One platform event, translated by a connector: facts only (where, who, what, whether
+/// the bot is addressed). The one way in; the gate decides what happens to it.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct Inbound {
@@ -83,6 +87,12 @@ pub struct Inbound {
     pub chat: ChatId,
     /// Direct conversation or group.
     pub chat_kind: ChatKind,
+    /// The chat's name, where it has one (a room or group title), for pairing requests.
+    pub chat_name: Option<String>,
+    /// Other names of the chat the connector knows (Matrix room aliases).
+    pub chat_aliases: Vec<String>,
+    /// The server the chat belongs to: a Discord guild.
+    pub guild: Option<String>,
     /// Who sent it.
     pub sender: UserId,
     /// The sender's username, where the platform has one (Telegram `@name`).
@@ -91,15 +101,31 @@ pub struct Inbound {
     pub sender_display: String,
     /// What was sent.
     pub content: Content,
-    /// Whether it mentions the bot or replies to one of its messages.
-    pub addresses_bot: bool,
+    /// Whether it addresses the bot (mention, reply to the bot, command), and how.
+    pub addressed: Addressed,
     /// The platform's id of the event, used to never answer it twice.
     pub event_id: EventId,
     /// When it was sent (milliseconds since the epoch).
     pub timestamp_ms: i64,
 }
 
-/// An inbound message the pairing actor let through, with the sender's trust level.
+impl Inbound {
+    /// What the gate needs to know of it.
+    pub fn facts(&self) -> MessageFacts<'_> {
+        MessageFacts {
+            chat_kind: self.chat_kind,
+            chat: self.chat.as_str(),
+            chat_aliases: &self.chat_aliases,
+            guild: self.guild.as_deref(),
+            sender: self.sender.as_str(),
+            sender_username: self.sender_username.as_deref(),
+            addressed: self.addressed,
+            sent_at_ms: self.timestamp_ms,
+        }
+    }
+}
+
+/// An inbound message the gate let through, with the sender's trust level.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct Authorized {
@@ -107,6 +133,68 @@ pub struct Authorized {
     pub inbound: Inbound,
     /// How far the brain may act for this sender.
     pub trust_level: TrustLevel,
+    /// Whether it is answered; `false` for an allowed group's message that does not address
+    /// the bot, which is kept as context for later answers.
+    pub answer: bool,
+}
+
+/// The bot was invited to (or added to) a room or group: the gate decides whether it joins,
+/// joins and asks the owner (a room pairing request), or stays away.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "InviteAction")]
+pub struct RoomInvite {
+    /// Which platform.
+    pub platform: Platform,
+    /// The room id.
+    pub room_id: String,
+    /// Other names of the room (aliases).
+    pub room_aliases: Vec<String>,
+    /// Its name.
+    pub room_name: String,
+    /// Who invited the bot.
+    pub inviter: String,
+    /// The inviter marked it as a direct chat.
+    pub is_direct: bool,
+    /// Anyone may join the room.
+    pub is_public: bool,
+}
+
+/// Every pairing request, newest first.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Vec<PairingRecord>, PairingError>")]
+pub struct ListPairing;
+
+/// How many requests wait for the owner.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<usize, PairingError>")]
+pub struct CountPending;
+
+/// The owner approves a request, optionally at a chosen trust level.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<PairingRecord, PairingError>")]
+pub struct Approve {
+    /// The request.
+    pub id: i64,
+    /// The level to grant; the platform's DM (or group, for rooms) default when absent.
+    pub trust_level: Option<TrustLevel>,
+}
+
+/// The owner denies a request.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<PairingRecord, PairingError>")]
+pub struct Deny {
+    /// The request.
+    pub id: i64,
+}
+
+/// The owner withdraws a user's approval; the user has to pair again.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<bool, PairingError>")]
+pub struct Revoke {
+    /// Which platform.
+    pub platform: Platform,
+    /// The user.
+    pub user_id: String,
 }
 
 /// An answer. The one way out: the connector formats and splits it for its platform.

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use actix::prelude::*;
 use parachute_core::commands::{Command, help_text, parse_command};
 use parachute_core::config::BotsConfig;
-use parachute_core::gating::should_answer;
 use parachute_core::ids::{ChatKey, EventId, Platform};
 use parachute_core::media::{over_limit, too_large_text};
 use parachute_core::sanitize::sanitize_display_name;
@@ -218,7 +217,6 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
     let platform = inbound.platform;
     let chat = ChatKey { platform, chat: inbound.chat.clone() };
     let config = shared.config.borrow().clone();
-    let policy = config.policy(platform);
     let text = match &inbound.content {
         Content::Text(text) => Some(text.as_str()),
         Content::Voice(_) => None,
@@ -226,12 +224,12 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
     let brain = shared.brain.get(&config.brain);
     let bot_username = shared.router.bot_username(platform);
     let command = text.and_then(|t| parse_command(t, platform, bot_username.as_deref()));
-    if !should_answer(inbound.chat_kind, policy.group_mention_mode, inbound.addresses_bot, command.is_some()) {
+    if !msg.answer {
+        // The gate let it in as group context only (not addressed to the bot).
         let context = text.map(|text| (HistoryRole::Context, inbound.sender_display.as_str(), text));
         return shared.store.finish_turn(&chat, &inbound.event_id, context);
     }
-    // Answered: only now (after pairing and the group rules) does the message get the ack
-    // reaction. Not awaited; the reply's delivery removes it.
+    // Answered: only now (after the gate) does the message get the ack reaction. Not awaited; the reply's delivery removes it.
     shared.router.acknowledge(platform, &inbound.chat, &inbound.event_id);
 
     // The answer, and the part of it that belongs in the conversation's history.

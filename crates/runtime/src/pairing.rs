@@ -1,75 +1,27 @@
-//! The pairing actor: decides whether a sender may talk to the bot, runs the owner's
-//! approve/deny workflow for unknown DM users and invited rooms (at most
-//! `pairing.max_pending` waiting, each forgotten after `pairing.expire_after`), and passes
-//! the rest on.
+//! The pairing actor: the one gate every message and invite passes. It applies the pure
+//! decision of [`parachute_core::gating`] to each `Inbound` (allowed users and groups, the
+//! owner's pairing decisions, mention mode, trust level), runs the owner's approve/deny
+//! workflow for unknown DM users and rooms (at most `pairing.max_pending` waiting, each
+//! forgotten after `pairing.expire_after`), and passes what is allowed on.
 
 use std::sync::Arc;
 
 use actix::prelude::*;
-use parachute_core::config::{BotsConfig, is_listed};
+use parachute_core::config::BotsConfig;
+use parachute_core::gating::{InviteAction, InviteFacts, Verdict, decide, decide_invite};
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform};
-use parachute_core::pairing::{DmAccess, PairingKind, PairingStatus, decide_dm, texts};
+use parachute_core::pairing::{KnownSender, PairingKind, PairingStatus, texts};
 use parachute_core::sanitize::sanitize_display_name;
 use parachute_core::trust::TrustLevel;
 use tokio::sync::watch;
 
-use crate::messages::{Authorized, Content, Inbound, Reply};
+use crate::messages::{
+    Approve, Authorized, Content, CountPending, Deny, Inbound, ListPairing, Reply, Revoke, RoomInvite,
+};
 use crate::metrics::Metrics;
 use crate::router::Router;
 pub use crate::store::pairing::PairingError;
 use crate::store::{NewPairingRequest, PairingRecord, Store, StoreError, now_ms};
-
-/// The bot was invited to a room outside `allowed_rooms`.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct RoomInvite {
-    /// Which platform.
-    pub platform: Platform,
-    /// The room id.
-    pub room_id: String,
-    /// Its name.
-    pub room_name: String,
-    /// Who invited the bot.
-    pub inviter: String,
-}
-
-/// Every pairing request, newest first.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "Result<Vec<PairingRecord>, PairingError>")]
-pub struct ListPairing;
-
-/// How many requests wait for the owner.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "Result<usize, PairingError>")]
-pub struct CountPending;
-
-/// The owner approves a request, optionally at a chosen trust level.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "Result<PairingRecord, PairingError>")]
-pub struct Approve {
-    /// The request.
-    pub id: i64,
-    /// The level to grant; the platform's DM default when absent.
-    pub trust_level: Option<TrustLevel>,
-}
-
-/// The owner denies a request.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "Result<PairingRecord, PairingError>")]
-pub struct Deny {
-    /// The request.
-    pub id: i64,
-}
-
-/// The owner withdraws a user's approval; the user has to pair again.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<bool, PairingError>")]
-pub struct Revoke {
-    /// Which platform.
-    pub platform: Platform,
-    /// The user.
-    pub user_id: String,
-}
 
 /// The actor between connectors and the orchestrator.
 pub struct Pairing {
@@ -108,6 +60,11 @@ impl Pairing {
         now_ms().saturating_sub(ttl)
     }
 
+    /// What the pairing table says about a sender or room.
+    fn known(&self, platform: Platform, kind: PairingKind, id: &str) -> Result<Option<KnownSender>, StoreError> {
+        Ok(self.store.find_pairing(platform, kind, id)?.as_ref().map(PairingRecord::as_known))
+    }
+
     /// Opens a pairing request unless `pairing.max_pending` requests already wait (expired
     /// ones are forgotten first). Returns the record and whether it is new; `None` when the
     /// cap turned it away (logged and counted, nobody is told).
@@ -131,42 +88,81 @@ impl Pairing {
         self.store.create_pairing(request).map(Some)
     }
 
-    /// Decides a direct message; returns it authorized, or `None` when pairing handled it.
-    fn handle_dm(&mut self, inbound: Inbound) -> Result<Option<Authorized>, StoreError> {
+    /// Puts one message through the gate; returns it authorized, or `None` when the gate
+    /// dropped it or pairing took it (recorded as handled then).
+    fn gate(&mut self, inbound: Inbound) -> Result<Option<Authorized>, StoreError> {
         let config = self.config.borrow().clone();
-        let policy = config.policy(inbound.platform);
-        let listed = is_listed(&policy.allowed_users, inbound.sender.as_str(), inbound.sender_username.as_deref());
-        let known = self.store.find_pairing(inbound.platform, PairingKind::User, inbound.sender.as_str())?;
+        let rules = config.gate_rules(inbound.platform);
         let expired_before = Self::expired_before(&config);
-        match decide_dm(listed, known.as_ref().map(PairingRecord::as_known), policy.dm_trust_level, expired_before) {
-            DmAccess::Allowed(trust_level) => return Ok(Some(Authorized { inbound, trust_level })),
-            DmAccess::RequestApproval => {
-                let first_message = match &inbound.content {
-                    Content::Text(text) => text.chars().take(500).collect(),
-                    Content::Voice(_) => "(voice message)".to_owned(),
-                };
-                let request = NewPairingRequest {
-                    platform: inbound.platform,
-                    kind: PairingKind::User,
-                    platform_user_id: inbound.sender.0.clone(),
-                    platform_user_display: inbound.sender_display.clone(),
-                    platform_chat_id: inbound.chat.0.clone(),
-                    first_message,
-                };
-                if let Some((record, true)) = self.open_request(&config, &request)? {
-                    tracing::info!(platform = %inbound.platform, request = record.id, "new pairing request");
-                    self.tell(
-                        inbound.platform,
-                        inbound.chat.as_str(),
-                        texts::REQUEST_SENT,
-                        Some(inbound.event_id.clone()),
-                    );
-                }
+        let (kind, subject) = match inbound.chat_kind {
+            ChatKind::Direct => (PairingKind::User, inbound.sender.as_str()),
+            ChatKind::Group => (PairingKind::Room, inbound.chat.as_str()),
+        };
+        let known = self.known(inbound.platform, kind, subject)?;
+        let verdict = decide(&rules, &inbound.facts(), known, expired_before);
+        tracing::debug!(platform = %inbound.platform, chat = %inbound.chat, event = %inbound.event_id, ?verdict, "gate");
+        match verdict {
+            Verdict::Answer(trust_level) => return Ok(Some(Authorized { inbound, trust_level, answer: true })),
+            Verdict::Context => {
+                let trust_level = rules.group_trust_level;
+                return Ok(Some(Authorized { inbound, trust_level, answer: false }));
             }
-            DmAccess::StillPending | DmAccess::Ignore => {}
+            Verdict::AskOwnerForUser => self.ask_owner_for_user(&config, &inbound)?,
+            Verdict::AskOwnerForRoom => {
+                let name = inbound.chat_name.clone().unwrap_or_else(|| inbound.chat.to_string());
+                let invited_by = format!("a message from {}", inbound.sender_display);
+                self.ask_owner_for_room(&config, inbound.platform, inbound.chat.as_str(), &name, &invited_by)?;
+            }
+            Verdict::Drop(reason) => {
+                tracing::debug!(platform = %inbound.platform, chat = %inbound.chat, ?reason, "message not answered");
+            }
         }
         self.store.finish_event(inbound.platform, &inbound.event_id)?;
         Ok(None)
+    }
+
+    /// An unknown DM sender: a request, and the pairing text once per request.
+    fn ask_owner_for_user(&mut self, config: &BotsConfig, inbound: &Inbound) -> Result<(), StoreError> {
+        let first_message = match &inbound.content {
+            Content::Text(text) => text.chars().take(500).collect(),
+            Content::Voice(_) => "(voice message)".to_owned(),
+        };
+        let request = NewPairingRequest {
+            platform: inbound.platform,
+            kind: PairingKind::User,
+            platform_user_id: inbound.sender.0.clone(),
+            platform_user_display: inbound.sender_display.clone(),
+            platform_chat_id: inbound.chat.0.clone(),
+            first_message,
+        };
+        if let Some((record, true)) = self.open_request(config, &request)? {
+            tracing::info!(platform = %inbound.platform, request = record.id, "new pairing request");
+            self.tell(inbound.platform, inbound.chat.as_str(), texts::REQUEST_SENT, Some(inbound.event_id.clone()));
+        }
+        Ok(())
+    }
+
+    /// A room the owner has not decided on: a room request, nobody in the room is told.
+    fn ask_owner_for_room(
+        &mut self,
+        config: &BotsConfig,
+        platform: Platform,
+        room_id: &str,
+        room_name: &str,
+        first_message: &str,
+    ) -> Result<(), StoreError> {
+        let request = NewPairingRequest {
+            platform,
+            kind: PairingKind::Room,
+            platform_user_id: room_id.to_owned(),
+            platform_user_display: sanitize_display_name(room_name, room_id),
+            platform_chat_id: room_id.to_owned(),
+            first_message: first_message.to_owned(),
+        };
+        if let Some((record, true)) = self.open_request(config, &request)? {
+            tracing::info!(%platform, request = record.id, "new room pairing request");
+        }
+        Ok(())
     }
 
     fn decide(
@@ -177,8 +173,12 @@ impl Pairing {
     ) -> Result<PairingRecord, PairingError> {
         let level = match (status, level) {
             (PairingStatus::Approved, None) => {
-                let platform = self.store.pairing_by_id(id)?.ok_or(PairingError::NotFound(id))?.platform;
-                Some(self.config.borrow().policy(platform).dm_trust_level)
+                let request = self.store.pairing_by_id(id)?.ok_or(PairingError::NotFound(id))?;
+                let policy = self.config.borrow().policy(request.platform);
+                Some(match request.kind {
+                    PairingKind::User => policy.dm_trust_level,
+                    PairingKind::Room => policy.group_trust_level,
+                })
             }
             (PairingStatus::Approved, level) => level,
             _ => None,
@@ -200,7 +200,7 @@ impl Actor for Pairing {
     type Context = Context<Self>;
 }
 
-/// Answers once the message is decided and, when it is to be answered, taken up by the
+/// Answers once the message is decided and, when it is passed on, taken up by the
 /// orchestrator: the connector that sent it waits for that, so a flood slows the connector
 /// down instead of filling the actors' mailboxes.
 impl Handler<Inbound> for Pairing {
@@ -208,19 +208,13 @@ impl Handler<Inbound> for Pairing {
 
     fn handle(&mut self, mut inbound: Inbound, _: &mut Context<Self>) -> Self::Result {
         inbound.sender_display = sanitize_display_name(&inbound.sender_display, inbound.sender.as_str());
-        let result = match inbound.chat_kind {
-            ChatKind::Group => {
-                let trust_level = self.config.borrow().policy(inbound.platform).group_trust_level;
-                Ok(Some(Authorized { inbound, trust_level }))
+        let result = match self.store.is_event_done(inbound.platform, &inbound.event_id) {
+            Ok(true) => {
+                self.metrics.duplicate(inbound.platform);
+                Ok(None)
             }
-            ChatKind::Direct => match self.store.is_event_done(inbound.platform, &inbound.event_id) {
-                Ok(true) => {
-                    self.metrics.duplicate(inbound.platform);
-                    Ok(None)
-                }
-                Ok(false) => self.handle_dm(inbound),
-                Err(err) => Err(err),
-            },
+            Ok(false) => self.gate(inbound),
+            Err(err) => Err(err),
         };
         match result {
             Ok(Some(authorized)) => {
@@ -239,25 +233,34 @@ impl Handler<Inbound> for Pairing {
 }
 
 impl Handler<RoomInvite> for Pairing {
-    type Result = ();
+    type Result = MessageResult<RoomInvite>;
 
-    fn handle(&mut self, msg: RoomInvite, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: RoomInvite, _: &mut Context<Self>) -> Self::Result {
         let config = self.config.borrow().clone();
-        let request = NewPairingRequest {
-            platform: msg.platform,
-            kind: PairingKind::Room,
-            platform_user_id: msg.room_id.clone(),
-            platform_user_display: sanitize_display_name(&msg.room_name, &msg.room_id),
-            platform_chat_id: msg.room_id,
-            first_message: format!("invited by {}", sanitize_display_name(&msg.inviter, "someone")),
+        let rules = config.gate_rules(msg.platform);
+        let facts = InviteFacts {
+            chat: &msg.room_id,
+            chat_aliases: &msg.room_aliases,
+            is_direct: msg.is_direct,
+            is_public: msg.is_public,
         };
-        match self.open_request(&config, &request) {
-            Ok(Some((record, true))) => {
-                tracing::info!(platform = %record.platform, request = record.id, "new room pairing request")
+        let known = match self.known(msg.platform, PairingKind::Room, &msg.room_id) {
+            Ok(known) => known,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read room decisions; invite left alone");
+                return MessageResult(InviteAction::Ignore);
             }
-            Ok(_) => {}
-            Err(err) => tracing::error!(error = %err, "room pairing request not stored"),
+        };
+        let action = decide_invite(&rules, &facts, known, Self::expired_before(&config));
+        tracing::info!(platform = %msg.platform, room = %msg.room_id, ?action, "invite");
+        if action == InviteAction::JoinAndAskOwner {
+            let invited_by = format!("invited by {}", sanitize_display_name(&msg.inviter, "someone"));
+            if let Err(err) = self.ask_owner_for_room(&config, msg.platform, &msg.room_id, &msg.room_name, &invited_by)
+            {
+                tracing::error!(error = %err, "room pairing request not stored");
+            }
         }
+        MessageResult(action)
     }
 }
 

@@ -74,6 +74,9 @@ pub struct ConnectorStatus {
     pub last_message_time: Option<i64>,
     /// Allowed users (Telegram/Discord) or rooms (Matrix) in the config.
     pub allowed_count: usize,
+    /// Every group or room the bot is added to is talked in without the owner's approval
+    /// (Matrix with an empty `allowed_rooms`, Discord with empty guild and channel lists).
+    pub open_to_everyone: bool,
     /// Who the bot is on the platform, once connected or tested.
     pub identity: Option<Identity>,
     /// Things the owner should know (e.g. an encrypted room the bot cannot read).
@@ -96,6 +99,7 @@ impl ConnectorStatus {
             connected_since: None,
             last_message_time: None,
             allowed_count: 0,
+            open_to_everyone: false,
             identity: None,
             warnings: Vec::new(),
         }

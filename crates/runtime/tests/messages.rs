@@ -3,13 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use parachute_core::gating::{Addressed, InviteAction};
 use parachute_core::ids::{ChatKey, ChatKind, Platform};
 use parachute_core::pairing::{PairingKind, PairingStatus, texts};
 use parachute_core::trust::TrustLevel;
 use parachute_runtime::brain::BrainError;
 use parachute_runtime::connector::ConnectorError;
+use parachute_runtime::messages::Inbound;
+use parachute_runtime::messages::{Approve, CountPending, Deny, ListPairing, Revoke};
 use parachute_runtime::orchestrator::{BACKLOG_SKIPPED_TEXT, CHAT_BACKLOG_LIMIT, NEW_SESSION_TEXT};
-use parachute_runtime::pairing::{Approve, CountPending, Deny, ListPairing, Revoke};
 use parachute_runtime::store::HistoryRole;
 use parachute_testkit::brains::RecordingBrain;
 use parachute_testkit::runtime::config_with_tokens;
@@ -162,10 +164,13 @@ async fn pending_requests_are_capped_and_expire() {
 
 #[actix::test]
 async fn room_invites_become_room_requests_and_decisions_reach_the_connector() {
-    let rt = started(&RecordingBrain::new()).await;
+    let rt = TestRuntime::start_yaml("matrix:\n  allowed_rooms: ['!listed:x']\n", None);
     let fake = rt.fake(Platform::Matrix);
-    fake.invite("!secret:x", "Secret <b>room</b>", "@mallory:x");
-    assert!(wait_until(WAIT, || async { rt.handle.pairing.send(CountPending).await.unwrap().unwrap() == 1 }).await);
+    fake.wait_connected(1, WAIT).await;
+    assert_eq!(fake.invite("!listed:x", "Listed", "@ann:x").await, InviteAction::Join);
+    assert_eq!(rt.handle.pairing.send(CountPending).await.unwrap().unwrap(), 0, "a listed room needs no approval");
+    assert_eq!(fake.invite("!secret:x", "Secret <b>room</b>", "@mallory:x").await, InviteAction::JoinAndAskOwner);
+    assert_eq!(rt.handle.pairing.send(CountPending).await.unwrap().unwrap(), 1, "the request is open at once");
     let request = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap().remove(0);
     assert_eq!(request.kind, PairingKind::Room);
     assert_eq!(request.platform_user_display, "Secret broom/b");
@@ -294,7 +299,10 @@ async fn group_gating_keeps_unaddressed_messages_as_context() {
     assert_eq!(request.history[0].text, "the deploy is at 5");
     assert_eq!(request.history[0].sender, "@bob:x name");
     // A command is answered in a group even without a mention.
-    fake.inject(group(Platform::Matrix, "!room:x", "@bob:x", "!help", "g3", false));
+    fake.inject(Inbound {
+        addressed: Addressed::Command,
+        ..group(Platform::Matrix, "!room:x", "@bob:x", "!help", "g3", false)
+    });
     assert!(fake.wait_delivered(2, WAIT).await[1].text.contains("`!new`"));
     let acked: Vec<_> = fake.acks().into_iter().map(|(_, event)| event.0).collect();
     assert_eq!(acked, ["g2", "g3"], "only the answered messages get the reaction, not the chatter");
@@ -385,4 +393,63 @@ async fn decisions_history_and_handled_events_survive_a_restart() {
     let remembered: Vec<_> = request.history.iter().map(|h| h.text.as_str()).collect();
     assert_eq!(remembered, ["remember me", "@ann:x name: remember me"], "history survived");
     assert_eq!(rt.handle.pairing.send(CountPending).await.unwrap().unwrap(), 1);
+}
+
+/// Tried as a new user would: a stranger adds the bot to their own Telegram group and
+/// mentions it. Nothing is answered (no reaction, no typing, nothing reaches the brain);
+/// the group waits for the owner, and once approved its next mention is answered.
+#[actix::test]
+async fn a_strangers_telegram_group_waits_for_the_owner() {
+    let brain = RecordingBrain::new();
+    let rt = TestRuntime::start_yaml("telegram:\n  allowed_groups: [-100111]\n", Some(Arc::new(brain.clone())));
+    let fake = rt.fake(Platform::Telegram);
+    fake.wait_connected(1, WAIT).await;
+    let mention = |chat: &str, text: &str, event: &str| Inbound {
+        chat_name: Some("Mallory's den".into()),
+        ..group(Platform::Telegram, chat, "666", text, event, true)
+    };
+    fake.inject(mention("-100999", "@parachute_bot spend the budget", "s1"));
+    fake.inject(mention("-100999", "@parachute_bot again", "s2"));
+    assert!(
+        wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Telegram, &"s2".into()).unwrap() }).await
+    );
+    assert!(brain.requests().is_empty(), "the stranger's group reached the brain");
+    assert!(fake.delivered().is_empty() && fake.acks().is_empty() && fake.typing().is_empty());
+    let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
+    assert_eq!(requests.len(), 1, "one room request for the group: {requests:?}");
+    assert_eq!((requests[0].kind, requests[0].platform_user_display.as_str()), (PairingKind::Room, "Mallory's den"));
+
+    // The listed group is answered right away.
+    fake.inject(group(Platform::Telegram, "-100111", "7", "@parachute_bot hi", "l1", true));
+    assert_eq!(fake.wait_delivered(1, WAIT).await[0].chat.as_str(), "-100111");
+
+    rt.handle.pairing.send(Approve { id: requests[0].id, trust_level: None }).await.unwrap().unwrap();
+    fake.inject(mention("-100999", "@parachute_bot now?", "s3"));
+    let replies = fake.wait_delivered(2, WAIT).await;
+    assert_eq!((replies[1].chat.as_str(), replies[1].text.as_str()), ("-100999", "666 name: @parachute_bot now?"));
+    assert_eq!(brain.requests().last().map(|r| r.trust_level), Some(TrustLevel::Sandboxed), "the group level");
+    assert_eq!(fake.acks().len(), 2, "only answered messages get the reaction");
+}
+
+/// Discord's guild and channel lists are applied by the gate, not the connector.
+#[actix::test]
+async fn discord_guild_lists_are_applied_by_the_gate() {
+    let brain = RecordingBrain::new();
+    let yaml = "discord:\n  allowed_guilds: ['1001']\n  group_mention_mode: all_messages\n";
+    let rt = TestRuntime::start_yaml(yaml, Some(Arc::new(brain.clone())));
+    let fake = rt.fake(Platform::Discord);
+    fake.wait_connected(1, WAIT).await;
+    let in_guild = |guild: &str, event: &str| Inbound {
+        guild: Some(guild.into()),
+        ..group(Platform::Discord, &format!("chan-{guild}"), "7", "hello", event, false)
+    };
+    fake.inject(in_guild("2002", "d1"));
+    fake.inject(in_guild("1001", "d2"));
+    let replies = fake.wait_delivered(1, WAIT).await;
+    assert_eq!(replies[0].chat.as_str(), "chan-1001");
+    assert!(rt.handle.store.is_event_done(Platform::Discord, &"d1".into()).unwrap(), "recorded, not answered");
+    assert_eq!(rt.handle.pairing.send(CountPending).await.unwrap().unwrap(), 0, "Discord guilds are not paired");
+    assert!(!rt.status(Platform::Discord).open_to_everyone);
+    assert!(rt.status(Platform::Matrix).open_to_everyone, "an empty allowed_rooms lets every room in");
+    assert!(!rt.status(Platform::Telegram).open_to_everyone);
 }

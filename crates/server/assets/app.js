@@ -40,6 +40,8 @@ const PLATFORMS = [
       { key: 'allowed_users', label: 'Allowed users', type: 'list', item: 'user',
         placeholder: '@username or 123456789',
         help: 'Answered in direct messages without pairing: numeric ids or @usernames.' },
+      { key: 'allowed_groups', label: 'Allowed groups', type: 'list', item: 'group', placeholder: '-1001234567890',
+        help: 'Group chat ids the bot talks in. Any other group it is added to waits for your approval under Pairing.' },
       ...COMMON_FIELDS,
     ],
   },
@@ -51,7 +53,7 @@ const PLATFORMS = [
       { key: 'allowed_users', label: 'Allowed users', type: 'list', item: 'user', placeholder: '123456789012345678',
         help: 'Answered in direct messages without pairing: numeric user ids.' },
       { key: 'allowed_guilds', label: 'Allowed servers', type: 'list', item: 'server', placeholder: '123456789012345678',
-        help: 'Server (guild) ids the bot talks in. Empty: every server it is in.' },
+        help: 'Server (guild) ids the bot talks in. Empty (and no allowed channels): every server it is in, open to everyone who can add it.' },
       { key: 'allowed_channels', label: 'Allowed channels', type: 'list', item: 'channel',
         placeholder: '123456789012345678',
         help: 'Channel or thread ids the bot talks in within servers. Empty: every channel.' },
@@ -69,7 +71,7 @@ const PLATFORMS = [
       { key: 'access_token', label: 'Access token', type: 'secret', help: 'Access token of the bot’s device.' },
       { key: 'device_id', label: 'Device id', type: 'text', help: 'The device the access token belongs to.' },
       { key: 'allowed_rooms', label: 'Allowed rooms', type: 'list', item: 'room', placeholder: '#lounge:example.org',
-        help: 'Room ids (!id:server) or aliases (#name:server). Empty: accept every invite.' },
+        help: 'Room ids (!id:server) or aliases (#name:server). Empty: every room it is invited to, open to everyone. Other rooms wait for your approval under Pairing.' },
       ...COMMON_FIELDS,
       { key: 'catch_up_max_age', label: 'Catch up after a restart', type: 'text', placeholder: '10m',
         help: 'Messages that arrived while the bot was down are answered if younger than this (90s, 10m, 1h).' },
@@ -555,7 +557,8 @@ function renderStatus(platform, status, spec) {
     ? `${error}${status.last_error_time ? ` (${formatTime(status.last_error_time)})` : ''}` : '');
   setRow(platform, 'failures', status.failure_count ? String(status.failure_count) : '');
   const count = status.allowed_rooms_count ?? status.allowed_users_count;
-  setRow(platform, 'allowed', count ? `${count} ${spec.countLabel}` : '');
+  const open = status.open_to_everyone ? 'open to everyone: every group or room it is added to is answered' : '';
+  setRow(platform, 'allowed', [count ? `${count} ${spec.countLabel}` : '', open].filter(Boolean).join(' · '));
   setRow(platform, 'warnings', (status.warnings || []).join(' · '));
   const running = Boolean(status.running);
   $(`${platform}-start`).disabled = running || status.available === false;

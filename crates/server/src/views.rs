@@ -36,6 +36,7 @@ pub fn connector_json(status: &ConnectorStatus) -> Value {
     }
     let count_key = if status.platform == Platform::Matrix { "allowed_rooms_count" } else { "allowed_users_count" };
     out[count_key] = json!(status.allowed_count);
+    out["open_to_everyone"] = json!(status.open_to_everyone);
     out
 }
 

@@ -56,7 +56,7 @@ impl RawApi {
     pub async fn get_updates(&self, offset: i64, timeout_secs: u64) -> Result<Vec<Value>, ConnectorError> {
         let bot = format!("bot{}", self.token.expose_secret());
         let url = self.url(&[&bot, "getUpdates"])?;
-        let body = json!({"offset": offset, "timeout": timeout_secs, "allowed_updates": ["message"]});
+        let body = json!({"offset": offset, "timeout": timeout_secs, "allowed_updates": ["message", "my_chat_member"]});
         let response = self.client.post(url).json(&body).send().await.map_err(classify_transport)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(classify_transport)?;

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use parachute_core::config::{BotsConfig, TelegramConfig};
 use parachute_core::ids::{ChatId, EventId, Platform};
+use parachute_core::pairing::{PairingKind, PairingStatus};
 use parachute_runtime::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
 };
 use parachute_runtime::messages::{MediaRef, Reply};
-use parachute_runtime::store::Store;
+use parachute_runtime::store::{PairingRecord, Store};
 use secrecy::SecretString;
 use teloxide_core::Bot;
 
@@ -102,5 +103,19 @@ impl Connector for TelegramConnector {
 
     fn set_typing(&self, chat: ChatId, typing: bool) -> BoxFuture<'static, Result<(), ConnectorError>> {
         Box::pin(outbound::set_typing(self.shared.clone(), chat, typing))
+    }
+
+    /// A group the owner denied is left.
+    fn pairing_decided(&self, record: PairingRecord) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            if record.kind == PairingKind::Room && record.status == PairingStatus::Denied {
+                let chat = record.platform_chat_id.parse().map_err(|_| {
+                    ConnectorError::Config(format!("`{}` is not a telegram chat id", record.platform_chat_id))
+                })?;
+                polling::leave_group(&shared, chat).await;
+            }
+            Ok(())
+        })
     }
 }

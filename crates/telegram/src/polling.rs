@@ -4,16 +4,17 @@
 
 use std::sync::Arc;
 
+use parachute_core::gating::InviteAction;
 use parachute_core::ids::Platform;
 use parachute_runtime::connector::{ConnectorError, ConnectorLink, Identity};
-use parachute_runtime::messages::{Content, Inbound, MediaRef};
+use parachute_runtime::messages::{Content, Inbound, MediaRef, RoomInvite};
 use teloxide_core::prelude::Requester;
-use teloxide_core::types::BotCommand;
+use teloxide_core::types::{BotCommand, ChatId};
 
 use crate::Shared;
 use crate::api::POLL_TIMEOUT_SECS;
 use crate::errors::classify_request_error;
-use crate::translate::{self, Body, BotIdentity, Incoming};
+use crate::translate::{self, AddedToGroup, Body, BotIdentity, Incoming, Translated};
 
 /// The store cursor holding the next update id to fetch.
 pub const OFFSET_CURSOR: &str = "update_offset";
@@ -88,14 +89,17 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
         let updates = shared.raw.get_updates(offset, POLL_TIMEOUT_SECS).await?;
         let mut next = offset;
         let mut batch = Vec::new();
+        let mut added = Vec::new();
         for raw in updates {
             let Some(id) = translate::update_id(&raw) else {
                 tracing::warn!("skipping an update without update_id");
                 continue;
             };
             next = next.max(id + 1);
-            if let Some(incoming) = translate::translate_raw(raw, &me) {
-                batch.push(take_up(incoming));
+            match translate::translate_raw(raw, &me) {
+                Some(Translated::Message(incoming)) => batch.push(take_up(incoming)),
+                Some(Translated::AddedToGroup(group)) => added.push(group),
+                None => {}
             }
         }
         if next != offset {
@@ -107,9 +111,39 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
                 .map_err(|e| ConnectorError::Transient(format!("cannot store the received messages: {e}")))?;
             offset = next;
         }
+        // Not kept in the inbox: if a crash loses it, the group's first message asks the
+        // owner just the same.
+        for group in added {
+            added_to_group(shared, link, group).await;
+        }
         for inbound in batch {
             link.inbound(inbound).await;
         }
+    }
+}
+
+/// The bot was added to a group: the gate decides (a listed group is joined, another one
+/// becomes a room pairing request, a denied one is left at once).
+async fn added_to_group(shared: &Shared, link: &ConnectorLink, group: AddedToGroup) {
+    let invite = RoomInvite {
+        platform: Platform::Telegram,
+        room_id: group.chat_id.to_string(),
+        room_aliases: Vec::new(),
+        room_name: group.title,
+        inviter: group.added_by,
+        is_direct: false,
+        is_public: false,
+    };
+    if link.room_invite(invite).await == InviteAction::Ignore {
+        leave_group(shared, group.chat_id).await;
+    }
+}
+
+/// Leaves a group the owner denied; a failure is logged only.
+pub async fn leave_group(shared: &Shared, chat_id: i64) {
+    match shared.bot.leave_chat(ChatId(chat_id)).await {
+        Ok(_) => tracing::info!(chat = chat_id, "left a telegram group the owner denied"),
+        Err(err) => tracing::warn!(chat = chat_id, error = %classify_request_error(&err), "could not leave a group"),
     }
 }
 
@@ -136,11 +170,14 @@ fn take_up(incoming: Incoming) -> Inbound {
         platform: Platform::Telegram,
         chat: incoming.chat_id.to_string().into(),
         chat_kind: incoming.chat_kind,
+        chat_name: incoming.chat_title,
+        chat_aliases: Vec::new(),
+        guild: None,
         sender: incoming.sender_id.to_string().into(),
         sender_username: incoming.sender_username,
         sender_display: incoming.sender_display,
         content,
-        addresses_bot: incoming.addresses_bot,
+        addressed: incoming.addressed,
         event_id: event_id.into(),
         timestamp_ms: incoming.timestamp_ms,
     }

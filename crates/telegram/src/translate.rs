@@ -1,9 +1,11 @@
 //! Pure translation of Bot API updates into what the runtime needs: who wrote what where,
-//! and whether it addresses the bot (mention, reply to the bot, command for the bot).
+//! whether and how it addresses the bot (mention, reply to the bot, command for the bot),
+//! and the bot being added to a group. Facts only: the gate decides what is answered.
 
+use parachute_core::gating::Addressed;
 use parachute_core::ids::ChatKind;
 use serde_json::Value;
-use teloxide_core::types::{Message, MessageEntityKind, Update, UpdateKind};
+use teloxide_core::types::{ChatMemberUpdated, Message, MessageEntityKind, Update, UpdateKind};
 
 /// Who the bot is, as `getMe` said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,8 @@ pub struct Incoming {
     pub message_id: i32,
     /// Private chat or group.
     pub chat_kind: ChatKind,
+    /// The group's title.
+    pub chat_title: Option<String>,
     /// The sender's numeric id.
     pub sender_id: u64,
     /// The sender's username, without `@`.
@@ -50,7 +54,7 @@ pub struct Incoming {
     /// What was sent.
     pub body: Body,
     /// Mention, reply to the bot or command for the bot.
-    pub addresses_bot: bool,
+    pub addressed: Addressed,
     /// Milliseconds since the epoch.
     pub timestamp_ms: i64,
 }
@@ -78,9 +82,30 @@ pub fn update_id(raw: &Value) -> Option<i64> {
     raw.get("update_id")?.as_i64()
 }
 
+/// The bot was added to a group (a `my_chat_member` update that makes it a member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedToGroup {
+    /// The group's chat id.
+    pub chat_id: i64,
+    /// Its title.
+    pub title: String,
+    /// Who added the bot.
+    pub added_by: String,
+}
+
+/// What an update is, for the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Translated {
+    /// A message.
+    Message(Incoming),
+    /// The bot joined a group.
+    AddedToGroup(AddedToGroup),
+}
+
 /// Parses and translates one raw update; `None` for updates that are malformed, not a new
-/// message, from the bot itself, without content we handle, or a command for another bot.
-pub fn translate_raw(raw: Value, me: &BotIdentity) -> Option<Incoming> {
+/// message or membership change of the bot, from the bot itself, without content we handle,
+/// or a command for another bot.
+pub fn translate_raw(raw: Value, me: &BotIdentity) -> Option<Translated> {
     // teloxide-core's `Update` only deserializes from text (from a `Value` every kind ends up
     // as `UpdateKind::Error`), so the value is printed and parsed again.
     match serde_json::from_str::<Update>(&raw.to_string()) {
@@ -93,11 +118,27 @@ pub fn translate_raw(raw: Value, me: &BotIdentity) -> Option<Incoming> {
 }
 
 /// Translates a parsed update (see [`translate_raw`]).
-pub fn translate(update: &Update, me: &BotIdentity) -> Option<Incoming> {
-    let UpdateKind::Message(message) = &update.kind else {
+pub fn translate(update: &Update, me: &BotIdentity) -> Option<Translated> {
+    match &update.kind {
+        UpdateKind::Message(message) => translate_message(message, me).map(Translated::Message),
+        UpdateKind::MyChatMember(change) => added_to_group(change, me).map(Translated::AddedToGroup),
+        _ => None,
+    }
+}
+
+/// The bot's own membership turning from absent (left, kicked, never there) to present in a
+/// group or supergroup.
+fn added_to_group(change: &ChatMemberUpdated, me: &BotIdentity) -> Option<AddedToGroup> {
+    let is_me = change.new_chat_member.user.id.0 == me.id;
+    let joined = !change.old_chat_member.is_present() && change.new_chat_member.is_present();
+    if !is_me || !joined || change.chat.is_private() || change.chat.is_channel() {
         return None;
-    };
-    translate_message(message, me)
+    }
+    Some(AddedToGroup {
+        chat_id: change.chat.id.0,
+        title: change.chat.title().unwrap_or_default().to_owned(),
+        added_by: change.from.full_name(),
+    })
 }
 
 fn translate_message(message: &Message, me: &BotIdentity) -> Option<Incoming> {
@@ -126,15 +167,25 @@ fn translate_message(message: &Message, me: &BotIdentity) -> Option<Incoming> {
     } else {
         return None;
     };
+    let addressed = if command_for_bot {
+        Addressed::Command
+    } else if mentioned {
+        Addressed::Mention
+    } else if replied {
+        Addressed::Reply
+    } else {
+        Addressed::No
+    };
     Some(Incoming {
         chat_id: message.chat.id.0,
         message_id: message.id.0,
         chat_kind,
+        chat_title: message.chat.title().map(str::to_owned),
         sender_id: sender.id.0,
         sender_username: sender.username.clone(),
         sender_display: sender.full_name(),
         body,
-        addresses_bot: chat_kind == ChatKind::Direct || mentioned || replied || command_for_bot,
+        addressed,
         timestamp_ms: message.date.timestamp_millis(),
     })
 }
@@ -223,11 +274,19 @@ mod tests {
         json!({"id": -100, "type": "supergroup", "title": "G"})
     }
 
+    /// The message of an update that is one.
+    fn message(raw: Value) -> Option<Incoming> {
+        match translate_raw(raw, &me())? {
+            Translated::Message(incoming) => Some(incoming),
+            Translated::AddedToGroup(added) => panic!("not a message: {added:?}"),
+        }
+    }
+
     #[test]
-    fn private_text_is_direct_and_addresses_bot() {
-        let inc = translate_raw(update(private(), "hi", json!({})), &me()).unwrap();
+    fn private_text_is_direct_and_not_addressed_by_itself() {
+        let inc = message(update(private(), "hi", json!({}))).unwrap();
         assert_eq!(inc.chat_kind, ChatKind::Direct);
-        assert!(inc.addresses_bot);
+        assert_eq!(inc.addressed, Addressed::No, "a DM is answered by the gate, not by being addressed");
         assert_eq!(inc.event_id(), "42:7");
         assert_eq!(inc.body, Body::Text("hi".into()));
         assert_eq!(inc.sender_username.as_deref(), Some("alice"));
@@ -236,48 +295,71 @@ mod tests {
 
     #[test]
     fn group_text_without_mention_does_not_address_bot() {
-        let inc = translate_raw(update(group(), "hello all", json!({})), &me()).unwrap();
+        let inc = message(update(group(), "hello all", json!({}))).unwrap();
         assert_eq!(inc.chat_kind, ChatKind::Group);
-        assert!(!inc.addresses_bot);
+        assert_eq!(inc.chat_title.as_deref(), Some("G"));
+        assert_eq!(inc.addressed, Addressed::No);
     }
 
     #[test]
     fn mention_entity_addresses_bot_with_utf16_offsets() {
         let text = "😀 @ParaBot hi";
         let extra = json!({"entities": [{"type": "mention", "offset": 3, "length": 8}]});
-        assert!(translate_raw(update(group(), text, extra), &me()).unwrap().addresses_bot);
+        assert_eq!(message(update(group(), text, extra)).unwrap().addressed, Addressed::Mention);
         let other = json!({"entities": [{"type": "mention", "offset": 3, "length": 8}]});
-        assert!(!translate_raw(update(group(), "😀 @someone hi", other), &me()).unwrap().addresses_bot);
+        assert_eq!(message(update(group(), "😀 @someone hi", other)).unwrap().addressed, Addressed::No);
     }
 
     #[test]
     fn text_mention_of_bot_id_addresses_bot() {
         let extra = json!({"entities": [{"type": "text_mention", "offset": 0, "length": 4,
             "user": {"id": 999, "is_bot": true, "first_name": "Para"}}]});
-        assert!(translate_raw(update(group(), "Para, hi", extra), &me()).unwrap().addresses_bot);
+        assert_eq!(message(update(group(), "Para, hi", extra)).unwrap().addressed, Addressed::Mention);
     }
 
     #[test]
     fn reply_to_bot_addresses_bot() {
         let extra = json!({"reply_to_message": {"message_id": 3, "date": 1, "chat": group(),
             "from": {"id": 999, "is_bot": true, "first_name": "Para"}, "text": "earlier"}});
-        assert!(translate_raw(update(group(), "yes", extra), &me()).unwrap().addresses_bot);
+        assert_eq!(message(update(group(), "yes", extra)).unwrap().addressed, Addressed::Reply);
     }
 
     #[test]
     fn commands_for_this_bot_are_stripped_others_skipped() {
-        let inc = translate_raw(update(group(), "/new@parabot now", json!({})), &me()).unwrap();
-        assert!(inc.addresses_bot);
+        let inc = message(update(group(), "/new@parabot now", json!({}))).unwrap();
+        assert_eq!(inc.addressed, Addressed::Command);
         assert_eq!(inc.body, Body::Text("/new now".into()));
-        assert!(translate_raw(update(group(), "/new@otherbot", json!({})), &me()).is_none());
-        assert!(translate_raw(update(group(), "/help", json!({})), &me()).unwrap().addresses_bot);
+        assert!(message(update(group(), "/new@otherbot", json!({}))).is_none());
+        assert_eq!(message(update(group(), "/help", json!({}))).unwrap().addressed, Addressed::Command);
+    }
+
+    fn member_update(chat: Value, user_id: u64, old: &str, new: &str) -> Value {
+        let member = |status: &str| {
+            json!({"status": status, "user": {"id": user_id, "is_bot": true, "first_name": "Para"},
+                   "until_date": 0})
+        };
+        json!({"update_id": 9, "my_chat_member": {
+            "chat": chat, "date": 1_700_000_000,
+            "from": {"id": 42, "is_bot": false, "first_name": "Alice", "last_name": "Smith"},
+            "old_chat_member": member(old), "new_chat_member": member(new)}})
+    }
+
+    #[test]
+    fn being_added_to_a_group_is_reported() {
+        let added = translate_raw(member_update(group(), 999, "left", "member"), &me());
+        let expected = AddedToGroup { chat_id: -100, title: "G".into(), added_by: "Alice Smith".into() };
+        assert_eq!(added, Some(Translated::AddedToGroup(expected)));
+        assert!(translate_raw(member_update(group(), 999, "kicked", "member"), &me()).is_some(), "let back in");
+        assert_eq!(translate_raw(member_update(group(), 999, "member", "left"), &me()), None, "removed");
+        assert_eq!(translate_raw(member_update(group(), 5, "left", "member"), &me()), None, "someone else");
+        assert_eq!(translate_raw(member_update(private(), 999, "kicked", "member"), &me()), None, "a private chat");
     }
 
     #[test]
     fn own_messages_and_malformed_updates_are_skipped() {
         let mut own = update(group(), "x", json!({}));
         own["message"]["from"]["id"] = json!(999);
-        assert!(translate_raw(own, &me()).is_none());
+        assert!(message(own).is_none());
         assert!(translate_raw(json!({"update_id": 1, "message": {"text": "no chat"}}), &me()).is_none());
         assert!(translate_raw(json!({"update_id": "x"}), &me()).is_none());
         assert!(translate_raw(json!([1, 2]), &me()).is_none());
@@ -293,7 +375,7 @@ mod tests {
         raw["message"].as_object_mut().unwrap().remove("text");
         raw["message"]["voice"] =
             json!({"file_id": "F1", "file_unique_id": "U1", "duration": 2, "mime_type": "audio/ogg"});
-        let inc = translate_raw(raw.clone(), &me()).unwrap();
+        let inc = message(raw.clone()).unwrap();
         let audio = |size| Body::Audio {
             file_id: "F1".into(),
             mime_type: "audio/ogg".into(),
@@ -302,7 +384,7 @@ mod tests {
         };
         assert_eq!(inc.body, audio(None), "no file_size, no announced size");
         raw["message"]["voice"]["file_size"] = json!(31_000_000);
-        assert_eq!(translate_raw(raw, &me()).unwrap().body, audio(Some(31_000_000)));
+        assert_eq!(message(raw).unwrap().body, audio(Some(31_000_000)));
     }
 
     #[test]

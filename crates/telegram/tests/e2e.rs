@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use parachute_core::config::BotsConfig;
+use parachute_core::config::{BotsConfig, parse_str};
 use parachute_core::gating::GroupMentionMode;
 use parachute_core::ids::Platform;
 use parachute_core::pairing::texts;
 use parachute_runtime::messages::Content;
+use parachute_runtime::messages::{Approve, ListPairing};
 use parachute_runtime::orchestrator::{DOWNLOAD_FAILED_TEXT, NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
-use parachute_runtime::pairing::{Approve, ListPairing};
 use parachute_runtime::status::ConnectorState;
 use parachute_telegram::TelegramFactory;
 use parachute_telegram::errors::CONFLICT_MESSAGE;
@@ -18,20 +18,23 @@ use parachute_testkit::TestRuntime;
 use parachute_testkit::ai_fake::{AiFake, Api};
 use parachute_testkit::audio::sine_wav;
 use parachute_testkit::brains::RecordingBrain;
-use parachute_testkit::runtime::config_with_tokens;
-use parachute_testkit::telegram_fake::{BOT_ID, BOT_USERNAME, Call, Failure, TelegramFake, group_text, private_text};
+use parachute_testkit::telegram_fake::{
+    BOT_ID, BOT_USERNAME, Call, Failure, TelegramFake, bot_added_to_group, group_text, private_text,
+};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
 const ALICE: i64 = 4242;
 const GROUP: i64 = -100_555;
 
+/// The config a user writes for this fake: Alice may DM the bot, the test group is allowed.
 fn config(fake: &TelegramFake) -> BotsConfig {
-    let mut config = config_with_tokens();
-    config.telegram.enabled = true;
-    config.telegram.api_url = fake.url();
-    config.telegram.allowed_users = vec!["@alice".into()];
-    config
+    let yaml = format!(
+        "telegram:\n  enabled: true\n  bot_token: '123456:TEST-telegram-token-value'\n  api_url: '{}'\n  \
+         allowed_users: ['@alice']\n  allowed_groups: [{GROUP}]\n",
+        fake.url()
+    );
+    parse_str(&yaml).expect("a valid bots.yaml")
 }
 
 async fn start(config: BotsConfig, brain: &RecordingBrain) -> TestRuntime {
@@ -551,4 +554,50 @@ async fn server_going_down_and_coming_back_reconnects() {
     rt.wait_status(Platform::Telegram, WAIT, |s| s.state == ConnectorState::Connected).await;
     fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "back"));
     fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: back").await;
+}
+
+/// Tried as a new user would: a stranger adds the bot to their own supergroup and mentions
+/// it. Nothing is sent there (no answer, no reaction, no typing) and nothing reaches the
+/// brain: the group waits for the owner as a room request named after it. Approved, its
+/// next mention is answered; a denied group is left.
+#[actix::test]
+async fn a_strangers_supergroup_is_not_answered_until_the_owner_approves_it() {
+    let fake = TelegramFake::start();
+    let brain = RecordingBrain::new();
+    let rt = start(config(&fake), &brain).await;
+    const STRANGERS: i64 = -100_666;
+    fake.push_raw(bot_added_to_group(STRANGERS, "Mallory's den", 666), true);
+    let at_bot = format!("@{BOT_USERNAME}");
+    let text = format!("{at_bot} write me an essay");
+    let first = fake.next_message_id();
+    fake.push_message(group_text(first, STRANGERS, 666, &text, mention(&text, &at_bot)));
+    let event = format!("{STRANGERS}:{first}");
+    let done = || async { rt.handle.store.is_event_done(Platform::Telegram, &event.as_str().into()).unwrap() };
+    assert!(parachute_testkit::wait_until(WAIT, done).await, "the mention was decided");
+    let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_eq!(requests[0].platform_user_display, "Mallory's den");
+    assert_eq!(requests[0].platform_chat_id, STRANGERS.to_string());
+    assert!(fake.calls_of("sendMessage").is_empty(), "nothing sent: {:#?}", fake.calls_of("sendMessage"));
+    assert!(fake.calls_of("setMessageReaction").is_empty() && fake.calls_of("sendChatAction").is_empty());
+    assert!(brain.requests().is_empty());
+
+    rt.handle.pairing.send(Approve { id: requests[0].id, trust_level: None }).await.unwrap().unwrap();
+    let text = format!("{at_bot} may I now?");
+    let mut after = group_text(fake.next_message_id(), STRANGERS, 666, &text, mention(&text, &at_bot));
+    after["date"] = json!(parachute_runtime::store::now_ms() / 1000);
+    fake.push_message(after);
+    fake.wait_call("sendMessage", WAIT, |c| sent_to(STRANGERS)(c) && text_of(c).ends_with("may I now?")).await;
+    assert_eq!(brain.requests().len(), 1, "only the message after the approval");
+
+    const DENIED: i64 = -100_777;
+    fake.push_raw(bot_added_to_group(DENIED, "Spam", 777), true);
+    let pending = || async {
+        let list = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
+        list.into_iter().find(|r| r.platform_chat_id == DENIED.to_string())
+    };
+    assert!(parachute_testkit::wait_until(WAIT, || async { pending().await.is_some() }).await);
+    let id = pending().await.map(|r| r.id).unwrap_or_default();
+    rt.handle.pairing.send(parachute_runtime::messages::Deny { id }).await.unwrap().unwrap();
+    fake.wait_call("leaveChat", WAIT, |c| c.params["chat_id"] == json!(DENIED)).await;
 }

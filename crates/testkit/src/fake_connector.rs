@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use parachute_core::config::BotsConfig;
+use parachute_core::gating::InviteAction;
 use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_runtime::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
 };
 use parachute_runtime::media::check_announced;
-use parachute_runtime::messages::{Inbound, MediaRef, Reply};
+use parachute_runtime::messages::{Inbound, MediaRef, Reply, RoomInvite};
 use parachute_runtime::store::PairingRecord;
 use tokio::sync::{mpsc, watch};
 
@@ -122,10 +123,20 @@ impl FakeConnector {
         link.inbound_now(inbound);
     }
 
-    /// Reports a room invite as the platform would.
-    pub fn invite(&self, room_id: &str, room_name: &str, inviter: &str) {
+    /// Reports an invite into a private room as the platform would; the gate's decision.
+    pub async fn invite(&self, room_id: &str, room_name: &str, inviter: &str) -> InviteAction {
         let link = self.state().link.clone().expect("fake connector is not connected");
-        link.room_invite(room_id.to_owned(), room_name.to_owned(), inviter.to_owned());
+        let platform = self.state().platform;
+        link.room_invite(RoomInvite {
+            platform,
+            room_id: room_id.to_owned(),
+            room_aliases: Vec::new(),
+            room_name: room_name.to_owned(),
+            inviter: inviter.to_owned(),
+            is_direct: false,
+            is_public: false,
+        })
+        .await
     }
 
     /// Ends the current connected run with `result`.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parachute_core::config::{BotsConfig, config_path, save_atomic};
+use parachute_core::gating::Addressed;
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
 use parachute_runtime::backoff_policy::BackoffPolicy;
 use parachute_runtime::brain::Brain;
@@ -60,6 +61,27 @@ impl TestRuntime {
     /// Must be called inside an actix system (e.g. `#[actix::test]`).
     pub fn start(config: BotsConfig, brain: Option<Arc<dyn Brain>>) -> Self {
         Self::start_with(config, brain, Vec::new())
+    }
+
+    /// Starts a runtime the way a user configures one: `yaml` is written to the vault's
+    /// `bots.yaml` and loaded (and validated) from there; every platform's fake connector
+    /// is enabled with a token, on top of what `yaml` says. Panics if the file is refused.
+    pub fn start_yaml(yaml: &str, brain: Option<Arc<dyn Brain>>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = config_path(dir.path());
+        let mut config = parachute_core::config::parse_str(yaml).expect("bots.yaml is valid");
+        let tokens = config_with_tokens();
+        config.telegram.bot_token = tokens.telegram.bot_token;
+        config.discord.bot_token = tokens.discord.bot_token;
+        config.matrix.access_token = tokens.matrix.access_token;
+        config.matrix.homeserver_url = tokens.matrix.homeserver_url;
+        config.matrix.user_id = tokens.matrix.user_id;
+        config.telegram.enabled = true;
+        config.discord.enabled = true;
+        config.matrix.enabled = true;
+        save_atomic(&config_path, &config).expect("save config");
+        let config = parachute_core::config::load_file(&config_path).expect("the saved bots.yaml loads");
+        Self::start_in(dir, config, brain, Vec::new())
     }
 
     /// Like `start`, but the given real factories replace the fakes of their platforms
@@ -159,11 +181,14 @@ fn inbound(platform: Platform, kind: ChatKind, chat: &str, user: &str, text: &st
         platform,
         chat: ChatId::from(chat),
         chat_kind: kind,
+        chat_name: None,
+        chat_aliases: Vec::new(),
+        guild: None,
         sender: UserId::from(user),
         sender_username: None,
         sender_display: format!("{user} name"),
         content: Content::Text(text.to_owned()),
-        addresses_bot: false,
+        addressed: Addressed::No,
         event_id: EventId::from(event),
         timestamp_ms: now_ms(),
     }
@@ -174,7 +199,8 @@ pub fn dm(platform: Platform, user: &str, text: &str, event: &str) -> Inbound {
     inbound(platform, ChatKind::Direct, &format!("dm-{user}"), user, text, event)
 }
 
-/// A group message in `chat`; `addresses_bot` marks a mention.
-pub fn group(platform: Platform, chat: &str, user: &str, text: &str, event: &str, addresses_bot: bool) -> Inbound {
-    Inbound { addresses_bot, ..inbound(platform, ChatKind::Group, chat, user, text, event) }
+/// A group message in `chat`; `mentions_bot` marks a mention.
+pub fn group(platform: Platform, chat: &str, user: &str, text: &str, event: &str, mentions_bot: bool) -> Inbound {
+    let addressed = if mentions_bot { Addressed::Mention } else { Addressed::No };
+    Inbound { addressed, ..inbound(platform, ChatKind::Group, chat, user, text, event) }
 }

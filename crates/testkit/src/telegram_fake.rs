@@ -300,6 +300,18 @@ pub fn group_text(message_id: i64, chat_id: i64, user_id: i64, text: &str, entit
     })
 }
 
+/// A `my_chat_member` update: user `by_user_id` added the bot to supergroup `chat_id`.
+pub fn bot_added_to_group(chat_id: i64, title: &str, by_user_id: i64) -> Value {
+    let bot = json!({"id": BOT_ID, "is_bot": true, "first_name": "Parachute", "username": BOT_USERNAME});
+    json!({"my_chat_member": {
+        "chat": {"id": chat_id, "type": "supergroup", "title": title},
+        "from": {"id": by_user_id, "is_bot": false, "first_name": "Member", "username": format!("member{by_user_id}")},
+        "date": 1_700_000_000,
+        "old_chat_member": {"status": "left", "user": bot.clone()},
+        "new_chat_member": {"status": "member", "user": bot},
+    }})
+}
+
 /// The fake bot as a `User`.
 pub fn bot_user() -> Value {
     json!({"id": BOT_ID, "is_bot": true, "first_name": "Parachute", "username": BOT_USERNAME,
@@ -363,7 +375,7 @@ async fn api(shared: web::Data<Shared>, path: web::Path<(String, String)>, body:
         "getMe" => ok(bot_user()),
         "getUpdates" => get_updates(&shared, &params).await,
         "sendMessage" => send_message(&shared, &params),
-        "sendChatAction" | "setMessageReaction" | "setMyCommands" | "deleteWebhook" => ok(json!(true)),
+        "sendChatAction" | "setMessageReaction" | "setMyCommands" | "deleteWebhook" | "leaveChat" => ok(json!(true)),
         "getFile" => {
             let file_id = params.get("file_id").and_then(Value::as_str).unwrap_or("");
             let state = shared.state.lock().unwrap();

@@ -17,7 +17,7 @@ pub use load::{load_file, parse_str};
 pub use merge::{apply_patch, masked_json};
 pub use model::{
     ANTHROPIC_DEFAULT_BASE_URL, BotsConfig, BrainConfig, BrainKind, DiscordConfig, MatrixConfig,
-    OPENAI_DEFAULT_BASE_URL, PairingConfig, PlatformPolicy, ServerConfig, TelegramConfig, TranscriberConfig, is_listed,
+    OPENAI_DEFAULT_BASE_URL, PairingConfig, PlatformPolicy, ServerConfig, TelegramConfig, TranscriberConfig,
 };
 pub use save::save_atomic;
 pub use validate::validate;

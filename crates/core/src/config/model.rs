@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::secret;
 use crate::duration::HumanDuration;
-use crate::gating::GroupMentionMode;
+use crate::gating::{GateRules, GroupMentionMode, GroupRule};
 use crate::ids::Platform;
 use crate::trust::TrustLevel;
 
@@ -252,6 +252,9 @@ pub struct TelegramConfig {
     pub bot_token: Option<SecretString>,
     /// Users answered in DMs without pairing: numeric ids or @usernames.
     pub allowed_users: Vec<String>,
+    /// Groups and supergroups the bot talks in, by chat id (e.g. `-1001234567890`). Any
+    /// other group the bot is added to becomes a room pairing request the owner decides.
+    pub allowed_groups: Vec<String>,
     /// Trust level of DM senders (approved users may have their own).
     pub dm_trust_level: TrustLevel,
     /// Trust level in groups.
@@ -273,6 +276,7 @@ impl Default for TelegramConfig {
             enabled: false,
             bot_token: None,
             allowed_users: Vec::new(),
+            allowed_groups: Vec::new(),
             dm_trust_level: TrustLevel::Sandboxed,
             group_trust_level: TrustLevel::Sandboxed,
             group_mention_mode: GroupMentionMode::MentionOnly,
@@ -403,6 +407,10 @@ pub struct PlatformPolicy {
     pub ack_emoji: String,
     /// Number of allowed users (Telegram/Discord) or rooms (Matrix), for status.
     pub allowed_count: usize,
+    /// Every group the bot is added to is talked in without the owner's approval (Matrix
+    /// with an empty `allowed_rooms`, Discord with empty `allowed_guilds` and
+    /// `allowed_channels`).
+    pub open_to_everyone: bool,
 }
 
 impl BotsConfig {
@@ -420,6 +428,7 @@ impl BotsConfig {
                     group_mention_mode: $c.group_mention_mode,
                     ack_emoji: $c.ack_emoji.clone(),
                     allowed_count: $c.allowed_users.len(),
+                    open_to_everyone: self.gate_rules(platform).open_to_everyone(),
                 }
             };
         }
@@ -437,8 +446,50 @@ impl BotsConfig {
                     group_mention_mode: c.group_mention_mode,
                     ack_emoji: c.ack_emoji.clone(),
                     allowed_count: c.allowed_rooms.len(),
+                    open_to_everyone: self.gate_rules(platform).open_to_everyone(),
                 }
             }
+        }
+    }
+
+    /// The owner's rules the gate applies to the platform's messages: who is answered in
+    /// DMs and which groups are talked in.
+    pub fn gate_rules(&self, platform: Platform) -> GateRules {
+        let list = |entries: &[String]| -> Vec<String> {
+            entries.iter().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect()
+        };
+        let (allowed_users, groups, levels, mode) = match platform {
+            Platform::Telegram => {
+                let c = &self.telegram;
+                let groups = GroupRule::ListedOrApproved { chats: list(&c.allowed_groups) };
+                (list(&c.allowed_users), groups, (c.dm_trust_level, c.group_trust_level), c.group_mention_mode)
+            }
+            Platform::Discord => {
+                let c = &self.discord;
+                let (guilds, channels) = (list(&c.allowed_guilds), list(&c.allowed_channels));
+                let groups = if guilds.is_empty() && channels.is_empty() {
+                    GroupRule::Everyone
+                } else {
+                    GroupRule::Listed { guilds, channels }
+                };
+                (list(&c.allowed_users), groups, (c.dm_trust_level, c.group_trust_level), c.group_mention_mode)
+            }
+            Platform::Matrix => {
+                let c = &self.matrix;
+                let rooms = list(&c.allowed_rooms);
+                let groups =
+                    if rooms.is_empty() { GroupRule::Everyone } else { GroupRule::ListedOrApproved { chats: rooms } };
+                (Vec::new(), groups, (c.dm_trust_level, c.group_trust_level), c.group_mention_mode)
+            }
+        };
+        GateRules {
+            allowed_users,
+            groups,
+            dm_trust_level: levels.0,
+            group_trust_level: levels.1,
+            group_mention_mode: mode,
+            // The Bot API stamps messages to the second; Matrix and Discord to the millisecond.
+            timestamp_resolution_ms: if platform == Platform::Telegram { 1_000 } else { 1 },
         }
     }
 
@@ -467,14 +518,4 @@ impl BotsConfig {
         };
         value.unwrap_or_default()
     }
-}
-
-/// Whether `user` (a platform id, and optionally a username) is listed in `allowed`.
-/// Entries are ids or usernames, with or without a leading `@`, usernames case-insensitive.
-pub fn is_listed(allowed: &[String], user_id: &str, username: Option<&str>) -> bool {
-    allowed.iter().map(|entry| entry.trim()).any(|entry| {
-        entry == user_id
-            || username
-                .is_some_and(|name| entry.trim_start_matches('@').eq_ignore_ascii_case(name.trim_start_matches('@')))
-    })
 }

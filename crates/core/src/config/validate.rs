@@ -69,6 +69,14 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
             ));
         }
     }
+    for (i, group) in config.telegram.allowed_groups.iter().enumerate() {
+        if !is_telegram_chat_id(group) {
+            return Err(ConfigError::invalid(
+                format!("telegram.allowed_groups[{i}]"),
+                format!("`{group}` is not a numeric Telegram chat id (groups are negative, like -1001234567890)"),
+            ));
+        }
+    }
     for (i, user) in config.discord.allowed_users.iter().enumerate() {
         if !is_snowflake(user) {
             return Err(ConfigError::invalid(
@@ -202,6 +210,11 @@ fn validate_matrix(config: &BotsConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A Telegram chat id: an integer, negative for groups and supergroups.
+fn is_telegram_chat_id(text: &str) -> bool {
+    text.trim().parse::<i64>().is_ok()
+}
+
 /// `http://host…` or `https://host…` with a non-empty host and no white space.
 pub(crate) fn is_http_url(text: &str) -> bool {
     let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
@@ -267,6 +280,7 @@ mod tests {
             ("matrix:\n  enabled: true\n  user_id: '@b:x'\n", "matrix.homeserver_url"),
             ("matrix:\n  allowed_rooms: ['!ok:x', 'lounge']\n", "matrix.allowed_rooms[1]"),
             ("telegram:\n  allowed_users: ['al ice']\n", "telegram.allowed_users[0]"),
+            ("telegram:\n  allowed_groups: [-100123, '@family']\n", "telegram.allowed_groups[1]"),
             ("discord:\n  allowed_users: ['@bob']\n", "discord.allowed_users[0]"),
             ("discord:\n  ack_emoji: 'two words'\n", "discord.ack_emoji"),
             ("telegram:\n  bot_token: 'a b'\n", "telegram.bot_token"),

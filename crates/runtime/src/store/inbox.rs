@@ -6,6 +6,7 @@ use rusqlite::{Connection, params};
 
 use super::{Store, StoreError, now_ms};
 use crate::messages::{Content, Inbound, MediaRef};
+use parachute_core::gating::Addressed;
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
 
 fn kind_name(kind: ChatKind) -> &'static str {
@@ -24,8 +25,9 @@ fn insert(conn: &Connection, inbound: &Inbound) -> Result<(), StoreError> {
     let audio_size = audio.and_then(|m| m.size).and_then(|size| i64::try_from(size).ok());
     conn.prepare_cached(
         "INSERT OR IGNORE INTO inbox (platform, event_id, chat_id, chat_kind, sender, sender_username, sender_display,
-           text, audio_mime, audio_name, audio_size, audio_source, addresses_bot, timestamp_ms, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+           text, audio_mime, audio_name, audio_size, audio_source, addresses_bot, timestamp_ms, received_at,
+           chat_name, chat_aliases, guild)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         inbound.platform.as_str(),
@@ -40,9 +42,12 @@ fn insert(conn: &Connection, inbound: &Inbound) -> Result<(), StoreError> {
         audio.map(|m| m.file_name.as_str()),
         audio_size,
         audio.map(|m| m.source.as_str()),
-        inbound.addresses_bot,
+        inbound.addressed.code(),
         inbound.timestamp_ms,
-        now_ms()
+        now_ms(),
+        inbound.chat_name,
+        (!inbound.chat_aliases.is_empty()).then(|| inbound.chat_aliases.join("\n")),
+        inbound.guild,
     ])?;
     Ok(())
 }
@@ -84,7 +89,7 @@ impl Store {
             .execute(params![platform.as_str(), oldest])?;
         let mut stmt = conn.prepare_cached(
             "SELECT event_id, chat_id, chat_kind, sender, sender_username, sender_display, text, audio_mime,
-                    audio_name, audio_size, audio_source, addresses_bot, timestamp_ms
+                    audio_name, audio_size, audio_source, addresses_bot, timestamp_ms, chat_name, chat_aliases, guild
              FROM inbox WHERE platform = ?1 ORDER BY timestamp_ms, received_at",
         )?;
         let rows = stmt.query_map(params![platform.as_str()], |row| {
@@ -107,8 +112,14 @@ impl Store {
                 sender_username: row.get(4)?,
                 sender_display: row.get(5)?,
                 content,
-                addresses_bot: row.get(11)?,
+                addressed: Addressed::from_code(row.get(11)?),
                 timestamp_ms: row.get(12)?,
+                chat_name: row.get(13)?,
+                chat_aliases: row
+                    .get::<_, Option<String>>(14)?
+                    .map(|aliases| aliases.lines().map(str::to_owned).collect())
+                    .unwrap_or_default(),
+                guild: row.get(15)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -124,11 +135,14 @@ mod tests {
             platform: Platform::Matrix,
             chat: "!r:x".into(),
             chat_kind: ChatKind::Group,
+            chat_name: Some("Ops".into()),
+            chat_aliases: vec!["#ops:x".into(), "#team:x".into()],
+            guild: None,
             sender: "@a:x".into(),
             sender_username: None,
             sender_display: "Ann".into(),
             content,
-            addresses_bot: true,
+            addressed: Addressed::Reply,
             event_id: event.into(),
             timestamp_ms: 5,
         }
@@ -155,6 +169,9 @@ mod tests {
         let pending = store.unfinished_inbound(Platform::Matrix, 60_000).unwrap();
         assert_eq!(pending.len(), 2);
         assert!(matches!(&pending[0].content, Content::Text(t) if t == "hi"));
+        assert_eq!(pending[0].addressed, Addressed::Reply, "how the bot was addressed survives");
+        assert_eq!(pending[0].chat_aliases, ["#ops:x", "#team:x"]);
+        assert_eq!(pending[0].chat_name.as_deref(), Some("Ops"));
         assert!(matches!(&pending[1].content, Content::Voice(v) if *v == media), "the reference survives");
         let unknown_size = MediaRef { size: None, ..media };
         store.accept_inbound(Platform::Matrix, &[inbound("$3", Content::Voice(unknown_size.clone()))], None).unwrap();

@@ -77,6 +77,12 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE inbox ADD COLUMN audio_size INTEGER;
      ALTER TABLE inbox ADD COLUMN audio_source TEXT;
      ALTER TABLE inbox DROP COLUMN audio;",
+    // What the gate reads of a message, so a message resumed after a restart is decided the
+    // same way: the chat's name and aliases, the Discord guild. `addresses_bot` now stores
+    // how the bot is addressed (0 no, 1 mention, 2 reply, 3 command).
+    "ALTER TABLE inbox ADD COLUMN chat_name TEXT;
+     ALTER TABLE inbox ADD COLUMN chat_aliases TEXT;
+     ALTER TABLE inbox ADD COLUMN guild TEXT;",
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

@@ -55,12 +55,13 @@ fn id_as_string<S: serde::Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error>
 }
 
 impl PairingRecord {
-    /// What the DM decision needs to know about this sender.
+    /// What the gate needs to know about this sender or room.
     pub fn as_known(&self) -> KnownSender {
         KnownSender {
             status: self.status,
             approved_trust_level: self.approved_trust_level,
             created_at_ms: self.created_at,
+            resolved_at_ms: self.resolved_at,
         }
     }
 }

@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use actix_web::{HttpResponse, web};
 use parachute_core::ids::Platform;
+use parachute_runtime::messages::CountPending;
 use parachute_runtime::metrics::PlatformCounts;
-use parachute_runtime::pairing::CountPending;
 
 use crate::{ApiError, ApiState};
 

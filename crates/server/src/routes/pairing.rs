@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
 use parachute_core::trust::TrustLevel;
-use parachute_runtime::pairing::{Approve, CountPending, Deny, ListPairing, Revoke};
+use parachute_runtime::messages::{Approve, CountPending, Deny, ListPairing, Revoke};
 use serde_json::{Value, json};
 
 use super::platform;
