@@ -342,6 +342,7 @@ function buildSection(spec) {
       statusRow(p, 'retry', 'Reconnecting'),
       statusRow(p, 'error', 'Last error'),
       statusRow(p, 'failures', 'Failed attempts'),
+      statusRow(p, 'failed-replies', 'Failed replies'),
       statusRow(p, 'allowed', 'Allowed'),
       statusRow(p, 'warnings', 'Warnings')),
     h('div', { class: 'actions', role: 'group', 'aria-label': `${spec.title} connector` },
@@ -554,6 +555,7 @@ function renderStatus(platform, status, spec) {
   setRow(platform, 'error', error
     ? `${error}${status.last_error_time ? ` (${formatTime(status.last_error_time)})` : ''}` : '');
   setRow(platform, 'failures', status.failure_count ? String(status.failure_count) : '');
+  setRow(platform, 'failed-replies', status.failed_replies ? String(status.failed_replies) : '');
   const count = status.allowed_rooms_count ?? status.allowed_users_count;
   setRow(platform, 'allowed', count ? `${count} ${spec.countLabel}` : '');
   setRow(platform, 'warnings', (status.warnings || []).join(' · '));

@@ -31,7 +31,8 @@ use crate::store::{PairingRecord, now_ms};
 
 use delivery::{DeliveryLanes, DueSend, GivenUp, SendTicket, Settled};
 pub use delivery::{MAX_QUEUED_REPLIES, MAX_QUEUED_REPLIES_PER_CHAT};
-/// Accepted events older than this are not resumed after a restart.
+
+/// Accepted events older than this are not handed on again from the inbox.
 const INBOX_MAX_AGE_MS: i64 = 24 * 3600 * 1000;
 /// Most warnings kept on the status.
 const MAX_WARNINGS: usize = 10;
