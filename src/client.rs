@@ -87,7 +87,10 @@ async fn bot(api: &Api, as_json: bool, cmd: BotCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&status)?);
                 return Ok(());
             }
-            println!("{:<9} {:<13} {:<7} {:<5} {:<8} LAST ERROR", "PLATFORM", "STATE", "ENABLED", "TOKEN", "ATTEMPTS");
+            println!(
+                "{:<9} {:<13} {:<7} {:<5} {:<8} {:<14} LAST ERROR",
+                "PLATFORM", "STATE", "ENABLED", "TOKEN", "ATTEMPTS", "FAILED REPLIES"
+            );
             let mut open = Vec::new();
             for p in wanted {
                 let c = &status["connectors"][p.as_str()];
@@ -96,12 +99,13 @@ async fn bot(api: &Api, as_json: bool, cmd: BotCommand) -> anyhow::Result<()> {
                 }
                 let yes_no = |v: &Value| if v.as_bool() == Some(true) { "yes" } else { "no" };
                 println!(
-                    "{:<9} {:<13} {:<7} {:<5} {:<8} {}",
+                    "{:<9} {:<13} {:<7} {:<5} {:<8} {:<14} {}",
                     p.as_str(),
                     c["state"].as_str().unwrap_or("?"),
                     yes_no(&c["enabled"]),
                     yes_no(&c["has_token"]),
                     c["reconnect_attempts"],
+                    c["failed_replies"].as_u64().unwrap_or(0),
                     c["last_error"].as_str().unwrap_or("-"),
                 );
             }

@@ -52,7 +52,7 @@ async fn a_flooded_group_costs_bounded_memory_and_another_chat_is_still_answered
     }
     let config = format!(
         "brain:\n  kind: openai\n  model: fake-model\n  base_url: {ai}\n\
-         telegram:\n  enabled: true\n  bot_token: \"{tg_token}\"\n  api_url: {tg}\n  group_mention_mode: all_messages\n\
+         telegram:\n  enabled: true\n  bot_token: \"{tg_token}\"\n  api_url: {tg}\n  group_mention_mode: all_messages\n  allowed_groups: [{GROUP}]\n\
          discord:\n  enabled: true\n  bot_token: {dc_token}\n  api_url: {dc_api}\n  gateway_url: {dc_gateway}\n  allowed_users: ['{DISCORD_USER}']\n",
         ai = ai.openai_url(),
         tg_token = telegram_fake::FAKE_TOKEN,

@@ -5,9 +5,10 @@
 //! Between runs the session id, sequence and resume URL are kept in [`Shared`], so a run
 //! that follows a lost connection resumes the session and Discord replays what was missed.
 //! What Discord does not replay (anything sent while the process was not running, or when
-//! the session could not be resumed) is read back per channel at the start of every run:
-//! each taken-up message moves its channel's cursor in the store, in the same transaction
-//! that puts it into the durable inbox.
+//! the session could not be resumed) is read back per channel on every new session (each
+//! READY) and at the start of a run that resumes: each taken-up message moves its channel's
+//! cursor in the store, in the same transaction that puts it into the durable inbox. A
+//! message that cannot be stored is not passed on and ends the run (see [`handle`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use parachute_runtime::connector::{ConnectorError, ConnectorLink, Identity};
 use parachute_runtime::messages::{Content, Inbound, MediaRef};
 use parachute_runtime::store::now_ms;
 use secrecy::ExposeSecret;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::{ConfigBuilder, Event, EventTypeFlags, Intents, Session, Shard, ShardId, StreamExt as _};
 use twilight_model::channel::Message;
@@ -60,18 +61,69 @@ pub struct ResumeState {
     pub url: Option<String>,
 }
 
+/// A gateway message for the worker, with the session and sequence it came in, so a run
+/// ended by a message that could not be stored can resume the session from just before it.
+struct Received {
+    session_id: Option<String>,
+    sequence: u64,
+    message: Message,
+}
+
+/// Why the worker stopped early: a message could not be stored in the inbox.
+struct NotStored {
+    error: ConnectorError,
+    /// Session id and sequence of that message, when it came from the gateway.
+    at: Option<(String, u64)>,
+}
+
 /// One run: checks the token, connects the gateway (resuming a kept session), and pumps
 /// events until the connection cannot be kept. Messages already received are handled before
 /// the run ends: the kept session counts them as seen, so a resume would not replay them.
+/// A message the worker cannot store ends the run (transient: the harness reconnects).
 pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), ConnectorError> {
     let (identity, me) = rest::current_user(&shared.http).await?;
     let (events, inbox) = mpsc::channel(INTAKE_LIMIT);
-    let mut worker = AbortOnDrop(Some(tokio::spawn(worker(shared.clone(), link.clone(), me.clone(), inbox))));
-    let result = pump(shared, link, &identity, &me, events).await;
-    if let Some(handle) = worker.0.take() {
-        let _ = handle.await;
+    let new_session = Arc::new(Notify::new());
+    // A run that resumes gets what the gateway missed replayed, but not what was received
+    // and never taken up (dropped at the intake bound, or not stored): read back first. A run
+    // that identifies reads back on its READY instead, which covers the whole time away.
+    let resuming = shared.resume.lock().ok().is_some_and(|kept| kept.is_some());
+    let work = worker(shared.clone(), link.clone(), me.clone(), inbox, new_session.clone(), resuming);
+    let mut worker = AbortOnDrop(Some(tokio::spawn(work)));
+    let Some(handle) = worker.0.as_mut() else { return Ok(()) };
+    let result = tokio::select! {
+        result = pump(shared, link, &identity, &me, events, &new_session) => result,
+        ended = handle => return not_stored(shared, ended),
+    };
+    // The pump has ended and dropped its sender: the worker finishes what was received.
+    match worker.0.take() {
+        Some(handle) => match not_stored(shared, handle.await) {
+            Err(err) => Err(err),
+            Ok(()) => result,
+        },
+        None => result,
     }
-    result
+}
+
+/// The run's end after the worker stopped: a message it could not store rewinds the kept
+/// session to just before that message, so the next run's RESUME replays it and what came
+/// after (the worker drops the ones it had taken up already).
+fn not_stored(
+    shared: &Shared,
+    ended: Result<Result<(), NotStored>, tokio::task::JoinError>,
+) -> Result<(), ConnectorError> {
+    let failure = match ended {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(failure)) => failure,
+        Err(_) => return Err(ConnectorError::Transient("the discord message worker stopped".into())),
+    };
+    if let (Some((session_id, sequence)), Ok(mut kept)) = (failure.at, shared.resume.lock())
+        && let Some(state) = kept.as_mut()
+        && state.session.id() == session_id
+    {
+        state.session = Session::new(sequence.saturating_sub(1), session_id);
+    }
+    Err(failure.error)
 }
 
 /// Reads the gateway until the run has to end; hands messages to the worker.
@@ -80,7 +132,8 @@ async fn pump(
     link: &ConnectorLink,
     identity: &Identity,
     me: &BotIdentity,
-    events: mpsc::Sender<Message>,
+    events: mpsc::Sender<Received>,
+    new_session: &Notify,
 ) -> Result<(), ConnectorError> {
     let mut dropped = 0u64;
     let mut shard = new_shard(shared);
@@ -128,6 +181,10 @@ async fn pump(
             Event::Ready(_) => {
                 unready_connections = 0;
                 tracing::info!(bot = %me.username, "discord connected");
+                // A new session (the first, or one after Discord refused a RESUME): it replays
+                // nothing, so the worker reads back what was written meanwhile before it takes
+                // up the messages that follow.
+                new_session.notify_one();
                 link.connected(identity.clone());
             }
             Event::Resumed => {
@@ -135,7 +192,11 @@ async fn pump(
                 tracing::info!(bot = %me.username, "discord session resumed");
                 link.connected(identity.clone());
             }
-            Event::MessageCreate(message) => match events.try_send(message.message) {
+            Event::MessageCreate(message) => match events.try_send(Received {
+                session_id: shard.session().map(|session| session.id().to_owned()),
+                sequence: shard.session().map_or(0, Session::sequence),
+                message: message.message,
+            }) {
                 Ok(()) if dropped > 0 => {
                     tracing::warn!(
                         dropped,
@@ -184,9 +245,9 @@ fn keep_session(shared: &Shared, shard: &Shard) {
 }
 
 /// Aborts a background task when the run's future is dropped (a stop) before it finished.
-struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         if let Some(handle) = &self.0 {
             handle.abort();
@@ -195,16 +256,48 @@ impl Drop for AbortOnDrop {
 }
 
 /// Handles messages one at a time, so the shard keeps heartbeating while the bot's roles of
-/// a guild are fetched or a message is stored: first what was missed while away (read back
-/// per channel), then the gateway's messages in arrival order.
-async fn worker(shared: Arc<Shared>, link: ConnectorLink, me: BotIdentity, mut inbox: mpsc::Receiver<Message>) {
+/// a guild are fetched or a message is stored: what was missed while away (read back per
+/// channel: at the start of a resuming run, and on every new session), then the gateway's
+/// messages in arrival order. Stops at the first message that cannot be stored.
+async fn worker(
+    shared: Arc<Shared>,
+    link: ConnectorLink,
+    me: BotIdentity,
+    mut inbox: mpsc::Receiver<Received>,
+    new_session: Arc<Notify>,
+    read_back_first: bool,
+) -> Result<(), NotStored> {
     let mut newest = NewestTaken::load(&shared);
-    for message in read_back(&shared, &newest).await {
-        take_up(&shared, &link, &me, &mut newest, message).await;
+    if read_back_first {
+        catch_up(&shared, &link, &me, &mut newest).await?;
     }
-    while let Some(message) = inbox.recv().await {
-        take_up(&shared, &link, &me, &mut newest, message).await;
+    loop {
+        tokio::select! {
+            // A new session's read back comes before the messages received after its READY:
+            // one of those would move its channel's cursor past what was written meanwhile.
+            biased;
+            () = new_session.notified() => catch_up(&shared, &link, &me, &mut newest).await?,
+            received = inbox.recv() => {
+                let Some(Received { session_id, sequence, message }) = received else { return Ok(()) };
+                take_up(&shared, &link, &me, &mut newest, message)
+                    .await
+                    .map_err(|error| NotStored { error, at: session_id.map(|id| (id, sequence)) })?;
+            }
+        }
     }
+}
+
+/// Reads back what was written after each channel's cursor and takes it up.
+async fn catch_up(
+    shared: &Shared,
+    link: &ConnectorLink,
+    me: &BotIdentity,
+    newest: &mut NewestTaken,
+) -> Result<(), NotStored> {
+    for message in read_back(shared, newest).await {
+        take_up(shared, link, me, newest, message).await.map_err(|error| NotStored { error, at: None })?;
+    }
+    Ok(())
 }
 
 /// The newest message taken up in each channel. Message ids grow with time within a
@@ -227,14 +320,15 @@ impl NewestTaken {
         Self(cursors.into_iter().filter_map(parse).collect())
     }
 
-    /// Records `message` as taken up; false if it (or a newer one) was already.
-    fn advance(&mut self, channel: Id<ChannelMarker>, message: Id<MessageMarker>) -> bool {
-        match self.0.get(&channel) {
-            Some(newest) if newest.get() >= message.get() => false,
-            _ => {
-                self.0.insert(channel, message);
-                true
-            }
+    /// Whether `message` is newer than what was taken up in its channel.
+    fn is_new(&self, channel: Id<ChannelMarker>, message: Id<MessageMarker>) -> bool {
+        self.0.get(&channel).is_none_or(|newest| newest.get() < message.get())
+    }
+
+    /// Records `message` as taken up in its channel.
+    fn advance(&mut self, channel: Id<ChannelMarker>, message: Id<MessageMarker>) {
+        if self.is_new(channel, message) {
+            self.0.insert(channel, message);
         }
     }
 }
@@ -268,19 +362,29 @@ async fn read_back(shared: &Shared, newest: &NewestTaken) -> Vec<Message> {
     missed
 }
 
-/// Translates one message and hands it on, unless it was taken up already.
-async fn take_up(shared: &Shared, link: &ConnectorLink, me: &BotIdentity, newest: &mut NewestTaken, message: Message) {
-    if !newest.advance(message.channel_id, message.id) {
+/// Translates one message and hands it on, unless it was taken up already. Its channel's
+/// cursor moves past it only once it is stored (or is not for the bot); an error leaves the
+/// cursor, so the message is read back (or replayed) later.
+async fn take_up(
+    shared: &Shared,
+    link: &ConnectorLink,
+    me: &BotIdentity,
+    newest: &mut NewestTaken,
+    message: Message,
+) -> Result<(), ConnectorError> {
+    if !newest.is_new(message.channel_id, message.id) {
         tracing::debug!(message = %message.id, "discord message already taken up");
-        return;
+        return Ok(());
     }
     let bot_roles = match message.guild_id {
         Some(guild) if !message.mention_roles.is_empty() => bot_roles(shared, guild, me).await,
         _ => Vec::new(),
     };
     if let Some(incoming) = translate::translate(&message, me, &bot_roles) {
-        handle(shared, link, incoming).await;
+        handle(shared, link, incoming).await?;
     }
+    newest.advance(message.channel_id, message.id);
+    Ok(())
 }
 
 /// The bot's managed roles in a guild, fetched once per guild and kept.
@@ -310,8 +414,8 @@ async fn bot_roles(shared: &Shared, guild: Id<GuildMarker>, me: &BotIdentity) ->
 
 /// Hands one translated message on: stored in the durable inbox with its channel's cursor
 /// first. An audio attachment stays on Discord's CDN (its URL): it is fetched only when the
-/// message is answered.
-async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) {
+/// message is answered. A message that cannot be stored is not passed on (see below).
+async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) -> Result<(), ConnectorError> {
     let event_id = incoming.event_id();
     let content = match incoming.body {
         Body::Text(text) => Content::Text(text),
@@ -338,10 +442,20 @@ async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) {
     // answers it from there, and reading back starts after it.
     let cursor = format!("{CHANNEL_CURSOR}{}", incoming.channel_id);
     let message_id = incoming.message_id.to_string();
+    //
+    // If that fails, the message is not passed on: answered without being stored, a crash
+    // before its answer would lose it, and its cursor would not have moved, so it would be
+    // read back and answered a second time. Instead the error ends the run (transient: the
+    // harness reconnects with backoff, so a store that stays broken is not hammered), the
+    // in-memory cursor stays before it (`take_up`), and the kept session is rewound to just
+    // before it (`run`): the next run's RESUME replays it, or, when Discord refuses the
+    // RESUME, the READY's read back finds it after the unchanged cursor.
     if let Err(err) =
         shared.store.accept_inbound(Platform::Discord, std::slice::from_ref(&inbound), Some((&cursor, &message_id)))
     {
-        tracing::warn!(event = %inbound.event_id, error = %err, "cannot store a discord message before answering it");
+        tracing::warn!(event = %inbound.event_id, error = %err, "cannot store a discord message; not answering it until it can be");
+        return Err(ConnectorError::Transient(format!("cannot store a discord message: {err}")));
     }
     link.inbound(inbound).await;
+    Ok(())
 }

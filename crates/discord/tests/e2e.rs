@@ -538,6 +538,37 @@ async fn invalid_session_on_resume_identifies_again() {
 }
 
 #[actix::test]
+async fn a_new_session_after_a_refused_resume_reads_back_what_was_missed() {
+    let fake = DiscordFake::start();
+    let brain = RecordingBrain::new();
+    let _rt = start(config(&fake), &brain).await;
+    from_alice(&fake, "before");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: before").await;
+    let reads_before = fake.calls_of("getChannelMessages").len();
+
+    // Written while no session of the bot could receive it: the session that was dropped is
+    // refused on RESUME, and the new one (after IDENTIFY) does not replay it.
+    fake.post_while_away(dm_text(fake.next_id(), ALICE_DM, ALICE, "alice", "during the outage"));
+    fake.invalidate_next_resume();
+    fake.drop_connections();
+    let resume = fake.wait_frames(6, 1, WAIT, |_| true).await.remove(0);
+    let identify = fake.wait_frames(2, 2, WAIT, |_| true).await;
+    assert!(identify[1].seq > resume.seq, "identified again after the refused RESUME");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: during the outage").await;
+    let reads = fake.calls_of("getChannelMessages");
+    assert!(reads.len() > reads_before && reads.last().unwrap().seq > identify[1].seq, "read back on the new session");
+
+    from_alice(&fake, "after");
+    fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: after").await;
+    assert_eq!(
+        sent_texts(&fake),
+        ["alice: before", "alice: during the outage", "alice: after"],
+        "the missed message was answered once"
+    );
+    assert_eq!(brain.requests().len(), 3);
+}
+
+#[actix::test]
 async fn close_code_4004_fails_fast_with_a_clear_reason() {
     let fake = DiscordFake::start();
     fake.close_next_identify(4004);

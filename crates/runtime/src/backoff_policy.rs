@@ -1,4 +1,6 @@
-//! The reconnect policy: exponential backoff with jitter, capped, reset after a healthy spell.
+//! The one backoff module: exponential delays with jitter from the `backoff` crate, for
+//! reconnects (never giving up, reset after a healthy spell), for reply retries (bounded in
+//! attempts and total time) and for HTTP calls to AI services (bounded in attempts).
 
 use std::time::Duration;
 
@@ -34,38 +36,110 @@ impl Default for BackoffPolicy {
     }
 }
 
-/// The running delay sequence of one connector.
-pub struct ReconnectDelays {
-    policy: BackoffPolicy,
+/// A growing delay sequence: `initial`, then × `multiplier` per step up to `max`, each drawn
+/// from ±`randomization` around its nominal value. It never ends by itself: callers that
+/// give up (replies, AI calls) count attempts and time themselves.
+#[derive(Debug, Clone)]
+pub struct Delays {
+    max: Duration,
     inner: ExponentialBackoff,
 }
 
-impl ReconnectDelays {
+impl Delays {
     /// A fresh sequence.
-    pub fn new(policy: BackoffPolicy) -> Self {
+    pub fn new(initial: Duration, max: Duration, multiplier: f64, randomization: f64) -> Self {
         let inner = ExponentialBackoffBuilder::new()
-            .with_initial_interval(policy.initial)
-            .with_max_interval(policy.max)
-            .with_multiplier(policy.multiplier)
-            .with_randomization_factor(policy.randomization)
+            .with_initial_interval(initial)
+            .with_max_interval(max)
+            .with_multiplier(multiplier)
+            .with_randomization_factor(randomization)
             .with_max_elapsed_time(None)
             .build();
-        Self { policy, inner }
+        Self { max, inner }
     }
 
-    /// The next delay, never above the cap.
+    /// The next delay, never above the cap (plus its jitter).
     pub fn next_delay(&mut self) -> Duration {
-        self.inner.next_backoff().unwrap_or(self.policy.max).min(self.policy.max)
+        self.inner.next_backoff().unwrap_or(self.max)
     }
 
     /// Back to the initial delay.
     pub fn reset(&mut self) {
         self.inner.reset();
     }
+}
+
+/// The running delay sequence of one connector.
+pub struct ReconnectDelays {
+    policy: BackoffPolicy,
+    delays: Delays,
+}
+
+impl ReconnectDelays {
+    /// A fresh sequence.
+    pub fn new(policy: BackoffPolicy) -> Self {
+        let delays = Delays::new(policy.initial, policy.max, policy.multiplier, policy.randomization);
+        Self { policy, delays }
+    }
+
+    /// The next delay, never above the cap.
+    pub fn next_delay(&mut self) -> Duration {
+        self.delays.next_delay().min(self.policy.max)
+    }
+
+    /// Back to the initial delay.
+    pub fn reset(&mut self) {
+        self.delays.reset();
+    }
 
     /// The policy in force.
     pub fn policy(&self) -> &BackoffPolicy {
         &self.policy
+    }
+}
+
+/// Most attempts at sending one reply (the first one included) before it is reported failed.
+pub const DELIVERY_MAX_ATTEMPTS: u32 = 5;
+/// Longest time from a reply's first attempt to its last; a retry (or a platform's
+/// `retry_after`) that would end later fails the reply at once instead of waiting.
+pub const DELIVERY_TIME_BUDGET: Duration = Duration::from_secs(60);
+
+/// How a reply is retried after a transient error (rate limits wait their `retry_after`
+/// instead), and when it is given up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRetryPolicy {
+    /// Wait before the first retry.
+    pub initial: Duration,
+    /// Longest wait between two attempts.
+    pub max: Duration,
+    /// Growth per retry.
+    pub multiplier: f64,
+    /// Jitter: ±this fraction around the nominal wait.
+    pub randomization: f64,
+    /// Most attempts, the first one included.
+    pub max_attempts: u32,
+    /// Longest time from the first attempt to the last.
+    pub budget: Duration,
+}
+
+impl Default for DeliveryRetryPolicy {
+    /// 1 s doubling up to 15 s (±30 %); [`DELIVERY_MAX_ATTEMPTS`] within [`DELIVERY_TIME_BUDGET`].
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(15),
+            multiplier: 2.0,
+            randomization: 0.3,
+            max_attempts: DELIVERY_MAX_ATTEMPTS,
+            budget: DELIVERY_TIME_BUDGET,
+        }
+    }
+}
+
+impl DeliveryRetryPolicy {
+    /// The waits between one reply's attempts.
+    pub fn delays(&self) -> Delays {
+        Delays::new(self.initial, self.max, self.multiplier, self.randomization)
     }
 }
 
@@ -83,5 +157,13 @@ mod tests {
         assert!(later[15] >= Duration::from_secs(40), "{later:?}");
         delays.reset();
         assert!(delays.next_delay() <= Duration::from_millis(1300));
+    }
+
+    #[test]
+    fn delivery_retries_grow_within_their_cap() {
+        let policy = DeliveryRetryPolicy { randomization: 0.0, ..DeliveryRetryPolicy::default() };
+        let mut delays = policy.delays();
+        let secs: Vec<_> = (0..6).map(|_| delays.next_delay().as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 15, 15]);
     }
 }

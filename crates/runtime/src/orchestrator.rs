@@ -167,7 +167,7 @@ impl Orchestrator {
         let event = (next.inbound.platform, next.inbound.event_id.clone());
         ctx.spawn(async move { process(shared, next).await }.into_actor(self).map(move |result, act, ctx| {
             if let Err(err) = result {
-                tracing::error!(chat = %chat, error = %err, "message not processed; it will be retried if the platform replays it");
+                tracing::error!(chat = %chat, error = %err, "message not processed; it is handed on again from its connector's inbox when the connector next connects");
             }
             act.in_flight.remove(&event);
             act.busy.remove(&chat);
@@ -258,7 +258,7 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
             shared.store.finish_turn(&chat, &inbound.event_id, entry)
         }
         Err(err) => {
-            tracing::warn!(chat = %chat, error = %err, "reply not delivered");
+            tracing::warn!(chat = %chat, error = %err, "reply not delivered; the message stays in the inbox until its connector next connects");
             Ok(())
         }
     }

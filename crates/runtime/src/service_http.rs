@@ -1,6 +1,7 @@
 //! HTTP calls to AI services (LLM and speech-to-text APIs): one attempt bounded by a timeout,
-//! timeouts, connection failures, 429 and 5xx retried with bounded backoff (honouring
-//! `retry-after`, capped), other answers final. Failure details go to the log, redacted.
+//! timeouts, connection failures, 429 and 5xx retried with bounded backoff (the delays of
+//! `backoff_policy`, honouring `retry-after`, capped), other answers final. Failure details
+//! go to the log, redacted.
 
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use parachute_core::redact::redact;
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::backoff_policy::Delays;
 
 /// Longest excerpt of an error body put into the log, in characters.
 const DETAIL_CHARS: usize = 400;
@@ -36,12 +39,16 @@ impl RetryPolicy {
         }
     }
 
-    /// The wait before retry number `retry` (0 for the first), given the server's request.
-    pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        match retry_after {
-            Some(asked) => asked.min(self.max_retry_after),
-            None => self.initial_delay.saturating_mul(2u32.saturating_pow(retry)).min(self.max_delay),
-        }
+    /// The computed waits of one call: `initial_delay` doubling up to `max_delay`, no jitter.
+    pub fn delays(&self) -> Delays {
+        Delays::new(self.initial_delay, self.max_delay, 2.0, 0.0)
+    }
+
+    /// The wait before the next retry: the server's request (capped at `max_retry_after`) or
+    /// else the next computed wait. The computed waits grow either way.
+    pub fn delay(&self, delays: &mut Delays, retry_after: Option<Duration>) -> Duration {
+        let computed = delays.next_delay();
+        retry_after.map_or(computed, |asked| asked.min(self.max_retry_after))
     }
 }
 
@@ -89,6 +96,7 @@ pub async fn send_with_retry(
     build: impl Fn() -> Result<RequestBuilder, ServiceError>,
 ) -> Result<Vec<u8>, ServiceError> {
     let mut retry = 0;
+    let mut delays = policy.delays();
     loop {
         let request = build()?;
         match attempt(service, request, timeout, secret).await {
@@ -99,7 +107,7 @@ pub async fn send_with_retry(
                     tracing::warn!(service, attempts = retry + 1, %error, "giving up");
                     return Err(error);
                 }
-                let delay = policy.delay(retry, retry_after);
+                let delay = policy.delay(&mut delays, retry_after);
                 tracing::info!(service, attempt = retry + 1, %error, ?delay, "retrying");
                 tokio::time::sleep(delay).await;
                 retry += 1;
@@ -187,10 +195,13 @@ mod tests {
     #[test]
     fn delays_double_up_to_the_cap_and_retry_after_is_capped() {
         let policy = RetryPolicy::with_retries(5);
-        let delays: Vec<_> = (0..5).map(|n| policy.delay(n, None).as_secs()).collect();
-        assert_eq!(delays, [1, 2, 4, 8, 8]);
-        assert_eq!(policy.delay(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(policy.delay(0, Some(Duration::from_secs(3600))), Duration::from_secs(30));
+        let mut delays = policy.delays();
+        let waits: Vec<_> = (0..5).map(|_| policy.delay(&mut delays, None).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 8]);
+        let mut delays = policy.delays();
+        assert_eq!(policy.delay(&mut delays, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(policy.delay(&mut delays, Some(Duration::from_secs(3600))), Duration::from_secs(30));
+        assert_eq!(policy.delay(&mut delays, None).as_secs(), 4, "the computed waits kept growing");
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct ConnectorStatus {
     pub state: ConnectorState,
     /// Failed connection attempts since the server started.
     pub failure_count: u64,
+    /// Replies given up since the server started: retries spent, a refusal retrying cannot
+    /// fix, or a full reply queue.
+    pub failed_replies: u64,
     /// Attempts in the current reconnect streak (0 when healthy).
     pub reconnect_attempts: u32,
     /// The last error, redacted.
@@ -93,6 +96,7 @@ impl ConnectorStatus {
             has_token: false,
             state: ConnectorState::Stopped,
             failure_count: 0,
+            failed_replies: 0,
             reconnect_attempts: 0,
             last_error: None,
             last_error_time: None,

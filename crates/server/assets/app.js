@@ -344,6 +344,7 @@ function buildSection(spec) {
       statusRow(p, 'retry', 'Reconnecting'),
       statusRow(p, 'error', 'Last error'),
       statusRow(p, 'failures', 'Failed attempts'),
+      statusRow(p, 'failed-replies', 'Failed replies'),
       statusRow(p, 'allowed', 'Allowed'),
       statusRow(p, 'warnings', 'Warnings')),
     h('div', { class: 'actions', role: 'group', 'aria-label': `${spec.title} connector` },
@@ -556,6 +557,7 @@ function renderStatus(platform, status, spec) {
   setRow(platform, 'error', error
     ? `${error}${status.last_error_time ? ` (${formatTime(status.last_error_time)})` : ''}` : '');
   setRow(platform, 'failures', status.failure_count ? String(status.failure_count) : '');
+  setRow(platform, 'failed-replies', status.failed_replies ? String(status.failed_replies) : '');
   const count = status.allowed_rooms_count ?? status.allowed_users_count;
   const open = status.open_to_everyone ? 'open to everyone: every group or room it is added to is answered' : '';
   setRow(platform, 'allowed', [count ? `${count} ${spec.countLabel}` : '', open].filter(Boolean).join(' · '));

@@ -20,6 +20,7 @@ pub fn connector_json(status: &ConnectorStatus) -> Value {
         "state": status.state.name(),
         "running": status.state.is_running(),
         "failure_count": status.failure_count,
+        "failed_replies": status.failed_replies,
         "reconnect_attempts": status.reconnect_attempts,
         "last_error": status.last_error,
         "last_error_time": status.last_error_time.map(rfc3339_from_ms),

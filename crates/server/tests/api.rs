@@ -78,6 +78,7 @@ async fn health_and_status_list_all_three_platforms() {
             "state",
             "running",
             "failure_count",
+            "failed_replies",
             "reconnect_attempts",
             "last_error",
             "last_error_time",

@@ -1,6 +1,7 @@
 //! A fake connector driven by a script: connect, fail (auth/transient/rate limit), panic or
-//! hang per run; records deliveries, typing, ack reactions and media fetches; serves media
-//! files tests add; lets tests inject inbound events.
+//! hang per run; fails deliveries as scripted (any chat, or one chat); records deliveries,
+//! typing, ack reactions and media fetches; serves media files tests add; lets tests inject
+//! inbound events, also through the durable inbox as a real connector would.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,7 +16,7 @@ use parachute_runtime::connector::{
 };
 use parachute_runtime::media::check_announced;
 use parachute_runtime::messages::{Inbound, MediaRef, Reply, RoomInvite};
-use parachute_runtime::store::PairingRecord;
+use parachute_runtime::store::{PairingRecord, Store};
 use tokio::sync::{mpsc, watch};
 
 /// What one run of the fake connector does.
@@ -35,6 +36,8 @@ struct State {
     platform: Platform,
     script: VecDeque<RunScript>,
     deliver_script: VecDeque<ConnectorError>,
+    chat_deliver_scripts: HashMap<ChatId, VecDeque<ConnectorError>>,
+    store: Option<Store>,
     link: Option<ConnectorLink>,
     drop_tx: Option<mpsc::UnboundedSender<Result<(), ConnectorError>>>,
     delivered: Vec<Reply>,
@@ -74,6 +77,8 @@ impl FakeConnector {
                 platform,
                 script: VecDeque::new(),
                 deliver_script: VecDeque::new(),
+                chat_deliver_scripts: HashMap::new(),
+                store: None,
                 link: None,
                 drop_tx: None,
                 delivered: Vec::new(),
@@ -107,6 +112,18 @@ impl FakeConnector {
         self.state().deliver_script.extend(errors);
     }
 
+    /// Makes the next deliveries to `chat` fail with these errors, one per attempt (before
+    /// the errors of [`fail_deliveries`](Self::fail_deliveries), which apply to any chat).
+    pub fn fail_deliveries_in(&self, chat: &str, errors: impl IntoIterator<Item = ConnectorError>) {
+        self.state().chat_deliver_scripts.entry(ChatId::from(chat)).or_default().extend(errors);
+    }
+
+    /// Delivery attempts of every chat that were scripted to fail and are still to come.
+    pub fn scripted_failures_left(&self) -> usize {
+        let state = self.state();
+        state.deliver_script.len() + state.chat_deliver_scripts.values().map(VecDeque::len).sum::<usize>()
+    }
+
     /// What `test` answers.
     pub fn set_test_result(&self, result: Result<Identity, ConnectorError>) {
         self.state().test_result = result;
@@ -121,6 +138,15 @@ impl FakeConnector {
     pub fn inject(&self, inbound: Inbound) {
         let link = self.state().link.clone().expect("fake connector is not connected");
         link.inbound_now(inbound);
+    }
+
+    /// Like [`inject`](Self::inject), but first stores the event in the durable inbox, as
+    /// connectors with a cursor do (`Store::accept_inbound`). Panics if the runtime has not
+    /// built the fake yet.
+    pub fn inject_accepted(&self, inbound: Inbound) {
+        let store = self.state().store.clone().expect("the runtime built the fake connector");
+        store.accept_inbound(inbound.platform, std::slice::from_ref(&inbound), None).expect("inbox write");
+        self.inject(inbound);
     }
 
     /// Reports an invite into a private room as the platform would; the gate's decision.
@@ -212,7 +238,8 @@ impl ConnectorFactory for FakeFactory {
         self.0.state().platform
     }
 
-    fn build(&self, _: &BotsConfig, _: &ConnectorEnv) -> Result<Arc<dyn Connector>, ConnectorError> {
+    fn build(&self, _: &BotsConfig, env: &ConnectorEnv) -> Result<Arc<dyn Connector>, ConnectorError> {
+        self.0.state().store = Some(env.store.clone());
         Ok(Arc::new(self.0.clone()))
     }
 }
@@ -255,7 +282,11 @@ impl Connector for FakeConnector {
     fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
         let this = self.clone();
         Box::pin(async move {
-            let failure = this.state().deliver_script.pop_front();
+            let failure = {
+                let mut state = this.state();
+                let in_chat = state.chat_deliver_scripts.get_mut(&reply.chat).and_then(VecDeque::pop_front);
+                in_chat.or_else(|| state.deliver_script.pop_front())
+            };
             if let Some(err) = failure {
                 return Err(err);
             }

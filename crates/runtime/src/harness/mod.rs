@@ -1,7 +1,9 @@
-//! The connector harness: runs one platform's connector, reconnects it with backoff, catches
-//! its panics, queues replies while it reconnects and publishes its status.
+//! The connector harness, its lifecycle: runs one platform's connector, reconnects it with
+//! backoff, catches its panics, hands on the durable inbox on every connect and publishes its
+//! status. Replies go out through per-chat lanes (`delivery`).
 
-use std::collections::VecDeque;
+mod delivery;
+
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,27 +12,28 @@ use actix::prelude::*;
 use futures_util::FutureExt;
 use parachute_core::config::BotsConfig;
 use parachute_core::gating::InviteAction;
-use parachute_core::ids::Platform;
+use parachute_core::ids::{ChatId, Platform};
 use parachute_core::redact::redact;
 use secrecy::ExposeSecret;
 use tokio::sync::{oneshot, watch};
 
-use crate::backoff_policy::{BackoffPolicy, ReconnectDelays};
+use crate::backoff_policy::{BackoffPolicy, DeliveryRetryPolicy, ReconnectDelays};
 use crate::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, LinkEvent, LinkMessage,
     MediaError,
 };
 use crate::messages::{
-    Acknowledge, ControlError, Deliver, DeliveryError, FetchMedia, Inbound, ReloadConfig, Reply, RoomInvite, SetTyping,
-    Start, Stop, Test,
+    Acknowledge, ControlError, Deliver, DeliveryError, FetchMedia, Inbound, ReloadConfig, RoomInvite, SetTyping, Start,
+    Stop, Test,
 };
 use crate::metrics::Metrics;
 use crate::status::{ConnectorState, ConnectorStatus};
 use crate::store::{PairingRecord, now_ms};
 
-/// How often a reply is tried when the platform keeps failing, before it is reported lost.
-const DELIVERY_ATTEMPTS: u32 = 4;
-/// Accepted events older than this are not resumed after a restart.
+use delivery::{DeliveryLanes, DueSend, GivenUp, SendTicket, Settled};
+pub use delivery::{MAX_QUEUED_REPLIES, MAX_QUEUED_REPLIES_PER_CHAT};
+
+/// Accepted events older than this are not handed on again from the inbox.
 const INBOX_MAX_AGE_MS: i64 = 24 * 3600 * 1000;
 /// Most warnings kept on the status.
 const MAX_WARNINGS: usize = 10;
@@ -44,11 +47,8 @@ pub struct HarnessTargets {
     pub room_invites: Recipient<RoomInvite>,
 }
 
-struct PendingReply {
-    reply: Reply,
-    attempts: u32,
-    respond: oneshot::Sender<Result<(), DeliveryError>>,
-}
+/// Who waits for a reply's outcome (the orchestrator, through `Router::deliver`).
+type Responder = oneshot::Sender<Result<(), DeliveryError>>;
 
 /// The actor that owns one connector's lifecycle.
 pub struct ConnectorHarness {
@@ -66,9 +66,8 @@ pub struct ConnectorHarness {
     run_handle: Option<SpawnHandle>,
     retry_handle: Option<SpawnHandle>,
     connected_at: Option<Instant>,
-    outbox: VecDeque<PendingReply>,
-    sending: bool,
-    recovered: bool,
+    lanes: DeliveryLanes<Responder>,
+    inbox_replay: Option<SpawnHandle>,
 }
 
 impl ConnectorHarness {
@@ -100,9 +99,8 @@ impl ConnectorHarness {
             run_handle: None,
             retry_handle: None,
             connected_at: None,
-            outbox: VecDeque::new(),
-            sending: false,
-            recovered: false,
+            lanes: DeliveryLanes::new(DeliveryRetryPolicy::default()),
+            inbox_replay: None,
         };
         harness.refresh_config_fields();
         harness
@@ -208,7 +206,7 @@ impl ConnectorHarness {
                 self.record_error(&reason);
                 self.connector = None;
                 self.update(|s| s.state = ConnectorState::Failed { reason });
-                self.fail_outbox();
+                self.fail_queued_replies();
             }
             Ok(Err(ConnectorError::RateLimited(wait))) => {
                 self.record_error(&ConnectorError::RateLimited(wait).to_string());
@@ -243,25 +241,29 @@ impl ConnectorHarness {
         if let Some(handle) = self.retry_handle.take() {
             ctx.cancel_future(handle);
         }
+        if let Some(handle) = self.inbox_replay.take() {
+            ctx.cancel_future(handle);
+        }
         self.connector = None;
         self.connected_at = None;
-        self.sending = false;
         self.update(|s| {
             s.state = ConnectorState::Stopped;
             s.connected_since = None;
             s.reconnect_attempts = 0;
         });
-        self.fail_outbox();
+        self.fail_queued_replies();
     }
 
-    fn fail_outbox(&mut self) {
-        for pending in self.outbox.drain(..) {
-            let _ = pending.respond.send(Err(DeliveryError::NotRunning(self.platform)));
+    /// Fails every queued reply (a stop, a fatal error): nothing will send them. Results of
+    /// sends still in flight are dropped when they arrive.
+    fn fail_queued_replies(&mut self) {
+        for responder in self.lanes.drain() {
+            let _ = responder.send(Err(DeliveryError::NotRunning(self.platform)));
         }
     }
 
     fn on_connected(&mut self, identity: Identity, ctx: &mut Context<Self>) {
-        self.recover_inbox();
+        self.replay_inbox(ctx);
         self.connected_at = Some(Instant::now());
         tracing::info!(platform = %self.platform, bot = %identity.user_id, "connected");
         self.update(|s| {
@@ -272,76 +274,95 @@ impl ConnectorHarness {
         self.pump(ctx);
     }
 
-    /// Once per process, hands on again what the connector accepted before a crash but the
-    /// runtime never finished (the durable inbox). Duplicates are dropped downstream.
-    fn recover_inbox(&mut self) {
-        if std::mem::replace(&mut self.recovered, true) {
-            return;
+    /// On every connect (the first one and each reconnect), hands on again what the connector
+    /// accepted into the durable inbox but the runtime has not finished: interrupted by a
+    /// restart, a reply that was not delivered, a message taken up just before the connection
+    /// broke. Duplicates are dropped downstream: pairing and the orchestrator skip events
+    /// recorded done (`handled_events`), and the orchestrator drops an event it is still
+    /// working on (its in-flight set), so a message being answered is not answered twice.
+    fn replay_inbox(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.inbox_replay.take() {
+            ctx.cancel_future(handle);
         }
         match self.env.store.unfinished_inbound(self.platform, INBOX_MAX_AGE_MS) {
             Ok(pending) if !pending.is_empty() => {
-                tracing::info!(platform = %self.platform, count = pending.len(), "resuming messages interrupted by a restart");
+                tracing::info!(platform = %self.platform, count = pending.len(), "handing on accepted messages not finished yet");
                 // One at a time, each taken up before the next, like a connector's.
                 let pairing = self.targets.inbound.clone();
-                actix::spawn(async move {
+                let replay = async move {
                     for inbound in pending {
                         let _ = pairing.send(inbound).await;
                     }
-                });
+                };
+                self.inbox_replay = Some(ctx.spawn(replay.into_actor(self)));
             }
             Ok(_) => {}
             Err(err) => tracing::error!(platform = %self.platform, error = %err, "cannot read the inbox"),
         }
     }
 
-    /// Sends the next queued reply, one at a time so a chat's replies keep their order.
+    /// Starts a send in every chat lane that has a reply due and nothing in flight; replies
+    /// whose retry budget ran out while the connector was away fail here.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.sending || self.state() != ConnectorState::Connected {
+        if self.state() != ConnectorState::Connected {
             return;
         }
-        let (Some(connector), Some(next)) = (self.connector.clone(), self.outbox.front_mut()) else { return };
-        next.attempts += 1;
-        self.sending = true;
-        let generation = self.generation;
-        let send = AssertUnwindSafe(connector.deliver(next.reply.clone())).catch_unwind();
-        ctx.spawn(send.into_actor(self).map(move |result, act, ctx| {
-            if generation != act.generation {
-                return;
-            }
-            act.sending = false;
-            let result = result.unwrap_or_else(|panic| Err(ConnectorError::Transient(panic_message(panic.as_ref()))));
-            act.on_delivery_result(result, ctx);
-        }));
+        let Some(connector) = self.connector.clone() else { return };
+        let (due, given_up) = self.lanes.take_due(Instant::now());
+        for failed in given_up {
+            self.report_given_up(failed);
+        }
+        for DueSend { chat, ticket, reply, attempt } in due {
+            tracing::trace!(platform = %self.platform, chat = %chat, attempt, "sending a reply");
+            let send = AssertUnwindSafe(connector.deliver(reply)).catch_unwind();
+            ctx.spawn(send.into_actor(self).map(move |result, act, ctx| {
+                let result =
+                    result.unwrap_or_else(|panic| Err(ConnectorError::Transient(panic_message(panic.as_ref()))));
+                act.on_delivery_result(chat, ticket, result, ctx);
+            }));
+        }
     }
 
-    fn on_delivery_result(&mut self, result: Result<(), ConnectorError>, ctx: &mut Context<Self>) {
-        let Some(front) = self.outbox.front() else { return };
-        let retry_in = match &result {
-            Ok(()) => None,
-            Err(ConnectorError::RateLimited(wait)) => {
-                self.metrics.rate_limited(self.platform);
-                Some(*wait)
-            }
-            Err(err) if !err.is_fatal() && front.attempts < DELIVERY_ATTEMPTS => {
-                Some(self.delays.policy().initial * 2u32.pow(front.attempts - 1))
-            }
-            Err(_) => None,
-        };
-        if let Some(wait) = retry_in {
-            if let Err(err) = &result {
-                tracing::warn!(platform = %self.platform, error = %self.redacted(&err.to_string()), "reply not sent yet, retrying");
-            }
-            ctx.run_later(wait, |act, ctx| act.pump(ctx));
-            return;
+    fn on_delivery_result(
+        &mut self,
+        chat: ChatId,
+        ticket: SendTicket,
+        result: Result<(), ConnectorError>,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Err(ConnectorError::RateLimited(_)) = &result {
+            self.metrics.rate_limited(self.platform);
         }
-        if let Some(done) = self.outbox.pop_front() {
-            let outcome = result.map_err(|err| DeliveryError::Failed(self.redacted(&err.to_string())));
-            if outcome.is_err() {
-                self.metrics.delivery_failed(self.platform);
+        let error = result.as_ref().err().map(|err| self.redacted(&err.to_string()));
+        match self.lanes.settle(&chat, ticket, result, Instant::now()) {
+            Settled::Stale => return,
+            Settled::Delivered(responder) => {
+                let _ = responder.send(Ok(()));
             }
-            let _ = done.respond.send(outcome);
+            Settled::RetryIn(wait) => {
+                tracing::warn!(
+                    platform = %self.platform, chat = %chat, error = error.as_deref().unwrap_or_default(),
+                    retry_in_ms = wait.as_millis() as u64, "reply not sent yet, retrying"
+                );
+                ctx.run_later(wait, |act, ctx| act.pump(ctx));
+            }
+            Settled::GaveUp(failed) => self.report_given_up(failed),
         }
         self.pump(ctx);
+    }
+
+    /// A reply that will not be sent: counted (metrics and status), logged, and reported
+    /// to whoever waits for it.
+    fn report_given_up(&mut self, failed: GivenUp<Responder>) {
+        let reason = self.redacted(&failed.reason.to_string());
+        tracing::warn!(platform = %self.platform, chat = %failed.chat, error = %reason, "reply given up");
+        self.count_failed_reply();
+        let _ = failed.responder.send(Err(DeliveryError::Failed(reason)));
+    }
+
+    fn count_failed_reply(&self) {
+        self.metrics.delivery_failed(self.platform);
+        self.update(|s| s.failed_replies += 1);
     }
 }
 
@@ -468,7 +489,12 @@ impl Handler<Deliver> for ConnectorHarness {
             return Box::pin(async move { Err(DeliveryError::NotRunning(platform)) });
         }
         let (respond, answer) = oneshot::channel();
-        self.outbox.push_back(PendingReply { reply: msg.0, attempts: 0, respond });
+        let chat = msg.0.chat.clone();
+        if let Err((respond, full)) = self.lanes.push(msg.0, respond) {
+            tracing::warn!(platform = %self.platform, chat = %chat, error = %full, "reply refused: too many replies queued");
+            self.count_failed_reply();
+            let _ = respond.send(Err(DeliveryError::Failed(format!("not queued: {full}"))));
+        }
         self.pump(ctx);
         let platform = self.platform;
         Box::pin(async move { answer.await.unwrap_or(Err(DeliveryError::NotRunning(platform))) })
