@@ -39,6 +39,17 @@ pub enum Addressed {
 }
 
 impl Addressed {
+    /// What a connector observed, in the order that names the reason: a command wins over a
+    /// mention, a mention over a reply to the bot.
+    pub fn from_observed(command: bool, mention: bool, reply: bool) -> Self {
+        match (command, mention, reply) {
+            (true, _, _) => Addressed::Command,
+            (false, true, _) => Addressed::Mention,
+            (false, false, true) => Addressed::Reply,
+            (false, false, false) => Addressed::No,
+        }
+    }
+
     /// Whether the bot is addressed at all.
     pub fn is_addressed(self) -> bool {
         self != Addressed::No
@@ -553,6 +564,10 @@ mod tests {
         }
         assert_eq!(Addressed::from_code(1), Addressed::Mention, "older rows stored 1 for addressed");
         assert!(!Addressed::No.is_addressed() && Addressed::Reply.is_addressed());
+        assert_eq!(Addressed::from_observed(true, true, true), Addressed::Command);
+        assert_eq!(Addressed::from_observed(false, true, true), Addressed::Mention);
+        assert_eq!(Addressed::from_observed(false, false, true), Addressed::Reply);
+        assert_eq!(Addressed::from_observed(false, false, false), Addressed::No);
         assert!(rules(Platform::Matrix, GroupRule::Everyone).open_to_everyone());
         assert!(!rules(Platform::Telegram, listed(&[])).open_to_everyone());
     }

@@ -109,15 +109,7 @@ pub fn translate(message: &Message, me: &BotIdentity, bot_roles: &[Id<RoleMarker
         sender_username: message.author.name.clone(),
         sender_display,
         body,
-        addressed: if is_command {
-            Addressed::Command
-        } else if mentioned {
-            Addressed::Mention
-        } else if replied {
-            Addressed::Reply
-        } else {
-            Addressed::No
-        },
+        addressed: Addressed::from_observed(is_command, mentioned, replied),
         timestamp_ms: message.timestamp.as_micros() / 1000,
     })
 }

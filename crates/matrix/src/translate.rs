@@ -163,13 +163,8 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
         _ => return Err(Skip::Unsupported),
     };
     let is_command = matches!(&body, IncomingBody::Text(text) if parse_command(text, Platform::Matrix, None).is_some());
-    let addressed = if is_command {
-        Addressed::Command
-    } else if mentions_bot(content, raw_body, ctx) {
-        Addressed::Mention
-    } else {
-        Addressed::No
-    };
+    // A reply to the bot mentions it in `m.mentions`, so it reads as a mention here.
+    let addressed = Addressed::from_observed(is_command, mentions_bot(content, raw_body, ctx), false);
     Ok(Incoming { event_id: event_id.to_owned(), sender: sender.to_owned(), timestamp_ms, body, addressed })
 }
 

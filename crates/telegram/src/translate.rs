@@ -167,15 +167,7 @@ fn translate_message(message: &Message, me: &BotIdentity) -> Option<Incoming> {
     } else {
         return None;
     };
-    let addressed = if command_for_bot {
-        Addressed::Command
-    } else if mentioned {
-        Addressed::Mention
-    } else if replied {
-        Addressed::Reply
-    } else {
-        Addressed::No
-    };
+    let addressed = Addressed::from_observed(command_for_bot, mentioned, replied);
     Some(Incoming {
         chat_id: message.chat.id.0,
         message_id: message.id.0,
