@@ -38,7 +38,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         other => anyhow::anyhow!("cannot open the database: {other}"),
     })?;
-    store.prune_events(EVENT_RETENTION_MS).context("cannot prune old events")?;
+    store.call_blocking(|db| db.prune_events(EVENT_RETENTION_MS)).context("cannot prune old events")?;
 
     actix_web::rt::System::new().block_on(async move {
         let api_token = config.server.api_token.clone();

@@ -267,7 +267,7 @@ async fn worker(
     new_session: Arc<Notify>,
     read_back_first: bool,
 ) -> Result<(), NotStored> {
-    let mut newest = NewestTaken::load(&shared);
+    let mut newest = NewestTaken::load(&shared).await;
     if read_back_first {
         catch_up(&shared, &link, &me, &mut newest).await?;
     }
@@ -307,8 +307,9 @@ struct NewestTaken(HashMap<Id<ChannelMarker>, Id<MessageMarker>>);
 
 impl NewestTaken {
     /// The channels' cursors from the store.
-    fn load(shared: &Shared) -> Self {
-        let cursors = shared.store.cursors_with_prefix(Platform::Discord, CHANNEL_CURSOR).unwrap_or_else(|err| {
+    async fn load(shared: &Shared) -> Self {
+        let cursors = shared.store.call(|db| db.cursors_with_prefix(Platform::Discord, CHANNEL_CURSOR)).await;
+        let cursors = cursors.unwrap_or_else(|err| {
             tracing::warn!(error = %err, "cannot read the discord channel cursors; nothing is read back");
             Vec::new()
         });
@@ -450,12 +451,21 @@ async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) -> Re
     // in-memory cursor stays before it (`take_up`), and the kept session is rewound to just
     // before it (`run`): the next run's RESUME replays it, or, when Discord refuses the
     // RESUME, the READY's read back finds it after the unchanged cursor.
-    if let Err(err) =
-        shared.store.accept_inbound(Platform::Discord, std::slice::from_ref(&inbound), Some((&cursor, &message_id)))
-    {
-        tracing::warn!(event = %inbound.event_id, error = %err, "cannot store a discord message; not answering it until it can be");
-        return Err(ConnectorError::Transient(format!("cannot store a discord message: {err}")));
-    }
+    let event = inbound.event_id.clone();
+    let stored = shared
+        .store
+        .call(move |db| {
+            db.accept_inbound(Platform::Discord, std::slice::from_ref(&inbound), Some((&cursor, &message_id)))
+                .map(|()| inbound)
+        })
+        .await;
+    let inbound = match stored {
+        Ok(inbound) => inbound,
+        Err(err) => {
+            tracing::warn!(event = %event, error = %err, "cannot store a discord message; not answering it until it can be");
+            return Err(ConnectorError::Transient(format!("cannot store a discord message: {err}")));
+        }
+    };
     link.inbound(inbound).await;
     Ok(())
 }

@@ -328,7 +328,9 @@ async fn a_strangers_voice_message_is_never_downloaded_and_gets_no_reaction() {
     chatter["attachments"] = voice_message(&fake, CHANNEL, 11, "member", &url, 4_000)["attachments"].clone();
     let chatter_id = chatter["id"].as_str().unwrap().to_owned();
     fake.push_message(chatter);
-    let done = || async { rt.handle.store.is_event_done(Platform::Discord, &chatter_id.as_str().into()).unwrap() };
+    let done = || async {
+        parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Discord, chatter_id.as_str()).await
+    };
     assert!(parachute_testkit::wait_until(WAIT, done).await);
     assert!(fake.calls_of("download").is_empty(), "no attachment GET: {:#?}", fake.calls());
     assert!(fake.calls_of("createReaction").is_empty(), "no ack reaction");
@@ -475,8 +477,8 @@ async fn messages_sent_while_the_bot_was_not_running_are_answered_after_a_restar
     let rt = start(config(&fake), &brain).await;
     let before = from_alice(&fake, "before").to_string();
     fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: before").await;
-    let done = || rt.handle.store.is_event_done(Platform::Discord, &before.as_str().into()).unwrap();
-    assert!(parachute_testkit::wait_until(WAIT, || async { done() }).await, "the answered turn is recorded");
+    let done = || parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Discord, before.as_str());
+    assert!(parachute_testkit::wait_until(WAIT, || async { done().await }).await, "the answered turn is recorded");
 
     // Written while no session of the bot was there: Discord will not deliver these.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;

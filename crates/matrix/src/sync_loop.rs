@@ -48,8 +48,11 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
     let client = shared.client_or_connect().await?;
     client.whoami().await.map_err(|e| classify(e.client_api_error_kind(), &e.to_string()))?;
     let me = identity(&client, &shared.account.user_id).await;
-    let stored_token =
-        shared.store.cursor(Platform::Matrix, SYNC_TOKEN).map_err(|e| ConnectorError::Transient(e.to_string()))?;
+    let stored_token = shared
+        .store
+        .call(|db| db.cursor(Platform::Matrix, SYNC_TOKEN))
+        .await
+        .map_err(|e| ConnectorError::Transient(e.to_string()))?;
     let started = now_ms();
     // First start: history is not ours to answer. With a stored token, what arrived while we
     // were away is answered if it is recent enough.
@@ -98,9 +101,12 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
         }
         // The batch and the token that moves past it are stored together: after a crash the
         // runtime resumes the batch from its inbox, and the homeserver is not asked again.
-        run.shared
+        let token = response.next_batch.clone();
+        let batch = run
+            .shared
             .store
-            .accept_inbound(Platform::Matrix, &batch, Some((SYNC_TOKEN, &response.next_batch)))
+            .call(move |db| db.accept_inbound(Platform::Matrix, &batch, Some((SYNC_TOKEN, &token))).map(|()| batch))
+            .await
             .map_err(|e| ConnectorError::Transient(e.to_string()))?;
         for inbound in batch {
             run.link.inbound(inbound).await;

@@ -357,7 +357,9 @@ async fn a_strangers_voice_note_is_never_downloaded_and_gets_no_reaction() {
     // In a mention-only room, a voice note that does not address the bot is context only.
     let room = env.room_with_bot("Chatter").await;
     let chatter = env.alice.send(&room, "m.room.message", audio(&mxc, "note.wav", "audio/wav", Some(4_000))).await;
-    let done = || async { rt.handle.store.is_event_done(Platform::Matrix, &chatter.as_str().into()).unwrap() };
+    let done = || async {
+        parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Matrix, chatter.as_str()).await
+    };
     assert!(wait_until(WAIT, done).await);
 
     assert!(bot_downloads(&env).is_empty(), "Synapse served the bot no media: {:#?}", env.synapse.requests());

@@ -113,9 +113,12 @@ impl Orchestrator {
         let (platform, event) = (msg.inbound.platform, &msg.inbound.event_id);
         self.in_flight.remove(&(platform, event.clone()));
         self.shared.metrics.skipped(platform);
-        if let Err(err) = self.shared.store.finish_event(platform, event) {
-            tracing::error!(%platform, error = %err, "a skipped message could not be recorded");
-        }
+        let (store, event) = (self.shared.store.clone(), event.clone());
+        actix::spawn(async move {
+            if let Err(err) = store.call(move |db| db.finish_event(platform, &event)).await {
+                tracing::error!(%platform, error = %err, "a skipped message could not be recorded");
+            }
+        });
     }
 
     /// Queues a message for its chat within the backlog limits (see [`CHAT_BACKLOG_LIMIT`]).
@@ -190,20 +193,7 @@ impl Handler<Authorized> for Orchestrator {
             self.shared.metrics.duplicate(platform);
             return;
         }
-        // Only a finished event is recorded: one that was taken up but not finished when the
-        // process stopped is handled again (its connector's inbox brings it back).
-        match self.shared.store.is_event_done(platform, &event.1) {
-            Ok(true) => {
-                self.shared.metrics.duplicate(platform);
-                tracing::debug!(%platform, event = %event.1, "already handled, dropped");
-                return;
-            }
-            Ok(false) => {}
-            Err(err) => {
-                tracing::error!(error = %err, "cannot record event; dropping it rather than risking a double answer");
-                return;
-            }
-        }
+        // Whether it was finished before is asked when its turn comes (see `process`).
         self.in_flight.insert(event);
         let chat = ChatKey { platform, chat: msg.inbound.chat.clone() };
         self.enqueue(chat.clone(), msg);
@@ -226,8 +216,21 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
     let command = text.and_then(|t| parse_command(t, platform, bot_username.as_deref()));
     if !msg.answer {
         // The gate let it in as group context only (not addressed to the bot).
-        let context = text.map(|text| (HistoryRole::Context, inbound.sender_display.as_str(), text));
-        return shared.store.finish_turn(&chat, &inbound.event_id, context);
+        let context = text.map(|text| (HistoryRole::Context, inbound.sender_display.clone(), text.to_owned()));
+        let finished = finish(&shared, &chat, &inbound.event_id, context).await?;
+        if !finished {
+            shared.metrics.duplicate(platform);
+        }
+        return Ok(());
+    }
+    // Only a finished event is recorded: one that was taken up but not finished when the
+    // process stopped is handled again (its connector's inbox brings it back). One that was
+    // finished while this copy waited in the queue is dropped here.
+    let event = inbound.event_id.clone();
+    if shared.store.call(move |db| db.is_event_done(platform, &event)).await? {
+        shared.metrics.duplicate(platform);
+        tracing::debug!(%platform, event = %inbound.event_id, "already handled, dropped");
+        return Ok(());
     }
     // Answered: only now (after the gate) does the message get the ack reaction. Not awaited; the reply's delivery removes it.
     shared.router.acknowledge(platform, &inbound.chat, &inbound.event_id);
@@ -235,7 +238,8 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
     // The answer, and the part of it that belongs in the conversation's history.
     let (answer, remember) = match command {
         Some(Command::New) => {
-            shared.store.archive_session(&chat)?;
+            let archived = chat.clone();
+            shared.store.call(move |db| db.archive_session(&archived)).await?;
             (NEW_SESSION_TEXT.to_owned(), None)
         }
         Some(Command::Help) => (help_text(platform, brain.name()), None),
@@ -254,14 +258,32 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
     match shared.router.deliver(reply.clone()).await {
         Ok(()) => {
             shared.metrics.answered(platform);
-            let entry = remember.as_deref().map(|text| (HistoryRole::Assistant, BOT_NAME, text));
-            shared.store.finish_turn(&chat, &inbound.event_id, entry)
+            let entry = remember.map(|text| (HistoryRole::Assistant, BOT_NAME.to_owned(), text));
+            finish(&shared, &chat, &inbound.event_id, entry).await.map(drop)
         }
         Err(err) => {
             tracing::warn!(chat = %chat, error = %err, "reply not delivered; the message stays in the inbox until its connector next connects");
             Ok(())
         }
     }
+}
+
+/// Records an event as finished, with its history entry if any, in one job; `false` when it
+/// was finished before (nothing is recorded twice).
+async fn finish(
+    shared: &Shared,
+    chat: &ChatKey,
+    event: &EventId,
+    entry: Option<(HistoryRole, String, String)>,
+) -> Result<bool, StoreError> {
+    let (chat, event) = (chat.clone(), event.clone());
+    shared
+        .store
+        .call(move |db| {
+            let entry = entry.as_ref().map(|(role, sender, text)| (*role, sender.as_str(), text.as_str()));
+            db.finish_turn(&chat, &event, entry)
+        })
+        .await
 }
 
 /// Appends a `!journal` entry; returns the confirmation (or the failure notice).
@@ -357,7 +379,10 @@ async fn ask_brain(
     let inbound = &msg.inbound;
     let chat = ChatKey { platform: inbound.platform, chat: inbound.chat.clone() };
     let (dialogue, context) = (config.brain.history_messages, config.brain.group_context_messages);
-    let (session_id, history) = shared.store.begin_turn(&chat, &inbound.sender_display, text, dialogue + context)?;
+    let (event, sender, message) = (inbound.event_id.clone(), inbound.sender_display.clone(), text.to_owned());
+    let turn_chat = chat.clone();
+    let (session_id, history) =
+        shared.store.call(move |db| db.begin_turn(&turn_chat, &event, &sender, &message, dialogue + context)).await?;
     let request = BrainRequest {
         session_id,
         platform: inbound.platform,

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use parachute_core::config::BotsConfig;
 use parachute_core::gating::{InviteAction, InviteFacts, Verdict, decide, decide_invite};
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform};
-use parachute_core::pairing::{KnownSender, PairingKind, PairingStatus, texts};
+use parachute_core::pairing::{PairingKind, PairingStatus, texts};
 use parachute_core::sanitize::sanitize_display_name;
 use parachute_core::trust::TrustLevel;
 use tokio::sync::watch;
@@ -21,10 +21,17 @@ use crate::messages::{
 use crate::metrics::Metrics;
 use crate::router::Router;
 pub use crate::store::pairing::PairingError;
-use crate::store::{NewPairingRequest, PairingRecord, Store, StoreError, now_ms};
+use crate::store::{NewPairingRequest, OpenedRequest, PairingRecord, Store, StoreError, now_ms};
 
-/// The actor between connectors and the orchestrator.
+/// The actor between connectors and the orchestrator. Its work waits on the store thread,
+/// never on SQLite: each message's handling is a future over a clone of [`Gate`].
 pub struct Pairing {
+    gate: Gate,
+}
+
+/// What deciding a message needs; cheap to clone into each message's future.
+#[derive(Clone)]
+struct Gate {
     store: Store,
     config: watch::Receiver<Arc<BotsConfig>>,
     orchestrator: Recipient<Authorized>,
@@ -41,88 +48,121 @@ impl Pairing {
         router: Router,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { store, config, orchestrator, router, metrics }
+        Self { gate: Gate { store, config, orchestrator, router, metrics } }
     }
+}
 
-    fn tell(&self, platform: Platform, chat: &str, text: &str, in_reply_to: Option<EventId>) {
-        let reply = Reply { platform, chat: ChatId::from(chat), text: text.to_owned(), in_reply_to };
-        let router = self.router.clone();
-        actix::spawn(async move {
-            if let Err(err) = router.deliver(reply).await {
-                tracing::warn!(%platform, error = %err, "pairing message not delivered");
-            }
-        });
-    }
+/// Sends a short text of the pairing workflow (not awaited; a failure is logged).
+fn tell(router: &Router, platform: Platform, chat: &str, text: &str, in_reply_to: Option<EventId>) {
+    let reply = Reply { platform, chat: ChatId::from(chat), text: text.to_owned(), in_reply_to };
+    let router = router.clone();
+    actix::spawn(async move {
+        if let Err(err) = router.deliver(reply).await {
+            tracing::warn!(%platform, error = %err, "pairing message not delivered");
+        }
+    });
+}
 
-    /// The time before which an undecided request has expired.
-    fn expired_before(config: &BotsConfig) -> i64 {
-        let ttl = i64::try_from(config.pairing.expire_after.0.as_millis()).unwrap_or(i64::MAX);
-        now_ms().saturating_sub(ttl)
-    }
+/// The time before which an undecided request has expired.
+fn expired_before(config: &BotsConfig) -> i64 {
+    let ttl = i64::try_from(config.pairing.expire_after.0.as_millis()).unwrap_or(i64::MAX);
+    now_ms().saturating_sub(ttl)
+}
 
-    /// What the pairing table says about a sender or room.
-    fn known(&self, platform: Platform, kind: PairingKind, id: &str) -> Result<Option<KnownSender>, StoreError> {
-        Ok(self.store.find_pairing(platform, kind, id)?.as_ref().map(PairingRecord::as_known))
+impl Gate {
+    fn config(&self) -> Arc<BotsConfig> {
+        self.config.borrow().clone()
     }
 
     /// Opens a pairing request unless `pairing.max_pending` requests already wait (expired
-    /// ones are forgotten first). Returns the record and whether it is new; `None` when the
-    /// cap turned it away (logged and counted, nobody is told).
-    fn open_request(
-        &mut self,
-        config: &BotsConfig,
-        request: &NewPairingRequest,
-    ) -> Result<Option<(PairingRecord, bool)>, StoreError> {
-        self.store.expire_pairing(Self::expired_before(config))?;
-        let existing = self.store.find_pairing(request.platform, request.kind, &request.platform_user_id)?;
-        if existing.is_none() && self.store.pending_pairing_count()? >= config.pairing.max_pending {
-            self.metrics.stranger_turned_away(request.platform);
-            tracing::info!(
-                platform = %request.platform,
-                kind = ?request.kind,
-                max_pending = config.pairing.max_pending,
-                "pairing request not opened: pairing.max_pending requests already wait"
-            );
-            return Ok(None);
+    /// ones are forgotten first). Returns the record when it is new; `None` when it existed
+    /// or the cap turned it away (logged and counted, nobody is told).
+    async fn open_request(&self, request: NewPairingRequest) -> Result<Option<PairingRecord>, StoreError> {
+        let config = self.config();
+        let (cutoff, max_pending) = (expired_before(&config), config.pairing.max_pending);
+        let (platform, kind) = (request.platform, request.kind);
+        match self.store.call(move |db| db.open_pairing(&request, cutoff, max_pending)).await? {
+            OpenedRequest::New(record) => Ok(Some(record)),
+            OpenedRequest::Existing(_) => Ok(None),
+            OpenedRequest::TurnedAway => {
+                self.metrics.stranger_turned_away(platform);
+                tracing::info!(
+                    %platform,
+                    ?kind,
+                    max_pending,
+                    "pairing request not opened: pairing.max_pending requests already wait"
+                );
+                Ok(None)
+            }
         }
-        self.store.create_pairing(request).map(Some)
     }
 
-    /// Puts one message through the gate; returns it authorized, or `None` when the gate
-    /// dropped it or pairing took it (recorded as handled then).
-    fn gate(&mut self, inbound: Inbound) -> Result<Option<Authorized>, StoreError> {
-        let config = self.config.borrow().clone();
+    /// Puts one message through the gate and, when it passes, waits until the orchestrator
+    /// took it up. A dropped message, or one that pairing took, is recorded as handled.
+    async fn pass(self, mut inbound: Inbound) {
+        inbound.sender_display = sanitize_display_name(&inbound.sender_display, inbound.sender.as_str());
+        let (platform, event) = (inbound.platform, inbound.event_id.clone());
+        match self.decide_message(inbound).await {
+            Ok(Some(authorized)) => {
+                let _ = self.orchestrator.send(authorized).await;
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!(%platform, event = %event, error = %err, "pairing check failed; message left unhandled");
+            }
+        }
+    }
+
+    /// The gate's verdict on a message, acted on: `Some` to pass on, `None` when it was a
+    /// duplicate, dropped or taken by pairing.
+    async fn decide_message(&self, inbound: Inbound) -> Result<Option<Authorized>, StoreError> {
+        let config = self.config();
         let rules = config.gate_rules(inbound.platform);
-        let expired_before = Self::expired_before(&config);
         let (kind, subject) = match inbound.chat_kind {
-            ChatKind::Direct => (PairingKind::User, inbound.sender.as_str()),
-            ChatKind::Group => (PairingKind::Room, inbound.chat.as_str()),
+            ChatKind::Direct => (PairingKind::User, inbound.sender.0.clone()),
+            ChatKind::Group => (PairingKind::Room, inbound.chat.0.clone()),
         };
-        let known = self.known(inbound.platform, kind, subject)?;
-        let verdict = decide(&rules, &inbound.facts(), known, expired_before);
-        tracing::debug!(platform = %inbound.platform, chat = %inbound.chat, event = %inbound.event_id, ?verdict, "gate");
+        let (platform, event) = (inbound.platform, inbound.event_id.clone());
+        // One job: whether the event was handled, and what the owner decided about its
+        // sender (a DM) or room (a group).
+        let looked_up = self
+            .store
+            .call(move |db| {
+                if db.is_event_done(platform, &event)? {
+                    return Ok(None);
+                }
+                Ok(Some(db.find_pairing(platform, kind, &subject)?.as_ref().map(PairingRecord::as_known)))
+            })
+            .await?;
+        let Some(known) = looked_up else {
+            self.metrics.duplicate(platform);
+            return Ok(None);
+        };
+        let verdict = decide(&rules, &inbound.facts(), known, expired_before(&config));
+        tracing::debug!(%platform, chat = %inbound.chat, event = %inbound.event_id, ?verdict, "gate");
         match verdict {
             Verdict::Answer(trust_level) => return Ok(Some(Authorized { inbound, trust_level, answer: true })),
             Verdict::Context => {
                 let trust_level = rules.group_trust_level;
                 return Ok(Some(Authorized { inbound, trust_level, answer: false }));
             }
-            Verdict::AskOwnerForUser => self.ask_owner_for_user(&config, &inbound)?,
+            Verdict::AskOwnerForUser => self.ask_owner_for_user(&inbound).await?,
             Verdict::AskOwnerForRoom => {
                 let name = inbound.chat_name.clone().unwrap_or_else(|| inbound.chat.to_string());
                 let invited_by = format!("a message from {}", inbound.sender_display);
-                self.ask_owner_for_room(&config, inbound.platform, inbound.chat.as_str(), &name, &invited_by)?;
+                self.ask_owner_for_room(platform, inbound.chat.as_str(), &name, &invited_by).await?;
             }
             Verdict::Drop(reason) => {
-                tracing::debug!(platform = %inbound.platform, chat = %inbound.chat, ?reason, "message not answered");
+                tracing::debug!(%platform, chat = %inbound.chat, ?reason, "message not answered");
             }
         }
-        self.store.finish_event(inbound.platform, &inbound.event_id)?;
+        let event = inbound.event_id;
+        self.store.call(move |db| db.finish_event(platform, &event)).await?;
         Ok(None)
     }
 
     /// An unknown DM sender: a request, and the pairing text once per request.
-    fn ask_owner_for_user(&mut self, config: &BotsConfig, inbound: &Inbound) -> Result<(), StoreError> {
+    async fn ask_owner_for_user(&self, inbound: &Inbound) -> Result<(), StoreError> {
         let first_message = match &inbound.content {
             Content::Text(text) => text.chars().take(500).collect(),
             Content::Voice(_) => "(voice message)".to_owned(),
@@ -135,17 +175,17 @@ impl Pairing {
             platform_chat_id: inbound.chat.0.clone(),
             first_message,
         };
-        if let Some((record, true)) = self.open_request(config, &request)? {
+        if let Some(record) = self.open_request(request).await? {
             tracing::info!(platform = %inbound.platform, request = record.id, "new pairing request");
-            self.tell(inbound.platform, inbound.chat.as_str(), texts::REQUEST_SENT, Some(inbound.event_id.clone()));
+            let chat = inbound.chat.as_str();
+            tell(&self.router, inbound.platform, chat, texts::REQUEST_SENT, Some(inbound.event_id.clone()));
         }
         Ok(())
     }
 
     /// A room the owner has not decided on: a room request, nobody in the room is told.
-    fn ask_owner_for_room(
-        &mut self,
-        config: &BotsConfig,
+    async fn ask_owner_for_room(
+        &self,
         platform: Platform,
         room_id: &str,
         room_name: &str,
@@ -159,36 +199,82 @@ impl Pairing {
             platform_chat_id: room_id.to_owned(),
             first_message: first_message.to_owned(),
         };
-        if let Some((record, true)) = self.open_request(config, &request)? {
+        if let Some(record) = self.open_request(request).await? {
             tracing::info!(%platform, request = record.id, "new room pairing request");
         }
         Ok(())
     }
 
-    fn decide(
-        &mut self,
+    /// The gate's answer to an invite (or the bot being added to a group).
+    async fn invite(self, msg: RoomInvite) -> InviteAction {
+        let config = self.config();
+        let rules = config.gate_rules(msg.platform);
+        let (platform, room) = (msg.platform, msg.room_id.clone());
+        let known = self
+            .store
+            .call(move |db| {
+                Ok(db.find_pairing(platform, PairingKind::Room, &room)?.as_ref().map(PairingRecord::as_known))
+            })
+            .await;
+        let known = match known {
+            Ok(known) => known,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read room decisions; invite left alone");
+                return InviteAction::Ignore;
+            }
+        };
+        let facts = InviteFacts {
+            chat: &msg.room_id,
+            chat_aliases: &msg.room_aliases,
+            is_direct: msg.is_direct,
+            is_public: msg.is_public,
+        };
+        let action = decide_invite(&rules, &facts, known, expired_before(&config));
+        tracing::info!(platform = %msg.platform, room = %msg.room_id, ?action, "invite");
+        if action == InviteAction::JoinAndAskOwner {
+            let invited_by = format!("invited by {}", sanitize_display_name(&msg.inviter, "someone"));
+            if let Err(err) = self.ask_owner_for_room(msg.platform, &msg.room_id, &msg.room_name, &invited_by).await {
+                tracing::error!(error = %err, "room pairing request not stored");
+            }
+        }
+        action
+    }
+
+    /// Records the owner's decision (an approval without a level gets the platform's DM or
+    /// group trust level) and tells the user, or hands a room decision to its connector.
+    async fn resolve(
+        self,
         id: i64,
         status: PairingStatus,
         level: Option<TrustLevel>,
     ) -> Result<PairingRecord, PairingError> {
-        let level = match (status, level) {
-            (PairingStatus::Approved, None) => {
-                let request = self.store.pairing_by_id(id)?.ok_or(PairingError::NotFound(id))?;
-                let policy = self.config.borrow().policy(request.platform);
-                Some(match request.kind {
-                    PairingKind::User => policy.dm_trust_level,
-                    PairingKind::Room => policy.group_trust_level,
-                })
-            }
-            (PairingStatus::Approved, level) => level,
-            _ => None,
-        };
-        let record = self.store.resolve_pairing(id, status, level)?;
+        let config = self.config();
+        let record = self
+            .store
+            .call(move |db| {
+                let level = match (status, level) {
+                    (PairingStatus::Approved, None) => {
+                        let Some(request) = db.pairing_by_id(id)? else { return Ok(Err(PairingError::NotFound(id))) };
+                        let policy = config.policy(request.platform);
+                        Some(match request.kind {
+                            PairingKind::User => policy.dm_trust_level,
+                            PairingKind::Room => policy.group_trust_level,
+                        })
+                    }
+                    (PairingStatus::Approved, level) => level,
+                    _ => None,
+                };
+                match db.resolve_pairing(id, status, level) {
+                    Err(PairingError::Store(err)) => Err(err),
+                    other => Ok(other),
+                }
+            })
+            .await??;
         tracing::info!(request = id, status = record.status.as_str(), "pairing decided");
         match record.kind {
             PairingKind::User => {
                 let text = if status == PairingStatus::Approved { texts::APPROVED } else { texts::DENIED };
-                self.tell(record.platform, &record.platform_chat_id, text, None);
+                tell(&self.router, record.platform, &record.platform_chat_id, text, None);
             }
             PairingKind::Room => self.router.pairing_decided(record.clone()),
         }
@@ -206,102 +292,74 @@ impl Actor for Pairing {
 impl Handler<Inbound> for Pairing {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, mut inbound: Inbound, _: &mut Context<Self>) -> Self::Result {
-        inbound.sender_display = sanitize_display_name(&inbound.sender_display, inbound.sender.as_str());
-        let result = match self.store.is_event_done(inbound.platform, &inbound.event_id) {
-            Ok(true) => {
-                self.metrics.duplicate(inbound.platform);
-                Ok(None)
-            }
-            Ok(false) => self.gate(inbound),
-            Err(err) => Err(err),
-        };
-        match result {
-            Ok(Some(authorized)) => {
-                let taken_up = self.orchestrator.send(authorized);
-                Box::pin(async move {
-                    let _ = taken_up.await;
-                })
-            }
-            Ok(None) => Box::pin(async {}),
-            Err(err) => {
-                tracing::error!(error = %err, "pairing check failed; message left unhandled");
-                Box::pin(async {})
-            }
-        }
+    fn handle(&mut self, inbound: Inbound, _: &mut Context<Self>) -> Self::Result {
+        Box::pin(self.gate.clone().pass(inbound))
     }
 }
 
 impl Handler<RoomInvite> for Pairing {
-    type Result = MessageResult<RoomInvite>;
+    type Result = ResponseFuture<InviteAction>;
 
     fn handle(&mut self, msg: RoomInvite, _: &mut Context<Self>) -> Self::Result {
-        let config = self.config.borrow().clone();
-        let rules = config.gate_rules(msg.platform);
-        let facts = InviteFacts {
-            chat: &msg.room_id,
-            chat_aliases: &msg.room_aliases,
-            is_direct: msg.is_direct,
-            is_public: msg.is_public,
-        };
-        let known = match self.known(msg.platform, PairingKind::Room, &msg.room_id) {
-            Ok(known) => known,
-            Err(err) => {
-                tracing::error!(error = %err, "cannot read room decisions; invite left alone");
-                return MessageResult(InviteAction::Ignore);
-            }
-        };
-        let action = decide_invite(&rules, &facts, known, Self::expired_before(&config));
-        tracing::info!(platform = %msg.platform, room = %msg.room_id, ?action, "invite");
-        if action == InviteAction::JoinAndAskOwner {
-            let invited_by = format!("invited by {}", sanitize_display_name(&msg.inviter, "someone"));
-            if let Err(err) = self.ask_owner_for_room(&config, msg.platform, &msg.room_id, &msg.room_name, &invited_by)
-            {
-                tracing::error!(error = %err, "room pairing request not stored");
-            }
-        }
-        MessageResult(action)
+        Box::pin(self.gate.clone().invite(msg))
     }
 }
 
 impl Handler<ListPairing> for Pairing {
-    type Result = Result<Vec<PairingRecord>, PairingError>;
+    type Result = ResponseFuture<Result<Vec<PairingRecord>, PairingError>>;
 
     fn handle(&mut self, _: ListPairing, _: &mut Context<Self>) -> Self::Result {
-        self.store.expire_pairing(Self::expired_before(&self.config.borrow()))?;
-        Ok(self.store.list_pairing()?)
+        let cutoff = expired_before(&self.gate.config());
+        let store = self.gate.store.clone();
+        Box::pin(async move {
+            Ok(store
+                .call(move |db| {
+                    db.expire_pairing(cutoff)?;
+                    db.list_pairing()
+                })
+                .await?)
+        })
     }
 }
 
 impl Handler<CountPending> for Pairing {
-    type Result = Result<usize, PairingError>;
+    type Result = ResponseFuture<Result<usize, PairingError>>;
 
     fn handle(&mut self, _: CountPending, _: &mut Context<Self>) -> Self::Result {
-        self.store.expire_pairing(Self::expired_before(&self.config.borrow()))?;
-        Ok(self.store.pending_pairing_count()?)
+        let cutoff = expired_before(&self.gate.config());
+        let store = self.gate.store.clone();
+        Box::pin(async move {
+            Ok(store
+                .call(move |db| {
+                    db.expire_pairing(cutoff)?;
+                    db.pending_pairing_count()
+                })
+                .await?)
+        })
     }
 }
 
 impl Handler<Approve> for Pairing {
-    type Result = Result<PairingRecord, PairingError>;
+    type Result = ResponseFuture<Result<PairingRecord, PairingError>>;
 
     fn handle(&mut self, msg: Approve, _: &mut Context<Self>) -> Self::Result {
-        self.decide(msg.id, PairingStatus::Approved, msg.trust_level)
+        Box::pin(self.gate.clone().resolve(msg.id, PairingStatus::Approved, msg.trust_level))
     }
 }
 
 impl Handler<Deny> for Pairing {
-    type Result = Result<PairingRecord, PairingError>;
+    type Result = ResponseFuture<Result<PairingRecord, PairingError>>;
 
     fn handle(&mut self, msg: Deny, _: &mut Context<Self>) -> Self::Result {
-        self.decide(msg.id, PairingStatus::Denied, None)
+        Box::pin(self.gate.clone().resolve(msg.id, PairingStatus::Denied, None))
     }
 }
 
 impl Handler<Revoke> for Pairing {
-    type Result = Result<bool, PairingError>;
+    type Result = ResponseFuture<Result<bool, PairingError>>;
 
     fn handle(&mut self, msg: Revoke, _: &mut Context<Self>) -> Self::Result {
-        Ok(self.store.revoke_user(msg.platform, &msg.user_id)?)
+        let store = self.gate.store.clone();
+        Box::pin(async move { Ok(store.call(move |db| db.revoke_user(msg.platform, &msg.user_id)).await?) })
     }
 }

@@ -117,22 +117,33 @@ impl Handler<GetConfig> for Supervisor {
     }
 }
 
+/// Validates, saves and applies an update. The save (write, fsync, rename) runs on a blocking
+/// thread, not on the actors' thread; the supervisor takes no other message meanwhile
+/// (`AtomicResponse`), so updates apply one after another on the config they were checked
+/// against.
 impl Handler<UpdateConfig> for Supervisor {
-    type Result = Result<Value, ControlError>;
+    type Result = AtomicResponse<Self, Result<Value, ControlError>>;
 
     fn handle(&mut self, msg: UpdateConfig, _: &mut Context<Self>) -> Self::Result {
         let current = self.config.borrow().clone();
-        let merged = apply_patch(&current, &msg.0)?;
-        check_api_update(&current, &merged, &msg.0, self.allow_api_programs)?;
-        save_atomic(&self.config_path, &merged)?;
-        let merged = Arc::new(merged);
-        self.config.send_replace(merged.clone());
-        for platform in Platform::ALL {
-            if let Some(harness) = self.router.harness(platform) {
-                harness.do_send(ReloadConfig(merged.clone()));
+        let checked = apply_patch(&current, &msg.0)
+            .and_then(|merged| check_api_update(&current, &merged, &msg.0, self.allow_api_programs).map(|()| merged));
+        let merged = match checked {
+            Ok(merged) => Arc::new(merged),
+            Err(err) => return AtomicResponse::new(Box::pin(fut::ready(Err(err.into())))),
+        };
+        let (path, to_save) = (self.config_path.clone(), merged.clone());
+        let saved = async move { tokio::task::spawn_blocking(move || save_atomic(&path, &to_save)).await };
+        AtomicResponse::new(Box::pin(saved.into_actor(self).map(move |saved, act, _| {
+            saved.map_err(|_| ControlError::Unavailable)??;
+            act.config.send_replace(merged.clone());
+            for platform in Platform::ALL {
+                if let Some(harness) = act.router.harness(platform) {
+                    harness.do_send(ReloadConfig(merged.clone()));
+                }
             }
-        }
-        tracing::info!(path = %self.config_path.display(), "config updated");
-        Ok(masked_json(&merged))
+            tracing::info!(path = %act.config_path.display(), "config updated");
+            Ok(masked_json(&merged))
+        })))
     }
 }

@@ -63,7 +63,10 @@ async fn a_reply_whose_retries_run_out_is_reported_failed_and_counted() {
     assert_eq!(fake.scripted_failures_left(), 0, "every allowed attempt was made");
     assert!(fake.delivered().is_empty());
     assert_eq!(rt.handle.metrics.counts(Platform::Telegram).delivery_failures, 1);
-    assert!(!rt.handle.store.is_event_done(Platform::Telegram, &"x1".into()).unwrap(), "not recorded as answered");
+    assert!(
+        !parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Telegram, "x1").await,
+        "not recorded as answered"
+    );
     assert_eq!(status.state.name(), "connected", "a failed reply does not touch the connection");
 
     // A retry_after longer than the budget fails the reply at once instead of waiting.
@@ -85,7 +88,7 @@ async fn a_message_being_answered_when_the_inbox_is_handed_on_again_is_answered_
     brain.delay_chat("dm-42", Duration::from_millis(800));
     let rt = telegram(&brain).await;
     let fake = rt.fake(Platform::Telegram);
-    fake.inject_accepted(dm(Platform::Telegram, "42", "in flight", "i1"));
+    fake.inject_accepted(dm(Platform::Telegram, "42", "in flight", "i1")).await;
     assert!(wait_until(WAIT, || async { brain.requests().len() == 1 }).await, "the brain is working on it");
 
     fake.drop_connection(Err(ConnectorError::Transient("network went away".into())));
@@ -99,8 +102,13 @@ async fn a_message_being_answered_when_the_inbox_is_handed_on_again_is_answered_
     );
     fake.wait_delivered(1, WAIT).await;
     let store = &rt.handle.store;
-    assert!(wait_until(WAIT, || async { store.is_event_done(Platform::Telegram, &"i1".into()).unwrap() }).await);
-    assert!(store.unfinished_inbound(Platform::Telegram, i64::MAX / 2).unwrap().is_empty(), "the inbox is empty");
+    assert!(
+        wait_until(WAIT, || async {
+            parachute_testkit::store_probe::event_done(store, Platform::Telegram, "i1").await
+        })
+        .await
+    );
+    assert!(parachute_testkit::store_probe::inbox(store, Platform::Telegram).await.is_empty(), "the inbox is empty");
 
     fake.inject(dm(Platform::Telegram, "42", "marker", "i2"));
     let replies = fake.wait_delivered(2, WAIT).await;
@@ -115,7 +123,7 @@ async fn a_reply_given_up_is_answered_again_after_the_next_reconnect() {
     let fake = rt.fake(Platform::Telegram);
     let attempts = parachute_runtime::backoff_policy::DELIVERY_MAX_ATTEMPTS;
     fake.fail_deliveries_in("dm-42", (0..attempts).map(|_| ConnectorError::RateLimited(Duration::from_millis(10))));
-    fake.inject_accepted(dm(Platform::Telegram, "42", "eventually", "g1"));
+    fake.inject_accepted(dm(Platform::Telegram, "42", "eventually", "g1")).await;
     rt.wait_status(Platform::Telegram, WAIT, |s| s.failed_replies == 1).await;
     assert!(fake.delivered().is_empty());
 
@@ -123,5 +131,10 @@ async fn a_reply_given_up_is_answered_again_after_the_next_reconnect() {
     let replies = fake.wait_delivered(1, WAIT).await;
     assert_eq!(texts_in(&replies, "dm-42"), ["42 name: eventually"], "answered from the inbox after the reconnect");
     let store = &rt.handle.store;
-    assert!(wait_until(WAIT, || async { store.is_event_done(Platform::Telegram, &"g1".into()).unwrap() }).await);
+    assert!(
+        wait_until(WAIT, || async {
+            parachute_testkit::store_probe::event_done(store, Platform::Telegram, "g1").await
+        })
+        .await
+    );
 }

@@ -71,7 +71,10 @@ async fn unknown_dm_user_pairs_once_then_is_answered_after_approval() {
     assert_eq!(requests[0].first_message, "let me in");
     assert_eq!(rt.handle.pairing.send(CountPending).await.unwrap().unwrap(), 1);
     assert!(
-        wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Matrix, &"e3".into()).unwrap() }).await
+        wait_until(WAIT, || async {
+            parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Matrix, "e3").await
+        })
+        .await
     );
     assert_eq!(fake.delivered().len(), 1, "the pairing text once per request, not per message");
     assert!(brain.requests().is_empty(), "nothing reached the brain while pending");
@@ -115,7 +118,10 @@ async fn denied_user_gets_one_denial_then_silence() {
     assert_eq!(fake.wait_delivered(2, WAIT).await[1].text, texts::DENIED);
     fake.inject(dm(Platform::Discord, "555", "why", "d2"));
     assert!(
-        wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Discord, &"d2".into()).unwrap() }).await
+        wait_until(WAIT, || async {
+            parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Discord, "d2").await
+        })
+        .await
     );
     assert_eq!(fake.delivered().len(), 2);
     assert!(brain.requests().is_empty());
@@ -132,7 +138,7 @@ async fn pending_requests_are_capped_and_expire() {
     fake.wait_connected(1, WAIT).await;
     let handled = |event: &'static str| {
         let store = rt.handle.store.clone();
-        async move { store.is_event_done(Platform::Discord, &event.into()).unwrap() }
+        async move { parachute_testkit::store_probe::event_done(&store, Platform::Discord, event).await }
     };
 
     for (user, event) in [("501", "s1"), ("502", "s2"), ("503", "s3"), ("503", "s4")] {
@@ -259,7 +265,7 @@ async fn a_flooded_chat_skips_its_oldest_waiting_messages_and_others_are_still_a
         let event = format!("f{i}");
         assert!(
             wait_until(WAIT, || async {
-                rt.handle.store.is_event_done(Platform::Discord, &event.as_str().into()).unwrap()
+                parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Discord, event.as_str()).await
             })
             .await,
             "{event} is recorded, answered or skipped"
@@ -326,7 +332,7 @@ async fn new_archives_the_session_and_history_follows_the_conversation() {
     fake.wait_delivered(4, WAIT).await;
     assert!(brain.requests()[2].history.is_empty(), "a fresh session after /new");
     let chat = ChatKey { platform: Platform::Telegram, chat: "dm-42".into() };
-    assert_eq!(rt.handle.store.history(&chat, 10).unwrap().len(), 2);
+    assert_eq!(parachute_testkit::store_probe::history(&rt.handle.store, &chat, 10).await.len(), 2);
 }
 
 #[actix::test]
@@ -357,7 +363,7 @@ async fn replies_wait_for_a_reconnect_and_rate_limits_are_retried() {
     fake.inject(dm(Platform::Telegram, "42", "during outage", "p2"));
     fake.drop_connection(Err(ConnectorError::Transient("gateway went away".into())));
     assert_eq!(fake.wait_delivered(2, WAIT).await[1].text, "42 name: during outage");
-    assert!(rt.handle.store.is_event_done(Platform::Telegram, &"p2".into()).unwrap());
+    assert!(parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Telegram, "p2").await);
 }
 
 #[actix::test]
@@ -385,7 +391,10 @@ async fn decisions_history_and_handled_events_survive_a_restart() {
     let replies = fake.wait_delivered(1, WAIT).await;
     assert_eq!(replies[0].text, "@ann:x name: still me", "approval survived, replayed r3 not answered again");
     assert!(
-        wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Matrix, &"r5".into()).unwrap() }).await
+        wait_until(WAIT, || async {
+            parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Matrix, "r5").await
+        })
+        .await
     );
     assert_eq!(fake.delivered().len(), 1, "the pending request survived: no second pairing text");
     let request = &brain.requests()[0];
@@ -411,7 +420,10 @@ async fn a_strangers_telegram_group_waits_for_the_owner() {
     fake.inject(mention("-100999", "@parachute_bot spend the budget", "s1"));
     fake.inject(mention("-100999", "@parachute_bot again", "s2"));
     assert!(
-        wait_until(WAIT, || async { rt.handle.store.is_event_done(Platform::Telegram, &"s2".into()).unwrap() }).await
+        wait_until(WAIT, || async {
+            parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Telegram, "s2").await
+        })
+        .await
     );
     assert!(brain.requests().is_empty(), "the stranger's group reached the brain");
     assert!(fake.delivered().is_empty() && fake.acks().is_empty() && fake.typing().is_empty());
@@ -447,7 +459,10 @@ async fn discord_guild_lists_are_applied_by_the_gate() {
     fake.inject(in_guild("1001", "d2"));
     let replies = fake.wait_delivered(1, WAIT).await;
     assert_eq!(replies[0].chat.as_str(), "chan-1001");
-    assert!(rt.handle.store.is_event_done(Platform::Discord, &"d1".into()).unwrap(), "recorded, not answered");
+    assert!(
+        parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Discord, "d1").await,
+        "recorded, not answered"
+    );
     assert_eq!(rt.handle.pairing.send(CountPending).await.unwrap().unwrap(), 0, "Discord guilds are not paired");
     assert!(!rt.status(Platform::Discord).open_to_everyone);
     assert!(rt.status(Platform::Matrix).open_to_everyone, "an empty allowed_rooms lets every room in");

@@ -178,7 +178,8 @@ async fn nothing_is_fetched_for_strangers_group_chatter_or_without_a_transcriber
         ..group(Platform::Discord, "room", "7", "", "g1", false)
     };
     discord.inject(chatter);
-    let chatter_done = || async { rt.handle.store.is_event_done(Platform::Discord, &"g1".into()).unwrap() };
+    let chatter_done =
+        || async { parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Discord, "g1").await };
     assert!(wait_until(WAIT, chatter_done).await);
     assert!(telegram.fetches().is_empty() && discord.fetches().is_empty());
     assert!(telegram.acks().is_empty() && discord.acks().is_empty(), "and neither gets the ack reaction");

@@ -44,18 +44,20 @@ async fn register_commands(shared: Arc<Shared>) {
     }
 }
 
-fn load_offset(shared: &Shared) -> Result<Option<i64>, ConnectorError> {
+async fn load_offset(shared: &Shared) -> Result<Option<i64>, ConnectorError> {
     let stored = shared
         .store
-        .cursor(Platform::Telegram, OFFSET_CURSOR)
+        .call(|db| db.cursor(Platform::Telegram, OFFSET_CURSOR))
+        .await
         .map_err(|e| ConnectorError::Transient(format!("cannot read the update offset: {e}")))?;
     Ok(stored.and_then(|s| s.parse().ok()))
 }
 
-fn save_offset(shared: &Shared, offset: i64) -> Result<(), ConnectorError> {
+async fn save_offset(shared: &Shared, offset: i64) -> Result<(), ConnectorError> {
     shared
         .store
-        .set_cursor(Platform::Telegram, OFFSET_CURSOR, &offset.to_string())
+        .call(move |db| db.set_cursor(Platform::Telegram, OFFSET_CURSOR, &offset.to_string()))
+        .await
         .map_err(|e| ConnectorError::Transient(format!("cannot store the update offset: {e}")))
 }
 
@@ -74,11 +76,11 @@ async fn drop_pending(shared: &Shared) -> Result<i64, ConnectorError> {
 /// Connects and polls until an error ends the run.
 pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), ConnectorError> {
     let (identity, me) = get_me(shared).await?;
-    let mut offset = match load_offset(shared)? {
+    let mut offset = match load_offset(shared).await? {
         Some(offset) => offset,
         None => {
             let offset = drop_pending(shared).await?;
-            save_offset(shared, offset)?;
+            save_offset(shared, offset).await?;
             offset
         }
     };
@@ -105,9 +107,13 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
         if next != offset {
             // The batch and the offset that moves past it are stored together: after a crash
             // the runtime answers the batch from its inbox, and Telegram is not asked again.
-            shared
+            batch = shared
                 .store
-                .accept_inbound(Platform::Telegram, &batch, Some((OFFSET_CURSOR, &next.to_string())))
+                .call(move |db| {
+                    db.accept_inbound(Platform::Telegram, &batch, Some((OFFSET_CURSOR, &next.to_string())))
+                        .map(|()| batch)
+                })
+                .await
                 .map_err(|e| ConnectorError::Transient(format!("cannot store the received messages: {e}")))?;
             offset = next;
         }

@@ -241,11 +241,11 @@ async fn first_start_drops_pending_updates_and_restart_resumes_at_stored_offset(
     let answered_id = fake.next_message_id();
     let update = fake.push_message(private_text(answered_id, ALICE, "alice", "one"));
     fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: one").await;
-    let stored = || rt.handle.store.cursor(Platform::Telegram, "update_offset").unwrap();
-    assert!(parachute_testkit::wait_until(WAIT, || async { stored() == Some((update + 1).to_string()) }).await);
-    let event = format!("{ALICE}:{answered_id}").as_str().into();
-    let done = || rt.handle.store.is_event_done(Platform::Telegram, &event).unwrap();
-    assert!(parachute_testkit::wait_until(WAIT, || async { done() }).await, "the answered turn is recorded");
+    let stored = || parachute_testkit::store_probe::cursor(&rt.handle.store, Platform::Telegram, "update_offset");
+    assert!(parachute_testkit::wait_until(WAIT, || async { stored().await == Some((update + 1).to_string()) }).await);
+    let event = format!("{ALICE}:{answered_id}");
+    let done = || parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Telegram, event.as_str());
+    assert!(parachute_testkit::wait_until(WAIT, || async { done().await }).await, "the answered turn is recorded");
 
     let polls_before = fake.calls_of("getUpdates").len();
     let rt = rt.restart(Some(Arc::new(brain.clone()))).await;
@@ -271,13 +271,16 @@ async fn a_polled_message_is_stored_with_the_offset_before_it_is_answered() {
     // The brain is still working: a crash now must not lose the message that the stored
     // offset has already moved past.
     assert!(parachute_testkit::wait_until(WAIT, || async { !brain.requests().is_empty() }).await);
-    assert_eq!(store.cursor(Platform::Telegram, "update_offset").unwrap(), Some((update + 1).to_string()));
-    let pending = store.unfinished_inbound(Platform::Telegram, 600_000).unwrap();
+    assert_eq!(
+        parachute_testkit::store_probe::cursor(store, Platform::Telegram, "update_offset").await,
+        Some((update + 1).to_string())
+    );
+    let pending = parachute_testkit::store_probe::inbox(store, Platform::Telegram).await;
     assert_eq!(pending.len(), 1, "in the durable inbox while it is being answered");
     assert_eq!(pending[0].chat.as_str(), ALICE.to_string());
 
     fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: slow one").await;
-    let inbox_empty = || async { store.unfinished_inbound(Platform::Telegram, 600_000).unwrap().is_empty() };
+    let inbox_empty = || async { parachute_testkit::store_probe::inbox(store, Platform::Telegram).await.is_empty() };
     assert!(parachute_testkit::wait_until(WAIT, inbox_empty).await, "done once answered");
 }
 
@@ -407,7 +410,9 @@ async fn a_strangers_voice_note_is_never_downloaded_and_gets_no_reaction() {
         "mime_type": "audio/ogg"});
     let event = format!("{GROUP}:{}", chatter["message_id"]);
     fake.push_message(chatter);
-    let done = || async { rt.handle.store.is_event_done(Platform::Telegram, &event.as_str().into()).unwrap() };
+    let done = || async {
+        parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Telegram, event.as_str()).await
+    };
     assert!(parachute_testkit::wait_until(WAIT, done).await);
 
     assert_eq!(downloads(&fake), 0, "no getFile, no file download: {:#?}", fake.calls());
@@ -489,7 +494,7 @@ async fn a_voice_note_interrupted_by_a_restart_is_fetched_by_its_reference_after
     fake.delay_next("getFile", Duration::from_secs(60));
     fake.push_message(voice_from(&fake, ALICE, "alice", "AUDIO9", Some(wav.len() as u64)));
     fake.wait_call("getFile", WAIT, |_| true).await;
-    let pending = rt.handle.store.unfinished_inbound(Platform::Telegram, 600_000).unwrap();
+    let pending = parachute_testkit::store_probe::inbox(&rt.handle.store, Platform::Telegram).await;
     assert_eq!(pending.len(), 1, "in the durable inbox");
     let Content::Voice(media) = &pending[0].content else { panic!("{:?}", pending[0].content) };
     assert_eq!(
@@ -506,7 +511,8 @@ async fn a_voice_note_interrupted_by_a_restart_is_fetched_by_its_reference_after
     assert_eq!(fake.calls_of("downloadFile").len(), 1);
     let call = whisper.calls(Api::Transcription).remove(0);
     assert_eq!(call.part("file").unwrap().data, wav, "the audio downloaded after the restart");
-    let inbox_empty = || async { rt.handle.store.unfinished_inbound(Platform::Telegram, 600_000).unwrap().is_empty() };
+    let inbox_empty =
+        || async { parachute_testkit::store_probe::inbox(&rt.handle.store, Platform::Telegram).await.is_empty() };
     assert!(parachute_testkit::wait_until(WAIT, inbox_empty).await);
 }
 
@@ -572,7 +578,9 @@ async fn a_strangers_supergroup_is_not_answered_until_the_owner_approves_it() {
     let first = fake.next_message_id();
     fake.push_message(group_text(first, STRANGERS, 666, &text, mention(&text, &at_bot)));
     let event = format!("{STRANGERS}:{first}");
-    let done = || async { rt.handle.store.is_event_done(Platform::Telegram, &event.as_str().into()).unwrap() };
+    let done = || async {
+        parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Telegram, event.as_str()).await
+    };
     assert!(parachute_testkit::wait_until(WAIT, done).await, "the mention was decided");
     let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
     assert_eq!(requests.len(), 1, "{requests:#?}");

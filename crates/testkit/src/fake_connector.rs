@@ -143,9 +143,13 @@ impl FakeConnector {
     /// Like [`inject`](Self::inject), but first stores the event in the durable inbox, as
     /// connectors with a cursor do (`Store::accept_inbound`). Panics if the runtime has not
     /// built the fake yet.
-    pub fn inject_accepted(&self, inbound: Inbound) {
+    pub async fn inject_accepted(&self, inbound: Inbound) {
         let store = self.state().store.clone().expect("the runtime built the fake connector");
-        store.accept_inbound(inbound.platform, std::slice::from_ref(&inbound), None).expect("inbox write");
+        let stored = inbound.clone();
+        store
+            .call(move |db| db.accept_inbound(stored.platform, std::slice::from_ref(&stored), None))
+            .await
+            .expect("inbox write");
         self.inject(inbound);
     }
 

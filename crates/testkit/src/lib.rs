@@ -13,6 +13,7 @@ pub mod matrix_user;
 pub mod path_variants;
 pub mod reliability;
 pub mod runtime;
+pub mod store_probe;
 pub mod synapse;
 pub mod telegram_fake;
 

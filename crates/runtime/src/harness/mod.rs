@@ -284,21 +284,25 @@ impl ConnectorHarness {
         if let Some(handle) = self.inbox_replay.take() {
             ctx.cancel_future(handle);
         }
-        match self.env.store.unfinished_inbound(self.platform, INBOX_MAX_AGE_MS) {
-            Ok(pending) if !pending.is_empty() => {
-                tracing::info!(platform = %self.platform, count = pending.len(), "handing on accepted messages not finished yet");
-                // One at a time, each taken up before the next, like a connector's.
-                let pairing = self.targets.inbound.clone();
-                let replay = async move {
-                    for inbound in pending {
-                        let _ = pairing.send(inbound).await;
-                    }
-                };
-                self.inbox_replay = Some(ctx.spawn(replay.into_actor(self)));
+        let (platform, store) = (self.platform, self.env.store.clone());
+        let pairing = self.targets.inbound.clone();
+        let replay = async move {
+            let pending = match store.call(move |db| db.unfinished_inbound(platform, INBOX_MAX_AGE_MS)).await {
+                Ok(pending) => pending,
+                Err(err) => {
+                    tracing::error!(%platform, error = %err, "cannot read the inbox");
+                    return;
+                }
+            };
+            if !pending.is_empty() {
+                tracing::info!(%platform, count = pending.len(), "handing on accepted messages not finished yet");
             }
-            Ok(_) => {}
-            Err(err) => tracing::error!(platform = %self.platform, error = %err, "cannot read the inbox"),
-        }
+            // One at a time, each taken up before the next, like a connector's.
+            for inbound in pending {
+                let _ = pairing.send(inbound).await;
+            }
+        };
+        self.inbox_replay = Some(ctx.spawn(replay.into_actor(self)));
     }
 
     /// Starts a send in every chat lane that has a reply due and nothing in flight; replies

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError};
+use super::{Db, StoreError};
 use parachute_core::ids::Platform;
 
 /// Writes a cursor (inside the caller's transaction, if any).
@@ -15,11 +15,11 @@ pub(super) fn write(conn: &Connection, platform: Platform, name: &str, value: &s
     Ok(())
 }
 
-impl Store {
+impl Db {
     /// Reads a cursor.
     pub fn cursor(&self, platform: Platform, name: &str) -> Result<Option<String>, StoreError> {
         Ok(self
-            .conn()
+            .conn
             .query_row(
                 "SELECT value FROM cursors WHERE platform = ?1 AND name = ?2",
                 params![platform.as_str(), name],
@@ -30,12 +30,12 @@ impl Store {
 
     /// Writes a cursor.
     pub fn set_cursor(&self, platform: Platform, name: &str, value: &str) -> Result<(), StoreError> {
-        write(&self.conn(), platform, name, value)
+        write(&self.conn, platform, name, value)
     }
 
     /// Every cursor of a platform whose name starts with `prefix`, as `(name, value)`.
     pub fn cursors_with_prefix(&self, platform: Platform, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let conn = self.conn();
+        let conn = &self.conn;
         let mut stmt = conn.prepare_cached(
             "SELECT name, value FROM cursors WHERE platform = ?1 AND substr(name, 1, length(?2)) = ?2 ORDER BY name",
         )?;
@@ -50,7 +50,7 @@ mod tests {
 
     #[test]
     fn cursors_are_per_platform() {
-        let store = Store::open_in_memory().unwrap();
+        let store = Db::open_in_memory().unwrap();
         assert_eq!(store.cursor(Platform::Telegram, "offset").unwrap(), None);
         store.set_cursor(Platform::Telegram, "offset", "41").unwrap();
         store.set_cursor(Platform::Telegram, "offset", "42").unwrap();
@@ -60,7 +60,7 @@ mod tests {
 
     #[test]
     fn cursors_are_listed_by_prefix() {
-        let store = Store::open_in_memory().unwrap();
+        let store = Db::open_in_memory().unwrap();
         store.set_cursor(Platform::Discord, "channel:2", "20").unwrap();
         store.set_cursor(Platform::Discord, "channel:1", "10").unwrap();
         store.set_cursor(Platform::Discord, "channels", "x").unwrap();

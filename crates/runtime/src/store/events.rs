@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, now_ms};
+use super::{Db, StoreError, now_ms};
 use parachute_core::ids::{EventId, Platform};
 
 fn event_state(conn: &Connection, platform: Platform, event: &EventId) -> Result<Option<String>, StoreError> {
@@ -22,20 +22,20 @@ pub(super) fn mark_done(conn: &Connection, platform: Platform, event: &EventId) 
     super::inbox::remove(conn, platform, event)
 }
 
-impl Store {
+impl Db {
     /// Marks an event as handled (answered, or deliberately not answered).
     pub fn finish_event(&self, platform: Platform, event: &EventId) -> Result<(), StoreError> {
-        mark_done(&self.conn(), platform, event)
+        mark_done(&self.conn, platform, event)
     }
 
     /// Whether an event was handled.
     pub fn is_event_done(&self, platform: Platform, event: &EventId) -> Result<bool, StoreError> {
-        Ok(event_state(&self.conn(), platform, event)?.as_deref() == Some("done"))
+        Ok(event_state(&self.conn, platform, event)?.as_deref() == Some("done"))
     }
 
     /// Forgets handled events older than `max_age_ms` (platforms do not replay that far back).
     pub fn prune_events(&self, max_age_ms: i64) -> Result<usize, StoreError> {
-        Ok(self.conn().execute("DELETE FROM handled_events WHERE updated_at < ?1", params![now_ms() - max_age_ms])?)
+        Ok(self.conn.execute("DELETE FROM handled_events WHERE updated_at < ?1", params![now_ms() - max_age_ms])?)
     }
 }
 
@@ -45,7 +45,7 @@ mod tests {
 
     #[test]
     fn an_event_is_handled_once() {
-        let store = Store::open_in_memory().unwrap();
+        let store = Db::open_in_memory().unwrap();
         let ev = EventId::from("$1");
         assert!(!store.is_event_done(Platform::Matrix, &ev).unwrap());
         store.finish_event(Platform::Matrix, &ev).unwrap();

@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::{Store, StoreError, now_ms};
+use super::{Db, StoreError, now_ms};
 use crate::messages::{Content, Inbound, MediaRef};
 use parachute_core::gating::Addressed;
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
@@ -59,7 +59,7 @@ pub(super) fn remove(conn: &Connection, platform: Platform, event: &EventId) -> 
     Ok(())
 }
 
-impl Store {
+impl Db {
     /// Stores a batch of accepted events and, in the same transaction, the platform cursor
     /// that moves past them (`(name, value)`), so that a crash can lose neither.
     pub fn accept_inbound(
@@ -68,22 +68,19 @@ impl Store {
         batch: &[Inbound],
         cursor: Option<(&str, &str)>,
     ) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
         for inbound in batch {
-            insert(&tx, inbound)?;
+            insert(&self.conn, inbound)?;
         }
         if let Some((name, value)) = cursor {
-            super::cursors::write(&tx, platform, name, value)?;
+            super::cursors::write(&self.conn, platform, name, value)?;
         }
-        tx.commit()?;
         Ok(())
     }
 
     /// Events of a platform that were accepted but not handled, oldest first (at most
     /// `max_age_ms` old); entries older than that are dropped.
     pub fn unfinished_inbound(&self, platform: Platform, max_age_ms: i64) -> Result<Vec<Inbound>, StoreError> {
-        let conn = self.conn();
+        let conn = &self.conn;
         let oldest = now_ms() - max_age_ms;
         conn.prepare_cached("DELETE FROM inbox WHERE platform = ?1 AND received_at < ?2")?
             .execute(params![platform.as_str(), oldest])?;
@@ -150,7 +147,7 @@ mod tests {
 
     #[test]
     fn accepted_events_stay_until_handled_and_the_cursor_moves_with_them() {
-        let store = Store::open_in_memory().unwrap();
+        let store = Db::open_in_memory().unwrap();
         let media = MediaRef {
             mime_type: "audio/ogg".into(),
             file_name: "v.ogg".into(),

@@ -83,6 +83,10 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE inbox ADD COLUMN chat_name TEXT;
      ALTER TABLE inbox ADD COLUMN chat_aliases TEXT;
      ALTER TABLE inbox ADD COLUMN guild TEXT;",
+    // A history entry knows the event it records, so a message taken up again after a crash
+    // (recorded, not yet answered) is not recorded twice.
+    "ALTER TABLE messages ADD COLUMN event_id TEXT;
+     CREATE UNIQUE INDEX messages_once ON messages(session_id, event_id) WHERE event_id IS NOT NULL;",
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

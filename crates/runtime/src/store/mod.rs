@@ -1,21 +1,35 @@
 //! The SQLite store (`vault/.parachute/parachute.db`): sessions and history, pairing
 //! requests, handled event ids and per-platform cursors. WAL mode, versioned migrations.
+//!
+//! The connection lives on a thread of its own ([`group_commit`]): actors never wait on
+//! SQLite, they send a job to the store thread ([`Store::call`]) and await its answer. Every
+//! job that is ready when the thread looks runs in one transaction (each inside a savepoint of
+//! its own), and no job's answer leaves the thread before that transaction committed.
 
 mod cursors;
 mod events;
+mod group_commit;
 mod inbox;
 mod migrations;
 pub mod pairing;
 mod sessions;
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use parachute_core::ids::ChatKey;
 use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
 
-pub use pairing::{NewPairingRequest, PairingRecord};
+pub use pairing::{NewPairingRequest, OpenedRequest, PairingRecord};
 pub use sessions::{HistoryEntry, HistoryRole};
+
+use group_commit::Job;
+
+/// Jobs that may wait for the store thread; a caller past it waits for room (the actors'
+/// own bounds keep the number of callers far below it in practice).
+pub const STORE_QUEUE_BOUND: usize = 4_096;
 
 /// A failure of the store.
 #[derive(Debug, thiserror::Error)]
@@ -39,24 +53,29 @@ pub enum StoreError {
         /// What.
         value: String,
     },
+    /// The transaction holding the job did not commit: nothing of it is stored.
+    #[error("database commit failed: {0}")]
+    Commit(String),
+    /// The store thread is gone (the process is stopping) or the job panicked.
+    #[error("the store is not available")]
+    Unavailable,
 }
 
-/// A handle on the database; cheap to clone, safe to share between actors.
-#[derive(Clone)]
-pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+/// The connection and what the store thread remembers between jobs. Jobs get it as
+/// `&mut Db`; everything a job does is atomic (its own savepoint), so a job that reads and then
+/// writes needs no transaction of its own.
+pub struct Db {
+    conn: Connection,
+    /// The active session id per chat (a lookup per message otherwise). Cleared whenever a
+    /// job or a commit fails, so it never holds an id that was rolled back.
+    sessions: HashMap<ChatKey, i64>,
 }
 
-impl Store {
-    /// Opens (creating if needed) the database file and brings its schema up to date. The
-    /// process keeps the file locked exclusively while it runs.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with(path, true)
-    }
-
-    /// Like [`Store::open`]; `exclusive: false` lets several connections share the file (tests
-    /// that restart a runtime inside one process).
-    pub fn open_with(path: &Path, exclusive: bool) -> Result<Self, StoreError> {
+impl Db {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// `exclusive` keeps the file locked while it is open; `false` lets several connections
+    /// share it (tests that restart a runtime inside one process).
+    pub fn open(path: &Path, exclusive: bool) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Io { path: dir.display().to_string(), message: e.to_string() })?;
@@ -83,7 +102,7 @@ impl Store {
         Self::init(conn)
     }
 
-    /// A private in-memory database, for tests and benchmarks.
+    /// A private in-memory database.
     pub fn open_in_memory() -> Result<Self, StoreError> {
         Self::init(Connection::open_in_memory()?)
     }
@@ -93,13 +112,65 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(64);
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::migrate(&conn)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self { conn, sessions: HashMap::new() })
+    }
+}
+
+/// A handle on the store thread; cheap to clone, safe to share between actors and threads.
+/// The thread ends (and closes the database) when the last handle is dropped.
+#[derive(Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Store {
+    /// Opens the database file (see [`Db::open`], locked exclusively) on a new store thread.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, true)
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (each call is one
-        // statement or one transaction), so a poisoned lock is safe to reuse.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Like [`Store::open`]; `exclusive: false` lets several connections share the file.
+    pub fn open_with(path: &Path, exclusive: bool) -> Result<Self, StoreError> {
+        Self::spawn(Db::open(path, exclusive)?)
+    }
+
+    /// A private in-memory database on a new store thread, for tests and benchmarks.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::spawn(Db::open_in_memory()?)
+    }
+
+    fn spawn(db: Db) -> Result<Self, StoreError> {
+        let (jobs, queue) = mpsc::channel(STORE_QUEUE_BOUND);
+        std::thread::Builder::new()
+            .name("parachute-store".into())
+            .spawn(move || group_commit::run(db, queue))
+            .map_err(|e| StoreError::Io { path: "store thread".into(), message: e.to_string() })?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `job` on the store thread and answers with its result once the transaction that
+    /// holds it has committed. A failed job is rolled back alone; the others in its
+    /// transaction are not affected.
+    pub async fn call<R, F>(&self, job: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        self.jobs.send(Job::new(job, answer)).await.map_err(|_| StoreError::Unavailable)?;
+        answered.await.unwrap_or(Err(StoreError::Unavailable))
+    }
+
+    /// [`Store::call`] for code outside the actors (start-up, command-line tools, tests):
+    /// blocks the calling thread. Must not be called from inside an async task.
+    pub fn call_blocking<R, F>(&self, job: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        self.jobs.blocking_send(Job::new(job, answer)).map_err(|_| StoreError::Unavailable)?;
+        answered.blocking_recv().unwrap_or(Err(StoreError::Unavailable))
     }
 }
 

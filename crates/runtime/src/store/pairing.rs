@@ -3,7 +3,7 @@
 use rusqlite::{Row, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, now_ms};
+use super::{Db, StoreError, now_ms};
 use parachute_core::ids::Platform;
 use parachute_core::pairing::{KnownSender, PairingKind, PairingStatus};
 use parachute_core::time::rfc3339_from_ms;
@@ -141,6 +141,17 @@ impl RawRow {
     }
 }
 
+/// What opening a pairing request did.
+#[derive(Debug)]
+pub enum OpenedRequest {
+    /// A new request, waiting for the owner.
+    New(PairingRecord),
+    /// The user (or room) already had one; it is unchanged.
+    Existing(PairingRecord),
+    /// `pairing.max_pending` requests already wait: none was opened.
+    TurnedAway,
+}
+
 /// Why a decision could not be recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum PairingError {
@@ -160,9 +171,9 @@ pub enum PairingError {
     Store(#[from] StoreError),
 }
 
-impl Store {
+impl Db {
     fn query_pairing(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<PairingRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = &self.conn;
         let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM pairing_requests {filter}"))?;
         let rows = stmt.query_map(args, RawRow::read)?;
         rows.map(|row| row.map_err(StoreError::from).and_then(RawRow::into_record)).collect()
@@ -196,7 +207,7 @@ impl Store {
     /// How many requests wait for the owner.
     pub fn pending_pairing_count(&self) -> Result<usize, StoreError> {
         let n: i64 =
-            self.conn()
+            self.conn
                 .query_row("SELECT COUNT(*) FROM pairing_requests WHERE status = 'pending'", [], |row| row.get(0))?;
         Ok(n as usize)
     }
@@ -204,7 +215,7 @@ impl Store {
     /// Creates a pending request; if the user already has one, returns that one unchanged.
     pub fn create_pairing(&self, request: &NewPairingRequest) -> Result<(PairingRecord, bool), StoreError> {
         let kind = if request.kind == PairingKind::User { "user" } else { "room" };
-        let inserted = self.conn().execute(
+        let inserted = self.conn.execute(
             "INSERT OR IGNORE INTO pairing_requests (platform, kind, platform_user_id, platform_user_display,
                platform_chat_id, first_message, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
             params![
@@ -223,11 +234,30 @@ impl Store {
         Ok((record, inserted == 1))
     }
 
+    /// Opens a request unless `max_pending` requests already wait; pending requests made
+    /// before `expired_before` are forgotten first.
+    pub fn open_pairing(
+        &mut self,
+        request: &NewPairingRequest,
+        expired_before: i64,
+        max_pending: usize,
+    ) -> Result<OpenedRequest, StoreError> {
+        self.expire_pairing(expired_before)?;
+        if let Some(existing) = self.find_pairing(request.platform, request.kind, &request.platform_user_id)? {
+            return Ok(OpenedRequest::Existing(existing));
+        }
+        if self.pending_pairing_count()? >= max_pending {
+            return Ok(OpenedRequest::TurnedAway);
+        }
+        let (record, _) = self.create_pairing(request)?;
+        Ok(OpenedRequest::New(record))
+    }
+
     /// Forgets pending requests made before `cutoff_ms` (nobody decided them within
     /// `pairing.expire_after`); returns how many.
     pub fn expire_pairing(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
         let n = self
-            .conn()
+            .conn
             .execute("DELETE FROM pairing_requests WHERE status = 'pending' AND created_at < ?1", params![cutoff_ms])?;
         Ok(n)
     }
@@ -244,7 +274,7 @@ impl Store {
             return Err(PairingError::NotPending { id, status: current.status.as_str() });
         }
         let changed = self
-            .conn()
+            .conn
             .execute(
                 "UPDATE pairing_requests SET status = ?2, approved_trust_level = ?3, resolved_at = ?4
              WHERE id = ?1 AND status = 'pending'",
@@ -259,7 +289,7 @@ impl Store {
 
     /// Forgets a user's approval (or denial); the user has to pair again.
     pub fn revoke_user(&self, platform: Platform, user: &str) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
+        let n = self.conn.execute(
             "DELETE FROM pairing_requests WHERE platform = ?1 AND kind = 'user' AND platform_user_id = ?2",
             params![platform.as_str(), user],
         )?;
@@ -284,7 +314,7 @@ mod tests {
 
     #[test]
     fn one_request_per_user_and_decisions_stick() {
-        let store = Store::open_in_memory().unwrap();
+        let store = Db::open_in_memory().unwrap();
         let (first, created) = store.create_pairing(&request("@a:x")).unwrap();
         assert!(created);
         let (again, created) = store.create_pairing(&request("@a:x")).unwrap();
@@ -309,7 +339,7 @@ mod tests {
 
     #[test]
     fn only_undecided_requests_expire() {
-        let store = Store::open_in_memory().unwrap();
+        let store = Db::open_in_memory().unwrap();
         let (pending, _) = store.create_pairing(&request("@pending:x")).unwrap();
         let (denied, _) = store.create_pairing(&request("@denied:x")).unwrap();
         store.resolve_pairing(denied.id, PairingStatus::Denied, None).unwrap();

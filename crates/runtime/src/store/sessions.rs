@@ -2,8 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, now_ms};
-use parachute_core::ids::{ChatKey, EventId, Platform};
+use super::{Db, StoreError, now_ms};
+use parachute_core::ids::{ChatKey, EventId};
 
 /// Who wrote a history entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -49,43 +49,37 @@ pub struct HistoryEntry {
     pub at_ms: i64,
 }
 
-fn active_session(conn: &Connection, platform: Platform, chat: &str) -> Result<i64, StoreError> {
-    let existing: Option<i64> = conn
-        .prepare_cached("SELECT id FROM sessions WHERE platform = ?1 AND chat_id = ?2 AND archived_at IS NULL")?
-        .query_row(params![platform.as_str(), chat], |row| row.get(0))
-        .optional()?;
-    if let Some(id) = existing {
-        return Ok(id);
-    }
-    conn.prepare_cached("INSERT INTO sessions (platform, chat_id, created_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![platform.as_str(), chat, now_ms()])?;
-    Ok(conn.last_insert_rowid())
-}
-
 fn insert_message(
     conn: &Connection,
     session: i64,
-    role: HistoryRole,
-    sender: &str,
-    text: &str,
+    event: Option<&EventId>,
+    (role, sender, text): (HistoryRole, &str, &str),
 ) -> Result<(), StoreError> {
+    // A message replayed after a crash (taken up, not finished) is recorded once: the event id
+    // is unique within the session.
     conn.prepare_cached(
-        "INSERT INTO messages (session_id, role, sender, text, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR IGNORE INTO messages (session_id, role, sender, text, created_at, event_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![session, role.as_str(), sender, text, now_ms()])?;
+    .execute(params![session, role.as_str(), sender, text, now_ms(), event.map(EventId::as_str)])?;
     Ok(())
 }
 
-fn recent_history(conn: &Connection, chat: &ChatKey, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
+fn recent_history(
+    conn: &Connection,
+    chat: &ChatKey,
+    limit: usize,
+    without: Option<&EventId>,
+) -> Result<Vec<HistoryEntry>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT m.role, m.sender, m.text, m.created_at FROM messages m
          JOIN sessions s ON s.id = m.session_id
          WHERE s.platform = ?1 AND s.chat_id = ?2 AND s.archived_at IS NULL
+           AND (m.event_id IS NULL OR m.event_id IS NOT ?4)
          ORDER BY m.id DESC LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![chat.platform.as_str(), chat.chat.as_str(), limit as i64], |row| {
-        Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-    })?;
+    let args = params![chat.platform.as_str(), chat.chat.as_str(), limit as i64, without.map(EventId::as_str)];
+    let rows = stmt.query_map(args, |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?;
     let mut out = Vec::with_capacity(limit.min(64));
     for row in rows {
         let (role, sender, text, at_ms) = row?;
@@ -95,74 +89,92 @@ fn recent_history(conn: &Connection, chat: &ChatKey, limit: usize) -> Result<Vec
     Ok(out)
 }
 
-impl Store {
+impl Db {
     /// The id of the chat's current session, created on first use.
-    pub fn session_id(&self, chat: &ChatKey) -> Result<i64, StoreError> {
-        active_session(&self.conn(), chat.platform, chat.chat.as_str())
+    pub fn session_id(&mut self, chat: &ChatKey) -> Result<i64, StoreError> {
+        if let Some(id) = self.sessions.get(chat) {
+            return Ok(*id);
+        }
+        let platform = chat.platform.as_str();
+        let existing: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM sessions WHERE platform = ?1 AND chat_id = ?2 AND archived_at IS NULL")?
+            .query_row(params![platform, chat.chat.as_str()], |row| row.get(0))
+            .optional()?;
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                self.conn
+                    .prepare_cached("INSERT INTO sessions (platform, chat_id, created_at) VALUES (?1, ?2, ?3)")?
+                    .execute(params![platform, chat.chat.as_str(), now_ms()])?;
+                self.conn.last_insert_rowid()
+            }
+        };
+        self.sessions.insert(chat.clone(), id);
+        Ok(id)
     }
 
     /// Appends a message to the chat's current session.
     pub fn append_history(
-        &self,
+        &mut self,
         chat: &ChatKey,
         role: HistoryRole,
         sender: &str,
         text: &str,
     ) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        let session = active_session(&tx, chat.platform, chat.chat.as_str())?;
-        insert_message(&tx, session, role, sender, text)?;
-        tx.commit()?;
-        Ok(())
+        let session = self.session_id(chat)?;
+        insert_message(&self.conn, session, None, (role, sender, text))
     }
 
-    /// Starts answering a message, in one transaction: reads the last `limit` entries of the
-    /// chat's session, then records the message. Returns the session id and that history.
+    /// Starts answering a message: reads the last `limit` entries of the chat's session
+    /// (without this message), then records the message, once however often it is taken up.
+    /// Returns the session id and that history.
     pub fn begin_turn(
-        &self,
+        &mut self,
         chat: &ChatKey,
+        event: &EventId,
         sender: &str,
         text: &str,
         limit: usize,
     ) -> Result<(i64, Vec<HistoryEntry>), StoreError> {
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        let session = active_session(&tx, chat.platform, chat.chat.as_str())?;
-        let history = recent_history(&tx, chat, limit)?;
-        insert_message(&tx, session, HistoryRole::User, sender, text)?;
-        tx.commit()?;
-        Ok((session, history))
+        let session_id = self.session_id(chat)?;
+        let history = recent_history(&self.conn, chat, limit, Some(event))?;
+        insert_message(&self.conn, session_id, Some(event), (HistoryRole::User, sender, text))?;
+        Ok((session_id, history))
     }
 
-    /// Finishes an event in one transaction: optionally records an entry (the answer, or an
-    /// unaddressed group message as context) and marks the event handled.
+    /// Finishes an event: optionally records an entry (the answer, or an unaddressed group
+    /// message as context) and marks the event handled. Returns `false`, recording nothing,
+    /// when the event was finished before.
     pub fn finish_turn(
-        &self,
+        &mut self,
         chat: &ChatKey,
         event: &EventId,
         entry: Option<(HistoryRole, &str, &str)>,
-    ) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        if let Some((role, sender, text)) = entry {
-            let session = active_session(&tx, chat.platform, chat.chat.as_str())?;
-            insert_message(&tx, session, role, sender, text)?;
+    ) -> Result<bool, StoreError> {
+        if self.is_event_done(chat.platform, event)? {
+            return Ok(false);
         }
-        super::events::mark_done(&tx, chat.platform, event)?;
-        tx.commit()?;
-        Ok(())
+        if let Some((role, sender, text)) = entry {
+            let session = self.session_id(chat)?;
+            // The answer shares nothing with the message's id; context is the message itself.
+            let id = (role == HistoryRole::Context).then_some(event);
+            insert_message(&self.conn, session, id, (role, sender, text))?;
+        }
+        self.finish_event(chat.platform, event)?;
+        Ok(true)
     }
 
     /// The last `limit` messages of the chat's current session, oldest first.
     pub fn history(&self, chat: &ChatKey, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
-        recent_history(&self.conn(), chat, limit)
+        recent_history(&self.conn, chat, limit, None)
     }
 
     /// Archives the chat's current session; the next message starts a fresh one. Returns
     /// whether there was a session to archive.
-    pub fn archive_session(&self, chat: &ChatKey) -> Result<bool, StoreError> {
-        let changed = self.conn().execute(
+    pub fn archive_session(&mut self, chat: &ChatKey) -> Result<bool, StoreError> {
+        self.sessions.remove(chat);
+        let changed = self.conn.execute(
             "UPDATE sessions SET archived_at = ?3 WHERE platform = ?1 AND chat_id = ?2 AND archived_at IS NULL",
             params![chat.platform.as_str(), chat.chat.as_str(), now_ms()],
         )?;
@@ -173,10 +185,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parachute_core::ids::Platform;
 
     #[test]
     fn history_is_per_chat_bounded_and_archivable() {
-        let store = Store::open_in_memory().unwrap();
+        let mut store = Db::open_in_memory().unwrap();
         let a = ChatKey { platform: Platform::Matrix, chat: "!a:x".into() };
         let b = ChatKey { platform: Platform::Telegram, chat: "!a:x".into() };
         for i in 0..5 {
@@ -190,5 +203,23 @@ mod tests {
         assert!(store.history(&a, 10).unwrap().is_empty());
         assert_ne!(store.session_id(&a).unwrap(), first);
         assert_eq!(store.history(&b, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_replayed_message_is_recorded_once_and_not_shown_to_itself() {
+        let mut store = Db::open_in_memory().unwrap();
+        let chat = ChatKey { platform: Platform::Telegram, chat: "42".into() };
+        let event = EventId::from("7");
+        store.append_history(&chat, HistoryRole::User, "ann", "earlier").unwrap();
+        for _ in 0..2 {
+            // Taken up twice (the process stopped before the first answer was finished).
+            let (_, history) = store.begin_turn(&chat, &event, "ann", "hello", 10).unwrap();
+            let texts: Vec<_> = history.into_iter().map(|e| e.text).collect();
+            assert_eq!(texts, ["earlier"], "the message itself is not part of its own history");
+        }
+        assert!(store.finish_turn(&chat, &event, Some((HistoryRole::Assistant, "bot", "hi!"))).unwrap());
+        assert!(!store.finish_turn(&chat, &event, Some((HistoryRole::Assistant, "bot", "hi!"))).unwrap());
+        let texts: Vec<_> = store.history(&chat, 10).unwrap().into_iter().map(|e| e.text).collect();
+        assert_eq!(texts, ["earlier", "hello", "hi!"]);
     }
 }

@@ -2,17 +2,18 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use parachute_core::ids::Platform;
-use parachute_runtime::messages::{ControlError, GetStatus, Start, Stop, Test};
+use parachute_runtime::messages::{ControlError, Start, Stop, Test};
 use serde_json::json;
 
 use super::platform;
 use crate::views::status_json;
 use crate::{ApiError, ApiState};
 
+/// Read from the connectors' status channels on the HTTP worker: the answer never waits
+/// behind the actors' work.
 #[get("/bots/status")]
 pub(super) async fn status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    let statuses = state.runtime.supervisor.send(GetStatus).await?;
-    Ok(HttpResponse::Ok().json(status_json(&statuses)))
+    Ok(HttpResponse::Ok().json(status_json(&state.runtime.router.statuses())))
 }
 
 #[post("/bots/{platform}/start")]
