@@ -1,8 +1,12 @@
-//! The real pipeline: a runtime with the SQLite store in a temp vault, the echo brain, and the
-//! benchmark connector. Group messages in `all_messages` mode, so every one is answered.
+//! The real pipeline: a runtime with the SQLite store in a temp vault, the echo brain, the
+//! benchmark connector and the HTTP API. Group messages in `all_messages` mode, so every one is
+//! answered. While a burst runs, another thread asks the API for `/api/bots/status` and times
+//! each answer.
 
 use std::cell::RefCell;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parachute_core::config::{BotsConfig, config_path};
@@ -47,8 +51,12 @@ fn answered(delivered: &Delivered) -> usize {
     delivered.0.in_reply_to.as_ref().and_then(|e| e.as_str().parse().ok()).unwrap_or(usize::MAX)
 }
 
-/// Runs `body` against a freshly started runtime in its own actix system.
-fn with_runtime<T>(chats: usize, body: impl AsyncFnOnce(BenchConnector, UnboundedReceiver<Delivered>) -> T) -> T {
+/// Runs `body` against a freshly started runtime (and its HTTP API, whose address `body`
+/// gets) in its own actix system.
+fn with_runtime<T>(
+    chats: usize,
+    body: impl AsyncFnOnce(BenchConnector, UnboundedReceiver<Delivered>, SocketAddr) -> T,
+) -> T {
     actix::System::new().block_on(async move {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join(".parachute");
@@ -64,7 +72,7 @@ fn with_runtime<T>(chats: usize, body: impl AsyncFnOnce(BenchConnector, Unbounde
         config.telegram.ack_emoji = String::new();
         config.telegram.allowed_groups = (0..chats).map(group_id).collect();
         let (connector, replies, connected) = BenchConnector::new();
-        let _runtime = start_runtime(RuntimeOptions {
+        let runtime = start_runtime(RuntimeOptions {
             config,
             config_path: config_path(dir.path()),
             data_dir,
@@ -75,28 +83,75 @@ fn with_runtime<T>(chats: usize, body: impl AsyncFnOnce(BenchConnector, Unbounde
             autostart: true,
             allow_api_programs: false,
         });
+        let api = parachute_server::bind(runtime, SocketAddr::from(([127, 0, 0, 1], 0)), None).expect("api bound");
+        let api_addr = api.addrs[0];
+        actix::spawn(api.server);
         connected.await.expect("bench connector connected");
-        body(connector, replies).await
+        body(connector, replies, api_addr).await
     })
 }
 
-/// Every message injected at once; throughput and queueing latency.
-pub fn burst(chats: usize, messages: usize) -> Report {
-    with_runtime(chats, async move |connector, mut replies| {
+/// Every message injected at once; throughput and queueing latency, and the latency of
+/// `/api/bots/status` asked meanwhile.
+pub fn burst(chats: usize, messages: usize) -> (Report, Report) {
+    with_runtime(chats, async move |connector, mut replies, api| {
+        let status = StatusProbe::start(api);
         let sent = RefCell::new(Vec::with_capacity(messages));
         let start = Instant::now();
         for index in 0..messages {
             sent.borrow_mut().push(Instant::now());
             connector.inject(message(index % chats, index));
         }
-        collect(&mut replies, start, &sent, messages, |_, _| {}).await
+        let burst = collect(&mut replies, start, &sent, messages, |_, _| {}).await;
+        (burst, status.stop())
     })
+}
+
+/// Asks the API for `/api/bots/status` every millisecond from a thread of its own (one
+/// keep-alive connection), timing each answer, until stopped.
+struct StatusProbe {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Report>,
+}
+
+impl StatusProbe {
+    fn start(api: SocketAddr) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+            runtime.block_on(async move {
+                let http = reqwest::Client::new();
+                let url = format!("http://{api}/api/bots/status");
+                let (started, mut latencies) = (Instant::now(), Vec::new());
+                let mut tick = tokio::time::interval(Duration::from_millis(1));
+                while !stopped.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    let asked = Instant::now();
+                    let answer = http.get(&url).send().await.and_then(reqwest::Response::error_for_status);
+                    let body = match answer {
+                        Ok(answer) => answer.bytes().await,
+                        Err(err) => panic!("/api/bots/status failed during the burst: {err}"),
+                    };
+                    body.expect("status body");
+                    latencies.push(asked.elapsed());
+                }
+                Report::new(started.elapsed(), latencies)
+            })
+        });
+        Self { stop, thread }
+    }
+
+    fn stop(self) -> Report {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("status probe thread")
+    }
 }
 
 /// Each chat sends its next message when the previous one was answered: latency without a
 /// queue in front of it, `chats` conversations at a time.
 pub fn closed_loop(chats: usize, messages: usize) -> Report {
-    with_runtime(chats, async move |connector, mut replies| {
+    with_runtime(chats, async move |connector, mut replies, _| {
         let sent = RefCell::new(vec![Instant::now(); messages]);
         let mut next = 0;
         let start = Instant::now();
