@@ -17,6 +17,7 @@ use parachute_core::ids::Platform;
 use parachute_runtime::connector::{ConnectorError, ConnectorLink, Identity};
 use parachute_runtime::messages::{Content, Inbound, MediaRef};
 use parachute_runtime::store::now_ms;
+use parachute_runtime::tasks::AbortOnDrop;
 use secrecy::ExposeSecret;
 use tokio::sync::{Notify, mpsc};
 use twilight_gateway::error::ReceiveMessageErrorType;
@@ -89,14 +90,14 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
     // that identifies reads back on its READY instead, which covers the whole time away.
     let resuming = shared.resume.lock().ok().is_some_and(|kept| kept.is_some());
     let work = worker(shared.clone(), link.clone(), me.clone(), inbox, new_session.clone(), resuming);
-    let mut worker = AbortOnDrop(Some(tokio::spawn(work)));
-    let Some(handle) = worker.0.as_mut() else { return Ok(()) };
+    let mut worker = AbortOnDrop::new(tokio::spawn(work));
+    let Some(handle) = worker.handle() else { return Ok(()) };
     let result = tokio::select! {
         result = pump(shared, link, &identity, &me, events, &new_session) => result,
         ended = handle => return not_stored(shared, ended),
     };
     // The pump has ended and dropped its sender: the worker finishes what was received.
-    match worker.0.take() {
+    match worker.take() {
         Some(handle) => match not_stored(shared, handle.await) {
             Err(err) => Err(err),
             Ok(()) => result,
@@ -241,17 +242,6 @@ fn keep_session(shared: &Shared, shard: &Shard) {
         .map(|session| ResumeState { session: session.clone(), url: shard.resume_url().map(str::to_owned) });
     if let Ok(mut kept) = shared.resume.lock() {
         *kept = state;
-    }
-}
-
-/// Aborts a background task when the run's future is dropped (a stop) before it finished.
-struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        if let Some(handle) = &self.0 {
-            handle.abort();
-        }
     }
 }
 

@@ -2,71 +2,16 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Message, Recipient};
 use futures_util::future::BoxFuture;
 use parachute_core::config::BotsConfig;
 use parachute_core::gating::InviteAction;
 use parachute_core::ids::{ChatId, EventId, Platform};
-use serde::Serialize;
 
-use crate::messages::{Inbound, MediaRef, Reply, RoomInvite};
 use crate::store::{PairingRecord, Store};
-
-/// Why a connector could not connect, run or send. The harness decides from the kind what
-/// happens next: auth and config errors fail fast, the others reconnect.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConnectorError {
-    /// The platform rejected the credentials (401/403, `M_UNKNOWN_TOKEN`, close code 4004).
-    #[error("authentication failed: {0}")]
-    Auth(String),
-    /// The settings cannot work (missing homeserver URL, disallowed intents).
-    #[error("configuration problem: {0}")]
-    Config(String),
-    /// The platform asked to slow down; retry after this long.
-    #[error("rate limited, retry after {} ms", .0.as_millis())]
-    RateLimited(Duration),
-    /// Network errors, 5xx, timeouts, dropped connections: worth retrying.
-    #[error("{0}")]
-    Transient(String),
-}
-
-impl ConnectorError {
-    /// Whether retrying cannot help.
-    pub fn is_fatal(&self) -> bool {
-        matches!(self, ConnectorError::Auth(_) | ConnectorError::Config(_))
-    }
-}
-
-/// Why a media file was not fetched.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MediaError {
-    /// The file is over the limit: announced so (nothing was downloaded), or found so while
-    /// it streamed in (the download was cut off).
-    #[error("the file is larger than the limit of {limit} bytes")]
-    TooLarge {
-        /// Its size when announced; `None` when the download was cut off.
-        size: Option<u64>,
-        /// The limit in bytes.
-        limit: u64,
-    },
-    /// The platform refused, the network failed, or the file could not be decrypted. The text
-    /// names no secret (no token, no signed URL).
-    #[error("the file could not be fetched: {0}")]
-    Failed(String),
-}
-
-/// Who the bot is on a platform.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Identity {
-    /// The platform's id of the bot (Matrix user id, Telegram/Discord numeric id).
-    pub user_id: String,
-    /// The bot's username (Telegram `@name`, Discord `name`), if any.
-    pub username: Option<String>,
-    /// The bot's display name, if any.
-    pub display_name: Option<String>,
-}
+pub use crate::types::{ConnectorError, Identity, MediaError};
+use crate::types::{Inbound, MediaRef, Reply, RoomInvite};
 
 /// What a connector reports to its harness while it runs.
 #[derive(Debug, Clone)]

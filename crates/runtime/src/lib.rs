@@ -25,7 +25,9 @@ pub mod service_http;
 pub mod status;
 pub mod store;
 pub mod supervisor;
+pub mod tasks;
 pub mod transcriber;
+pub mod types;
 pub mod typing;
 
 pub use runtime::{RuntimeHandle, RuntimeOptions, start_runtime};

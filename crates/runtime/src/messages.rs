@@ -1,129 +1,19 @@
 //! The typed messages the actors exchange. Every lifecycle operation is one of these.
 
-use std::fmt;
 use std::sync::Arc;
 
 use actix::Message;
 use parachute_core::config::{BotsConfig, ConfigError};
-use parachute_core::gating::{Addressed, InviteAction, MessageFacts};
-use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
+
+use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_core::trust::TrustLevel;
 use serde_json::Value;
 
-use crate::connector::{ConnectorError, Identity, MediaError};
 use crate::status::ConnectorStatus;
 use crate::store::PairingRecord;
 use crate::store::pairing::PairingError;
-
-/// What a user sent.
-#[derive(Debug, Clone)]
-pub enum Content {
-    /// A text message.
-    Text(String),
-    /// A voice note or audio file, not downloaded yet: fetched through its connector only
-    /// when it is about to be transcribed.
-    Voice(MediaRef),
-}
-
-/// A media file as the platform announced it: what it is and where to fetch it, never its
-/// bytes. The connector that made it fetches it ([`Connector::fetch_media`]) only when the
-/// message is about to be transcribed, after pairing and the group rules.
-///
-/// [`Connector::fetch_media`]: crate::connector::Connector::fetch_media
-#[derive(Clone, PartialEq, Eq)]
-pub struct MediaRef {
-    /// e.g. `audio/ogg`.
-    pub mime_type: String,
-    /// The name the platform gave the file.
-    pub file_name: String,
-    /// The size the platform announced, in bytes, if it did.
-    pub size: Option<u64>,
-    /// Where the file is, as its connector reads it: Matrix the media source (JSON: the
-    /// `mxc://` URI, or the encrypted file with its key), Telegram the `file_id`, Discord the
-    /// attachment URL.
-    pub source: String,
-}
-
-impl fmt::Debug for MediaRef {
-    /// Without the source: it may hold a decryption key or a signed URL.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MediaRef")
-            .field("mime_type", &self.mime_type)
-            .field("file_name", &self.file_name)
-            .field("size", &self.size)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Audio to transcribe: a [`MediaRef`] once fetched.
-#[derive(Clone)]
-pub struct VoiceNote {
-    /// e.g. `audio/ogg`.
-    pub mime_type: String,
-    /// The name the platform gave the file.
-    pub file_name: String,
-    /// The audio bytes.
-    pub data: Arc<[u8]>,
-}
-
-impl fmt::Debug for VoiceNote {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VoiceNote")
-            .field("mime_type", &self.mime_type)
-            .field("file_name", &self.file_name)
-            .field("bytes", &self.data.len())
-            .finish()
-    }
-}
-
-/// One platform event, translated by a connector: facts only (where, who, what, whether
-/// the bot is addressed). The one way in; the gate decides what happens to it.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct Inbound {
-    /// Where it came from.
-    pub platform: Platform,
-    /// The chat it was sent in.
-    pub chat: ChatId,
-    /// Direct conversation or group.
-    pub chat_kind: ChatKind,
-    /// The chat's name, where it has one (a room or group title), for pairing requests.
-    pub chat_name: Option<String>,
-    /// Other names of the chat the connector knows (Matrix room aliases).
-    pub chat_aliases: Vec<String>,
-    /// The server the chat belongs to: a Discord guild.
-    pub guild: Option<String>,
-    /// Who sent it.
-    pub sender: UserId,
-    /// The sender's username, where the platform has one (Telegram `@name`).
-    pub sender_username: Option<String>,
-    /// The sender's display name as the platform gives it (sanitized by the pairing actor).
-    pub sender_display: String,
-    /// What was sent.
-    pub content: Content,
-    /// Whether it addresses the bot (mention, reply to the bot, command), and how.
-    pub addressed: Addressed,
-    /// The platform's id of the event, used to never answer it twice.
-    pub event_id: EventId,
-    /// When it was sent (milliseconds since the epoch).
-    pub timestamp_ms: i64,
-}
-
-impl Inbound {
-    /// What the gate needs to know of it.
-    pub fn facts(&self) -> MessageFacts<'_> {
-        MessageFacts {
-            chat_kind: self.chat_kind,
-            chat: self.chat.as_str(),
-            chat_aliases: &self.chat_aliases,
-            guild: self.guild.as_deref(),
-            sender: self.sender.as_str(),
-            sender_username: self.sender_username.as_deref(),
-            addressed: self.addressed,
-            sent_at_ms: self.timestamp_ms,
-        }
-    }
-}
+use crate::types::{ConnectorError, Identity, MediaError};
+pub use crate::types::{Content, Inbound, MediaRef, Reply, RoomInvite, VoiceNote};
 
 /// An inbound message the gate let through, with the sender's trust level.
 #[derive(Debug, Clone, Message)]
@@ -136,27 +26,6 @@ pub struct Authorized {
     /// Whether it is answered; `false` for an allowed group's message that does not address
     /// the bot, which is kept as context for later answers.
     pub answer: bool,
-}
-
-/// The bot was invited to (or added to) a room or group: the gate decides whether it joins,
-/// joins and asks the owner (a room pairing request), or stays away.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "InviteAction")]
-pub struct RoomInvite {
-    /// Which platform.
-    pub platform: Platform,
-    /// The room id.
-    pub room_id: String,
-    /// Other names of the room (aliases).
-    pub room_aliases: Vec<String>,
-    /// Its name.
-    pub room_name: String,
-    /// Who invited the bot.
-    pub inviter: String,
-    /// The inviter marked it as a direct chat.
-    pub is_direct: bool,
-    /// Anyone may join the room.
-    pub is_public: bool,
 }
 
 /// Every pairing request, newest first.
@@ -195,19 +64,6 @@ pub struct Revoke {
     pub platform: Platform,
     /// The user.
     pub user_id: String,
-}
-
-/// An answer. The one way out: the connector formats and splits it for its platform.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// Where to send it.
-    pub platform: Platform,
-    /// The chat to send it to.
-    pub chat: ChatId,
-    /// Markdown text.
-    pub text: String,
-    /// The event it answers, for reply relations and removing the ack reaction.
-    pub in_reply_to: Option<EventId>,
 }
 
 /// Why a reply was not delivered.
@@ -319,3 +175,9 @@ pub struct GetConfig;
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Value, ControlError>")]
 pub struct UpdateConfig(pub Value);
+
+/// Tells a harness (and through it its connector) about the owner's decision on one of its
+/// room requests.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct PairingDecided(pub PairingRecord);

@@ -21,7 +21,7 @@ use crate::messages::{
 use crate::metrics::Metrics;
 use crate::router::Router;
 pub use crate::store::pairing::PairingError;
-use crate::store::{NewPairingRequest, OpenedRequest, PairingRecord, Store, StoreError, now_ms};
+use crate::store::{Db, NewPairingRequest, OpenedRequest, PairingRecord, Store, StoreError, now_ms};
 
 /// The actor between connectors and the orchestrator. Its work waits on the store thread,
 /// never on SQLite: each message's handling is a future over a clone of [`Gate`].
@@ -288,12 +288,13 @@ impl Actor for Pairing {
 
 /// Answers once the message is decided and, when it is passed on, taken up by the
 /// orchestrator: the connector that sent it waits for that, so a flood slows the connector
-/// down instead of filling the actors' mailboxes.
+/// down instead of filling the actors' mailboxes. One message at a time (`AtomicResponse`):
+/// messages reach the orchestrator in the order they arrived, which keeps each chat's order.
 impl Handler<Inbound> for Pairing {
-    type Result = ResponseFuture<()>;
+    type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, inbound: Inbound, _: &mut Context<Self>) -> Self::Result {
-        Box::pin(self.gate.clone().pass(inbound))
+        AtomicResponse::new(Box::pin(fut::wrap_future(self.gate.clone().pass(inbound))))
     }
 }
 
@@ -305,20 +306,30 @@ impl Handler<RoomInvite> for Pairing {
     }
 }
 
-impl Handler<ListPairing> for Pairing {
-    type Result = ResponseFuture<Result<Vec<PairingRecord>, PairingError>>;
-
-    fn handle(&mut self, _: ListPairing, _: &mut Context<Self>) -> Self::Result {
+impl Pairing {
+    /// Reads the pairing table after forgetting expired requests, in one job.
+    fn read_unexpired<R: Send + 'static>(
+        &self,
+        read: fn(&Db) -> Result<R, StoreError>,
+    ) -> ResponseFuture<Result<R, PairingError>> {
         let cutoff = expired_before(&self.gate.config());
         let store = self.gate.store.clone();
         Box::pin(async move {
             Ok(store
                 .call(move |db| {
                     db.expire_pairing(cutoff)?;
-                    db.list_pairing()
+                    read(db)
                 })
                 .await?)
         })
+    }
+}
+
+impl Handler<ListPairing> for Pairing {
+    type Result = ResponseFuture<Result<Vec<PairingRecord>, PairingError>>;
+
+    fn handle(&mut self, _: ListPairing, _: &mut Context<Self>) -> Self::Result {
+        self.read_unexpired(Db::list_pairing)
     }
 }
 
@@ -326,16 +337,7 @@ impl Handler<CountPending> for Pairing {
     type Result = ResponseFuture<Result<usize, PairingError>>;
 
     fn handle(&mut self, _: CountPending, _: &mut Context<Self>) -> Self::Result {
-        let cutoff = expired_before(&self.gate.config());
-        let store = self.gate.store.clone();
-        Box::pin(async move {
-            Ok(store
-                .call(move |db| {
-                    db.expire_pairing(cutoff)?;
-                    db.pending_pairing_count()
-                })
-                .await?)
-        })
+        self.read_unexpired(Db::pending_pairing_count)
     }
 }
 

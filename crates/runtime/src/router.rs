@@ -8,8 +8,8 @@ use parachute_core::ids::{ChatId, EventId, Platform};
 use tokio::sync::watch;
 
 use crate::connector::MediaError;
-use crate::harness::{ConnectorHarness, PairingDecided};
-use crate::messages::{Acknowledge, Deliver, DeliveryError, FetchMedia, MediaRef, Reply, SetTyping};
+use crate::harness::ConnectorHarness;
+use crate::messages::{Acknowledge, Deliver, DeliveryError, FetchMedia, MediaRef, PairingDecided, Reply, SetTyping};
 use crate::status::ConnectorStatus;
 use crate::store::PairingRecord;
 

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::connector::Identity;
+use crate::types::Identity;
 use parachute_core::ids::Platform;
 
 /// Where a connector stands.

@@ -233,7 +233,9 @@ async fn one_message_at_a_time_per_chat_and_chats_in_parallel() {
 #[actix::test]
 async fn a_flooded_chat_skips_its_oldest_waiting_messages_and_others_are_still_answered() {
     let brain = RecordingBrain::new();
-    brain.delay_chat("flooded", Duration::from_millis(20));
+    // Long enough for the whole flood to pass the gate (one message at a time, each with a
+    // store lookup) while the first message is being answered.
+    brain.delay_chat("flooded", Duration::from_millis(150));
     let mut config = all_enabled();
     config.discord.group_mention_mode = parachute_core::gating::GroupMentionMode::AllMessages;
     let rt = TestRuntime::start(config, Some(Arc::new(brain.clone())));
@@ -253,7 +255,7 @@ async fn a_flooded_chat_skips_its_oldest_waiting_messages_and_others_are_still_a
 
     // One answered at once, CHAT_BACKLOG_LIMIT waiting, the rest skipped oldest first; one notice.
     let skipped = flood - 1 - CHAT_BACKLOG_LIMIT;
-    let replies = discord.wait_delivered(CHAT_BACKLOG_LIMIT + 2, Duration::from_secs(20)).await;
+    let replies = discord.wait_delivered(CHAT_BACKLOG_LIMIT + 2, Duration::from_secs(45)).await;
     let notices = replies.iter().filter(|r| r.text == BACKLOG_SKIPPED_TEXT).count();
     assert_eq!(notices, 1, "the chat is told once");
     let answers: Vec<_> = replies.iter().filter(|r| r.text != BACKLOG_SKIPPED_TEXT).map(|r| r.text.clone()).collect();

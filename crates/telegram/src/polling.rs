@@ -8,6 +8,7 @@ use parachute_core::gating::InviteAction;
 use parachute_core::ids::Platform;
 use parachute_runtime::connector::{ConnectorError, ConnectorLink, Identity};
 use parachute_runtime::messages::{Content, Inbound, MediaRef, RoomInvite};
+use parachute_runtime::tasks::AbortOnDrop;
 use teloxide_core::prelude::Requester;
 use teloxide_core::types::{BotCommand, ChatId};
 
@@ -84,7 +85,7 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
             offset
         }
     };
-    let _commands = AbortOnDrop(tokio::spawn(register_commands(shared.clone())));
+    let _commands = AbortOnDrop::new(tokio::spawn(register_commands(shared.clone())));
     link.connected(identity);
     tracing::info!(bot = %me.username, offset, "telegram connected");
     loop {
@@ -150,15 +151,6 @@ pub async fn leave_group(shared: &Shared, chat_id: i64) {
     match shared.bot.leave_chat(ChatId(chat_id)).await {
         Ok(_) => tracing::info!(chat = chat_id, "left a telegram group the owner denied"),
         Err(err) => tracing::warn!(chat = chat_id, error = %classify_request_error(&err), "could not leave a group"),
-    }
-}
-
-/// Aborts a background task when the run ends or is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

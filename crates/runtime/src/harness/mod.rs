@@ -23,12 +23,12 @@ use crate::connector::{
     MediaError,
 };
 use crate::messages::{
-    Acknowledge, ControlError, Deliver, DeliveryError, FetchMedia, Inbound, ReloadConfig, RoomInvite, SetTyping, Start,
-    Stop, Test,
+    Acknowledge, ControlError, Deliver, DeliveryError, FetchMedia, Inbound, PairingDecided, ReloadConfig, RoomInvite,
+    SetTyping, Start, Stop, Test,
 };
 use crate::metrics::Metrics;
 use crate::status::{ConnectorState, ConnectorStatus};
-use crate::store::{PairingRecord, now_ms};
+use crate::store::now_ms;
 
 use delivery::{DeliveryLanes, DueSend, GivenUp, SendTicket, Settled};
 pub use delivery::{MAX_QUEUED_REPLIES, MAX_QUEUED_REPLIES_PER_CHAT};
@@ -569,11 +569,6 @@ impl Handler<FetchMedia> for ConnectorHarness {
         })
     }
 }
-
-/// Tells the connector about the owner's decision on one of its room requests.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct PairingDecided(pub PairingRecord);
 
 impl Handler<PairingDecided> for ConnectorHarness {
     type Result = ();

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, params};
 
 use super::{Db, StoreError, now_ms};
-use crate::messages::{Content, Inbound, MediaRef};
+use crate::types::{Content, Inbound, MediaRef};
 use parachute_core::gating::Addressed;
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
 
