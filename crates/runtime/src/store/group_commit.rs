@@ -74,11 +74,9 @@ fn execute(db: &Db, sql: &str) -> rusqlite::Result<()> {
 /// Runs `batch` in one transaction and answers each job after the commit.
 fn commit(db: &mut Db, batch: &mut Vec<Job>) {
     if let Err(err) = execute(db, "BEGIN") {
-        tracing::error!(error = %err, "cannot begin a store transaction");
-        let reason = err.to_string();
-        for job in batch.drain(..) {
-            ((job.run)(db).answer)(Some(&reason));
-        }
+        // Not run outside a transaction: each caller hears that the store is unavailable.
+        tracing::error!(error = %err, jobs = batch.len(), "cannot begin a store transaction");
+        batch.clear();
         return;
     }
     let mut ran = Vec::with_capacity(batch.len());
@@ -98,17 +96,19 @@ fn commit(db: &mut Db, batch: &mut Vec<Job>) {
     }
 }
 
-/// Runs one job inside its own savepoint; `None` when it panicked (its caller then hears
-/// that the store is unavailable).
+/// Runs one job inside its own savepoint; `None` when it panicked or no savepoint could be
+/// opened (it is not run then, since its failure could not be undone alone): its caller then
+/// hears that the store is unavailable.
 fn run_one(db: &mut Db, job: Job) -> Option<Ran> {
-    let savepoint = execute(db, "SAVEPOINT job");
+    if let Err(err) = execute(db, "SAVEPOINT job") {
+        tracing::error!(error = %err, "cannot open a store savepoint; job not run");
+        return None;
+    }
     let outcome = catch_unwind(AssertUnwindSafe(|| (job.run)(db)));
     let keep = matches!(&outcome, Ok(ran) if ran.succeeded);
-    if savepoint.is_ok() {
-        let undone = if keep { Ok(()) } else { execute(db, "ROLLBACK TO job") };
-        if let Err(err) = undone.and_then(|()| execute(db, "RELEASE job")) {
-            tracing::error!(error = %err, "store savepoint not closed");
-        }
+    let undone = if keep { Ok(()) } else { execute(db, "ROLLBACK TO job") };
+    if let Err(err) = undone.and_then(|()| execute(db, "RELEASE job")) {
+        tracing::error!(error = %err, "store savepoint not closed");
     }
     if !keep {
         db.sessions.clear();
