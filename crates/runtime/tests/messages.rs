@@ -381,6 +381,10 @@ async fn decisions_history_and_handled_events_survive_a_restart() {
     fake.wait_delivered(3, WAIT).await;
     fake.inject(dm(Platform::Matrix, "@ann:x", "remember me", "r3"));
     fake.wait_delivered(4, WAIT).await;
+    // Answered means recorded too: the turn is finished (in the store) just after the reply
+    // was delivered.
+    let recorded = || parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Matrix, "r3");
+    assert!(wait_until(WAIT, recorded).await);
 
     let brain = RecordingBrain::new();
     let rt = rt.restart(Some(Arc::new(brain.clone()))).await;
