@@ -11,6 +11,11 @@
 //! The end-to-end modes start the `parachute` binary next to this one: build both with
 //! `cargo build --release -p parachute -p parachute-bench`.
 
+/// The server's allocator (see `src/main.rs`), so the in-process pipeline measures what the
+/// server runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod connector;
 mod floor;
 mod idle;

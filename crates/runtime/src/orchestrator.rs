@@ -225,13 +225,25 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
     }
     // Only a finished event is recorded: one that was taken up but not finished when the
     // process stopped is handled again (its connector's inbox brings it back). One that was
-    // finished while this copy waited in the queue is dropped here.
-    let event = inbound.event_id.clone();
-    if shared.store.call(move |db| db.is_event_done(platform, &event)).await? {
-        shared.metrics.duplicate(platform);
-        tracing::debug!(%platform, event = %inbound.event_id, "already handled, dropped");
-        return Ok(());
-    }
+    // finished while this copy waited in the queue is dropped here. A plain text message
+    // begins its turn in the same job that asks.
+    let begun = match (&command, text) {
+        (None, Some(text)) => match begin_new_turn(&shared, &config, &msg, text).await? {
+            Some(turn) => Some(turn),
+            None => {
+                dropped_as_done(&shared, inbound);
+                return Ok(());
+            }
+        },
+        _ => {
+            let event = inbound.event_id.clone();
+            if shared.store.call(move |db| db.is_event_done(platform, &event)).await? {
+                dropped_as_done(&shared, inbound);
+                return Ok(());
+            }
+            None
+        }
+    };
     // Answered: only now (after the gate) does the message get the ack reaction. Not awaited; the reply's delivery removes it.
     shared.router.acknowledge(platform, &inbound.chat, &inbound.event_id);
 
@@ -247,7 +259,7 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
         Some(Command::Journal(text)) => (write_journal(&shared, &config, &msg, &chat, text).await, None),
         None => {
             shared.router.typing(platform, &inbound.chat, true);
-            let answered = converse(&shared, &config, &msg, brain.as_ref()).await;
+            let answered = converse(&shared, &config, &msg, brain.as_ref(), begun).await;
             shared.router.typing(platform, &inbound.chat, false);
             answered?
         }
@@ -266,6 +278,57 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
             Ok(())
         }
     }
+}
+
+/// Counts a message that was handled before it came up here.
+fn dropped_as_done(shared: &Shared, inbound: &crate::messages::Inbound) {
+    shared.metrics.duplicate(inbound.platform);
+    tracing::debug!(platform = %inbound.platform, event = %inbound.event_id, "already handled, dropped");
+}
+
+/// The session and the history (without the message) a turn is answered in.
+type Turn = (i64, Vec<HistoryEntry>);
+
+/// What a turn's job needs: the chat, the message's event, sender and text, and how much
+/// history to read.
+struct TurnStart {
+    chat: ChatKey,
+    event: EventId,
+    sender: String,
+    text: String,
+    limit: usize,
+}
+
+impl TurnStart {
+    fn new(config: &BotsConfig, msg: &Authorized, text: &str) -> Self {
+        let inbound = &msg.inbound;
+        Self {
+            chat: ChatKey { platform: inbound.platform, chat: inbound.chat.clone() },
+            event: inbound.event_id.clone(),
+            sender: inbound.sender_display.clone(),
+            text: text.to_owned(),
+            limit: config.brain.history_messages + config.brain.group_context_messages,
+        }
+    }
+}
+
+/// Begins the turn of `msg` about `text` (its transcript, for a voice note): records it in
+/// history and reads the history before it.
+async fn begin_turn(shared: &Shared, config: &BotsConfig, msg: &Authorized, text: &str) -> Result<Turn, StoreError> {
+    let t = TurnStart::new(config, msg, text);
+    shared.store.call(move |db| db.begin_turn(&t.chat, &t.event, &t.sender, &t.text, t.limit)).await
+}
+
+/// [`begin_turn`] in the same job that asks whether the message was handled before (`None`,
+/// nothing recorded, when it was).
+async fn begin_new_turn(
+    shared: &Shared,
+    config: &BotsConfig,
+    msg: &Authorized,
+    text: &str,
+) -> Result<Option<Turn>, StoreError> {
+    let t = TurnStart::new(config, msg, text);
+    shared.store.call(move |db| db.begin_new_turn(&t.chat, &t.event, &t.sender, &t.text, t.limit)).await
 }
 
 /// Records an event as finished, with its history entry if any, in one job; `false` when it
@@ -317,9 +380,16 @@ async fn converse(
     config: &BotsConfig,
     msg: &Authorized,
     brain: &dyn Brain,
+    begun: Option<Turn>,
 ) -> Result<(String, Option<String>), StoreError> {
     let media = match &msg.inbound.content {
-        Content::Text(text) => return ask_brain(shared, config, msg, brain, text).await,
+        Content::Text(text) => {
+            let turn = match begun {
+                Some(turn) => turn,
+                None => begin_turn(shared, config, msg, text).await?,
+            };
+            return ask_brain(shared, config, msg, brain, text, turn).await;
+        }
         Content::Voice(media) => media,
     };
     let chat = ChatKey { platform: msg.inbound.platform, chat: msg.inbound.chat.clone() };
@@ -334,7 +404,8 @@ async fn converse(
     };
     match transcriber.transcribe(&note).await {
         Ok(transcript) => {
-            let (answer, remember) = ask_brain(shared, config, msg, brain, &transcript).await?;
+            let turn = begin_turn(shared, config, msg, &transcript).await?;
+            let (answer, remember) = ask_brain(shared, config, msg, brain, &transcript, turn).await?;
             Ok((format!("{}\n\n{answer}", quote_line(&transcript)), remember))
         }
         Err(TranscribeError::NothingHeard) => Ok((NOTHING_HEARD_TEXT.to_owned(), None)),
@@ -368,21 +439,19 @@ async fn fetch_voice(shared: &Shared, chat: &ChatKey, media: &MediaRef, limit: u
     }
 }
 
-/// Asks the brain about `text` within the chat's session; a failure becomes a short apology.
+/// Asks the brain about `text` within the chat's session (`turn`, begun for it); a failure
+/// becomes a short apology.
 async fn ask_brain(
     shared: &Shared,
     config: &BotsConfig,
     msg: &Authorized,
     brain: &dyn Brain,
     text: &str,
+    (session_id, history): Turn,
 ) -> Result<(String, Option<String>), StoreError> {
     let inbound = &msg.inbound;
     let chat = ChatKey { platform: inbound.platform, chat: inbound.chat.clone() };
     let (dialogue, context) = (config.brain.history_messages, config.brain.group_context_messages);
-    let (event, sender, message) = (inbound.event_id.clone(), inbound.sender_display.clone(), text.to_owned());
-    let turn_chat = chat.clone();
-    let (session_id, history) =
-        shared.store.call(move |db| db.begin_turn(&turn_chat, &event, &sender, &message, dialogue + context)).await?;
     let request = BrainRequest {
         session_id,
         platform: inbound.platform,

@@ -3,17 +3,22 @@
 //! owner's pairing decisions, mention mode, trust level), runs the owner's approve/deny
 //! workflow for unknown DM users and rooms (at most `pairing.max_pending` waiting, each
 //! forgotten after `pairing.expire_after`), and passes what is allowed on.
+//!
+//! Messages are decided in batches: everything that arrived while the previous batch was
+//! decided is looked up in one store job, then passed on in arrival order (one batch at a
+//! time, which keeps each chat's order).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use parachute_core::config::BotsConfig;
-use parachute_core::gating::{InviteAction, InviteFacts, Verdict, decide, decide_invite};
+use parachute_core::gating::{GateRules, InviteAction, InviteFacts, Verdict, decide, decide_invite};
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform};
-use parachute_core::pairing::{PairingKind, PairingStatus, texts};
+use parachute_core::pairing::{KnownSender, PairingKind, PairingStatus, texts};
 use parachute_core::sanitize::sanitize_display_name;
 use parachute_core::trust::TrustLevel;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::messages::{
     Approve, Authorized, Content, CountPending, Deny, Inbound, ListPairing, Reply, Revoke, RoomInvite,
@@ -23,10 +28,19 @@ use crate::router::Router;
 pub use crate::store::pairing::PairingError;
 use crate::store::{Db, NewPairingRequest, OpenedRequest, PairingRecord, Store, StoreError, now_ms};
 
+/// Most messages decided in one batch (one store job looks them all up).
+const GATE_BATCH: usize = 512;
+
 /// The actor between connectors and the orchestrator. Its work waits on the store thread,
-/// never on SQLite: each message's handling is a future over a clone of [`Gate`].
+/// never on SQLite: each batch's handling is a future over a clone of [`Gate`].
 pub struct Pairing {
     gate: Gate,
+    /// Messages waiting for the next batch, in arrival order, each with the wait of the
+    /// connector that handed it over. Bounded by the connectors: each hands over one message
+    /// at a time and waits until it is taken up (`ConnectorLink::inbound`).
+    waiting: VecDeque<(Inbound, oneshot::Sender<()>)>,
+    /// Whether a batch is being decided; the next starts when it is done.
+    deciding: bool,
 }
 
 /// What deciding a message needs; cheap to clone into each message's future.
@@ -48,8 +62,79 @@ impl Pairing {
         router: Router,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { gate: Gate { store, config, orchestrator, router, metrics } }
+        Self { gate: Gate { store, config, orchestrator, router, metrics }, waiting: VecDeque::new(), deciding: false }
     }
+
+    /// Starts deciding the waiting messages unless a batch is being decided.
+    fn decide_next(&mut self, ctx: &mut Context<Self>) {
+        if self.deciding || self.waiting.is_empty() {
+            return;
+        }
+        let take = self.waiting.len().min(GATE_BATCH);
+        let batch: Vec<_> = self.waiting.drain(..take).collect();
+        self.deciding = true;
+        ctx.spawn(self.gate.clone().pass_batch(batch).into_actor(self).map(|(), act, ctx| {
+            act.deciding = false;
+            act.decide_next(ctx);
+        }));
+    }
+}
+
+/// What the gate looks up for one message: where it comes from, and whose pairing decides it.
+struct LookupKey {
+    platform: Platform,
+    event: EventId,
+    kind: PairingKind,
+    subject: String,
+}
+
+impl LookupKey {
+    fn of(inbound: &Inbound) -> Self {
+        let (kind, subject) = match inbound.chat_kind {
+            ChatKind::Direct => (PairingKind::User, inbound.sender.0.clone()),
+            ChatKind::Group => (PairingKind::Room, inbound.chat.0.clone()),
+        };
+        Self { platform: inbound.platform, event: inbound.event_id.clone(), kind, subject }
+    }
+}
+
+/// The gate rules of each platform met in a batch, built once per batch from one config.
+struct RulesByPlatform<'a> {
+    config: &'a BotsConfig,
+    built: Vec<(Platform, GateRules)>,
+}
+
+impl<'a> RulesByPlatform<'a> {
+    fn new(config: &'a BotsConfig) -> Self {
+        Self { config, built: Vec::with_capacity(3) }
+    }
+
+    fn of(&mut self, platform: Platform) -> &GateRules {
+        let index = match self.built.iter().position(|(built, _)| *built == platform) {
+            Some(index) => index,
+            None => {
+                self.built.push((platform, self.config.gate_rules(platform)));
+                self.built.len() - 1
+            }
+        };
+        &self.built[index].1
+    }
+}
+
+/// What the store knows about one message: `None` when it was handled before, else the
+/// owner's decision about its sender (a DM) or room (a group), if any.
+type LookedUp = Option<Option<KnownSender>>;
+
+/// The lookups of a batch, in one job.
+fn look_up(db: &mut Db, keys: &[LookupKey]) -> Result<Vec<LookedUp>, StoreError> {
+    keys.iter()
+        .map(|key| {
+            if db.is_event_done(key.platform, &key.event)? {
+                return Ok(None);
+            }
+            Ok(Some(db.find_pairing(key.platform, key.kind, &key.subject)?.as_ref().map(PairingRecord::as_known)))
+        })
+        .collect()
 }
 
 /// Sends a short text of the pairing workflow (not awaited; a failure is logged).
@@ -97,48 +182,71 @@ impl Gate {
         }
     }
 
-    /// Puts one message through the gate and, when it passes, waits until the orchestrator
-    /// took it up. A dropped message, or one that pairing took, is recorded as handled.
-    async fn pass(self, mut inbound: Inbound) {
-        inbound.sender_display = sanitize_display_name(&inbound.sender_display, inbound.sender.as_str());
-        let (platform, event) = (inbound.platform, inbound.event_id.clone());
-        match self.decide_message(inbound).await {
-            Ok(Some(authorized)) => {
-                let _ = self.orchestrator.send(authorized).await;
-            }
-            Ok(None) => {}
+    /// Puts a batch through the gate: one store job looks every message up, then each is
+    /// decided and, when it passes, handed to the orchestrator, in arrival order. A message's
+    /// connector hears back once it was taken up (passed on, or its drop recorded).
+    async fn pass_batch(self, mut batch: Vec<(Inbound, oneshot::Sender<()>)>) {
+        for (inbound, _) in &mut batch {
+            inbound.sender_display = sanitize_display_name(&inbound.sender_display, inbound.sender.as_str());
+        }
+        let keys: Vec<LookupKey> = batch.iter().map(|(inbound, _)| LookupKey::of(inbound)).collect();
+        let looked_up = match self.store.call(move |db| look_up(db, &keys)).await {
+            Ok(looked_up) => looked_up,
             Err(err) => {
-                tracing::error!(%platform, event = %event, error = %err, "pairing check failed; message left unhandled");
+                tracing::error!(messages = batch.len(), error = %err, "pairing check failed; messages left unhandled");
+                return;
             }
+        };
+        let config = self.config();
+        let (mut rules, mut finished, mut taken) = (RulesByPlatform::new(&config), Vec::new(), Vec::new());
+        for ((inbound, taken_up), known) in batch.into_iter().zip(looked_up) {
+            let Some(known) = known else {
+                self.metrics.duplicate(inbound.platform);
+                let _ = taken_up.send(());
+                continue;
+            };
+            let (platform, event) = (inbound.platform, inbound.event_id.clone());
+            let rules = rules.of(platform);
+            match self.decide_message(&config, rules, inbound, known).await {
+                Ok(Some(authorized)) => {
+                    let _ = self.orchestrator.send(authorized).await;
+                    let _ = taken_up.send(());
+                }
+                Ok(None) => {
+                    finished.push((platform, event));
+                    taken.push(taken_up);
+                }
+                Err(err) => {
+                    tracing::error!(%platform, event = %event, error = %err, "pairing check failed; message left unhandled");
+                }
+            }
+        }
+        if finished.is_empty() {
+            return;
+        }
+        let recorded = self
+            .store
+            .call(move |db| finished.iter().try_for_each(|(platform, event)| db.finish_event(*platform, event)))
+            .await;
+        if let Err(err) = recorded {
+            tracing::error!(messages = taken.len(), error = %err, "messages not answered could not be recorded as handled");
+        }
+        for taken_up in taken {
+            let _ = taken_up.send(());
         }
     }
 
-    /// The gate's verdict on a message, acted on: `Some` to pass on, `None` when it was a
-    /// duplicate, dropped or taken by pairing.
-    async fn decide_message(&self, inbound: Inbound) -> Result<Option<Authorized>, StoreError> {
-        let config = self.config();
-        let rules = config.gate_rules(inbound.platform);
-        let (kind, subject) = match inbound.chat_kind {
-            ChatKind::Direct => (PairingKind::User, inbound.sender.0.clone()),
-            ChatKind::Group => (PairingKind::Room, inbound.chat.0.clone()),
-        };
-        let (platform, event) = (inbound.platform, inbound.event_id.clone());
-        // One job: whether the event was handled, and what the owner decided about its
-        // sender (a DM) or room (a group).
-        let looked_up = self
-            .store
-            .call(move |db| {
-                if db.is_event_done(platform, &event)? {
-                    return Ok(None);
-                }
-                Ok(Some(db.find_pairing(platform, kind, &subject)?.as_ref().map(PairingRecord::as_known)))
-            })
-            .await?;
-        let Some(known) = looked_up else {
-            self.metrics.duplicate(platform);
-            return Ok(None);
-        };
-        let verdict = decide(&rules, &inbound.facts(), known, expired_before(&config));
+    /// The gate's verdict on a message, acted on: `Some` to pass on, `None` when it was
+    /// dropped or taken by pairing (then it is to be recorded as handled).
+    async fn decide_message(
+        &self,
+        config: &BotsConfig,
+        rules: &GateRules,
+        inbound: Inbound,
+        known: Option<KnownSender>,
+    ) -> Result<Option<Authorized>, StoreError> {
+        let platform = inbound.platform;
+        let verdict = decide(rules, &inbound.facts(), known, expired_before(config));
         tracing::debug!(%platform, chat = %inbound.chat, event = %inbound.event_id, ?verdict, "gate");
         match verdict {
             Verdict::Answer(trust_level) => return Ok(Some(Authorized { inbound, trust_level, answer: true })),
@@ -156,8 +264,6 @@ impl Gate {
                 tracing::debug!(%platform, chat = %inbound.chat, ?reason, "message not answered");
             }
         }
-        let event = inbound.event_id;
-        self.store.call(move |db| db.finish_event(platform, &event)).await?;
         Ok(None)
     }
 
@@ -288,13 +394,19 @@ impl Actor for Pairing {
 
 /// Answers once the message is decided and, when it is passed on, taken up by the
 /// orchestrator: the connector that sent it waits for that, so a flood slows the connector
-/// down instead of filling the actors' mailboxes. One message at a time (`AtomicResponse`):
-/// messages reach the orchestrator in the order they arrived, which keeps each chat's order.
+/// down instead of filling the actors' mailboxes. Batches are decided one at a time, each in
+/// arrival order: messages reach the orchestrator in the order they arrived, which keeps each
+/// chat's order.
 impl Handler<Inbound> for Pairing {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, inbound: Inbound, _: &mut Context<Self>) -> Self::Result {
-        AtomicResponse::new(Box::pin(fut::wrap_future(self.gate.clone().pass(inbound))))
+    fn handle(&mut self, inbound: Inbound, ctx: &mut Context<Self>) -> Self::Result {
+        let (taken_up, taken) = oneshot::channel();
+        self.waiting.push_back((inbound, taken_up));
+        self.decide_next(ctx);
+        Box::pin(async move {
+            let _ = taken.await;
+        })
     }
 }
 

@@ -88,7 +88,7 @@ fn commit(db: &mut Db, batch: &mut Vec<Job>) {
     let failure = execute(db, "COMMIT").err().map(|err| {
         tracing::error!(error = %err, jobs = ran.len(), "store transaction did not commit");
         let _ = execute(db, "ROLLBACK");
-        db.sessions.clear();
+        db.forget_held();
         err.to_string()
     });
     for done in ran {
@@ -111,7 +111,7 @@ fn run_one(db: &mut Db, job: Job) -> Option<Ran> {
         tracing::error!(error = %err, "store savepoint not closed");
     }
     if !keep {
-        db.sessions.clear();
+        db.forget_held();
     }
     match outcome {
         Ok(ran) => Some(ran),
@@ -189,5 +189,33 @@ mod tests {
             .call_blocking(|db: &mut Db| Ok(db.conn.query_row("SELECT COUNT(*) FROM cursors", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(stored, 200);
+    }
+
+    #[test]
+    fn history_held_in_memory_never_shows_a_rolled_back_entry() {
+        use parachute_core::ids::{ChatKey, EventId, Platform};
+
+        use crate::store::HistoryRole;
+
+        let store = Store::open_in_memory().unwrap();
+        let chat = ChatKey { platform: Platform::Telegram, chat: "42".into() };
+        let turn = |event: &'static str| {
+            let chat = chat.clone();
+            move |db: &mut Db| {
+                let (_, history) = db.begin_turn(&chat, &EventId::from(event), "ann", event, 10)?;
+                Ok(history.into_iter().map(|entry| entry.text).collect::<Vec<_>>())
+            }
+        };
+        assert!(store.call_blocking(turn("first")).unwrap().is_empty());
+        let rolled_back = store.call_blocking({
+            let chat = chat.clone();
+            move |db: &mut Db| {
+                db.append_history(&chat, HistoryRole::Assistant, "bot", "never stored")?;
+                Err::<(), _>(StoreError::Corrupt { table: "test", value: "refused".into() })
+            }
+        });
+        assert!(rolled_back.is_err());
+        assert_eq!(store.call_blocking(turn("second")).unwrap(), ["first"], "the rolled-back answer is not shown");
+        assert_eq!(store.call_blocking(turn("third")).unwrap(), ["first", "second"], "held again after the read");
     }
 }

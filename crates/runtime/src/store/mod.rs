@@ -12,6 +12,7 @@ mod group_commit;
 mod inbox;
 mod migrations;
 pub mod pairing;
+mod recent;
 mod sessions;
 
 use std::collections::HashMap;
@@ -66,9 +67,10 @@ pub enum StoreError {
 /// writes needs no transaction of its own.
 pub struct Db {
     conn: Connection,
-    /// The active session id per chat (a lookup per message otherwise). Cleared whenever a
-    /// job or a commit fails, so it never holds an id that was rolled back.
+    /// The active session id per chat (a lookup per message otherwise).
     sessions: HashMap<ChatKey, i64>,
+    /// The latest history of active sessions (a read per turn otherwise).
+    recent: recent::RecentHistory,
 }
 
 impl Db {
@@ -110,9 +112,19 @@ impl Db {
     fn init(conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
+        // A cached statement runs as prepared: without this, binding a value the planner looked
+        // at (such as a `LIMIT ?`) makes SQLite prepare the statement again on every run.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::migrate(&conn)?;
-        Ok(Self { conn, sessions: HashMap::new() })
+        Ok(Self { conn, sessions: HashMap::new(), recent: recent::RecentHistory::default() })
+    }
+
+    /// Forgets what is held in memory: called whenever a job or a commit fails, so nothing
+    /// held was rolled back.
+    pub(crate) fn forget_held(&mut self) {
+        self.sessions.clear();
+        self.recent.clear();
     }
 }
 

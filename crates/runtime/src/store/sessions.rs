@@ -2,6 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::recent::{Remembered, pick, rows_needed};
 use super::{Db, StoreError, now_ms};
 use parachute_core::ids::{ChatKey, EventId};
 
@@ -49,41 +50,50 @@ pub struct HistoryEntry {
     pub at_ms: i64,
 }
 
+/// Stores an entry; `None` when its event is recorded in the session already (a message
+/// replayed after a crash, taken up but not finished, is recorded once).
 fn insert_message(
     conn: &Connection,
     session: i64,
     event: Option<&EventId>,
     (role, sender, text): (HistoryRole, &str, &str),
-) -> Result<(), StoreError> {
-    // A message replayed after a crash (taken up, not finished) is recorded once: the event id
-    // is unique within the session.
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO messages (session_id, role, sender, text, created_at, event_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![session, role.as_str(), sender, text, now_ms(), event.map(EventId::as_str)])?;
-    Ok(())
+) -> Result<Option<Remembered>, StoreError> {
+    let at_ms = now_ms();
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO messages (session_id, role, sender, text, created_at, event_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![session, role.as_str(), sender, text, at_ms, event.map(EventId::as_str)])?;
+    Ok((inserted > 0).then(|| Remembered {
+        event: event.map(|event| event.as_str().to_owned()),
+        entry: HistoryEntry { role, sender: sender.to_owned(), text: text.to_owned(), at_ms },
+    }))
 }
 
-fn recent_history(
-    conn: &Connection,
-    chat: &ChatKey,
-    limit: usize,
-    without: Option<&EventId>,
-) -> Result<Vec<HistoryEntry>, StoreError> {
+/// A text column's value, borrowed from its row.
+fn text_of(value: rusqlite::types::ValueRef<'_>) -> Result<&str, StoreError> {
+    value.as_str().map_err(|err| StoreError::Corrupt { table: "messages", value: err.to_string() })
+}
+
+/// The last `rows` entries of session `session`, oldest first: one scan of the session's index.
+fn read_session(conn: &Connection, session: i64, rows: usize) -> Result<Vec<Remembered>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT m.role, m.sender, m.text, m.created_at FROM messages m
-         JOIN sessions s ON s.id = m.session_id
-         WHERE s.platform = ?1 AND s.chat_id = ?2 AND s.archived_at IS NULL
-           AND (m.event_id IS NULL OR m.event_id IS NOT ?4)
-         ORDER BY m.id DESC LIMIT ?3",
+        "SELECT role, sender, text, created_at, event_id FROM messages
+         WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
-    let args = params![chat.platform.as_str(), chat.chat.as_str(), limit as i64, without.map(EventId::as_str)];
-    let rows = stmt.query_map(args, |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?;
-    let mut out = Vec::with_capacity(limit.min(64));
-    for row in rows {
-        let (role, sender, text, at_ms) = row?;
-        out.push(HistoryEntry { role: HistoryRole::parse(&role)?, sender, text, at_ms });
+    let mut found = stmt.query(params![session, i64::try_from(rows).unwrap_or(i64::MAX)])?;
+    let mut out = Vec::with_capacity(rows.min(64));
+    while let Some(row) = found.next()? {
+        out.push(Remembered {
+            event: row.get_ref(4)?.as_str_or_null().ok().flatten().map(str::to_owned),
+            entry: HistoryEntry {
+                role: HistoryRole::parse(text_of(row.get_ref(0)?)?)?,
+                sender: text_of(row.get_ref(1)?)?.to_owned(),
+                text: text_of(row.get_ref(2)?)?.to_owned(),
+                at_ms: row.get(3)?,
+            },
+        });
     }
     out.reverse();
     Ok(out)
@@ -95,18 +105,12 @@ impl Db {
         if let Some(id) = self.sessions.get(chat) {
             return Ok(*id);
         }
-        let platform = chat.platform.as_str();
-        let existing: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT id FROM sessions WHERE platform = ?1 AND chat_id = ?2 AND archived_at IS NULL")?
-            .query_row(params![platform, chat.chat.as_str()], |row| row.get(0))
-            .optional()?;
-        let id = match existing {
+        let id = match self.active_session(chat)? {
             Some(id) => id,
             None => {
                 self.conn
                     .prepare_cached("INSERT INTO sessions (platform, chat_id, created_at) VALUES (?1, ?2, ?3)")?
-                    .execute(params![platform, chat.chat.as_str(), now_ms()])?;
+                    .execute(params![chat.platform.as_str(), chat.chat.as_str(), now_ms()])?;
                 self.conn.last_insert_rowid()
             }
         };
@@ -123,7 +127,39 @@ impl Db {
         text: &str,
     ) -> Result<(), StoreError> {
         let session = self.session_id(chat)?;
-        insert_message(&self.conn, session, None, (role, sender, text))
+        self.insert(session, None, (role, sender, text))
+    }
+
+    /// Stores an entry and lets the held history follow it.
+    fn insert(
+        &mut self,
+        session: i64,
+        event: Option<&EventId>,
+        entry: (HistoryRole, &str, &str),
+    ) -> Result<(), StoreError> {
+        if let Some(remembered) = insert_message(&self.conn, session, event, entry)? {
+            self.recent.push(session, remembered);
+        }
+        Ok(())
+    }
+
+    /// The last `limit` entries of session `session`, oldest first, leaving out the entry of
+    /// event `without` (a message replayed after a crash is in its session already): from
+    /// memory when the session is held, else read (and held from then on).
+    fn session_history(
+        &mut self,
+        session: i64,
+        limit: usize,
+        without: Option<&EventId>,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        if let Some(history) = self.recent.get(session, limit, without) {
+            return Ok(history);
+        }
+        let rows = rows_needed(limit, without);
+        let read = read_session(&self.conn, session, rows)?;
+        let history = pick(read.iter(), limit, without);
+        self.recent.hold(session, read, rows);
+        Ok(history)
     }
 
     /// Starts answering a message: reads the last `limit` entries of the chat's session
@@ -138,9 +174,25 @@ impl Db {
         limit: usize,
     ) -> Result<(i64, Vec<HistoryEntry>), StoreError> {
         let session_id = self.session_id(chat)?;
-        let history = recent_history(&self.conn, chat, limit, Some(event))?;
-        insert_message(&self.conn, session_id, Some(event), (HistoryRole::User, sender, text))?;
+        let history = self.session_history(session_id, limit, Some(event))?;
+        self.insert(session_id, Some(event), (HistoryRole::User, sender, text))?;
         Ok((session_id, history))
+    }
+
+    /// [`Db::begin_turn`] for an event not handled before; `None`, recording nothing, when it
+    /// was (one job where asking first would be another).
+    pub fn begin_new_turn(
+        &mut self,
+        chat: &ChatKey,
+        event: &EventId,
+        sender: &str,
+        text: &str,
+        limit: usize,
+    ) -> Result<Option<(i64, Vec<HistoryEntry>)>, StoreError> {
+        if self.is_event_done(chat.platform, event)? {
+            return Ok(None);
+        }
+        self.begin_turn(chat, event, sender, text, limit).map(Some)
     }
 
     /// Finishes an event: optionally records an entry (the answer, or an unaddressed group
@@ -159,7 +211,7 @@ impl Db {
             let session = self.session_id(chat)?;
             // The answer shares nothing with the message's id; context is the message itself.
             let id = (role == HistoryRole::Context).then_some(event);
-            insert_message(&self.conn, session, id, (role, sender, text))?;
+            self.insert(session, id, (role, sender, text))?;
         }
         self.finish_event(chat.platform, event)?;
         Ok(true)
@@ -167,12 +219,33 @@ impl Db {
 
     /// The last `limit` messages of the chat's current session, oldest first.
     pub fn history(&self, chat: &ChatKey, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
-        recent_history(&self.conn, chat, limit, None)
+        match self.active_session(chat)? {
+            Some(session) => match self.recent.get(session, limit, None) {
+                Some(history) => Ok(history),
+                None => Ok(pick(read_session(&self.conn, session, limit)?.iter(), limit, None)),
+            },
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The chat's current session, if it has one.
+    fn active_session(&self, chat: &ChatKey) -> Result<Option<i64>, StoreError> {
+        if let Some(id) = self.sessions.get(chat) {
+            return Ok(Some(*id));
+        }
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM sessions WHERE platform = ?1 AND chat_id = ?2 AND archived_at IS NULL")?
+            .query_row(params![chat.platform.as_str(), chat.chat.as_str()], |row| row.get(0))
+            .optional()?)
     }
 
     /// Archives the chat's current session; the next message starts a fresh one. Returns
     /// whether there was a session to archive.
     pub fn archive_session(&mut self, chat: &ChatKey) -> Result<bool, StoreError> {
+        if let Some(session) = self.active_session(chat)? {
+            self.recent.forget(session);
+        }
         self.sessions.remove(chat);
         let changed = self.conn.execute(
             "UPDATE sessions SET archived_at = ?3 WHERE platform = ?1 AND chat_id = ?2 AND archived_at IS NULL",
@@ -218,6 +291,7 @@ mod tests {
             assert_eq!(texts, ["earlier"], "the message itself is not part of its own history");
         }
         assert!(store.finish_turn(&chat, &event, Some((HistoryRole::Assistant, "bot", "hi!"))).unwrap());
+        assert_eq!(store.begin_new_turn(&chat, &event, "ann", "hello", 10).unwrap(), None, "handled: no new turn");
         assert!(!store.finish_turn(&chat, &event, Some((HistoryRole::Assistant, "bot", "hi!"))).unwrap());
         let texts: Vec<_> = store.history(&chat, 10).unwrap().into_iter().map(|e| e.text).collect();
         assert_eq!(texts, ["earlier", "hello", "hi!"]);
