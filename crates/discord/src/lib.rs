@@ -58,7 +58,7 @@ pub(crate) struct Shared {
     /// The bot's managed roles by guild.
     pub(crate) roles: Mutex<HashMap<Id<GuildMarker>, Vec<Id<RoleMarker>>>>,
     /// Typing renewal tasks by channel id.
-    pub(crate) typing: parachute_runtime::typing::TypingRenewals,
+    pub(crate) typing: std::sync::Arc<parachute_runtime::typing::TypingRenewals>,
     /// Ack reactions being sent, by event id, for the reply to wait for before removing.
     pub(crate) acks: parachute_runtime::ack::PendingAcks<()>,
     /// Accepted messages and each channel's read-back cursor.
@@ -129,7 +129,7 @@ impl Connector for DiscordConnector {
     fn run(&self, link: ConnectorLink) -> BoxFuture<'static, Result<(), ConnectorError>> {
         let shared = self.shared.clone();
         Box::pin(async move {
-            let _typing_guard = outbound::TypingGuard(shared.clone());
+            let _typing = shared.typing.stop_all_on_drop();
             gateway::run(&shared, &link).await
         })
     }

@@ -105,12 +105,3 @@ async fn trigger_typing(shared: &Shared, channel: Id<ChannelMarker>) {
         tracing::debug!(error = %classify_http(&err), "triggering typing failed");
     }
 }
-
-/// Stops every typing renewal when a run ends (also when its future is dropped).
-pub struct TypingGuard(pub Arc<Shared>);
-
-impl Drop for TypingGuard {
-    fn drop(&mut self) {
-        self.0.typing.stop_all();
-    }
-}

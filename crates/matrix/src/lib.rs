@@ -16,7 +16,7 @@ mod sync_loop;
 pub use sync_loop::SYNC_TOKEN;
 pub mod translate;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -30,7 +30,6 @@ use parachute_runtime::connector::{
 };
 use parachute_runtime::messages::{MediaRef, Reply};
 use parachute_runtime::store::{PairingRecord, Store};
-use tokio::task::AbortHandle;
 
 use session::Account;
 
@@ -53,7 +52,7 @@ impl ConnectorFactory for MatrixFactory {
                 store: env.store.clone(),
                 client: tokio::sync::Mutex::new(None),
                 acks: Default::default(),
-                typing: Mutex::new(HashMap::new()),
+                typing: Arc::default(),
                 encrypted_warned: Mutex::new(HashSet::new()),
             }),
         }))
@@ -68,7 +67,7 @@ pub(crate) struct Shared {
     store_dir: PathBuf,
     client: tokio::sync::Mutex<Option<Client>>,
     acks: parachute_runtime::ack::PendingAcks<outbound::SentAck>,
-    typing: Mutex<HashMap<String, AbortHandle>>,
+    typing: Arc<parachute_runtime::typing::TypingRenewals>,
     encrypted_warned: Mutex<HashSet<String>>,
 }
 
@@ -97,10 +96,6 @@ impl Shared {
         Ok(client)
     }
 
-    fn typing(&self) -> MutexGuard<'_, HashMap<String, AbortHandle>> {
-        locked(&self.typing)
-    }
-
     /// True the first time a room is reported as encrypted.
     fn warned_encrypted(&self, room: &str) -> bool {
         locked(&self.encrypted_warned).insert(room.to_owned())
@@ -112,9 +107,7 @@ impl Drop for Shared {
     /// clean-up). When the runtime is already gone (process exit), the client is leaked on
     /// purpose rather than panicking in a destructor.
     fn drop(&mut self) {
-        for (_, task) in self.typing().drain() {
-            task.abort();
-        }
+        self.typing.stop_all();
         let Some(client) = self.client.get_mut().take() else { return };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(async move { drop(client) })),
@@ -143,7 +136,11 @@ impl Connector for MatrixConnector {
     }
 
     fn run(&self, link: ConnectorLink) -> BoxFuture<'static, Result<(), ConnectorError>> {
-        Box::pin(sync_loop::run(self.shared.clone(), link))
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let _typing = shared.typing.stop_all_on_drop();
+            sync_loop::run(shared, link).await
+        })
     }
 
     fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {

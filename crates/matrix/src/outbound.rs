@@ -99,22 +99,23 @@ async fn remove_ack(shared: &Shared, client: &Client, event_id: &str) {
 
 /// Turns the typing notice on (renewed until turned off) or off.
 pub async fn set_typing(shared: Arc<Shared>, chat: String, typing: bool) -> Result<(), ConnectorError> {
-    if let Some(previous) = shared.typing().remove(&chat) {
-        previous.abort();
-    }
+    shared.typing.stop(&chat);
     let client = shared.client().await?;
     let room = room_of(&client, &chat)?;
     if !typing {
         return room.typing_notice(false).await.map_err(|e| classify_sdk(&e));
     }
-    let task = tokio::spawn(async move {
-        loop {
-            if let Err(err) = room.typing_notice(true).await {
-                tracing::debug!(error = %err, "typing notice not sent");
-            }
-            tokio::time::sleep(TYPING_RENEW).await;
-        }
+    let renewing = room.clone();
+    shared.typing.renew(&chat, TYPING_RENEW, move || {
+        let room = renewing.clone();
+        async move { notice_typing(&room).await }
     });
-    shared.typing().insert(chat, task.abort_handle());
+    notice_typing(&room).await;
     Ok(())
+}
+
+async fn notice_typing(room: &Room) {
+    if let Err(err) = room.typing_notice(true).await {
+        tracing::debug!(error = %err, "typing notice not sent");
+    }
 }

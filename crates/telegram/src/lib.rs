@@ -44,7 +44,7 @@ pub(crate) struct Shared {
     pub(crate) raw: RawApi,
     pub(crate) store: Store,
     /// Typing renewal tasks by chat id.
-    pub(crate) typing: parachute_runtime::typing::TypingRenewals,
+    pub(crate) typing: std::sync::Arc<parachute_runtime::typing::TypingRenewals>,
     /// Ack reactions being sent, by event id, for the reply to wait for before clearing.
     pub(crate) acks: parachute_runtime::ack::PendingAcks<()>,
 }
@@ -82,7 +82,7 @@ impl Connector for TelegramConnector {
     fn run(&self, link: ConnectorLink) -> BoxFuture<'static, Result<(), ConnectorError>> {
         let shared = self.shared.clone();
         Box::pin(async move {
-            let _typing_guard = outbound::TypingGuard(shared.clone());
+            let _typing = shared.typing.stop_all_on_drop();
             polling::run(&shared, &link).await
         })
     }

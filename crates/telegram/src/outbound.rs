@@ -118,15 +118,6 @@ async fn send_typing(bot: &teloxide_core::Bot, chat: teloxide_core::types::ChatI
     }
 }
 
-/// Stops every typing renewal when a run ends (also when its future is dropped).
-pub struct TypingGuard(pub Arc<Shared>);
-
-impl Drop for TypingGuard {
-    fn drop(&mut self) {
-        self.0.typing.stop_all();
-    }
-}
-
 /// The visible text of Telegram HTML: tags removed, the five entities unescaped.
 pub fn html_to_plain(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
