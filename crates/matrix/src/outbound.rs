@@ -29,11 +29,17 @@ fn room_of(client: &Client, chat: &str) -> Result<Room, ConnectorError> {
     client.get_room(&room_id).ok_or_else(|| ConnectorError::Transient(format!("room {chat} is not known (yet)")))
 }
 
-/// A transaction id that is the same for the same chunk of the same answer, so a retried
-/// delivery is deduplicated by the homeserver instead of posted twice.
+/// A transaction id the homeserver deduplicates a repeated send by. An answer's id is derived
+/// from the message it answers and the chunk's position, not from its text: a message answered
+/// again after a crash (its reply sent, its turn not yet recorded) gets a new text from the
+/// model but the same ids, so the homeserver returns the first reply instead of posting a
+/// second one. A message that answers nothing (a notice) is told apart by its text.
 fn transaction_id(reply: &Reply, index: usize, chunk: &str) -> OwnedTransactionId {
     let mut hasher = DefaultHasher::new();
-    (reply.chat.as_str(), reply.in_reply_to.as_ref().map(|e| e.as_str()), index, chunk).hash(&mut hasher);
+    match &reply.in_reply_to {
+        Some(answered) => (reply.chat.as_str(), answered.as_str(), index).hash(&mut hasher),
+        None => (reply.chat.as_str(), index, chunk).hash(&mut hasher),
+    }
     OwnedTransactionId::from(format!("parachute.{:016x}.{index}", hasher.finish()))
 }
 
@@ -117,5 +123,31 @@ pub async fn set_typing(shared: Arc<Shared>, chat: String, typing: bool) -> Resu
 async fn notice_typing(room: &Room) {
     if let Err(err) = room.typing_notice(true).await {
         tracing::debug!(error = %err, "typing notice not sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parachute_core::ids::{ChatId, EventId, Platform};
+
+    fn reply(in_reply_to: Option<&str>, text: &str) -> Reply {
+        Reply {
+            platform: Platform::Matrix,
+            chat: ChatId::from("!room"),
+            text: text.to_owned(),
+            in_reply_to: in_reply_to.map(EventId::from),
+        }
+    }
+
+    #[test]
+    fn an_answer_sent_again_with_new_text_keeps_its_transaction_ids() {
+        let (first, again) = (reply(Some("$question"), "one answer"), reply(Some("$question"), "another answer"));
+        assert_eq!(transaction_id(&first, 0, "one answer"), transaction_id(&again, 0, "another answer"));
+        assert_ne!(transaction_id(&first, 0, "a"), transaction_id(&first, 1, "a"), "chunks differ");
+        let other = reply(Some("$other question"), "one answer");
+        assert_ne!(transaction_id(&first, 0, "one answer"), transaction_id(&other, 0, "one answer"));
+        let (notice, another_notice) = (reply(None, "approved"), reply(None, "denied"));
+        assert_ne!(transaction_id(&notice, 0, "approved"), transaction_id(&another_notice, 0, "denied"));
     }
 }
