@@ -133,12 +133,22 @@ async fn allowed_rooms_by_id_and_alias_and_invites_to_other_rooms() {
     let by_id = env.alice.create_group("By id", &[], true).await;
     let by_alias = env.alice.create_group("By alias", &[], true).await;
     env.alice.set_alias(&by_alias, "#lounge:localhost").await;
-    env.config.matrix.allowed_rooms = vec![by_id.clone(), "#lounge:localhost".into()];
+    // Synapse creates room version 12 rooms, whose ids have no server part; a version 11
+    // room's id has one. Both are listed by id (the runtime loads the config from bots.yaml).
+    let old =
+        env.alice.create_room(serde_json::json!({"preset": "public_chat", "name": "Old", "room_version": "11"})).await;
+    assert!(!by_id.contains(':') && old.contains(':'), "a v12 and a v11 room id: {by_id}, {old}");
+    env.config.matrix.allowed_rooms = vec![by_id.clone(), "#lounge:localhost".into(), old.clone()];
     let rt = env.start(None).await;
     env.wait_bot_membership(&by_id, "join").await;
     env.wait_bot_membership(&by_alias, "join").await;
+    env.wait_bot_membership(&old, "join").await;
     env.alice.send_mention(&by_alias, "via alias", &[&env.bot.user_id]).await;
     assert_eq!(bodies(&env.bot_replies(&by_alias, 1).await), ["via alias"]);
+    env.alice.send_mention(&by_id, "in a v12 room", &[&env.bot.user_id]).await;
+    assert_eq!(bodies(&env.bot_replies(&by_id, 1).await), ["in a v12 room"]);
+    env.alice.send_mention(&old, "in a v11 room", &[&env.bot.user_id]).await;
+    assert_eq!(bodies(&env.bot_replies(&old, 1).await), ["in a v11 room"]);
 
     // A public room outside allowed_rooms: the invite is ignored.
     let public = env.alice.create_group("Public", &[&env.bot.user_id], true).await;

@@ -71,7 +71,7 @@ const PLATFORMS = [
       { key: 'access_token', label: 'Access token', type: 'secret', help: 'Access token of the bot’s device.' },
       { key: 'device_id', label: 'Device id', type: 'text', help: 'The device the access token belongs to.' },
       { key: 'allowed_rooms', label: 'Allowed rooms', type: 'list', item: 'room', placeholder: '#lounge:example.org',
-        help: 'Room ids (!id:server) or aliases (#name:server). Empty: every room it is invited to, open to everyone. Other rooms wait for your approval under Pairing.' },
+        help: 'Room ids (!id, or !id:server in rooms older than version 12) or aliases (#name:server). Empty: every room it is invited to, open to everyone. Other rooms wait for your approval under Pairing.' },
       ...COMMON_FIELDS,
       { key: 'catch_up_max_age', label: 'Catch up after a restart', type: 'text', placeholder: '10m',
         help: 'Messages that arrived while the bot was down are answered if younger than this (90s, 10m, 1h).' },

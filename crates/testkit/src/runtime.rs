@@ -85,11 +85,16 @@ impl TestRuntime {
     }
 
     /// Like `start`, but the given real factories replace the fakes of their platforms
-    /// (the fakes of the other platforms stay).
+    /// (the fakes of the other platforms stay). The config goes through `bots.yaml` as a
+    /// user's would: saved, then loaded and validated from the file; panics if it is refused.
     pub fn start_with(config: BotsConfig, brain: Option<Arc<dyn Brain>>, real: Vec<Arc<dyn ConnectorFactory>>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = config_path(dir.path());
         save_atomic(&config_path, &config).expect("save config");
+        let config = match parachute_core::config::load_file(&config_path) {
+            Ok(config) => config,
+            Err(err) => panic!("the server would refuse this bots.yaml: {err}"),
+        };
         Self::start_in(dir, config, brain, real)
     }
 

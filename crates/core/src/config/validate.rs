@@ -184,7 +184,7 @@ fn validate_matrix(config: &BotsConfig) -> Result<(), ConfigError> {
     if !m.homeserver_url.is_empty() && !is_http_url(&m.homeserver_url) {
         return Err(ConfigError::invalid("matrix.homeserver_url", "must be an http(s) URL"));
     }
-    if !m.user_id.is_empty() && !is_matrix_id(&m.user_id, '@') {
+    if !m.user_id.is_empty() && !is_matrix_user_id(&m.user_id) {
         return Err(ConfigError::invalid(
             "matrix.user_id",
             format!("`{}` is not a Matrix user id like @bot:example.org", m.user_id),
@@ -200,10 +200,10 @@ fn validate_matrix(config: &BotsConfig) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid("matrix.device_id", "must not contain white space"));
     }
     for (i, room) in m.allowed_rooms.iter().enumerate() {
-        if !(is_matrix_id(room, '!') || is_matrix_id(room, '#')) {
+        if !is_matrix_room(room) {
             return Err(ConfigError::invalid(
                 format!("matrix.allowed_rooms[{i}]"),
-                format!("`{room}` is neither a room id (!id:server) nor an alias (#name:server)"),
+                format!("`{room}` is neither a room id (!id or !id:server) nor an alias (#name:server)"),
             ));
         }
     }
@@ -242,11 +242,26 @@ fn url_has_path(text: &str) -> bool {
     }
 }
 
-/// A Matrix identifier with the given sigil: `@user:server`, `!room:server`, `#alias:server`.
-fn is_matrix_id(text: &str, sigil: char) -> bool {
-    text.strip_prefix(sigil).and_then(|rest| rest.split_once(':')).is_some_and(|(local, server)| {
-        !local.is_empty() && !server.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control())
-    })
+/// Whether `text` has no white space or control characters (which the spec's grammar allows
+/// in some opaque parts, but which in a config file are always a mistake).
+fn is_printable(text: &str) -> bool {
+    !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// A Matrix user id (`@user:server`), by the spec's rules as ruma checks them.
+fn is_matrix_user_id(text: &str) -> bool {
+    ruma_identifiers_validation::user_id::validate(text).is_ok() && is_printable(text)
+}
+
+/// A Matrix room id or alias, by the spec's rules as ruma checks them: `!opaque:server`, or
+/// since room version 12 (Matrix 1.16) `!opaque` without a server, and `#alias:server`.
+pub(crate) fn is_matrix_room(text: &str) -> bool {
+    let valid = match text.as_bytes().first() {
+        Some(b'!') => text.len() > 1 && ruma_identifiers_validation::room_id::validate(text).is_ok(),
+        Some(b'#') => ruma_identifiers_validation::room_alias_id::validate(text).is_ok(),
+        _ => false,
+    };
+    valid && is_printable(text)
 }
 
 fn is_telegram_user(text: &str) -> bool {
@@ -279,6 +294,9 @@ mod tests {
             ("matrix:\n  user_id: bot\n", "matrix.user_id"),
             ("matrix:\n  enabled: true\n  user_id: '@b:x'\n", "matrix.homeserver_url"),
             ("matrix:\n  allowed_rooms: ['!ok:x', 'lounge']\n", "matrix.allowed_rooms[1]"),
+            ("matrix:\n  allowed_rooms: ['!']\n", "matrix.allowed_rooms[0]"),
+            ("matrix:\n  allowed_rooms: ['#lounge']\n", "matrix.allowed_rooms[0]"),
+            ("matrix:\n  allowed_rooms: ['!a b:x']\n", "matrix.allowed_rooms[0]"),
             ("telegram:\n  allowed_users: ['al ice']\n", "telegram.allowed_users[0]"),
             ("telegram:\n  allowed_groups: [-100123, '@family']\n", "telegram.allowed_groups[1]"),
             ("discord:\n  allowed_users: ['@bob']\n", "discord.allowed_users[0]"),
@@ -340,6 +358,10 @@ mod tests {
     fn accepts_ids_aliases_and_usernames() {
         parse_str("matrix:\n  allowed_rooms: ['!abc:x.org', '#room:x.org']\ntelegram:\n  allowed_users: [42, '@alice_b', bob_c]\n")
             .unwrap();
+        // Room version 12 (Matrix 1.16): the id is the create event's hash, without a server.
+        let v12 = "!Mgth3DfVu8pfhb2YTr8uwkO0R1Qq7bwcuJ4sbW8pfhb";
+        let config = parse_str(&format!("matrix:\n  allowed_rooms: ['{v12}', '!old:x.org']\n")).unwrap();
+        assert_eq!(config.matrix.allowed_rooms, [v12, "!old:x.org"]);
         parse_str(
             "brain:\n  kind: command\n  command: my-agent\n  args: [--json]\n  timeout: 2m\n  allow_sandboxed: true\n",
         )
