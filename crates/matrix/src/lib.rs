@@ -129,7 +129,6 @@ impl Connector for MatrixConnector {
     fn test(&self) -> BoxFuture<'static, Result<Identity, ConnectorError>> {
         let account = self.shared.account.clone();
         Box::pin(async move {
-            session::whoami(&account).await?;
             let client = session::connect(&account, None, false).await?;
             Ok(session::identity(&client, &account.user_id).await)
         })

@@ -28,7 +28,7 @@ pub struct Account {
     pub user_id: OwnedUserId,
     /// The access token.
     pub access_token: secrecy::SecretString,
-    /// The device id from the config, if given.
+    /// The device id from the config, if given: only checked against the token's device.
     pub device_id: Option<OwnedDeviceId>,
 }
 
@@ -59,13 +59,11 @@ impl Account {
     }
 }
 
-/// Builds a client logged in as `account`, with its state in `store_dir` (or in memory).
-/// `retry` lets the SDK retry failed requests itself; the sync loop wants errors at once.
+/// Builds a client logged in as `account` on the device its token belongs to (as `whoami`
+/// names it), with its state in `store_dir` (or in memory). `retry` lets the SDK retry failed
+/// requests itself; the sync loop wants errors at once.
 pub async fn connect(account: &Account, store_dir: Option<&Path>, retry: bool) -> Result<Client, ConnectorError> {
-    let device_id = match &account.device_id {
-        Some(device) => device.clone(),
-        None => whoami(account).await?.1,
-    };
+    let (_, device_id) = whoami(account).await?;
     build(account, device_id, store_dir, retry).await
 }
 
@@ -104,7 +102,9 @@ async fn build(
     Ok(client)
 }
 
-/// Asks the homeserver who the token belongs to: (user id, device id). Fails fast.
+/// Asks the homeserver who the token belongs to: (user id, device id). Fails fast, and fails
+/// with a config error when the token is another user's or `matrix.device_id` names another
+/// device (encryption keys uploaded for a device the token does not own are refused).
 pub async fn whoami(account: &Account) -> Result<(OwnedUserId, OwnedDeviceId), ConnectorError> {
     let client = build(account, OwnedDeviceId::from(PROVISIONAL_DEVICE), None, false).await?;
     let answer = client.whoami().await.map_err(|e| classify(e.client_api_error_kind(), &e.to_string()))?;
@@ -114,8 +114,26 @@ pub async fn whoami(account: &Account) -> Result<(OwnedUserId, OwnedDeviceId), C
             answer.user_id, account.user_id
         )));
     }
-    let device = answer.device_id.unwrap_or_else(|| OwnedDeviceId::from(PROVISIONAL_DEVICE));
+    let device = device_of_token(account.device_id.as_ref(), answer.device_id)?;
     Ok((answer.user_id, device))
+}
+
+/// The device the bot runs as: the one the homeserver names for the token; the configured
+/// one must agree. Homeservers that name no device (application-service tokens) get the
+/// configured one, or a fixed name.
+fn device_of_token(
+    configured: Option<&OwnedDeviceId>,
+    of_token: Option<OwnedDeviceId>,
+) -> Result<OwnedDeviceId, ConnectorError> {
+    match (configured, of_token) {
+        (Some(configured), Some(of_token)) if *configured != of_token => Err(ConnectorError::Config(format!(
+            "matrix.device_id is `{configured}`, but the access token belongs to device `{of_token}`: \
+             remove matrix.device_id (the device is then taken from the token) or set it to `{of_token}`"
+        ))),
+        (_, Some(of_token)) => Ok(of_token),
+        (Some(configured), None) => Ok(configured.clone()),
+        (None, None) => Ok(OwnedDeviceId::from(PROVISIONAL_DEVICE)),
+    }
 }
 
 /// Who the bot is, with its display name when the profile has one.
@@ -167,5 +185,20 @@ mod tests {
             ConnectorError::RateLimited(Duration::from_secs(5))
         );
         assert_eq!(classify(None, "connection refused"), ConnectorError::Transient("connection refused".into()));
+    }
+
+    #[test]
+    fn the_device_is_the_tokens_and_a_different_configured_one_is_refused() {
+        let device = |d: &str| OwnedDeviceId::from(d);
+        assert_eq!(device_of_token(None, Some(device("REAL"))).unwrap(), device("REAL"));
+        assert_eq!(device_of_token(Some(&device("REAL")), Some(device("REAL"))).unwrap(), device("REAL"));
+        assert_eq!(device_of_token(Some(&device("MINE")), None).unwrap(), device("MINE"));
+        assert_eq!(device_of_token(None, None).unwrap(), device(PROVISIONAL_DEVICE));
+        let ConnectorError::Config(reason) =
+            device_of_token(Some(&device("MADEUP")), Some(device("REAL"))).unwrap_err()
+        else {
+            panic!("a config error")
+        };
+        assert!(reason.contains("matrix.device_id is `MADEUP`") && reason.contains("device `REAL`"), "{reason}");
     }
 }

@@ -44,6 +44,30 @@ async fn whoami_answers_and_a_bad_token_fails_fast() {
 }
 
 #[actix::test]
+async fn the_device_comes_from_the_token_and_a_made_up_one_is_refused() {
+    let env = Env::new().await;
+    assert!(env.config.matrix.device_id.is_empty(), "the tests run as a user who gives no device");
+    let rt = env.start(None).await;
+    let room = env.room_with_bot("Devices").await;
+    env.alice.send_mention(&room, "Parachute, hello", &[&env.bot.user_id]).await;
+    assert_eq!(env.bot_replies(&room, 1).await.len(), 1);
+    let with_keys = env.alice.devices_with_keys(&env.bot.user_id).await;
+    assert_eq!(with_keys, [env.bot.device_id.as_str()], "the bot published its keys for its token's device");
+    drop(rt);
+
+    let mut made_up = env.config.clone();
+    made_up.matrix.device_id = "PARACHUTEBOT".into();
+    let rt = TestRuntime::start_with(made_up, None, vec![Arc::new(parachute_matrix::MatrixFactory)]);
+    let status = rt.wait_status(Platform::Matrix, WAIT, |s| matches!(s.state, ConnectorState::Failed { .. })).await;
+    let ConnectorState::Failed { reason } = status.state else { unreachable!() };
+    let expected =
+        format!("matrix.device_id is `PARACHUTEBOT`, but the access token belongs to device `{}`", env.bot.device_id);
+    assert!(reason.contains(&expected), "{reason}");
+    let tested = rt.handle.supervisor.send(Test(Platform::Matrix)).await.unwrap().unwrap_err();
+    assert!(tested.to_string().contains(&expected), "{tested}");
+}
+
+#[actix::test]
 async fn dm_users_pair_then_get_formatted_threaded_answers() {
     let env = Env::new().await;
     let rt = env.start(None).await;

@@ -69,7 +69,7 @@ const PLATFORMS = [
       { key: 'homeserver_url', label: 'Homeserver URL', type: 'url', placeholder: 'https://matrix.example.org' },
       { key: 'user_id', label: 'Bot user id', type: 'text', placeholder: '@parachute:example.org' },
       { key: 'access_token', label: 'Access token', type: 'secret', help: 'Access token of the bot’s device.' },
-      { key: 'device_id', label: 'Device id', type: 'text', help: 'The device the access token belongs to.' },
+      { key: 'device_id', label: 'Device id', type: 'text', help: 'Optional: leave empty, the device is taken from the access token. When set it must be the token’s device.' },
       { key: 'allowed_rooms', label: 'Allowed rooms', type: 'list', item: 'room', placeholder: '#lounge:example.org',
         help: 'Room ids (!id, or !id:server in rooms older than version 12) or aliases (#name:server). Empty: every room it is invited to, open to everyone. Other rooms wait for your approval under Pairing.' },
       ...COMMON_FIELDS,

@@ -123,6 +123,13 @@ impl MatrixUser {
         self.send(room, "m.room.message", content).await
     }
 
+    /// The devices of `user` that published identity keys, as `/keys/query` lists them.
+    pub async fn devices_with_keys(&self, user: &str) -> Vec<String> {
+        let body = json!({"device_keys": {user: []}});
+        let answer = self.call(reqwest::Method::POST, "/_matrix/client/v3/keys/query", Some(body)).await;
+        answer["device_keys"][user].as_object().map(|devices| devices.keys().cloned().collect()).unwrap_or_default()
+    }
+
     /// Logs the device out (invalidates its token).
     pub async fn logout(&self) {
         self.call(reqwest::Method::POST, "/_matrix/client/v3/logout", Some(json!({}))).await;

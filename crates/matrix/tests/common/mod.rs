@@ -39,7 +39,6 @@ impl Env {
         config.matrix.homeserver_url = synapse.url();
         config.matrix.user_id = bot.user_id.clone();
         config.matrix.access_token = Some(SecretString::from(bot.access_token.clone()));
-        config.matrix.device_id = bot.device_id.clone();
         Self { synapse, bot, alice, config }
     }
 
