@@ -13,6 +13,8 @@ use parachute_runtime::messages::Stop;
 use parachute_runtime::store::{Store, StoreError};
 use parachute_runtime::{RuntimeOptions, start_runtime};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::cli::ServeArgs;
 use crate::connectors;
@@ -73,12 +75,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+    let lines = tracing_subscriber::fmt::layer().with_target(false).with_ansi(ansi).with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter).with(lines);
+    #[cfg(feature = "matrix")]
+    let registry = registry.with(parachute_matrix::log_filter::ExpectedAbsences);
+    registry.init();
 }
 
 /// Creates `vault/.parachute/` (mode 0700) and, for a new vault, the commented example

@@ -5,9 +5,10 @@
 //! room message becomes one `Inbound` ([`translate`]), invites are decided by [`invites`];
 //! audio is fetched by [`media`] only when a message is answered;
 //! replies, typing and the ack reaction of a message being answered go out through
-//! [`outbound`].
+//! [`outbound`]. [`log_filter`] keeps matrix-sdk's expected absences out of the log.
 
 pub mod invites;
+pub mod log_filter;
 mod media;
 mod outbound;
 mod session;
