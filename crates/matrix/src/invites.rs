@@ -14,6 +14,9 @@ pub struct InviteInfo {
     pub name: Option<String>,
     /// Who invited the bot.
     pub inviter: Option<String>,
+    /// Who created the room (`m.room.create`'s sender): a bridge's bot or ghost for a
+    /// bridged portal room.
+    pub creator: Option<String>,
 }
 
 /// Reads the stripped state events of an invite.
@@ -24,6 +27,9 @@ pub fn read_invite_state(events: &[Value], bot_user_id: &str) -> InviteInfo {
         match event.get("type").and_then(Value::as_str) {
             Some("m.room.join_rules") => {
                 info.join_rule = content.and_then(|c| c.get("join_rule")).and_then(Value::as_str).map(str::to_owned);
+            }
+            Some("m.room.create") => {
+                info.creator = event.get("sender").and_then(Value::as_str).map(str::to_owned);
             }
             Some("m.room.name") => {
                 info.name = content.and_then(|c| c.get("name")).and_then(Value::as_str).map(str::to_owned);
@@ -46,6 +52,7 @@ mod tests {
     #[test]
     fn reads_stripped_state() {
         let events = vec![
+            json!({"type": "m.room.create", "state_key": "", "sender": "@metabot:x", "content": {"room_version": "12"}}),
             json!({"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "invite"}}),
             json!({"type": "m.room.name", "state_key": "", "content": {"name": "Ops"}}),
             json!({"type": "m.room.member", "state_key": "@bot:x", "sender": "@ann:x", "content": {"membership": "invite", "is_direct": true}}),
@@ -59,7 +66,8 @@ mod tests {
                 is_direct: true,
                 join_rule: Some("invite".into()),
                 name: Some("Ops".into()),
-                inviter: Some("@ann:x".into())
+                inviter: Some("@ann:x".into()),
+                creator: Some("@metabot:x".into()),
             }
         );
     }

@@ -7,6 +7,7 @@
 //! replies, typing and the ack reaction of a message being answered go out through
 //! [`outbound`]. [`log_filter`] keeps matrix-sdk's expected absences out of the log.
 
+pub mod bridge;
 pub mod invites;
 pub mod log_filter;
 mod media;
@@ -163,16 +164,33 @@ impl Connector for MatrixConnector {
     fn pairing_decided(&self, record: PairingRecord) -> BoxFuture<'static, Result<(), ConnectorError>> {
         let shared = self.shared.clone();
         Box::pin(async move {
-            if record.kind != PairingKind::Room || record.status != PairingStatus::Denied {
+            if record.kind != PairingKind::Room {
                 return Ok(());
             }
             let client = shared.client().await?;
             let room_id = matrix_sdk::ruma::RoomId::parse(&record.platform_chat_id)
                 .map_err(|e| ConnectorError::Config(format!("bad room id in pairing request: {e}")))?;
-            if let Some(room) = client.get_room(&room_id) {
-                room.leave().await.map_err(|e| session::classify_sdk(&e))?;
+            let Some(room) = client.get_room(&room_id) else { return Ok(()) };
+            match record.status {
+                PairingStatus::Denied => room.leave().await.map_err(|e| session::classify_sdk(&e)),
+                PairingStatus::Approved => tell_how_to_relay(&room, shared.account.user_id.as_str()).await,
+                PairingStatus::Pending => Ok(()),
             }
-            Ok(())
         })
+    }
+}
+
+/// In an approved bridged group, says once how the bot's answers reach the other network
+/// (the bridge relays a Matrix user's messages only in relay mode).
+async fn tell_how_to_relay(room: &matrix_sdk::Room, bot_user_id: &str) -> Result<(), ConnectorError> {
+    // The owner may approve before the join's state reached the bot's sync: asks the
+    // homeserver for the members when they are not known yet.
+    let members = room
+        .members(matrix_sdk::RoomMemberships::JOIN | matrix_sdk::RoomMemberships::INVITE)
+        .await
+        .map_err(|e| ConnectorError::Transient(format!("cannot read the room's members: {e}")))?;
+    match bridge::classify_room(members.iter().map(|m| m.user_id().as_str()), bot_user_id) {
+        Some(bridged) if !bridged.one_to_one => outbound::send_notice(room, &bridge::relay_hint(bridged.bridge)).await,
+        _ => Ok(()),
     }
 }

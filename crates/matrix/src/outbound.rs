@@ -68,6 +68,18 @@ pub async fn deliver(shared: Arc<Shared>, reply: Reply) -> Result<(), ConnectorE
     Ok(())
 }
 
+/// Posts a notice of the bot's own (not an answer) into `room`, through the room's
+/// encryption like every event of the bot. Its transaction id comes from the room and the
+/// text, so a notice sent again (a retried approval) is posted once.
+pub async fn send_notice(room: &Room, text: &str) -> Result<(), ConnectorError> {
+    let mut hasher = DefaultHasher::new();
+    (room.room_id().as_str(), text).hash(&mut hasher);
+    let txn = OwnedTransactionId::from(format!("parachute.notice.{:016x}", hasher.finish()));
+    let content = json!({"msgtype": "m.notice", "body": text});
+    room.send_raw("m.room.message", content).with_transaction_id(&txn).await.map_err(|e| classify_sdk(&e))?;
+    Ok(())
+}
+
 /// Reacts to a message being answered with the configured emoji. The reaction is registered
 /// at once, so a reply that comes back quickly waits for it (up to [`ACK_WAIT`]) before
 /// redacting it.

@@ -11,7 +11,8 @@ use matrix_sdk::config::SyncSettings;
 use matrix_sdk::ruma::api::client::filter::{Filter as EventFilter, FilterDefinition, RoomEventFilter, RoomFilter};
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
 use matrix_sdk::ruma::{OwnedRoomId, RoomAliasId, RoomId, UInt};
-use matrix_sdk::{Client, Room, RoomState};
+use matrix_sdk::sync::State;
+use matrix_sdk::{Client, Room, RoomMemberships, RoomState};
 use parachute_core::gating::InviteAction;
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform, UserId};
 use parachute_runtime::connector::{ConnectorError, ConnectorLink};
@@ -20,6 +21,7 @@ use parachute_runtime::store::now_ms;
 use serde_json::Value;
 
 use crate::Shared;
+use crate::bridge::{self, BridgedRoom};
 use crate::invites::read_invite_state;
 use crate::session::{classify, classify_sdk, identity};
 use crate::translate::{Incoming, IncomingBody, RoomContext, Skip, translate};
@@ -41,6 +43,8 @@ struct Run {
     /// The aliases of `allowed_rooms` by the room they resolved to, reported with the
     /// room's messages so the gate recognizes a room listed by alias.
     configured_aliases: HashMap<OwnedRoomId, Vec<String>>,
+    /// What the members of each room say about a bridge (see [`Run::bridged`]).
+    bridged_rooms: HashMap<OwnedRoomId, Option<BridgedRoom>>,
 }
 
 /// Runs until the connection fails (or the future is dropped by Stop).
@@ -62,6 +66,7 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
     };
     let mut run = Run {
         configured_aliases: HashMap::new(),
+        bridged_rooms: HashMap::new(),
         bot_display_name: me.display_name.clone(),
         shared,
         client,
@@ -92,9 +97,20 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
         }
         let mut batch = Vec::new();
         for (room_id, update) in &response.rooms.joined {
+            // The SDK stored the whole response before handing it over: members read now are
+            // those at the end of this batch.
+            let (State::Before(state) | State::After(state)) = &update.state;
+            if !state.is_empty() {
+                run.bridged_rooms.remove(room_id);
+            }
             for event in &update.timeline.events {
                 match serde_json::from_str::<Value>(event.raw().json().get()) {
-                    Ok(value) => batch.extend(run.handle_event(room_id, &value).await),
+                    Ok(value) => {
+                        if value["type"] == "m.room.member" {
+                            run.bridged_rooms.remove(room_id);
+                        }
+                        batch.extend(run.handle_event(room_id, &value).await);
+                    }
                     Err(err) => tracing::debug!(room = %room_id, error = %err, "unreadable event skipped"),
                 }
             }
@@ -182,14 +198,32 @@ impl Run {
 
     /// Asks the gate about an invite and acts on its answer.
     async fn handle_invite(&mut self, room_id: &OwnedRoomId, state: &[Value]) {
-        let info = read_invite_state(state, self.shared.account.user_id.as_str());
+        let bot = self.shared.account.user_id.as_str();
+        let info = read_invite_state(state, bot);
+        // A portal room of a bridge is created by its bot (or a ghost); the invite shows
+        // nothing else of its members. An unnamed portal is a one-to-one chat: bridges name
+        // their group portals after the group.
+        let server = bridge::server_of(bot);
+        let bridged = [info.creator.as_deref(), info.inviter.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|user| bridge::recognize(user, server).map(|(found, _)| found));
+        let room_name = match (bridged, &info.name) {
+            (Some(found), name) => bridge::room_label(name.as_deref(), found),
+            (None, Some(name)) => name.clone(),
+            (None, None) => match &info.inviter {
+                Some(inviter) => format!("an unnamed room {inviter} invited the bot to"),
+                None => room_id.to_string(),
+            },
+        };
+        let is_direct = info.is_direct || (bridged.is_some() && info.name.is_none());
         let invite = RoomInvite {
             platform: Platform::Matrix,
             room_id: room_id.to_string(),
             room_aliases: self.aliases(room_id, None),
-            room_name: info.name.clone().unwrap_or_else(|| room_id.to_string()),
+            room_name,
             inviter: info.inviter.clone().unwrap_or_default(),
-            is_direct: info.is_direct,
+            is_direct,
             is_public: info.join_rule.as_deref() == Some("public"),
         };
         if self.link.room_invite(invite).await == InviteAction::Ignore {
@@ -197,14 +231,31 @@ impl Run {
         }
         match self.client.join_room_by_id(room_id).await {
             Ok(room) => {
-                if info.is_direct
-                    && let Err(err) = room.set_is_direct(true).await
-                {
+                if is_direct && let Err(err) = room.set_is_direct(true).await {
                     tracing::debug!(room = %room_id, error = %err, "could not mark the room as direct");
                 }
             }
             Err(err) => self.link.warn(format!("could not join {room_id}: {err}")),
         }
+    }
+
+    /// What the room's members say about a bridge in it, read once per room and again after
+    /// its membership changed.
+    async fn bridged(&mut self, room: &Room) -> Option<BridgedRoom> {
+        if let Some(known) = self.bridged_rooms.get(room.room_id()) {
+            return *known;
+        }
+        let members = match room.members_no_sync(RoomMemberships::JOIN | RoomMemberships::INVITE).await {
+            Ok(members) => members,
+            Err(err) => {
+                tracing::debug!(room = %room.room_id(), error = %err, "members not readable");
+                return None;
+            }
+        };
+        let found =
+            bridge::classify_room(members.iter().map(|m| m.user_id().as_str()), self.shared.account.user_id.as_str());
+        self.bridged_rooms.insert(room.room_id().to_owned(), found);
+        found
     }
 
     /// Translates one event into an `Inbound`, if it is one the runtime should see.
@@ -230,7 +281,10 @@ impl Run {
             }
         };
         let room = self.client.get_room(room_id)?;
-        let is_direct = is_direct(&room).await;
+        let is_direct = match self.bridged(&room).await {
+            Some(bridged) => bridged.one_to_one,
+            None => is_direct(&room).await,
+        };
         let sender_display = display_name(&room, &incoming.sender).await;
         let content = content(&incoming);
         Some(Inbound {

@@ -1,6 +1,7 @@
 //! Turns a Matrix timeline event (its JSON) into what the runtime needs, or says why it is
 //! skipped. Pure: no I/O, so every rule is unit-tested and a malformed event is just skipped.
 
+use crate::bridge;
 use parachute_core::commands::parse_command;
 use parachute_core::gating::Addressed;
 use parachute_core::ids::Platform;
@@ -92,6 +93,8 @@ pub enum Skip {
     TooOld,
     /// m.notice (bots talk to people with notices; answering them loops bots).
     Notice,
+    /// From a bridge's own bot (its status messages are not for the bot to answer).
+    BridgeBot,
     /// An edit of an earlier message.
     Edit,
     /// Redacted or empty.
@@ -116,6 +119,10 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
     let sender = event.get("sender").and_then(Value::as_str).ok_or(Skip::Malformed)?;
     if sender == ctx.bot_user_id {
         return Err(Skip::Own);
+    }
+    let server = bridge::server_of(ctx.bot_user_id);
+    if bridge::is_bridge_bot(sender, server) {
+        return Err(Skip::BridgeBot);
     }
     let event_id = event.get("event_id").and_then(Value::as_str).ok_or(Skip::Malformed)?;
     let timestamp_ms = event.get("origin_server_ts").and_then(Value::as_i64).ok_or(Skip::Malformed)?;
@@ -164,18 +171,24 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
     };
     let is_command = matches!(&body, IncomingBody::Text(text) if parse_command(text, Platform::Matrix, None).is_some());
     // A reply to the bot mentions it in `m.mentions`, so it reads as a mention here.
-    let addressed = Addressed::from_observed(is_command, mentions_bot(content, raw_body, ctx), false);
+    let from_ghost = bridge::is_ghost(sender, server);
+    let addressed = Addressed::from_observed(is_command, mentions_bot(content, raw_body, ctx, from_ghost), false);
     Ok(Incoming { event_id: event_id.to_owned(), sender: sender.to_owned(), timestamp_ms, body, addressed })
 }
 
 /// `m.mentions.user_ids` decides when present (intentional mentions; a reply to the bot
 /// mentions it there); otherwise the bot's user id or display name written in the body counts.
-fn mentions_bot(content: &serde_json::Map<String, Value>, body: &str, ctx: &RoomContext<'_>) -> bool {
+/// A bridge's ghost writes what a person typed on another network, where the bot cannot be
+/// pilled: its body is read for the bot's name even when the bridge sent `m.mentions`.
+fn mentions_bot(content: &serde_json::Map<String, Value>, body: &str, ctx: &RoomContext<'_>, from_ghost: bool) -> bool {
     if let Some(mentions) = content.get("m.mentions") {
-        return mentions
+        let pilled = mentions
             .get("user_ids")
             .and_then(Value::as_array)
             .is_some_and(|ids| ids.iter().any(|id| id.as_str() == Some(ctx.bot_user_id)));
+        if pilled || !from_ghost {
+            return pilled;
+        }
     }
     let lower = body.to_lowercase();
     if lower.contains(&ctx.bot_user_id.to_lowercase()) {
@@ -242,6 +255,25 @@ mod tests {
         let other =
             message(json!({"msgtype": "m.text", "body": "Parachute, hi", "m.mentions": {"user_ids": ["@x:y"]}}));
         assert_eq!(translate(&other, &ctx()).unwrap().addressed, Addressed::No, "m.mentions wins over the body");
+    }
+
+    #[test]
+    fn bridge_bots_are_never_read_and_ghosts_mention_by_name() {
+        let from = |sender: &str, content: Value| json!({"type": "m.room.message", "sender": sender, "event_id": "$b", "origin_server_ts": 2_000, "content": content});
+        let status = from("@metabot:localhost", json!({"msgtype": "m.text", "body": "Parachute: connected"}));
+        assert_eq!(translate(&status, &ctx()), Err(Skip::BridgeBot));
+        // A bridge sends `m.mentions` without the bot (the other network cannot pill it).
+        let named = json!({"msgtype": "m.text", "body": "Parachute, what's for dinner?", "m.mentions": {}});
+        let ghost = translate(&from("@meta_100:localhost", named.clone()), &ctx()).unwrap();
+        assert_eq!(ghost.addressed, Addressed::Mention);
+        assert_eq!(translate(&from("@ann:localhost", named), &ctx()).unwrap().addressed, Addressed::No);
+        let unnamed = json!({"msgtype": "m.text", "body": "dinner at six", "m.mentions": {}});
+        assert_eq!(translate(&from("@meta_100:localhost", unnamed), &ctx()).unwrap().addressed, Addressed::No);
+        // Another server's bridge bot is a person like any other.
+        let remote = from("@metabot:elsewhere", json!({"msgtype": "m.text", "body": "hi"}));
+        assert_eq!(translate(&remote, &ctx()).unwrap().sender, "@metabot:elsewhere");
+        let notice = from("@meta_100:localhost", json!({"msgtype": "m.notice", "body": "Parachute, hi"}));
+        assert_eq!(translate(&notice, &ctx()), Err(Skip::Notice));
     }
 
     #[test]

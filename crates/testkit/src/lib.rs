@@ -4,6 +4,7 @@
 //! and providers are faked here.
 
 pub mod ai_fake;
+pub mod appservice;
 pub mod audio;
 pub mod brains;
 pub mod discord_fake;

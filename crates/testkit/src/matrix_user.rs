@@ -16,6 +16,8 @@ pub struct MatrixUser {
     /// The device.
     pub device_id: String,
     base: String,
+    /// For an application service's user: the user id every request acts as (`user_id=`).
+    masquerade: Option<String>,
     http: reqwest::Client,
     since: tokio::sync::Mutex<Option<String>>,
     seen: Mutex<HashMap<String, Vec<Value>>>,
@@ -42,6 +44,7 @@ impl MatrixUser {
             access_token: field("access_token"),
             device_id: field("device_id"),
             base: base.to_owned(),
+            masquerade: None,
             http,
             since: tokio::sync::Mutex::new(None),
             seen: Mutex::new(HashMap::new()),
@@ -51,8 +54,45 @@ impl MatrixUser {
         user
     }
 
+    /// A user of an application service (a bridge's bot or ghost): registered through the
+    /// service's token when new, then every request masquerades as it (`user_id=`).
+    pub async fn of_appservice(base: &str, as_token: &str, localpart: &str, server_name: &str) -> Self {
+        let http = reqwest::Client::new();
+        let body = json!({"type": "m.login.application_service", "username": localpart, "inhibit_login": true});
+        let answer = http
+            .post(format!("{base}/_matrix/client/v3/register"))
+            .bearer_auth(as_token)
+            .json(&body)
+            .send()
+            .await
+            .expect("appservice register request");
+        // The service's own bot (its sender_localpart) exists already: M_USER_IN_USE.
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        assert!(status.is_success() || text.contains("M_USER_IN_USE"), "register {localpart}: {status} {text}");
+        let user_id = format!("@{localpart}:{server_name}");
+        let user = Self {
+            user_id: user_id.clone(),
+            access_token: as_token.to_owned(),
+            device_id: String::new(),
+            base: base.to_owned(),
+            masquerade: Some(user_id),
+            http,
+            since: tokio::sync::Mutex::new(None),
+            seen: Mutex::new(HashMap::new()),
+            txn: Default::default(),
+        };
+        // Bridges do not sync (the homeserver pushes them transactions); neither do these.
+        user
+    }
+
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.access_token);
+        let mut url = format!("{}{path}", self.base);
+        if let Some(user) = &self.masquerade {
+            url.push(if path.contains('?') { '&' } else { '?' });
+            url.push_str(&format!("user_id={}", encode(user)));
+        }
+        let mut request = self.http.request(method, url).bearer_auth(&self.access_token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -107,7 +147,9 @@ impl MatrixUser {
     /// Sends any message-like event; returns its event id.
     pub async fn send(&self, room: &str, event_type: &str, content: Value) -> String {
         let txn = self.txn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = format!("/_matrix/client/v3/rooms/{}/send/{event_type}/t{txn}", encode(room));
+        // An application service's users share its token, which scopes transaction ids.
+        let owner = self.masquerade.as_deref().map(encode).unwrap_or_default();
+        let path = format!("/_matrix/client/v3/rooms/{}/send/{event_type}/t{owner}{txn}", encode(room));
         let answer = self.call(reqwest::Method::PUT, &path, Some(content)).await;
         answer["event_id"].as_str().expect("event_id").to_owned()
     }

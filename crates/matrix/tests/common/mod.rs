@@ -30,7 +30,11 @@ pub struct Env {
 impl Env {
     /// Synapse with a bot account ("Parachute") and alice.
     pub async fn new() -> Self {
-        let synapse = Synapse::start();
+        Self::on(Synapse::start()).await
+    }
+
+    /// The same on a Synapse started by the test (with extra config).
+    pub async fn on(synapse: Synapse) -> Self {
         let bot = MatrixUser::register(&synapse.url(), "bot").await;
         bot.set_display_name("Parachute").await;
         let alice = MatrixUser::register(&synapse.url(), "alice").await;
