@@ -110,16 +110,6 @@ pub fn server_of(user_id: &str) -> &str {
     user_id.split_once(':').map_or("", |(_, server)| server)
 }
 
-/// Whether `user_id` is a bridge bot of `server`.
-pub fn is_bridge_bot(user_id: &str, server: &str) -> bool {
-    matches!(recognize(user_id, server), Some((_, BridgeRole::BridgeBot)))
-}
-
-/// Whether `user_id` is a ghost of `server`.
-pub fn is_ghost(user_id: &str, server: &str) -> bool {
-    matches!(recognize(user_id, server), Some((_, BridgeRole::Ghost)))
-}
-
 /// What a room's members say about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BridgedRoom {
@@ -152,7 +142,8 @@ pub fn classify_room<'a>(members: impl IntoIterator<Item = &'a str>, bot_user_id
     Some(BridgedRoom { bridge: bridge?, one_to_one: ghosts == 1 && people <= 1 })
 }
 
-/// The room's label in a pairing request: its name (or "a chat") and the bridge.
+/// The room's label in a pairing request: its name and the bridge ("Family (Meta bridge)"),
+/// or for an unnamed room just the bridge.
 pub fn room_label(name: Option<&str>, bridge: &Bridge) -> String {
     match name.map(str::trim).filter(|n| !n.is_empty()) {
         Some(name) => format!("{name} ({} bridge)", bridge.network),
@@ -201,8 +192,8 @@ mod tests {
         assert_eq!(recognize("@metadata:hs", "hs"), None);
         assert_eq!(recognize("@alice:hs", "hs"), None);
         assert_eq!(recognize("not a user id", "hs"), None);
-        assert!(is_bridge_bot("@telegrambot:hs", "hs") && !is_ghost("@telegrambot:hs", "hs"));
-        assert!(is_ghost("@discord_1:hs", "hs") && !is_bridge_bot("@discord_1:hs", "hs"));
+        assert_eq!(recognize("@telegrambot:hs", "hs").map(|(_, r)| r), Some(BridgeRole::BridgeBot));
+        assert_eq!(recognize("@discord_1:hs", "hs").map(|(_, r)| r), Some(BridgeRole::Ghost));
     }
 
     #[test]

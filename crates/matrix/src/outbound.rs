@@ -38,8 +38,16 @@ fn transaction_id(reply: &Reply, index: usize, chunk: &str) -> OwnedTransactionI
     let mut hasher = DefaultHasher::new();
     match &reply.in_reply_to {
         Some(answered) => (reply.chat.as_str(), answered.as_str(), index).hash(&mut hasher),
-        None => (reply.chat.as_str(), index, chunk).hash(&mut hasher),
+        None => return text_transaction_id(reply.chat.as_str(), index, chunk),
     }
+    OwnedTransactionId::from(format!("parachute.{:016x}.{index}", hasher.finish()))
+}
+
+/// The transaction id of a message that answers nothing: told apart by its room, position
+/// and text.
+fn text_transaction_id(chat: &str, index: usize, text: &str) -> OwnedTransactionId {
+    let mut hasher = DefaultHasher::new();
+    (chat, index, text).hash(&mut hasher);
     OwnedTransactionId::from(format!("parachute.{:016x}.{index}", hasher.finish()))
 }
 
@@ -72,9 +80,7 @@ pub async fn deliver(shared: Arc<Shared>, reply: Reply) -> Result<(), ConnectorE
 /// encryption like every event of the bot. Its transaction id comes from the room and the
 /// text, so a notice sent again (a retried approval) is posted once.
 pub async fn send_notice(room: &Room, text: &str) -> Result<(), ConnectorError> {
-    let mut hasher = DefaultHasher::new();
-    (room.room_id().as_str(), text).hash(&mut hasher);
-    let txn = OwnedTransactionId::from(format!("parachute.notice.{:016x}", hasher.finish()));
+    let txn = text_transaction_id(room.room_id().as_str(), 0, text);
     let content = json!({"msgtype": "m.notice", "body": text});
     room.send_raw("m.room.message", content).with_transaction_id(&txn).await.map_err(|e| classify_sdk(&e))?;
     Ok(())

@@ -1,7 +1,7 @@
 //! Turns a Matrix timeline event (its JSON) into what the runtime needs, or says why it is
 //! skipped. Pure: no I/O, so every rule is unit-tested and a malformed event is just skipped.
 
-use crate::bridge;
+use crate::bridge::{self, BridgeRole};
 use parachute_core::commands::parse_command;
 use parachute_core::gating::Addressed;
 use parachute_core::ids::Platform;
@@ -120,8 +120,8 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
     if sender == ctx.bot_user_id {
         return Err(Skip::Own);
     }
-    let server = bridge::server_of(ctx.bot_user_id);
-    if bridge::is_bridge_bot(sender, server) {
+    let bridge_role = bridge::recognize(sender, bridge::server_of(ctx.bot_user_id)).map(|(_, role)| role);
+    if bridge_role == Some(BridgeRole::BridgeBot) {
         return Err(Skip::BridgeBot);
     }
     let event_id = event.get("event_id").and_then(Value::as_str).ok_or(Skip::Malformed)?;
@@ -171,7 +171,7 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
     };
     let is_command = matches!(&body, IncomingBody::Text(text) if parse_command(text, Platform::Matrix, None).is_some());
     // A reply to the bot mentions it in `m.mentions`, so it reads as a mention here.
-    let from_ghost = bridge::is_ghost(sender, server);
+    let from_ghost = bridge_role == Some(BridgeRole::Ghost);
     let addressed = Addressed::from_observed(is_command, mentions_bot(content, raw_body, ctx, from_ghost), false);
     Ok(Incoming { event_id: event_id.to_owned(), sender: sender.to_owned(), timestamp_ms, body, addressed })
 }
