@@ -17,6 +17,8 @@ pub struct InviteInfo {
     /// Who created the room (`m.room.create`'s sender): a bridge's bot or ghost for a
     /// bridged portal room.
     pub creator: Option<String>,
+    /// The room this one replaced, as its `m.room.create` claims (an upgrade).
+    pub predecessor: Option<String>,
 }
 
 /// Reads the stripped state events of an invite.
@@ -30,6 +32,11 @@ pub fn read_invite_state(events: &[Value], bot_user_id: &str) -> InviteInfo {
             }
             Some("m.room.create") => {
                 info.creator = event.get("sender").and_then(Value::as_str).map(str::to_owned);
+                info.predecessor = content
+                    .and_then(|c| c.get("predecessor"))
+                    .and_then(|p| p.get("room_id"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
             }
             Some("m.room.name") => {
                 info.name = content.and_then(|c| c.get("name")).and_then(Value::as_str).map(str::to_owned);
@@ -52,7 +59,8 @@ mod tests {
     #[test]
     fn reads_stripped_state() {
         let events = vec![
-            json!({"type": "m.room.create", "state_key": "", "sender": "@metabot:x", "content": {"room_version": "12"}}),
+            json!({"type": "m.room.create", "state_key": "", "sender": "@metabot:x",
+                   "content": {"room_version": "12", "predecessor": {"room_id": "!old"}}}),
             json!({"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "invite"}}),
             json!({"type": "m.room.name", "state_key": "", "content": {"name": "Ops"}}),
             json!({"type": "m.room.member", "state_key": "@bot:x", "sender": "@ann:x", "content": {"membership": "invite", "is_direct": true}}),
@@ -68,6 +76,7 @@ mod tests {
                 name: Some("Ops".into()),
                 inviter: Some("@ann:x".into()),
                 creator: Some("@metabot:x".into()),
+                predecessor: Some("!old".into()),
             }
         );
     }

@@ -5,7 +5,7 @@
 //! room message becomes one `Inbound` ([`translate`]), invites are decided by [`invites`];
 //! audio is fetched by [`media`] only when a message is answered;
 //! replies, typing and the ack reaction of a message being answered go out through
-//! [`outbound`]. [`log_filter`] keeps matrix-sdk's expected absences out of the log.
+//! [`outbound`]. An upgraded room goes on in its successor ([`upgrades`]). [`log_filter`] keeps matrix-sdk's expected absences out of the log.
 
 pub mod bridge;
 pub mod invites;
@@ -14,6 +14,7 @@ mod media;
 mod outbound;
 mod session;
 mod sync_loop;
+mod upgrades;
 
 pub use sync_loop::SYNC_TOKEN;
 pub mod translate;
@@ -56,6 +57,7 @@ impl ConnectorFactory for MatrixFactory {
                 acks: Default::default(),
                 typing: Arc::default(),
                 encrypted_warned: Mutex::new(HashSet::new()),
+                upgrades_followed: Mutex::new(HashSet::new()),
             }),
         }))
     }
@@ -71,6 +73,8 @@ pub(crate) struct Shared {
     acks: parachute_runtime::ack::PendingAcks<outbound::SentAck>,
     typing: Arc<parachute_runtime::typing::TypingRenewals>,
     encrypted_warned: Mutex<HashSet<String>>,
+    /// Upgraded rooms whose successor the bot followed (or is following).
+    upgrades_followed: Mutex<HashSet<matrix_sdk::ruma::OwnedRoomId>>,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -101,6 +105,16 @@ impl Shared {
     /// True the first time a room is reported as encrypted.
     fn warned_encrypted(&self, room: &str) -> bool {
         locked(&self.encrypted_warned).insert(room.to_owned())
+    }
+
+    /// True the first time the upgrade of `room` is followed.
+    fn begin_following_upgrade(&self, room: &matrix_sdk::ruma::RoomId) -> bool {
+        locked(&self.upgrades_followed).insert(room.to_owned())
+    }
+
+    /// Lets the upgrade of `room` be followed again (the last try failed).
+    fn forget_upgrade(&self, room: &matrix_sdk::ruma::RoomId) {
+        locked(&self.upgrades_followed).remove(room);
     }
 }
 

@@ -25,6 +25,7 @@ use crate::bridge::{self, BridgedRoom};
 use crate::invites::read_invite_state;
 use crate::session::{classify, classify_sdk, identity};
 use crate::translate::{Incoming, IncomingBody, RoomContext, Skip, translate};
+use crate::upgrades;
 
 /// The cursor name of the stored sync token.
 pub const SYNC_TOKEN: &str = "sync_token";
@@ -74,6 +75,11 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
         cutoff_ms,
     };
     run.join_allowed_rooms().await;
+    for room in run.client.joined_rooms() {
+        if room.is_tombstoned() {
+            run.follow_upgrade(room.room_id()).await;
+        }
+    }
 
     let mut settings = SyncSettings::default().timeout(SYNC_TIMEOUT).filter(timeline_filter());
     if let Some(token) = stored_token {
@@ -103,16 +109,33 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
             if !state.is_empty() {
                 run.bridged_rooms.remove(room_id);
             }
-            for event in &update.timeline.events {
-                match serde_json::from_str::<Value>(event.raw().json().get()) {
-                    Ok(value) => {
-                        if value["type"] == "m.room.member" {
-                            run.bridged_rooms.remove(room_id);
-                        }
-                        batch.extend(run.handle_event(room_id, &value).await);
+            let events: Vec<Value> = update
+                .timeline
+                .events
+                .iter()
+                .filter_map(|event| match serde_json::from_str::<Value>(event.raw().json().get()) {
+                    Ok(value) => Some(value),
+                    Err(err) => {
+                        tracing::debug!(room = %room_id, error = %err, "unreadable event skipped");
+                        None
                     }
-                    Err(err) => tracing::debug!(room = %room_id, error = %err, "unreadable event skipped"),
+                })
+                .collect();
+            // A replaced room is not answered after its tombstone: what was said before it in
+            // this batch still is.
+            let tombstoned = run.client.get_room(room_id).is_some_and(|room| room.is_tombstoned());
+            let mut ended = tombstoned && !events.iter().any(is_tombstone);
+            for value in &events {
+                if value["type"] == "m.room.member" {
+                    run.bridged_rooms.remove(room_id);
                 }
+                ended |= is_tombstone(value);
+                if !ended {
+                    batch.extend(run.handle_event(room_id, value).await);
+                }
+            }
+            if tombstoned {
+                run.follow_upgrade(room_id).await;
             }
         }
         // The batch and the token that moves past it are stored together: after a crash the
@@ -129,6 +152,10 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
         }
         settings = settings.token(response.next_batch);
     }
+}
+
+fn is_tombstone(event: &Value) -> bool {
+    event["type"] == "m.room.tombstone" && event["state_key"] == ""
 }
 
 /// What the bot syncs: room timelines, state and account data, but no presence and no
@@ -184,16 +211,28 @@ impl Run {
         }
     }
 
-    /// The room's aliases: those of `allowed_rooms` that resolved to it, and the canonical
-    /// and alternative aliases its state names.
+    /// The room's other names: the aliases of `allowed_rooms` that resolved to it, the
+    /// canonical and alternative aliases its state names, and the rooms it replaced (so an
+    /// allowed room's upgrade is allowed too).
     fn aliases(&self, room_id: &RoomId, room: Option<&Room>) -> Vec<String> {
         let mut aliases = self.configured_aliases.get(room_id).cloned().unwrap_or_default();
         if let Some(room) = room {
             aliases.extend(room.canonical_alias().map(|alias| alias.to_string()));
             aliases.extend(room.alt_aliases().into_iter().map(|alias| alias.to_string()));
+            for predecessor in upgrades::verified_predecessors(&self.client, room) {
+                aliases.extend(self.configured_aliases.get(&predecessor).into_iter().flatten().cloned());
+                aliases.push(predecessor.to_string());
+            }
         }
         aliases.dedup();
         aliases
+    }
+
+    /// Follows the upgrade of a replaced room (once).
+    async fn follow_upgrade(&self, room_id: &RoomId) {
+        let Some(old) = self.client.get_room(room_id) else { return };
+        let followed = upgrades::follow(&self.shared, &self.client, &self.link, &old).await;
+        tracing::debug!(room = %room_id, ?followed, "room upgrade");
     }
 
     /// Asks the gate about an invite and acts on its answer.
@@ -217,10 +256,24 @@ impl Run {
             },
         };
         let is_direct = info.is_direct || (bridged.is_some() && info.name.is_none());
+        let mut room_aliases = self.aliases(room_id, None);
+        // The upgrade of a room the bot was in: the same conversation, under the old room's
+        // allowance and approval.
+        if let Some(predecessor) = info
+            .predecessor
+            .as_deref()
+            .and_then(|claimed| upgrades::verify_claimed_predecessor(&self.client, room_id, claimed))
+        {
+            if let Some(old) = self.client.get_room(&predecessor) {
+                room_aliases.extend(self.aliases(&predecessor, Some(&old)));
+                upgrades::carry_over(&self.shared, &predecessor, room_id).await;
+            }
+            room_aliases.push(predecessor.to_string());
+        }
         let invite = RoomInvite {
             platform: Platform::Matrix,
             room_id: room_id.to_string(),
-            room_aliases: self.aliases(room_id, None),
+            room_aliases,
             room_name,
             inviter: info.inviter.clone().unwrap_or_default(),
             is_direct,

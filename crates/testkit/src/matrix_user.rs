@@ -138,6 +138,13 @@ impl MatrixUser {
         self.call(reqwest::Method::POST, &path, Some(json!({"user_id": user}))).await;
     }
 
+    /// Upgrades a room to room version `version` (`POST /upgrade`); returns the new room's id.
+    pub async fn upgrade_room(&self, room: &str, version: &str) -> String {
+        let path = format!("/_matrix/client/v3/rooms/{}/upgrade", encode(room));
+        let answer = self.call(reqwest::Method::POST, &path, Some(json!({"new_version": version}))).await;
+        answer["replacement_room"].as_str().expect("replacement_room").to_owned()
+    }
+
     /// Joins a room.
     pub async fn join(&self, room: &str) {
         let path = format!("/_matrix/client/v3/join/{}", encode(room));

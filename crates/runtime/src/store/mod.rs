@@ -14,6 +14,7 @@ mod migrations;
 pub mod pairing;
 mod recent;
 mod sessions;
+mod succession;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use pairing::{NewPairingRequest, OpenedRequest, PairingRecord};
 pub use sessions::{HistoryEntry, HistoryRole};
+pub use succession::CarriedOver;
 
 use group_commit::Job;
 
