@@ -39,6 +39,9 @@ pub enum Command {
     /// Work with the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The bot's Matrix account on this machine (works on the vault while the server is stopped).
+    #[command(subcommand)]
+    Matrix(MatrixCommand),
     /// Preview how a markdown answer (on stdin) is sent to a platform.
     Format {
         /// matrix (JSON {body, formatted_body}), telegram (HTML) or discord (markdown).
@@ -125,6 +128,39 @@ pub enum PairingCommand {
         /// The person's id on that platform.
         user_id: String,
     },
+}
+
+/// `parachute matrix …`
+#[derive(Debug, Subcommand)]
+pub enum MatrixCommand {
+    /// Key backup and recovery: the room keys and the bot's identity kept on the homeserver,
+    /// opened by one recovery key.
+    Recovery {
+        #[command(subcommand)]
+        command: RecoveryCommand,
+        /// The vault folder (its .parachute/bots.yaml names the account).
+        #[arg(long, env = "PARACHUTE_VAULT", default_value = "vault", global = true)]
+        vault: PathBuf,
+    },
+}
+
+/// `parachute matrix recovery …`
+#[derive(Debug, Subcommand)]
+pub enum RecoveryCommand {
+    /// Show whether backup, recovery and cross-signing are set up on this device.
+    Status,
+    /// Create the bot's cross-signing identity (signing its device), turn on key backup, and
+    /// print the recovery key once. The account password is asked for (on stdin) only if the
+    /// homeserver wants it, and never stored.
+    Enable {
+        /// Replace an existing identity and backup (when the recovery key is lost; keys backed
+        /// up before become unreadable).
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Bring the room keys and the identity back to this device (a lost store, a new machine):
+    /// the recovery key is read from stdin.
+    Restore,
 }
 
 /// `parachute config …`

@@ -74,7 +74,9 @@ pub async fn run(url: String, token: Option<SecretString>, as_json: bool, comman
     match command {
         Command::Bot(cmd) => bot(&api, as_json, cmd).await,
         Command::Pairing(cmd) => pairing(&api, as_json, cmd).await,
-        Command::Serve(_) | Command::Config(_) | Command::Format { .. } => unreachable!("handled without a server"),
+        Command::Serve(_) | Command::Config(_) | Command::Format { .. } | Command::Matrix(_) => {
+            unreachable!("handled without a server")
+        }
     }
 }
 

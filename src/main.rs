@@ -10,6 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cli;
 mod client;
 mod connectors;
+mod matrix_account;
 mod serve;
 
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Config(cli::ConfigCommand::Check { file, vault }) => client::config_check(file, vault),
         Command::Format { to, split } => format_stdin(to, split),
+        Command::Matrix(command) => matrix_account::run(command),
         other => actix_web::rt::System::new().block_on(client::run(cli.url, cli.token, cli.json, other)),
     };
     match result {

@@ -5,13 +5,18 @@
 //! room message becomes one `Inbound` ([`translate`]), invites are decided by [`invites`];
 //! audio is fetched by [`media`] only when a message is answered;
 //! replies, typing and the ack reaction of a message being answered go out through
-//! [`outbound`]. An upgraded room goes on in its successor ([`upgrades`]). [`log_filter`] keeps matrix-sdk's expected absences out of the log.
+//! [`outbound`]. An upgraded room goes on in its successor ([`upgrades`]). An encrypted
+//! message whose key comes late waits in [`late_keys`]; [`recovery`] backs the room keys up
+//! and brings them back to a new device. [`log_filter`] keeps matrix-sdk's expected absences
+//! out of the log.
 
 pub mod bridge;
 pub mod invites;
+mod late_keys;
 pub mod log_filter;
 mod media;
 mod outbound;
+pub mod recovery;
 mod session;
 mod sync_loop;
 mod upgrades;
@@ -58,6 +63,8 @@ impl ConnectorFactory for MatrixFactory {
                 typing: Arc::default(),
                 encrypted_warned: Mutex::new(HashSet::new()),
                 upgrades_followed: Mutex::new(HashSet::new()),
+                late_keys: Mutex::default(),
+                store_lock: Mutex::new(None),
             }),
         }))
     }
@@ -75,6 +82,10 @@ pub(crate) struct Shared {
     encrypted_warned: Mutex<HashSet<String>>,
     /// Upgraded rooms whose successor the bot followed (or is following).
     upgrades_followed: Mutex<HashSet<matrix_sdk::ruma::OwnedRoomId>>,
+    /// Encrypted messages waiting for their keys.
+    late_keys: Mutex<late_keys::LateKeys>,
+    /// Exclusive use of the store folder while the client uses it.
+    store_lock: Mutex<Option<recovery::StoreLock>>,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,6 +107,11 @@ impl Shared {
         let mut slot = self.client.lock().await;
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
+        }
+        if locked(&self.store_lock).is_none() {
+            let lock =
+                recovery::StoreLock::take(&self.store_dir).map_err(|e| ConnectorError::Transient(e.to_string()))?;
+            *locked(&self.store_lock) = Some(lock);
         }
         let client = session::connect(&self.account, Some(&self.store_dir), false).await?;
         *slot = Some(client.clone());

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::RequestConfig;
+use matrix_sdk::encryption::{BackupDownloadStrategy, EncryptionSettings};
 use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
 use matrix_sdk::ruma::{OwnedDeviceId, OwnedUserId};
 use matrix_sdk::store::RoomLoadSettings;
@@ -21,7 +22,7 @@ const PROVISIONAL_DEVICE: &str = "PARACHUTE";
 
 /// The settings the connector needs, taken from the config once per build.
 #[derive(Clone)]
-pub struct Account {
+pub(crate) struct Account {
     /// Homeserver base URL.
     pub homeserver_url: String,
     /// The bot's user id.
@@ -77,7 +78,16 @@ async fn build(
     if !retry {
         requests = requests.disable_retry();
     }
-    let mut builder = Client::builder().homeserver_url(&account.homeserver_url).request_config(requests);
+    // A message whose key is missing asks the key backup for it (when the device has the
+    // backup key, see `recovery`).
+    let encryption = EncryptionSettings {
+        backup_download_strategy: BackupDownloadStrategy::AfterDecryptionFailure,
+        ..EncryptionSettings::default()
+    };
+    let mut builder = Client::builder()
+        .homeserver_url(&account.homeserver_url)
+        .request_config(requests)
+        .with_encryption_settings(encryption);
     if let Some(dir) = store_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| ConnectorError::Config(format!("cannot create {}: {e}", dir.display())))?;

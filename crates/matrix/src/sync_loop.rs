@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::ruma::api::client::filter::{Filter as EventFilter, FilterDefinition, RoomEventFilter, RoomFilter};
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
@@ -20,12 +22,13 @@ use parachute_runtime::messages::{Content, Inbound, MediaRef, RoomInvite};
 use parachute_runtime::store::now_ms;
 use serde_json::Value;
 
-use crate::Shared;
 use crate::bridge::{self, BridgedRoom};
 use crate::invites::read_invite_state;
+use crate::late_keys::Waiting;
 use crate::session::{classify, classify_sdk, identity};
 use crate::translate::{Incoming, IncomingBody, RoomContext, Skip, translate};
 use crate::upgrades;
+use crate::{Shared, locked, recovery};
 
 /// The cursor name of the stored sync token.
 pub const SYNC_TOKEN: &str = "sync_token";
@@ -48,6 +51,9 @@ struct Run {
     bridged_rooms: HashMap<OwnedRoomId, Option<BridgedRoom>>,
 }
 
+/// Keys that arrived, as (room, session id); `None` when some were missed (the stream lagged).
+type ArrivedKeys = Option<Vec<(OwnedRoomId, String)>>;
+
 /// Runs until the connection fails (or the future is dropped by Stop).
 pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), ConnectorError> {
     let client = shared.client_or_connect().await?;
@@ -58,6 +64,9 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
         .call(|db| db.cursor(Platform::Matrix, SYNC_TOKEN))
         .await
         .map_err(|e| ConnectorError::Transient(e.to_string()))?;
+    // A new SDK store (lost, or the bot moved to a new machine with its vault) knows no room:
+    // it starts with a full sync, answering what is recent enough as after a restart.
+    let sdk_has_synced = recovery::has_synced(&client).await;
     let started = now_ms();
     // First start: history is not ours to answer. With a stored token, what arrived while we
     // were away is answered if it is recent enough.
@@ -82,16 +91,23 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
     }
 
     let mut settings = SyncSettings::default().timeout(SYNC_TIMEOUT).filter(timeline_filter());
-    if let Some(token) = stored_token {
+    if let Some(token) = stored_token.filter(|_| sdk_has_synced) {
         settings = settings.token(token);
     }
+    let mut arrived_keys = arrived_keys(&run.client).await;
     let mut connected = false;
     loop {
-        let response = run.client.sync_once(settings.clone()).await.map_err(|e| classify_sdk(&e))?;
-        if !connected {
-            run.link.connected(me.clone());
-            connected = true;
-        }
+        let client = run.client.clone();
+        let sync = client.sync_once(settings.clone());
+        tokio::pin!(sync);
+        // Keys that come while the long poll waits (from the key backup) release their
+        // messages at once.
+        let response = loop {
+            tokio::select! {
+                response = &mut sync => break response.map_err(|e| classify_sdk(&e))?,
+                Some(keys) = next_keys(&mut arrived_keys) => run.retry_with_keys(keys).await?,
+            }
+        };
         for (room_id, invite) in &response.rooms.invited {
             let events: Vec<Value> = invite
                 .invite_state
@@ -131,7 +147,7 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
                 }
                 ended |= is_tombstone(value);
                 if !ended {
-                    batch.extend(run.handle_event(room_id, value).await);
+                    batch.extend(run.handle_event(room_id, value, run.cutoff_ms).await);
                 }
             }
             if tombstoned {
@@ -151,6 +167,28 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
             run.link.inbound(inbound).await;
         }
         settings = settings.token(response.next_batch);
+        if !connected {
+            run.link.connected(me.clone());
+            connected = true;
+            recovery::restore_at_start(&run.shared, &run.client, &run.link).await;
+        }
+    }
+}
+
+/// The stream of room keys the bot's device receives (from senders or the key backup).
+async fn arrived_keys(client: &Client) -> Option<BoxStream<'static, ArrivedKeys>> {
+    let keys = client.encryption().room_keys_received_stream().await?;
+    Some(
+        keys.map(|update| update.ok().map(|keys| keys.into_iter().map(|key| (key.room_id, key.session_id)).collect()))
+            .boxed(),
+    )
+}
+
+/// The next keys that arrived; never, without encryption.
+async fn next_keys(keys: &mut Option<BoxStream<'static, ArrivedKeys>>) -> Option<ArrivedKeys> {
+    match keys {
+        Some(keys) => keys.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -311,21 +349,73 @@ impl Run {
         found
     }
 
-    /// Translates one event into an `Inbound`, if it is one the runtime should see.
-    async fn handle_event(&mut self, room_id: &OwnedRoomId, event: &Value) -> Option<Inbound> {
+    /// Hands on the messages that waited for the keys that arrived (all, when `keys` is
+    /// `None`): decrypted now, they are handled as if they had just come, answered if still
+    /// within `matrix.catch_up_max_age`; those still without a key wait on.
+    async fn retry_with_keys(&mut self, keys: ArrivedKeys) -> Result<(), ConnectorError> {
+        let released = locked(&self.shared.late_keys).take(|room, session| match &keys {
+            Some(keys) => keys.iter().any(|(r, s)| r == room && s == session),
+            None => true,
+        });
+        if released.is_empty() {
+            return Ok(());
+        }
+        let cutoff_ms = self.cutoff_ms.max(now_ms() - self.shared.config.catch_up_max_age.0.as_millis() as i64);
+        let mut batch = Vec::new();
+        for waiting in released {
+            let Some(room) = self.client.get_room(&waiting.room_id) else { continue };
+            let event = match room.decrypt_event(&waiting.raw, None).await {
+                Ok(event) => event,
+                Err(err) => {
+                    tracing::debug!(room = %waiting.room_id, event = %waiting.event_id, error = %err, "not decrypted");
+                    locked(&self.shared.late_keys).keep(waiting);
+                    continue;
+                }
+            };
+            let Ok(value) = serde_json::from_str::<Value>(event.raw().json().get()) else { continue };
+            tracing::debug!(room = %waiting.room_id, event = %waiting.event_id, decrypted = value["type"] != "m.room.encrypted", "late key");
+            batch.extend(self.handle_event(&waiting.room_id, &value, cutoff_ms).await);
+        }
+        let batch = self
+            .shared
+            .store
+            .call(move |db| db.accept_inbound(Platform::Matrix, &batch, None).map(|()| batch))
+            .await
+            .map_err(|e| ConnectorError::Transient(e.to_string()))?;
+        for inbound in batch {
+            self.link.inbound(inbound).await;
+        }
+        Ok(())
+    }
+
+    /// Keeps an encrypted message the bot's device has no key for until the key comes (if it
+    /// is recent enough to be answered), and says so once per room.
+    fn wait_for_key(&self, room_id: &OwnedRoomId, event: &Value, cutoff_ms: i64) {
+        let Some(waiting) = Waiting::of(room_id, event) else { return };
+        if waiting.timestamp_ms < cutoff_ms || event["sender"] == self.shared.account.user_id.as_str() {
+            return;
+        }
+        let mut late_keys = locked(&self.shared.late_keys);
+        late_keys.expire(cutoff_ms);
+        if late_keys.keep(waiting) && self.shared.warned_encrypted(room_id.as_str()) {
+            self.link.warn(format!(
+                "an end-to-end encrypted message in room {room_id} could not be decrypted: the sender's device has not shared its key with the bot's device (yet); it is answered if the key arrives within matrix.catch_up_max_age"
+            ));
+        }
+    }
+
+    /// Translates one event into an `Inbound`, if it is one the runtime should see (sent at
+    /// or after `cutoff_ms`).
+    async fn handle_event(&mut self, room_id: &OwnedRoomId, event: &Value, cutoff_ms: i64) -> Option<Inbound> {
         let ctx = RoomContext {
             bot_user_id: self.shared.account.user_id.as_str(),
             bot_display_name: self.bot_display_name.as_deref(),
-            cutoff_ms: self.cutoff_ms,
+            cutoff_ms,
         };
         let incoming = match translate(event, &ctx) {
             Ok(incoming) => incoming,
             Err(Skip::Encrypted) => {
-                if self.shared.warned_encrypted(room_id.as_str()) {
-                    self.link.warn(format!(
-                        "an end-to-end encrypted message in room {room_id} could not be decrypted: the sender's device did not share its key with the bot's device"
-                    ));
-                }
+                self.wait_for_key(room_id, event, cutoff_ms);
                 return None;
             }
             Err(skip) => {

@@ -8,6 +8,7 @@ pub mod appservice;
 pub mod audio;
 pub mod brains;
 pub mod discord_fake;
+pub mod encrypting_user;
 pub mod fake_connector;
 pub mod logs;
 pub mod matrix_user;

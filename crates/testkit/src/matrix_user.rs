@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+/// The password of every user [`MatrixUser::register`] registers.
+pub const PASSWORD: &str = "test-password-1234";
+
 /// A registered user with an access token.
 pub struct MatrixUser {
     /// `@name:localhost`.
@@ -28,7 +31,7 @@ impl MatrixUser {
     /// Registers `localpart` (open registration on the test homeserver).
     pub async fn register(base: &str, localpart: &str) -> Self {
         let http = reqwest::Client::new();
-        let body = json!({"username": localpart, "password": "test-password-1234", "auth": {"type": "m.login.dummy"}});
+        let body = json!({"username": localpart, "password": PASSWORD, "auth": {"type": "m.login.dummy"}});
         let answer: Value = http
             .post(format!("{base}/_matrix/client/v3/register"))
             .json(&body)
@@ -177,6 +180,25 @@ impl MatrixUser {
         let body = json!({"device_keys": {user: []}});
         let answer = self.call(reqwest::Method::POST, "/_matrix/client/v3/keys/query", Some(body)).await;
         answer["device_keys"][user].as_object().map(|devices| devices.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Logs in with the password as a new device, as on a new machine: (access token, device id).
+    pub async fn login_new_device(&self) -> (String, String) {
+        let body = json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": self.user_id},
+            "password": PASSWORD});
+        let answer: Value = self
+            .http
+            .post(format!("{}/_matrix/client/v3/login", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("login request")
+            .json()
+            .await
+            .expect("login answer");
+        let field =
+            |k: &str| answer[k].as_str().unwrap_or_else(|| panic!("login {}: {answer}", self.user_id)).to_owned();
+        (field("access_token"), field("device_id"))
     }
 
     /// Logs the device out (invalidates its token).

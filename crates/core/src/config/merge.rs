@@ -7,13 +7,14 @@ use super::load::parse_str;
 use super::model::BotsConfig;
 
 /// (section, secret key, flag the masked view shows instead).
-const SECRETS: [(&str, &str, &str); 6] = [
+const SECRETS: [(&str, &str, &str); 7] = [
     ("server", "api_token", "has_api_token"),
     ("brain", "api_key", "has_api_key"),
     ("transcriber", "api_key", "has_api_key"),
     ("telegram", "bot_token", "has_token"),
     ("discord", "bot_token", "has_token"),
     ("matrix", "access_token", "has_token"),
+    ("matrix", "recovery_key", "has_recovery_key"),
 ];
 
 /// The config as the API shows it: every key, secrets replaced by `has_token` flags.

@@ -368,6 +368,10 @@ pub struct MatrixConfig {
     pub ack_emoji: String,
     /// After a restart, messages that arrived while down are answered if younger than this.
     pub catch_up_max_age: HumanDuration,
+    /// The recovery key `parachute matrix recovery enable` printed: a device without the
+    /// account's keys (a lost store, a new machine) restores them with it at start.
+    #[serde(with = "secret", skip_serializing_if = "Option::is_none")]
+    pub recovery_key: Option<SecretString>,
 }
 
 impl Default for MatrixConfig {
@@ -384,6 +388,7 @@ impl Default for MatrixConfig {
             group_mention_mode: GroupMentionMode::MentionOnly,
             ack_emoji: default_ack_emoji(),
             catch_up_max_age: HumanDuration(std::time::Duration::from_secs(600)),
+            recovery_key: None,
         }
     }
 }
@@ -502,6 +507,7 @@ impl BotsConfig {
             &self.telegram.bot_token,
             &self.discord.bot_token,
             &self.matrix.access_token,
+            &self.matrix.recovery_key,
         ]
         .into_iter()
         .flatten()

@@ -199,6 +199,15 @@ fn validate_matrix(config: &BotsConfig) -> Result<(), ConfigError> {
     if m.device_id.chars().any(char::is_whitespace) {
         return Err(ConfigError::invalid("matrix.device_id", "must not contain white space"));
     }
+    if let Some(key) = &m.recovery_key
+        && !is_recovery_key(key.expose_secret())
+    {
+        return Err(ConfigError::invalid(
+            "matrix.recovery_key",
+            "is not a recovery key: it is the 48 letters and digits `parachute matrix recovery enable` printed \
+             (the spaces between groups may stay)",
+        ));
+    }
     for (i, room) in m.allowed_rooms.iter().enumerate() {
         if !is_matrix_room(room) {
             return Err(ConfigError::invalid(
@@ -208,6 +217,13 @@ fn validate_matrix(config: &BotsConfig) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// A Matrix recovery key as clients show it: 48 base58 characters, in groups or not.
+fn is_recovery_key(text: &str) -> bool {
+    const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let key: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    key.len() == 48 && key.iter().all(|c| BASE58.contains(*c))
 }
 
 /// A Telegram chat id: an integer, negative for groups and supergroups.
@@ -297,6 +313,11 @@ mod tests {
             ("matrix:\n  allowed_rooms: ['!']\n", "matrix.allowed_rooms[0]"),
             ("matrix:\n  allowed_rooms: ['#lounge']\n", "matrix.allowed_rooms[0]"),
             ("matrix:\n  allowed_rooms: ['!a b:x']\n", "matrix.allowed_rooms[0]"),
+            ("matrix:\n  recovery_key: my passphrase\n", "matrix.recovery_key"),
+            (
+                "matrix:\n  recovery_key: EsT0 zzzz zzzz zzzz zzzz zzzz zzzz zzzz zzzz zzzz zzzz zzzz\n",
+                "matrix.recovery_key",
+            ),
             ("telegram:\n  allowed_users: ['al ice']\n", "telegram.allowed_users[0]"),
             ("telegram:\n  allowed_groups: [-100123, '@family']\n", "telegram.allowed_groups[1]"),
             ("discord:\n  allowed_users: ['@bob']\n", "discord.allowed_users[0]"),
@@ -331,6 +352,15 @@ mod tests {
         for (text, field) in cases {
             let err = parse_str(text).unwrap_err();
             assert_eq!(err.field(), Some(field), "{text} → {err}");
+        }
+    }
+
+    #[test]
+    fn recovery_keys_are_accepted_grouped_or_not() {
+        let grouped = "EsTc 8Mzz ZJr3 pjmu PNbX eGFV bbsk jE4U 7iCD Rt5M n4Sj 2MmC";
+        for key in [grouped, &grouped.replace(' ', "")] {
+            let config = parse_str(&format!("matrix:\n  recovery_key: {key}\n")).unwrap();
+            assert_eq!(config.matrix.recovery_key.unwrap().expose_secret(), key);
         }
     }
 
