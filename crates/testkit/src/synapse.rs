@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 /// How long Synapse may take to answer after start.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// How many ports Synapse tries before a test gives up.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Synapse's port was taken by another process before Synapse bound it.
+struct PortTaken;
+
 /// A running Synapse; killed (and its files removed) on drop.
 pub struct Synapse {
     child: Option<Child>,
@@ -48,9 +54,14 @@ impl Synapse {
 
     /// Starts Synapse with extra config lines (e.g. tight `rc_message`).
     pub fn start_with(extra_config: &str) -> Self {
+        Self::start_on(free_port(), extra_config)
+    }
+
+    /// Starts Synapse on `port` if it is free, else on another free one: a free port can be
+    /// taken by a parallel test between the check and Synapse's bind.
+    fn start_on(mut port: u16, extra_config: &str) -> Self {
         let python = synapse_python();
         let dir = tempfile::tempdir().expect("temp dir for synapse");
-        let port = free_port();
         write_config(dir.path(), port, extra_config);
         let status = Command::new(&python)
             .args(["-m", "synapse.app.homeserver", "--generate-keys", "-c"])
@@ -62,11 +73,21 @@ impl Synapse {
             .expect("run synapse --generate-keys");
         assert!(status.success(), "synapse could not generate its signing key");
         let mut synapse = Self { child: None, python, dir, port };
-        synapse.launch();
-        synapse
+        for _ in 0..PORT_ATTEMPTS {
+            match synapse.launch() {
+                Ok(()) => return synapse,
+                Err(PortTaken) => {
+                    port = free_port();
+                    synapse.port = port;
+                    write_config(synapse.dir.path(), port, extra_config);
+                }
+            }
+        }
+        panic!("synapse found no free port in {PORT_ATTEMPTS} attempts:\n{}", synapse.log_tail())
     }
 
-    fn launch(&mut self) {
+    fn launch(&mut self) -> Result<(), PortTaken> {
+        let _ = fs::remove_file(self.dir.path().join("homeserver.pid"));
         let log = fs::File::create(self.dir.path().join("stderr.log")).expect("synapse log file");
         let child = Command::new(&self.python)
             .args(["-m", "synapse.app.homeserver", "-c"])
@@ -77,20 +98,29 @@ impl Synapse {
             .spawn()
             .expect("spawn synapse");
         self.child = Some(child);
-        self.wait_healthy();
+        self.wait_healthy()
     }
 
-    fn wait_healthy(&mut self) {
+    /// Waits until this Synapse answers; one that answers on its port but is not this one
+    /// (this one's access log lacks the request) does not count.
+    fn wait_healthy(&mut self) -> Result<(), PortTaken> {
         let deadline = Instant::now() + START_TIMEOUT;
         let url = format!("127.0.0.1:{}", self.port);
+        let marker = format!("launch={}", self.dir.path().file_name().and_then(|n| n.to_str()).unwrap_or_default());
+        let probe = format!("/_matrix/client/versions?{marker}");
         loop {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!("synapse exited ({status}) during start:\n{}", self.log_tail());
+                self.child = None;
+                let log = self.log_tail();
+                if log.contains("Address already in use") {
+                    return Err(PortTaken);
+                }
+                panic!("synapse exited ({status}) during start:\n{log}");
             }
-            if health_ok(&url) {
-                return;
+            if answers_ok(&url, &probe) && self.requests().iter().any(|r| r.path.ends_with(&marker)) {
+                return Ok(());
             }
             assert!(Instant::now() < deadline, "synapse did not answer within {START_TIMEOUT:?}:\n{}", self.log_tail());
             std::thread::sleep(Duration::from_millis(50));
@@ -130,8 +160,9 @@ impl Synapse {
     /// Starts the homeserver again on the same port with the same database.
     pub fn restart(&mut self) {
         self.kill();
-        let _ = fs::remove_file(self.dir.path().join("homeserver.pid"));
-        self.launch();
+        if self.launch().is_err() {
+            panic!("synapse could not bind its port {} again:\n{}", self.port, self.log_tail());
+        }
     }
 }
 
@@ -174,11 +205,11 @@ impl Drop for Synapse {
     }
 }
 
-fn health_ok(addr: &str) -> bool {
+fn answers_ok(addr: &str, path: &str) -> bool {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(addr) else { return false };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }
@@ -298,4 +329,17 @@ fn synapse_importable(python: &Path) -> bool {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_another_synapse_holds_is_given_up_for_a_free_one() {
+        let first = Synapse::start();
+        let second = Synapse::start_on(first.port, RELAXED_RATE_LIMITS);
+        assert_ne!(first.port, second.port);
+        assert!(answers_ok(&format!("127.0.0.1:{}", second.port), "/health"));
+    }
 }
