@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use parachute_core::config::{config_path, load_file};
 use parachute_core::ids::Platform;
 use parachute_runtime::backoff_policy::BackoffPolicy;
-use parachute_runtime::messages::Stop;
+use parachute_runtime::messages::{Drain, Stop};
 use parachute_runtime::store::{Store, StoreError};
 use parachute_runtime::{RuntimeOptions, start_runtime};
 use tracing_subscriber::EnvFilter;
@@ -21,6 +21,9 @@ use crate::connectors;
 
 /// The commented example written as the config of a new vault.
 const EXAMPLE_CONFIG: &str = include_str!("../config/bots.example.yaml");
+
+/// How long a shutdown waits for the answers in progress.
+const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Handled event ids older than this are forgotten at start (platforms never replay that far).
 const EVENT_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -63,6 +66,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let server = actix_web::rt::spawn(bound.server);
         shutdown_signal().await?;
         tracing::info!("shutting down");
+        // Messages being answered finish (delivered and recorded) before the connectors stop,
+        // within a bound; nothing new is started. One cut off is answered again at the next
+        // start, and a send from a new device would not be deduplicated with the first.
+        if tokio::time::timeout(SHUTDOWN_DRAIN, runtime.orchestrator.send(Drain)).await.is_err() {
+            tracing::warn!("answers still running after {SHUTDOWN_DRAIN:?} are left to the next start");
+        }
         for platform in Platform::ALL {
             let _ = runtime.supervisor.send(Stop(platform)).await;
         }

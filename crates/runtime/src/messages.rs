@@ -33,6 +33,12 @@ pub struct Authorized {
 #[rtype(result = "Result<Vec<PairingRecord>, PairingError>")]
 pub struct ListPairing;
 
+/// To the orchestrator, at shutdown: start no further message, and answer once the messages
+/// being answered are finished (recorded). What still waits stays in the connectors' inboxes.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
 /// How many requests wait for the owner.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<usize, PairingError>")]

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use crate::brain::{Brain, BrainRequest, BrainSlot};
 use crate::connector::MediaError;
 use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
-use crate::messages::{Authorized, Content, MediaRef, Reply, VoiceNote};
+use crate::messages::{Authorized, Content, Drain, MediaRef, Reply, VoiceNote};
 use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::store::{HistoryEntry, HistoryRole, Store, StoreError, now_ms};
@@ -64,6 +64,8 @@ pub struct Orchestrator {
     waiting: usize,
     /// Chats told about skipped messages since their backlog last ran empty.
     told_skipping: HashSet<ChatKey>,
+    /// Shutting down: no further message is started; these wait for the running ones.
+    draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// What one message's processing needs, cloned into its future.
@@ -105,6 +107,18 @@ impl Orchestrator {
             in_flight: HashSet::new(),
             waiting: 0,
             told_skipping: HashSet::new(),
+            draining: None,
+        }
+    }
+
+    /// Tells the drain's waiters once nothing runs any more.
+    fn settle_drain(&mut self) {
+        if self.busy.is_empty()
+            && let Some(waiters) = &mut self.draining
+        {
+            for waiter in waiters.drain(..) {
+                let _ = waiter.send(());
+            }
         }
     }
 
@@ -156,7 +170,7 @@ impl Orchestrator {
 
     /// Starts the next message of a chat if the chat is idle.
     fn run_next(&mut self, chat: ChatKey, ctx: &mut Context<Self>) {
-        if self.busy.contains(&chat) {
+        if self.busy.contains(&chat) || self.draining.is_some() {
             return;
         }
         let Some(next) = self.queues.get_mut(&chat).and_then(VecDeque::pop_front) else {
@@ -175,7 +189,21 @@ impl Orchestrator {
             act.in_flight.remove(&event);
             act.busy.remove(&chat);
             act.run_next(chat, ctx);
+            act.settle_drain();
         }));
+    }
+}
+
+impl Handler<Drain> for Orchestrator {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> Self::Result {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        self.draining.get_or_insert_with(Vec::new).push(done);
+        self.settle_drain();
+        Box::pin(async move {
+            let _ = finished.await;
+        })
     }
 }
 

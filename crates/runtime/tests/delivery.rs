@@ -138,3 +138,27 @@ async fn a_reply_given_up_is_answered_again_after_the_next_reconnect() {
         .await
     );
 }
+
+#[actix::test]
+async fn a_drain_at_shutdown_lets_running_answers_finish_and_starts_no_other() {
+    let brain = RecordingBrain::new();
+    brain.delay_chat("dm-42", Duration::from_millis(400));
+    let rt = telegram(&brain).await;
+    let fake = rt.fake(Platform::Telegram);
+    fake.inject_accepted(dm(Platform::Telegram, "42", "in progress", "d1")).await;
+    assert!(wait_until(WAIT, || async { brain.requests().len() == 1 }).await, "the brain was asked");
+    // The drain comes first: the gate may still hand these to the orchestrator after it.
+    let drained = rt.handle.orchestrator.send(parachute_runtime::messages::Drain);
+    fake.inject_accepted(dm(Platform::Telegram, "42", "waiting behind it", "d2")).await;
+    fake.inject_accepted(dm(Platform::Telegram, "43", "not started yet", "d3")).await;
+
+    drained.await.unwrap();
+    // When the drain answers, the running message is delivered and recorded; nothing else ran.
+    assert_eq!(texts_in(&fake.delivered(), "dm-42"), ["42 name: in progress"]);
+    assert!(parachute_testkit::store_probe::event_done(&rt.handle.store, Platform::Telegram, "d1").await);
+    let waiting = parachute_testkit::store_probe::inbox(&rt.handle.store, Platform::Telegram).await;
+    let mut left: Vec<_> = waiting.iter().map(|inbound| inbound.event_id.as_str().to_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["d2", "d3"], "the others wait in the inbox for the next start");
+    assert_eq!(brain.requests().len(), 1);
+}
