@@ -39,10 +39,13 @@ async fn recovery(
                 if status.cross_signing_complete { "set up on this device" } else { "not on this device" }
             );
             println!(
-                "device {}: {}",
+                "device {}:  {}",
                 status.device_id,
                 if status.device_verified { "signed by the bot's identity" } else { "not signed" }
             );
+            if let Some(key) = status.device_key {
+                println!("session key:    {key}");
+            }
         }
         RecoveryCommand::Enable { reset } => {
             let prompt = format!("Password of {} (asked once, never stored): ", config.user_id);

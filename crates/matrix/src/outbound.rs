@@ -70,8 +70,10 @@ pub async fn deliver(shared: Arc<Shared>, reply: Reply) -> Result<(), ConnectorE
         let txn = transaction_id(&reply, index, &chunk.body);
         room.send_raw("m.room.message", content).with_transaction_id(&txn).await.map_err(|e| classify_sdk(&e))?;
     }
-    if let Some(event) = &reply.in_reply_to {
-        remove_ack(&shared, &client, event.as_str()).await;
+    // The reply is out: the runtime records the message as answered at once, and the ack
+    // reaction is redacted beside that (it may still be on its way out itself).
+    if let Some(event) = reply.in_reply_to {
+        tokio::spawn(async move { remove_ack(&shared, &client, event.as_str()).await });
     }
     Ok(())
 }

@@ -95,6 +95,8 @@ pub struct RecoveryStatus {
     pub device_verified: bool,
     /// The device id.
     pub device_id: String,
+    /// The device's Ed25519 key (base64), which clients show as the session key.
+    pub device_key: Option<String>,
 }
 
 /// What [`Recovery::restore`] brought back.
@@ -173,11 +175,13 @@ impl Recovery {
             RecoveryState::Disabled => "disabled",
             RecoveryState::Unknown => "unknown",
         };
+        let own_device = encryption.get_own_device().await.ok().flatten();
         RecoveryStatus {
+            device_verified: own_device.as_ref().is_some_and(|device| device.is_cross_signed_by_owner()),
+            device_key: own_device.and_then(|device| device.ed25519_key()).map(|key| key.to_base64()),
             recovery,
             backup_enabled: encryption.backups().are_enabled().await,
             cross_signing_complete: encryption.cross_signing_status().await.is_some_and(|s| s.is_complete()),
-            device_verified: matches!(encryption.get_own_device().await, Ok(Some(device)) if device.is_cross_signed_by_owner()),
             device_id: self.client.device_id().map(|d| d.to_string()).unwrap_or_default(),
         }
     }
@@ -302,17 +306,17 @@ async fn restore(client: &Client, user_id: &str, key: &SecretString) -> Result<(
 
 /// With `matrix.recovery_key` set, a device that lacks the account's secrets (a new store)
 /// restores them once after its first sync, then fetches from the backup the keys of the
-/// messages waiting for one. A key that does not fit is reported (the bot goes on without
-/// the old keys).
-pub(crate) async fn restore_at_start(shared: &Shared, client: &Client, link: &ConnectorLink) {
-    let Some(key) = &shared.config.recovery_key else { return };
+/// messages waiting for one; true when it did. A key that does not fit is reported (the bot
+/// goes on without the old keys).
+pub(crate) async fn restore_at_start(shared: &Shared, client: &Client, link: &ConnectorLink) -> bool {
+    let Some(key) = &shared.config.recovery_key else { return false };
     client.encryption().wait_for_e2ee_initialization_tasks().await;
     if client.encryption().recovery().state() != RecoveryState::Enabled {
         match restore(client, shared.account.user_id.as_str(), key).await {
             Ok(()) => tracing::info!("room keys and identity restored with matrix.recovery_key"),
             Err(err) => {
                 link.warn(format!("matrix.recovery_key was not used: {err}"));
-                return;
+                return false;
             }
         }
     }
@@ -322,4 +326,5 @@ pub(crate) async fn restore_at_start(shared: &Shared, client: &Client, link: &Co
             tracing::debug!(room = %room, error = %err, "key not in the backup");
         }
     }
+    true
 }

@@ -37,7 +37,9 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeline events per room per sync (enough to catch up after a short outage in one go).
 const TIMELINE_LIMIT: u32 = 100;
 
-/// Everything one run needs while it syncs.
+/// Everything one run needs while it syncs (cloned for the late-key retries, which run
+/// beside the sync).
+#[derive(Clone)]
 struct Run {
     shared: Arc<Shared>,
     client: Client,
@@ -100,12 +102,16 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
         let client = run.client.clone();
         let sync = client.sync_once(settings.clone());
         tokio::pin!(sync);
-        // Keys that come while the long poll waits (from the key backup) release their
-        // messages at once.
+        // Keys that come while the sync runs (from the key backup, or in the sync itself)
+        // release their messages in a task of their own: the sync may be suspended holding
+        // the SDK's locks that decrypting needs, so it must go on meanwhile.
         let response = loop {
             tokio::select! {
                 response = &mut sync => break response.map_err(|e| classify_sdk(&e))?,
-                Some(keys) = next_keys(&mut arrived_keys) => run.retry_with_keys(keys).await?,
+                Some(keys) = next_keys(&mut arrived_keys) => {
+                    let mut retry = run.clone();
+                    tokio::spawn(async move { retry.retry_with_keys(keys).await });
+                }
             }
         };
         for (room_id, invite) in &response.rooms.invited {
@@ -170,7 +176,10 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
         if !connected {
             run.link.connected(me.clone());
             connected = true;
-            recovery::restore_at_start(&run.shared, &run.client, &run.link).await;
+            if recovery::restore_at_start(&run.shared, &run.client, &run.link).await {
+                // No sync runs now: what waited for keys from the backup is retried here.
+                run.retry_with_keys(None).await;
+            }
         }
     }
 }
@@ -352,13 +361,13 @@ impl Run {
     /// Hands on the messages that waited for the keys that arrived (all, when `keys` is
     /// `None`): decrypted now, they are handled as if they had just come, answered if still
     /// within `matrix.catch_up_max_age`; those still without a key wait on.
-    async fn retry_with_keys(&mut self, keys: ArrivedKeys) -> Result<(), ConnectorError> {
+    async fn retry_with_keys(&mut self, keys: ArrivedKeys) {
         let released = locked(&self.shared.late_keys).take(|room, session| match &keys {
             Some(keys) => keys.iter().any(|(r, s)| r == room && s == session),
             None => true,
         });
         if released.is_empty() {
-            return Ok(());
+            return;
         }
         let cutoff_ms = self.cutoff_ms.max(now_ms() - self.shared.config.catch_up_max_age.0.as_millis() as i64);
         let mut batch = Vec::new();
@@ -376,16 +385,17 @@ impl Run {
             tracing::debug!(room = %waiting.room_id, event = %waiting.event_id, decrypted = value["type"] != "m.room.encrypted", "late key");
             batch.extend(self.handle_event(&waiting.room_id, &value, cutoff_ms).await);
         }
-        let batch = self
-            .shared
-            .store
-            .call(move |db| db.accept_inbound(Platform::Matrix, &batch, None).map(|()| batch))
-            .await
-            .map_err(|e| ConnectorError::Transient(e.to_string()))?;
-        for inbound in batch {
-            self.link.inbound(inbound).await;
+        match self.shared.store.call(move |db| db.accept_inbound(Platform::Matrix, &batch, None).map(|()| batch)).await
+        {
+            Ok(batch) => {
+                for inbound in batch {
+                    self.link.inbound(inbound).await;
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "messages decrypted late could not be stored, so they are not answered")
+            }
         }
-        Ok(())
     }
 
     /// Keeps an encrypted message the bot's device has no key for until the key comes (if it

@@ -17,6 +17,7 @@ use parachute_testkit::TestRuntime;
 use parachute_testkit::ai_fake::{AiFake, Api};
 use parachute_testkit::audio::sine_wav;
 use parachute_testkit::brains::RecordingBrain;
+use parachute_testkit::encrypting_user::EncryptingUser;
 use parachute_testkit::matrix_user::{MatrixUser, messages_from};
 use parachute_testkit::reliability::ScenarioResult;
 use parachute_testkit::wait_until;
@@ -464,23 +465,6 @@ async fn upload(env: &Env, name: &str, mime_type: &str, data: Vec<u8>) -> String
     upload["content_uri"].as_str().unwrap().to_owned()
 }
 
-/// Alice's own client with end-to-end encryption (keys in memory), on her account.
-async fn encrypting_client(env: &Env) -> matrix_sdk::Client {
-    use matrix_sdk::authentication::matrix::MatrixSession;
-    use matrix_sdk::store::RoomLoadSettings;
-    use matrix_sdk::{SessionMeta, SessionTokens};
-    let client = matrix_sdk::Client::builder().homeserver_url(env.synapse.url()).build().await.unwrap();
-    let session = MatrixSession {
-        meta: SessionMeta {
-            user_id: env.alice.user_id.as_str().try_into().unwrap(),
-            device_id: env.alice.device_id.as_str().into(),
-        },
-        tokens: SessionTokens { access_token: env.alice.access_token.clone(), refresh_token: None },
-    };
-    client.matrix_auth().restore_session(session, RoomLoadSettings::default()).await.unwrap();
-    client
-}
-
 /// An encrypted invite-only room alice created with the bot in it (joined).
 async fn encrypted_room_with_bot(env: &Env) -> String {
     let room = env
@@ -495,56 +479,26 @@ async fn encrypted_room_with_bot(env: &Env) -> String {
 /// Alice's encrypting client in an encrypted room with the bot, synced until she sees the bot
 /// joined.
 struct EncryptedChat {
-    alice: matrix_sdk::Client,
+    alice: EncryptingUser,
     joined: matrix_sdk::Room,
     room: String,
-    settings: matrix_sdk::config::SyncSettings,
 }
 
 impl EncryptedChat {
     async fn new(env: &Env) -> Self {
-        use matrix_sdk::config::SyncSettings;
-        let alice = encrypting_client(env).await;
-        let mut settings = SyncSettings::default().timeout(Duration::from_millis(500));
-        // Alice's first sync uploads her device keys.
-        let first = alice.sync_once(settings.clone()).await.unwrap();
-        settings = settings.token(first.next_batch);
+        // Alice's first sync uploads her device keys, before the room exists.
+        let mut alice = EncryptingUser::new(&env.synapse.url(), &env.alice).await;
         let room = encrypted_room_with_bot(env).await;
+        alice.wait_joined(&room, &env.bot.user_id, WAIT).await;
         let room_id = matrix_sdk::ruma::OwnedRoomId::try_from(room.as_str()).unwrap();
-        let bot_id = matrix_sdk::ruma::OwnedUserId::try_from(env.bot.user_id.as_str()).unwrap();
-        let deadline = Instant::now() + WAIT;
-        let joined = loop {
-            let response = alice.sync_once(settings.clone()).await.unwrap();
-            settings = settings.token(response.next_batch);
-            if let Some(joined) = alice.get_room(&room_id)
-                && let Ok(Some(member)) = joined.get_member_no_sync(&bot_id).await
-                && *member.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Join
-            {
-                break joined;
-            }
-            assert!(Instant::now() < deadline, "alice's client never saw the bot join");
-        };
+        let joined = alice.client.get_room(&room_id).unwrap();
         assert!(joined.latest_encryption_state().await.unwrap().is_encrypted());
-        Self { alice, joined, room, settings }
+        Self { alice, joined, room }
     }
 
     /// The bodies of the bot's next `n` messages, decrypted by Alice's client.
     async fn answers(&mut self, bot: &str, n: usize) -> Vec<String> {
-        let deadline = Instant::now() + WAIT;
-        let room_id = self.joined.room_id().to_owned();
-        let mut answers = Vec::new();
-        while answers.len() < n {
-            assert!(Instant::now() < deadline, "no decryptable answer from the bot: {answers:?}");
-            let response = self.alice.sync_once(self.settings.clone()).await.unwrap();
-            self.settings = self.settings.clone().token(response.next_batch.clone());
-            for event in response.rooms.joined.get(&room_id).into_iter().flat_map(|r| r.timeline.events.iter()) {
-                let value: serde_json::Value = serde_json::from_str(event.raw().json().get()).unwrap();
-                if value["type"] == "m.room.message" && value["sender"] == bot {
-                    answers.push(value["content"]["body"].as_str().unwrap_or_default().to_owned());
-                }
-            }
-        }
-        answers
+        self.alice.next_messages(&self.room, bot, n, WAIT).await
     }
 }
 

@@ -70,6 +70,8 @@ const PLATFORMS = [
       { key: 'user_id', label: 'Bot user id', type: 'text', placeholder: '@parachute:example.org' },
       { key: 'access_token', label: 'Access token', type: 'secret', help: 'Access token of the bot’s device.' },
       { key: 'device_id', label: 'Device id', type: 'text', help: 'Optional: leave empty, the device is taken from the access token. When set it must be the token’s device.' },
+      { key: 'recovery_key', label: 'Recovery key', type: 'secret', flag: 'has_recovery_key',
+        help: 'Optional: the key `parachute matrix recovery enable` printed. A new device (lost store, new machine) gets the bot’s room keys back with it at start.' },
       { key: 'allowed_rooms', label: 'Allowed rooms', type: 'list', item: 'room', placeholder: '#lounge:example.org',
         help: 'Room ids (!id, or !id:server in rooms older than version 12) or aliases (#name:server). Empty: every room it is invited to, open to everyone. Other rooms wait for your approval under Pairing.' },
       ...COMMON_FIELDS,
@@ -391,7 +393,7 @@ function fillSection(platform, config) {
         $(id).checked = Boolean(value);
         break;
       case 'secret': {
-        const set = Boolean(config.has_token);
+        const set = Boolean(config[field.flag || 'has_token']);
         const badge = $(`${id}-state`);
         badge.textContent = set ? 'set' : 'not set';
         badge.dataset.set = String(set);
