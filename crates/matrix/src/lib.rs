@@ -210,9 +210,34 @@ impl Connector for MatrixConnector {
     }
 }
 
+/// How long an approved room's join may take before the relay hint is given up.
+const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether the bot is in `room`, waiting (at most `wait`) for a join under way.
+async fn joined_within(room: &matrix_sdk::Room, wait: std::time::Duration) -> bool {
+    let mut updates = room.subscribe_info();
+    let joined = async {
+        loop {
+            if room.state() == matrix_sdk::RoomState::Joined {
+                return true;
+            }
+            if updates.next_ref().await.is_none() {
+                return false;
+            }
+        }
+    };
+    tokio::time::timeout(wait, joined).await.unwrap_or(false)
+}
+
 /// In an approved bridged group, says once how the bot's answers reach the other network
 /// (the bridge relays a Matrix user's messages only in relay mode).
 async fn tell_how_to_relay(room: &matrix_sdk::Room, bot_user_id: &str) -> Result<(), ConnectorError> {
+    // The owner may approve while the bot's join is still under way (the room is known from
+    // its invite, whose state shows none of the bridge's users).
+    if !joined_within(room, JOIN_WAIT).await {
+        tracing::debug!(room = %room.room_id(), "approved room not joined: no relay hint");
+        return Ok(());
+    }
     // The owner may approve before the join's state reached the bot's sync: asks the
     // homeserver for the members when they are not known yet.
     let members = room
