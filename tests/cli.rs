@@ -70,6 +70,12 @@ fn config_updates_through_the_api_land_on_disk_and_flags_are_not_saved() {
     let (status, body) = put(serde_json::json!({"matrix": {"homeserver_url": "nope"}}));
     assert_eq!((status, body["field"].as_str()), (422, Some("matrix.homeserver_url")));
     assert_eq!(std::fs::read_to_string(server.config_path()).unwrap(), saved, "a rejected update changes nothing");
+    // A value its own type refuses names its full key, so the page can mark the field.
+    for bad in ["banana", "-5s"] {
+        let (status, body) = put(serde_json::json!({"discord": {"catch_up_max_age": bad}}));
+        assert_eq!((status, body["field"].as_str()), (422, Some("discord.catch_up_max_age")), "{body}");
+    }
+    assert_eq!(std::fs::read_to_string(server.config_path()).unwrap(), saved, "a rejected update changes nothing");
 }
 
 #[test]

@@ -166,5 +166,16 @@ mod tests {
         let err = apply_patch(&with_token(), &json!({"matrix": {"allowed_rooms": ["!a:x", 7]}})).unwrap_err();
         assert!(err.field().is_some_and(|f| f.starts_with("matrix.allowed_rooms")), "{err}");
         assert!(apply_patch(&with_token(), &json!([1])).is_err());
+        for (section, key, value) in [
+            ("discord", "catch_up_max_age", json!("banana")),
+            ("discord", "catch_up_max_age", json!("-5s")),
+            ("telegram", "catch_up_max_age", json!(-5)),
+            ("pairing", "expire_after", json!("soon")),
+            ("brain", "timeout", json!("forever")),
+            ("server", "port", json!("lots")),
+        ] {
+            let err = apply_patch(&with_token(), &json!({section: {key: value}})).unwrap_err();
+            assert_eq!(err.field(), Some(format!("{section}.{key}").as_str()), "the full key: {err}");
+        }
     }
 }
