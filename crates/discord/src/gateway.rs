@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parachute_core::ids::Platform;
 use parachute_runtime::connector::{ConnectorError, ConnectorLink, Identity};
@@ -40,6 +41,8 @@ pub fn intents() -> Intents {
 /// Gateway connections in a row that may end before READY/RESUMED until the run gives up
 /// and the harness backs off.
 const MAX_UNREADY_CONNECTIONS: u32 = 3;
+/// Added to two heartbeat intervals before a session without any event counts as stalled.
+const HEARTBEAT_GRACE: Duration = Duration::from_secs(5);
 
 /// Messages received from the gateway and not yet taken up. The gateway must be read on (its
 /// heartbeats travel on the same connection), so past this a message is dropped with a
@@ -138,13 +141,16 @@ async fn pump(
 ) -> Result<(), ConnectorError> {
     let mut dropped = 0u64;
     let mut shard = new_shard(shared);
+    // Heartbeat ACKs are wanted as proof of life: without them a quiet session answers
+    // nothing between heartbeats.
     let wanted = EventTypeFlags::READY
         | EventTypeFlags::RESUMED
         | EventTypeFlags::MESSAGE_CREATE
-        | EventTypeFlags::GATEWAY_HELLO;
+        | EventTypeFlags::GATEWAY_HELLO
+        | EventTypeFlags::GATEWAY_HEARTBEAT_ACK;
     let mut unready_connections = 0;
     loop {
-        let item = shard.next_event(wanted).await;
+        let item = link.awaiting(shard.next_event(wanted)).await;
         keep_session(shared, &shard);
         let event = match item {
             None => return Err(ConnectorError::Transient("the gateway session ended".into())),
@@ -164,7 +170,11 @@ async fn pump(
             Some(Ok(event)) => event,
         };
         match event {
-            Event::GatewayHello(_) => {
+            Event::GatewayHello(hello) => {
+                // The shard sends a heartbeat every interval and counts a connection whose
+                // heartbeat went unacknowledged until the next one as dead; past two
+                // intervals without any event, the shard itself is stuck.
+                link.expect_answers_within(Duration::from_millis(hello.heartbeat_interval) * 2 + HEARTBEAT_GRACE);
                 unready_connections += 1;
                 if unready_connections > MAX_UNREADY_CONNECTIONS {
                     return Err(ConnectorError::Transient(
@@ -178,6 +188,12 @@ async fn pump(
                     return Err(fatal);
                 }
                 tracing::info!(code, "discord gateway connection closed; reconnecting");
+                link.reconnecting(match code {
+                    Some(code) => format!("the Discord gateway connection closed (code {code}); resuming"),
+                    None => "the Discord gateway connection was lost (heartbeats unacknowledged or the socket \
+                             closed); resuming"
+                        .to_owned(),
+                });
             }
             Event::Ready(_) => {
                 unready_connections = 0;

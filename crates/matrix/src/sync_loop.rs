@@ -34,6 +34,9 @@ use crate::{Shared, locked, recovery};
 pub const SYNC_TOKEN: &str = "sync_token";
 /// How long one `/sync` long-poll waits for news.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much longer than its timeout a `/sync` may take before the run counts as stalled
+/// (the keys the SDK uploads before the long poll take part of it).
+const SYNC_GRACE: Duration = Duration::from_secs(15);
 /// Timeline events per room per sync (enough to catch up after a short outage in one go).
 const TIMELINE_LIMIT: u32 = 100;
 
@@ -98,9 +101,11 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
     }
     let mut arrived_keys = arrived_keys(&run.client).await;
     let mut connected = false;
+    let link = run.link.clone();
+    link.expect_answers_within(SYNC_TIMEOUT + SYNC_GRACE);
     loop {
         let client = run.client.clone();
-        let sync = client.sync_once(settings.clone());
+        let sync = link.awaiting(client.sync_once(settings.clone()));
         tokio::pin!(sync);
         // Keys that come while the sync runs (from the key backup, or in the sync itself)
         // release their messages in a task of their own: the sync may be suspended holding

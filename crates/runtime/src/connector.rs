@@ -1,7 +1,10 @@
 //! The one trait the supervisor knows about platforms. Each connector crate implements it.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 use actix::{Message, Recipient};
 use futures_util::future::BoxFuture;
@@ -24,6 +27,45 @@ pub enum LinkEvent {
     RoomInvite(RoomInvite),
     /// Something the owner should see on the status page.
     Warning(String),
+    /// The connection was lost and the connector's own library is re-establishing it (a
+    /// gateway session that resumes): shown as reconnecting until the next `Connected`.
+    Reconnecting(String),
+}
+
+/// What one run has shown of its connection: when the platform last answered, and whether a
+/// request to it is outstanding. Read by the harness's watchdog, which calls a run `stalled`
+/// when a request stays unanswered past the bound its protocol allows.
+#[derive(Debug, Default)]
+pub struct Liveness {
+    /// When the platform last answered (ms since epoch); 0 before the first answer.
+    last_progress_ms: AtomicI64,
+    /// Since when a request to the platform is outstanding (ms since epoch); 0 when none is.
+    waiting_since_ms: AtomicI64,
+    /// How long a request may stay unanswered (ms); 0 while the run has not said.
+    bound_ms: AtomicU64,
+}
+
+impl Liveness {
+    /// When the platform last answered (ms since epoch), if it has.
+    pub fn last_progress_ms(&self) -> Option<i64> {
+        Some(self.last_progress_ms.load(Ordering::Relaxed)).filter(|&ms| ms > 0)
+    }
+
+    /// How long the outstanding request has gone unanswered past its bound, if it has: `(how
+    /// long it has waited, the bound)`.
+    pub fn overdue(&self, now_ms: i64) -> Option<(Duration, Duration)> {
+        let since = self.waiting_since_ms.load(Ordering::Relaxed);
+        let bound = self.bound_ms.load(Ordering::Relaxed);
+        if since == 0 || bound == 0 {
+            return None;
+        }
+        let waited = u64::try_from(now_ms - since).unwrap_or(0);
+        (waited > bound).then(|| (Duration::from_millis(waited), Duration::from_millis(bound)))
+    }
+
+    fn answered(&self) {
+        self.last_progress_ms.store(crate::store::now_ms(), Ordering::Relaxed);
+    }
 }
 
 /// A [`LinkEvent`] tagged with the run it belongs to, so events of a stopped run are dropped.
@@ -42,21 +84,54 @@ pub struct LinkMessage {
 pub struct ConnectorLink {
     generation: u64,
     harness: Recipient<LinkMessage>,
+    liveness: Arc<Liveness>,
 }
 
 impl ConnectorLink {
     /// A link for run `generation` of the harness behind `harness`.
     pub fn new(generation: u64, harness: Recipient<LinkMessage>) -> Self {
-        Self { generation, harness }
+        Self { generation, harness, liveness: Arc::default() }
+    }
+
+    /// What this run has shown of its connection (the harness's watchdog reads it).
+    pub fn liveness(&self) -> Arc<Liveness> {
+        self.liveness.clone()
+    }
+
+    /// Says how long a request to the platform may stay unanswered before the run counts as
+    /// stalled (a long poll's timeout plus a grace, two heartbeat intervals): the harness
+    /// then ends the run and reconnects. Until this is called nothing is watched.
+    pub fn expect_answers_within(&self, bound: Duration) {
+        let ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.liveness.bound_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Awaits `request` to the platform (a long poll, a `/sync`, the gateway's next event)
+    /// as outstanding: the watchdog counts the time it stays unanswered, and its return is
+    /// recorded as progress, whatever its result (an error is an answer too: the run
+    /// handles it). Work between requests is not counted.
+    pub async fn awaiting<F: Future>(&self, request: F) -> F::Output {
+        self.liveness.waiting_since_ms.store(crate::store::now_ms(), Ordering::Relaxed);
+        let output = request.await;
+        self.liveness.waiting_since_ms.store(0, Ordering::Relaxed);
+        self.liveness.answered();
+        output
     }
 
     fn send(&self, event: LinkEvent) {
         self.harness.do_send(LinkMessage { generation: self.generation, event });
     }
 
-    /// Reports that the connection is established.
+    /// Reports that the connection is established (and the platform has answered).
     pub fn connected(&self, identity: Identity) {
+        self.liveness.answered();
         self.send(LinkEvent::Connected(identity));
+    }
+
+    /// Reports a lost connection that the connector re-establishes within this run (its
+    /// library reconnects by itself); `connected` follows when it is back.
+    pub fn reconnecting(&self, reason: impl Into<String>) {
+        self.send(LinkEvent::Reconnecting(reason.into()));
     }
 
     /// Hands over one platform event and waits until the runtime took it up (pairing decided

@@ -22,6 +22,17 @@ pub enum ConnectorState {
         /// How long until it, in milliseconds.
         next_retry_in_ms: u64,
     },
+    /// The platform stopped answering while connected (a long poll or sync held past its
+    /// timeout, heartbeats not acknowledged): the run was ended and a new one starts after
+    /// a delay, like `Reconnecting`.
+    Stalled {
+        /// How long the platform had not answered when the stall was declared, in milliseconds.
+        silent_for_ms: u64,
+        /// Which attempt comes next (1-based).
+        attempt: u32,
+        /// How long until it, in milliseconds.
+        next_retry_in_ms: u64,
+    },
     /// Gave up for a reason retrying cannot fix (bad token, bad settings).
     Failed {
         /// Why.
@@ -30,20 +41,27 @@ pub enum ConnectorState {
 }
 
 impl ConnectorState {
-    /// The state's name: stopped, starting, connected, reconnecting or failed.
+    /// The state's name: stopped, starting, connected, reconnecting, stalled or failed.
     pub fn name(&self) -> &'static str {
         match self {
             ConnectorState::Stopped => "stopped",
             ConnectorState::Starting => "starting",
             ConnectorState::Connected => "connected",
             ConnectorState::Reconnecting { .. } => "reconnecting",
+            ConnectorState::Stalled { .. } => "stalled",
             ConnectorState::Failed { .. } => "failed",
         }
     }
 
     /// Whether the connector is running (connecting, connected or between attempts).
     pub fn is_running(&self) -> bool {
-        matches!(self, ConnectorState::Starting | ConnectorState::Connected | ConnectorState::Reconnecting { .. })
+        matches!(
+            self,
+            ConnectorState::Starting
+                | ConnectorState::Connected
+                | ConnectorState::Reconnecting { .. }
+                | ConnectorState::Stalled { .. }
+        )
     }
 }
 
@@ -62,6 +80,14 @@ pub struct ConnectorStatus {
     pub state: ConnectorState,
     /// Failed connection attempts since the server started.
     pub failure_count: u64,
+    /// Times the connection was lost and re-established since the server started (by the
+    /// harness or by the connector's own library).
+    pub reconnects: u64,
+    /// Times the platform stopped answering while connected (see [`ConnectorState::Stalled`]).
+    pub stalls: u64,
+    /// When the platform last answered a request (ms since epoch): a long poll that returned,
+    /// a sync response, a gateway event or heartbeat ACK. Updated about once a second.
+    pub last_progress_time: Option<i64>,
     /// Replies given up since the server started: retries spent, a refusal retrying cannot
     /// fix, or a full reply queue.
     pub failed_replies: u64,
@@ -96,6 +122,9 @@ impl ConnectorStatus {
             has_token: false,
             state: ConnectorState::Stopped,
             failure_count: 0,
+            reconnects: 0,
+            stalls: 0,
+            last_progress_time: None,
             failed_replies: 0,
             reconnect_attempts: 0,
             last_error: None,

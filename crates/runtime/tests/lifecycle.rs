@@ -55,7 +55,7 @@ async fn transient_failures_back_off_with_growing_delays_then_connect() {
     .expect("connects after the failures");
     assert_eq!(delays, vec![20, 40, 80], "exponential delays from the test policy");
     assert_eq!(connected.failure_count, 3);
-    assert_eq!(connected.last_error.as_deref(), Some("connection refused 2"));
+    assert_eq!(connected.last_error, None, "the error is over once connected");
     assert_eq!(fake.runs(), 4);
 }
 
@@ -81,10 +81,23 @@ async fn a_panicking_connector_is_restarted() {
     let rt = TestRuntime::start(config_with_tokens(), None);
     let fake = rt.fake(Platform::Matrix);
     fake.script([RunScript::Panic("boom in the sync loop".into())]);
+    let mut rx = rt.handle.router.watch_status(Platform::Matrix).unwrap();
     rt.handle.supervisor.send(Start(Platform::Matrix)).await.unwrap().unwrap();
-    let status = rt.wait_status(Platform::Matrix, WAIT, |s| s.state == ConnectorState::Connected).await;
-    assert_eq!(fake.runs(), 2);
-    assert!(status.last_error.unwrap().contains("connector panicked: boom in the sync loop"));
+    let mut errors = Vec::new();
+    let status = tokio::time::timeout(WAIT, async {
+        loop {
+            rx.changed().await.unwrap();
+            let status = rx.borrow_and_update().clone();
+            errors.extend(status.last_error.clone());
+            if status.state == ConnectorState::Connected {
+                return status;
+            }
+        }
+    })
+    .await
+    .expect("restarted after the panic");
+    assert_eq!((fake.runs(), status.failure_count), (2, 1));
+    assert!(errors.iter().any(|e| e.contains("connector panicked: boom in the sync loop")), "{errors:?}");
     // The runtime is still answering after the panic.
     let status = rt.handle.supervisor.send(parachute_runtime::messages::GetStatus).await.unwrap();
     assert_eq!(status.len(), 3);
@@ -164,4 +177,38 @@ async fn test_reports_identity_or_a_redacted_error() {
     let err = rt.handle.supervisor.send(Test(Platform::Telegram)).await.unwrap().unwrap_err();
     let text = err.to_string();
     assert!(text.contains("authentication failed") && !text.contains("TEST-telegram-token-value"), "{text}");
+}
+
+#[actix::test]
+async fn a_platform_that_stops_answering_is_stalled_and_reconnected_through_the_backoff() {
+    let rt = TestRuntime::start(config_with_tokens(), None);
+    let fake = rt.fake(Platform::Telegram);
+    fake.script([RunScript::ConnectThenStall(Duration::from_millis(300))]);
+    let mut rx = rt.handle.router.watch_status(Platform::Telegram).unwrap();
+    rt.handle.supervisor.send(Start(Platform::Telegram)).await.unwrap().unwrap();
+    let mut seen = Vec::new();
+    let reconnected = tokio::time::timeout(WAIT, async {
+        loop {
+            rx.changed().await.unwrap();
+            let status = rx.borrow_and_update().clone();
+            if seen.last() != Some(&status.state.name()) {
+                seen.push(status.state.name());
+            }
+            if let ConnectorState::Stalled { silent_for_ms, attempt, .. } = status.state {
+                assert!(silent_for_ms >= 300, "declared only past the bound: {silent_for_ms} ms");
+                assert_eq!(attempt, 1);
+                assert!(status.last_error.as_deref().is_some_and(|e| e.starts_with("stalled")), "{status:?}");
+            }
+            if status.state == ConnectorState::Connected && seen.contains(&"stalled") {
+                return status;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("stalled and reconnected; states seen: {seen:?}"));
+    assert_eq!(fake.runs(), 2, "the stalled run was ended and a new one started");
+    assert_eq!((reconnected.stalls, reconnected.reconnects), (1, 1));
+    assert_eq!(reconnected.last_error, None, "the error is over once connected again");
+    assert_eq!(reconnected.failure_count, 1, "the history stays in the counters");
+    assert!(reconnected.last_progress_time.is_some());
 }

@@ -552,13 +552,17 @@ function renderStatus(platform, status, spec) {
   setRow(platform, 'since', status.state === 'connected' && status.connected_since
     ? `${formatTime(status.connected_since)}${status.uptime != null ? ` (${formatSeconds(status.uptime)})` : ''}`
     : '');
-  setRow(platform, 'retry', status.state === 'reconnecting'
-    ? `attempt ${status.reconnect_attempts}, next try in ${formatSeconds((status.next_retry_in_ms || 0) / 1000)}`
-    : '');
+  const waiting = status.state === 'reconnecting' || status.state === 'stalled';
+  const stalled = status.state === 'stalled'
+    ? `the platform stopped answering (silent for ${formatSeconds((status.silent_for_ms || 0) / 1000)}); ` : '';
+  const nextTry = status.next_retry_in_ms ? `, next try in ${formatSeconds(status.next_retry_in_ms / 1000)}` : '';
+  setRow(platform, 'retry', waiting ? `${stalled}attempt ${status.reconnect_attempts}${nextTry}` : '');
   const error = status.failure_reason || status.last_error;
   setRow(platform, 'error', error
     ? `${error}${status.last_error_time ? ` (${formatTime(status.last_error_time)})` : ''}` : '');
-  setRow(platform, 'failures', status.failure_count ? String(status.failure_count) : '');
+  // History, not trouble, once the connector is back: the API and /metrics keep the counts.
+  const troubled = status.state !== 'connected';
+  setRow(platform, 'failures', troubled && status.failure_count ? String(status.failure_count) : '');
   setRow(platform, 'failed-replies', status.failed_replies ? String(status.failed_replies) : '');
   const count = status.allowed_rooms_count ?? status.allowed_users_count;
   const open = status.open_to_everyone ? 'open to everyone: every group or room it is added to is answered' : '';

@@ -22,6 +22,10 @@ pub fn connector_json(status: &ConnectorStatus) -> Value {
         "failure_count": status.failure_count,
         "failed_replies": status.failed_replies,
         "reconnect_attempts": status.reconnect_attempts,
+        "reconnects": status.reconnects,
+        "stalls": status.stalls,
+        "last_progress_time": status.last_progress_time.map(rfc3339_from_ms),
+        "seconds_since_progress": seconds_since(status.last_progress_time),
         "last_error": status.last_error,
         "last_error_time": status.last_error_time.map(rfc3339_from_ms),
         "connected_since": status.connected_since.map(rfc3339_from_ms),
@@ -32,6 +36,10 @@ pub fn connector_json(status: &ConnectorStatus) -> Value {
     });
     match &status.state {
         ConnectorState::Reconnecting { next_retry_in_ms, .. } => out["next_retry_in_ms"] = json!(next_retry_in_ms),
+        ConnectorState::Stalled { next_retry_in_ms, silent_for_ms, .. } => {
+            out["next_retry_in_ms"] = json!(next_retry_in_ms);
+            out["silent_for_ms"] = json!(silent_for_ms);
+        }
         ConnectorState::Failed { reason } => out["failure_reason"] = json!(reason),
         _ => {}
     }
@@ -39,6 +47,11 @@ pub fn connector_json(status: &ConnectorStatus) -> Value {
     out[count_key] = json!(status.allowed_count);
     out["open_to_everyone"] = json!(status.open_to_everyone);
     out
+}
+
+/// Whole seconds since `ms` (ms since epoch), if known.
+pub fn seconds_since(ms: Option<i64>) -> Option<i64> {
+    ms.map(|ms| (now_ms() - ms).max(0) / 1000)
 }
 
 /// `{connectors: {telegram: …, discord: …, matrix: …}}`.

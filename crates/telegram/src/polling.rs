@@ -3,6 +3,7 @@
 //! durable inbox.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use parachute_core::gating::InviteAction;
 use parachute_core::ids::Platform;
@@ -16,6 +17,10 @@ use crate::Shared;
 use crate::api::POLL_TIMEOUT_SECS;
 use crate::errors::classify_request_error;
 use crate::translate::{self, AddedToGroup, Body, BotIdentity, Incoming, Translated};
+
+/// How much longer than its timeout a long poll may take to come back before the run counts
+/// as stalled (the HTTP client gives up 5 s later still).
+const POLL_GRACE: Duration = Duration::from_secs(10);
 
 /// The store cursor holding the next update id to fetch.
 pub const OFFSET_CURSOR: &str = "update_offset";
@@ -86,10 +91,17 @@ pub async fn run(shared: &Arc<Shared>, link: &ConnectorLink) -> Result<(), Conne
         }
     };
     let _commands = AbortOnDrop::new(tokio::spawn(register_commands(shared.clone())));
-    link.connected(identity);
-    tracing::info!(bot = %me.username, offset, "telegram connected");
+    link.expect_answers_within(Duration::from_secs(POLL_TIMEOUT_SECS) + POLL_GRACE);
+    // The first poll returns at once: "connected" means a poll came back, not only `getMe`
+    // (a held long poll would otherwise read as connected until it times out).
+    let mut poll_timeout = 0;
     loop {
-        let updates = shared.raw.get_updates(offset, POLL_TIMEOUT_SECS).await?;
+        let updates = link.awaiting(shared.raw.get_updates(offset, poll_timeout)).await?;
+        if poll_timeout == 0 {
+            link.connected(identity.clone());
+            tracing::info!(bot = %me.username, offset, "telegram connected");
+            poll_timeout = POLL_TIMEOUT_SECS;
+        }
         let mut next = offset;
         let mut batch = Vec::new();
         let mut added = Vec::new();

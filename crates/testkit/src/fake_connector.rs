@@ -30,6 +30,9 @@ pub enum RunScript {
     Panic(String),
     /// Never connect, never return.
     Hang,
+    /// Connect, then wait on a request the platform never answers, saying it should be
+    /// answered within this bound (a long poll held by a stuck server).
+    ConnectThenStall(Duration),
 }
 
 struct State {
@@ -267,6 +270,13 @@ impl Connector for FakeConnector {
                 RunScript::Fail(err) => Err(err),
                 RunScript::Panic(msg) => panic!("{msg}"),
                 RunScript::Hang => std::future::pending().await,
+                RunScript::ConnectThenStall(bound) => {
+                    link.connected(this.state().test_result.clone().unwrap_or_default());
+                    this.signals.connected.send_modify(|n| *n += 1);
+                    link.expect_answers_within(bound);
+                    link.awaiting(std::future::pending::<()>()).await;
+                    Ok(())
+                }
                 RunScript::Connect => {
                     let (tx, mut rx) = mpsc::unbounded_channel();
                     let identity = {

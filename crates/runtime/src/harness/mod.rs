@@ -20,7 +20,7 @@ use tokio::sync::{oneshot, watch};
 use crate::backoff_policy::{BackoffPolicy, DeliveryRetryPolicy, ReconnectDelays};
 use crate::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, LinkEvent, LinkMessage,
-    MediaError,
+    Liveness, MediaError,
 };
 use crate::messages::{
     Acknowledge, ControlError, Deliver, DeliveryError, FetchMedia, Inbound, PairingDecided, ReloadConfig, RoomInvite,
@@ -37,6 +37,8 @@ pub use delivery::{MAX_QUEUED_REPLIES, MAX_QUEUED_REPLIES_PER_CHAT};
 const INBOX_MAX_AGE_MS: i64 = 24 * 3600 * 1000;
 /// Most warnings kept on the status.
 const MAX_WARNINGS: usize = 10;
+/// How often the watchdog looks at the running connection's liveness.
+const WATCHDOG_TICK: Duration = Duration::from_secs(1);
 
 /// Where a harness sends what its connector receives.
 #[derive(Clone)]
@@ -66,6 +68,8 @@ pub struct ConnectorHarness {
     run_handle: Option<SpawnHandle>,
     retry_handle: Option<SpawnHandle>,
     connected_at: Option<Instant>,
+    /// What the current run has shown of its connection (see [`Liveness`]).
+    liveness: Option<Arc<Liveness>>,
     lanes: DeliveryLanes<Responder>,
     inbox_replay: Option<SpawnHandle>,
 }
@@ -99,6 +103,7 @@ impl ConnectorHarness {
             run_handle: None,
             retry_handle: None,
             connected_at: None,
+            liveness: None,
             lanes: DeliveryLanes::new(DeliveryRetryPolicy::default()),
             inbox_replay: None,
         };
@@ -167,6 +172,7 @@ impl ConnectorHarness {
         let generation = self.generation;
         let Some(connector) = self.connector.clone() else { return };
         let link = ConnectorLink::new(generation, ctx.address().recipient());
+        self.liveness = Some(link.liveness());
         tracing::debug!(platform = %self.platform, generation, "connector run starting");
         let run = AssertUnwindSafe(connector.run(link)).catch_unwind();
         let handle = ctx.spawn(run.into_actor(self).map(move |result, act, ctx| {
@@ -186,12 +192,7 @@ impl ConnectorHarness {
             return;
         }
         self.run_handle = None;
-        let healthy = self.connected_at.take().is_some_and(|t| t.elapsed() >= self.delays.policy().healthy_after);
-        if healthy {
-            self.delays.reset();
-            self.update(|s| s.reconnect_attempts = 0);
-        }
-        self.update(|s| s.connected_since = None);
+        self.end_connection();
         match result {
             Err(panic) => {
                 self.record_error(&format!("connector panicked: {panic}"));
@@ -219,12 +220,35 @@ impl ConnectorHarness {
         }
     }
 
+    /// The run's connection is over: a long enough one resets the reconnect delays.
+    fn end_connection(&mut self) {
+        self.liveness = None;
+        let healthy = self.connected_at.take().is_some_and(|t| t.elapsed() >= self.delays.policy().healthy_after);
+        if healthy {
+            self.delays.reset();
+            self.update(|s| s.reconnect_attempts = 0);
+        }
+        self.update(|s| s.connected_since = None);
+    }
+
     fn schedule_retry(&mut self, forced: Option<Duration>, ctx: &mut Context<Self>) {
+        self.schedule_retry_as(forced, None, ctx);
+    }
+
+    /// Schedules the next run; `stalled_for` is set when this run was ended by the watchdog.
+    fn schedule_retry_as(&mut self, forced: Option<Duration>, stalled_for: Option<Duration>, ctx: &mut Context<Self>) {
         let delay = forced.unwrap_or_else(|| self.delays.next_delay());
         let attempt = self.status.borrow().reconnect_attempts + 1;
+        let next_retry_in_ms = delay.as_millis() as u64;
         self.update(|s| {
             s.reconnect_attempts = attempt;
-            s.state = ConnectorState::Reconnecting { attempt, next_retry_in_ms: delay.as_millis() as u64 };
+            s.reconnects += 1;
+            s.state = match stalled_for {
+                Some(silent) => {
+                    ConnectorState::Stalled { silent_for_ms: silent.as_millis() as u64, attempt, next_retry_in_ms }
+                }
+                None => ConnectorState::Reconnecting { attempt, next_retry_in_ms },
+            };
         });
         tracing::info!(platform = %self.platform, attempt, delay_ms = delay.as_millis() as u64, "reconnecting");
         self.retry_handle = Some(ctx.run_later(delay, |act, ctx| {
@@ -246,6 +270,7 @@ impl ConnectorHarness {
         }
         self.connector = None;
         self.connected_at = None;
+        self.liveness = None;
         self.update(|s| {
             s.state = ConnectorState::Stopped;
             s.connected_since = None;
@@ -266,12 +291,72 @@ impl ConnectorHarness {
         self.replay_inbox(ctx);
         self.connected_at = Some(Instant::now());
         tracing::info!(platform = %self.platform, bot = %identity.user_id, "connected");
+        let progress = self.liveness.as_ref().and_then(|l| l.last_progress_ms());
         self.update(|s| {
             s.state = ConnectorState::Connected;
             s.connected_since = Some(now_ms());
             s.identity = Some(identity);
+            // The error that ended the last connection is over; the counters keep the history.
+            s.last_error = None;
+            s.last_error_time = None;
+            s.last_progress_time = progress.or(s.last_progress_time);
         });
         self.pump(ctx);
+    }
+
+    /// The connector's library lost the connection and is re-establishing it within the run
+    /// (a Discord session that resumes): shown and counted like the harness's own reconnects.
+    fn on_reconnecting(&mut self, reason: &str) {
+        if self.state() != ConnectorState::Connected {
+            return;
+        }
+        self.record_error(reason);
+        self.connected_at = None;
+        self.update(|s| {
+            s.reconnect_attempts += 1;
+            s.reconnects += 1;
+            s.state = ConnectorState::Reconnecting { attempt: s.reconnect_attempts, next_retry_in_ms: 0 };
+            s.connected_since = None;
+        });
+    }
+
+    /// Once a second: publishes when the platform last answered, forgets the reconnect streak
+    /// of a connection that has been up long enough, and ends a run whose request to the
+    /// platform has gone unanswered past its bound.
+    fn watch(&mut self, ctx: &mut Context<Self>) {
+        let Some(liveness) = self.liveness.clone() else { return };
+        let progress = liveness.last_progress_ms();
+        if progress.is_some() && progress != self.status.borrow().last_progress_time {
+            self.update(|s| s.last_progress_time = progress);
+        }
+        if self.state() != ConnectorState::Connected {
+            return;
+        }
+        let healthy = self.connected_at.is_some_and(|t| t.elapsed() >= self.delays.policy().healthy_after);
+        if healthy && self.status.borrow().reconnect_attempts > 0 {
+            self.delays.reset();
+            self.update(|s| s.reconnect_attempts = 0);
+        }
+        if let Some((waited, bound)) = liveness.overdue(now_ms()) {
+            self.on_stall(waited, bound, ctx);
+        }
+    }
+
+    /// The platform stopped answering: the run is ended (its future dropped) and a new one
+    /// starts through the normal backoff.
+    fn on_stall(&mut self, waited: Duration, bound: Duration, ctx: &mut Context<Self>) {
+        self.generation += 1;
+        if let Some(handle) = self.run_handle.take() {
+            ctx.cancel_future(handle);
+        }
+        self.end_connection();
+        self.record_error(&format!(
+            "stalled: the platform has not answered for {} s (it should within {} s); reconnecting",
+            waited.as_secs(),
+            bound.as_secs()
+        ));
+        self.update(|s| s.stalls += 1);
+        self.schedule_retry_as(None, Some(waited), ctx);
     }
 
     /// On every connect (the first one and each reconnect), hands on again what the connector
@@ -380,6 +465,10 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 impl Actor for ConnectorHarness {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(WATCHDOG_TICK, |act, ctx| act.watch(ctx));
+    }
 }
 
 impl Handler<Start> for ConnectorHarness {
@@ -470,6 +559,7 @@ impl Handler<LinkMessage> for ConnectorHarness {
                 let decided = self.targets.room_invites.send(RoomInvite { platform: self.platform, ..invite });
                 return Box::pin(async move { decided.await.ok() });
             }
+            LinkEvent::Reconnecting(reason) => self.on_reconnecting(&reason),
             LinkEvent::Warning(text) => {
                 let text = self.redacted(&text);
                 tracing::warn!(platform = %self.platform, warning = %text, "connector warning");

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::guard::authorize;
+use crate::views::seconds_since;
 use crate::{ApiError, ApiState};
 
 /// The query, parsed as a query (percent-decoded; a repeated `detailed` is a 400).
@@ -35,7 +36,16 @@ pub(super) async fn health(
             .router
             .statuses()
             .iter()
-            .map(|s| (s.platform.as_str().to_owned(), json!({ "state": s.state.name() })))
+            .map(|s| {
+                let connector = json!({
+                    "state": s.state.name(),
+                    "seconds_since_progress": seconds_since(s.last_progress_time),
+                    "reconnects": s.reconnects,
+                    "stalls": s.stalls,
+                    "failed_replies": s.failed_replies,
+                });
+                (s.platform.as_str().to_owned(), connector)
+            })
             .collect();
         body["bots"] = Value::Object(bots);
         body["uptime"] = json!(state.runtime.started_at.elapsed().as_secs());

@@ -6,7 +6,9 @@ use actix_web::{HttpResponse, web};
 use parachute_core::ids::Platform;
 use parachute_runtime::messages::CountPending;
 use parachute_runtime::metrics::PlatformCounts;
+use parachute_runtime::status::ConnectorStatus;
 
+use crate::views::seconds_since;
 use crate::{ApiError, ApiState};
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -56,9 +58,34 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
         let _ =
             writeln!(out, "parachute_connector_up{{platform=\"{}\",state=\"{}\"}} {up}", s.platform, s.state.name());
     }
-    family(&mut out, "parachute_connector_failures_total", "counter", "Failed connection attempts.");
-    for s in &statuses {
-        let _ = writeln!(out, "parachute_connector_failures_total{{platform=\"{}\"}} {}", s.platform, s.failure_count);
+    type StatusValue = fn(&ConnectorStatus) -> Option<i64>;
+    let per_connector: [(&str, &str, &str, StatusValue); 4] = [
+        ("parachute_connector_failures_total", "counter", "Failed connection attempts.", |s| {
+            i64::try_from(s.failure_count).ok()
+        }),
+        ("parachute_connector_reconnects_total", "counter", "Connections lost and re-established.", |s| {
+            i64::try_from(s.reconnects).ok()
+        }),
+        (
+            "parachute_connector_stalls_total",
+            "counter",
+            "Times the platform stopped answering while connected (the run was ended and reconnected).",
+            |s| i64::try_from(s.stalls).ok(),
+        ),
+        (
+            "parachute_connector_seconds_since_progress",
+            "gauge",
+            "Seconds since the platform last answered a request (poll, sync, gateway event).",
+            |s| seconds_since(s.last_progress_time),
+        ),
+    ];
+    for (name, kind, help, get) in per_connector {
+        family(&mut out, name, kind, help);
+        for s in &statuses {
+            if let Some(value) = get(s) {
+                let _ = writeln!(out, "{name}{{platform=\"{}\"}} {value}", s.platform);
+            }
+        }
     }
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out))
 }
