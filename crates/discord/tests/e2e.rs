@@ -405,7 +405,7 @@ async fn heartbeats_carry_the_last_sequence_and_missed_acks_resume() {
     let fake = DiscordFake::start();
     fake.set_heartbeat_interval(Duration::from_millis(300));
     let brain = RecordingBrain::new();
-    let _rt = start(config(&fake), &brain).await;
+    let rt = start(config(&fake), &brain).await;
     from_alice(&fake, "one");
     fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: one").await;
     // READY is sequence 1, the message 2.
@@ -418,6 +418,11 @@ async fn heartbeats_carry_the_last_sequence_and_missed_acks_resume() {
     from_alice(&fake, "two");
     fake.wait_call("createMessage", WAIT, |c| content(c) == "alice: two").await;
     assert_eq!(fake.frames_of(2).len(), 1, "resumed, not identified again");
+    // The dead session left a trace: it was shown and counted, and is over once resumed.
+    let status = rt.wait_status(Platform::Discord, WAIT, |s| s.state == ConnectorState::Connected).await;
+    assert!(status.reconnects >= 1 && status.failure_count >= 1, "{status:?}");
+    assert_eq!(status.last_error, None, "{status:?}");
+    assert!(status.last_progress_time.is_some(), "heartbeat ACKs count as progress");
 }
 
 #[actix::test]
