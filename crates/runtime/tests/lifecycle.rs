@@ -5,11 +5,30 @@ use std::time::Duration;
 use parachute_core::ids::Platform;
 use parachute_runtime::connector::ConnectorError;
 use parachute_runtime::messages::{ControlError, Start, Stop, Test};
-use parachute_runtime::status::ConnectorState;
+use parachute_runtime::status::{ConnectorState, ConnectorStatus};
 use parachute_testkit::runtime::config_with_tokens;
 use parachute_testkit::{RunScript, TestRuntime};
 
 const WAIT: Duration = Duration::from_secs(5);
+
+/// Follows every status change (`step` sees each one) until `step` returns a value; panics
+/// after [`WAIT`] with `what`.
+async fn follow<T>(
+    rx: &mut tokio::sync::watch::Receiver<ConnectorStatus>,
+    what: &str,
+    mut step: impl FnMut(ConnectorStatus) -> Option<T>,
+) -> T {
+    let followed = tokio::time::timeout(WAIT, async {
+        loop {
+            rx.changed().await.unwrap();
+            let status = rx.borrow_and_update().clone();
+            if let Some(done) = step(status) {
+                return done;
+            }
+        }
+    });
+    followed.await.unwrap_or_else(|_| panic!("{what}"))
+}
 
 fn enabled_matrix() -> parachute_core::config::BotsConfig {
     let mut config = config_with_tokens();
@@ -37,22 +56,16 @@ async fn transient_failures_back_off_with_growing_delays_then_connect() {
     rt.handle.supervisor.send(Start(Platform::Telegram)).await.unwrap().unwrap();
 
     let mut delays = Vec::new();
-    let connected = tokio::time::timeout(WAIT, async {
-        loop {
-            rx.changed().await.unwrap();
-            let status = rx.borrow_and_update().clone();
-            match status.state {
-                ConnectorState::Reconnecting { attempt, next_retry_in_ms } if delays.len() < attempt as usize => {
-                    delays.push(next_retry_in_ms);
-                }
-                ConnectorState::Connected => return status,
-                ConnectorState::Failed { reason } => panic!("failed: {reason}"),
-                _ => {}
-            }
+    let connected = follow(&mut rx, "connects after the failures", |status| match status.state {
+        ConnectorState::Reconnecting { attempt, next_retry_in_ms } if delays.len() < attempt as usize => {
+            delays.push(next_retry_in_ms);
+            None
         }
+        ConnectorState::Connected => Some(status),
+        ConnectorState::Failed { reason } => panic!("failed: {reason}"),
+        _ => None,
     })
-    .await
-    .expect("connects after the failures");
+    .await;
     assert_eq!(delays, vec![20, 40, 80], "exponential delays from the test policy");
     assert_eq!(connected.failure_count, 3);
     assert_eq!(connected.last_error, None, "the error is over once connected");
@@ -84,18 +97,11 @@ async fn a_panicking_connector_is_restarted() {
     let mut rx = rt.handle.router.watch_status(Platform::Matrix).unwrap();
     rt.handle.supervisor.send(Start(Platform::Matrix)).await.unwrap().unwrap();
     let mut errors = Vec::new();
-    let status = tokio::time::timeout(WAIT, async {
-        loop {
-            rx.changed().await.unwrap();
-            let status = rx.borrow_and_update().clone();
-            errors.extend(status.last_error.clone());
-            if status.state == ConnectorState::Connected {
-                return status;
-            }
-        }
+    let status = follow(&mut rx, "restarted after the panic", |status| {
+        errors.extend(status.last_error.clone());
+        (status.state == ConnectorState::Connected).then_some(status)
     })
-    .await
-    .expect("restarted after the panic");
+    .await;
     assert_eq!((fake.runs(), status.failure_count), (2, 1));
     assert!(errors.iter().any(|e| e.contains("connector panicked: boom in the sync loop")), "{errors:?}");
     // The runtime is still answering after the panic.
@@ -187,25 +193,18 @@ async fn a_platform_that_stops_answering_is_stalled_and_reconnected_through_the_
     let mut rx = rt.handle.router.watch_status(Platform::Telegram).unwrap();
     rt.handle.supervisor.send(Start(Platform::Telegram)).await.unwrap().unwrap();
     let mut seen = Vec::new();
-    let reconnected = tokio::time::timeout(WAIT, async {
-        loop {
-            rx.changed().await.unwrap();
-            let status = rx.borrow_and_update().clone();
-            if seen.last() != Some(&status.state.name()) {
-                seen.push(status.state.name());
-            }
-            if let ConnectorState::Stalled { silent_for_ms, attempt, .. } = status.state {
-                assert!(silent_for_ms >= 300, "declared only past the bound: {silent_for_ms} ms");
-                assert_eq!(attempt, 1);
-                assert!(status.last_error.as_deref().is_some_and(|e| e.starts_with("stalled")), "{status:?}");
-            }
-            if status.state == ConnectorState::Connected && seen.contains(&"stalled") {
-                return status;
-            }
+    let reconnected = follow(&mut rx, "stalled and reconnected", |status| {
+        if seen.last() != Some(&status.state.name()) {
+            seen.push(status.state.name());
         }
+        if let ConnectorState::Stalled { silent_for_ms, attempt, .. } = status.state {
+            assert!(silent_for_ms >= 300, "declared only past the bound: {silent_for_ms} ms");
+            assert_eq!(attempt, 1);
+            assert!(status.last_error.as_deref().is_some_and(|e| e.starts_with("stalled")), "{status:?}");
+        }
+        (status.state == ConnectorState::Connected && seen.contains(&"stalled")).then_some(status)
     })
-    .await
-    .unwrap_or_else(|_| panic!("stalled and reconnected; states seen: {seen:?}"));
+    .await;
     assert_eq!(fake.runs(), 2, "the stalled run was ended and a new one started");
     assert_eq!((reconnected.stalls, reconnected.reconnects), (1, 1));
     assert_eq!(reconnected.last_error, None, "the error is over once connected again");
