@@ -66,6 +66,8 @@ async fn health_and_status_list_all_three_platforms() {
     assert!(body.get("bots").is_none());
     let (_, body) = json_of(call_service(&app, get("/api/health?detailed=true").to_request()).await).await;
     assert_eq!(body["bots"]["matrix"]["state"], "stopped");
+    assert_eq!((&body["bots"]["matrix"]["reconnects"], &body["bots"]["matrix"]["stalls"]), (&json!(0), &json!(0)));
+    assert!(body["bots"]["matrix"]["seconds_since_progress"].is_null(), "never connected: {body}");
     assert!(body["uptime"].is_u64());
 
     let (status, body) = json_of(call_service(&app, get("/api/bots/status").to_request()).await).await;
@@ -287,6 +289,9 @@ async fn metrics_are_prometheus_text() {
     let text = String::from_utf8(read_body(resp).await.to_vec()).unwrap();
     assert!(text.contains("# TYPE parachute_replies_sent_total counter"));
     assert!(text.contains("parachute_connector_up{platform=\"matrix\",state=\"stopped\"} 0"));
+    assert!(text.contains("parachute_connector_reconnects_total{platform=\"matrix\"} 0"), "{text}");
+    assert!(text.contains("# TYPE parachute_connector_stalls_total counter"), "{text}");
+    assert!(text.contains("# TYPE parachute_connector_seconds_since_progress gauge"), "{text}");
     assert!(text.contains("parachute_pairing_pending 0"));
 }
 
