@@ -9,9 +9,9 @@ use serde_json::{Map, Value, json};
 
 /// One connector in `GET /api/bots/status`.
 pub fn connector_json(status: &ConnectorStatus) -> Value {
-    let uptime = match (&status.state, status.connected_since) {
-        (ConnectorState::Connected, Some(since)) => json!((now_ms() - since).max(0) / 1000),
-        _ => Value::Null,
+    let uptime = match status.state {
+        ConnectorState::Connected => seconds_since(status.connected_since),
+        _ => None,
     };
     let mut out = json!({
         "enabled": status.enabled,
@@ -50,8 +50,8 @@ pub fn connector_json(status: &ConnectorStatus) -> Value {
 }
 
 /// Whole seconds since `ms` (ms since epoch), if known.
-pub fn seconds_since(ms: Option<i64>) -> Option<i64> {
-    ms.map(|ms| (now_ms() - ms).max(0) / 1000)
+pub fn seconds_since(ms: Option<i64>) -> Option<u64> {
+    ms.map(|ms| u64::try_from(now_ms() - ms).unwrap_or(0) / 1000)
 }
 
 /// `{connectors: {telegram: …, discord: …, matrix: …}}`.

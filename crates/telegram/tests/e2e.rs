@@ -47,6 +47,11 @@ fn text_of(call: &Call) -> &str {
     call.params["text"].as_str().unwrap_or("")
 }
 
+/// The texts of every `sendMessage` so far, in order.
+fn sent_texts(fake: &TelegramFake) -> Vec<String> {
+    fake.calls_of("sendMessage").iter().map(|c| text_of(c).to_owned()).collect()
+}
+
 fn sent_to(chat: i64) -> impl Fn(&Call) -> bool {
     move |c: &Call| c.params["chat_id"] == json!(chat)
 }
@@ -155,7 +160,7 @@ async fn group_mention_only_answers_mentions_replies_and_commands() {
     fake.push_message(group_text(fake.next_message_id(), GROUP, 11, &command, json!([])));
     let help = fake.wait_calls("sendMessage", 4, WAIT, sent_to(GROUP)).await;
     assert!(text_of(&help[3]).contains("/new"), "the help text: {}", text_of(&help[3]));
-    let texts: Vec<String> = fake.calls_of("sendMessage").iter().map(|c| text_of(c).to_owned()).collect();
+    let texts = sent_texts(&fake);
     assert!(!texts.iter().any(|t| t.contains("just chatting") || t.contains("someone_else")), "{texts:#?}");
     assert!(brain.requests().iter().all(|r| !r.message.contains("just chatting")));
     // Each answered message gets the reaction and its removal; the others get nothing.
@@ -258,7 +263,7 @@ async fn first_start_drops_pending_updates_and_restart_resumes_at_stored_offset(
     // The first poll of every run returns at once (timeout 0), so the status says connected
     // only once a poll came back; on a restart its updates are answered, not dropped.
     assert_eq!(first_poll.params["timeout"], json!(0), "the first poll proves the connection");
-    let texts: Vec<String> = fake.calls_of("sendMessage").iter().map(|c| text_of(c).to_owned()).collect();
+    let texts = sent_texts(&fake);
     assert_eq!(texts, ["alice: one", "alice: two"], "nothing answered twice, nothing pending answered");
 }
 
@@ -631,6 +636,6 @@ async fn a_held_long_poll_is_reported_stalled_and_recovers_without_losing_or_dou
     fake.wait_call("sendMessage", WAIT, |c| text_of(c) == "alice: two").await;
     let status = rt.wait_status(Platform::Telegram, WAIT, |s| s.state == ConnectorState::Connected).await;
     assert_eq!((status.last_error, status.stalls), (None, 1), "recovered: the error is over, the count stays");
-    let texts: Vec<String> = fake.calls_of("sendMessage").iter().map(|c| text_of(c).to_owned()).collect();
+    let texts = sent_texts(&fake);
     assert_eq!(texts, ["alice: one", "alice: two"], "nothing lost, nothing answered twice");
 }

@@ -220,14 +220,22 @@ impl ConnectorHarness {
         }
     }
 
+    /// A connection up for `healthy_after` ends the reconnect streak: the next loss starts
+    /// again from the first delay.
+    fn forget_streak_if_healthy(&mut self) {
+        if self.connected_at.is_some_and(|t| t.elapsed() >= self.delays.policy().healthy_after) {
+            self.delays.reset();
+            if self.status.borrow().reconnect_attempts > 0 {
+                self.update(|s| s.reconnect_attempts = 0);
+            }
+        }
+    }
+
     /// The run's connection is over: a long enough one resets the reconnect delays.
     fn end_connection(&mut self) {
         self.liveness = None;
-        let healthy = self.connected_at.take().is_some_and(|t| t.elapsed() >= self.delays.policy().healthy_after);
-        if healthy {
-            self.delays.reset();
-            self.update(|s| s.reconnect_attempts = 0);
-        }
+        self.forget_streak_if_healthy();
+        self.connected_at = None;
         self.update(|s| s.connected_since = None);
     }
 
@@ -332,11 +340,7 @@ impl ConnectorHarness {
         if self.state() != ConnectorState::Connected {
             return;
         }
-        let healthy = self.connected_at.is_some_and(|t| t.elapsed() >= self.delays.policy().healthy_after);
-        if healthy && self.status.borrow().reconnect_attempts > 0 {
-            self.delays.reset();
-            self.update(|s| s.reconnect_attempts = 0);
-        }
+        self.forget_streak_if_healthy();
         if let Some((waited, bound)) = liveness.overdue(now_ms()) {
             self.on_stall(waited, bound, ctx);
         }

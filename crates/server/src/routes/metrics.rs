@@ -58,19 +58,17 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
         let _ =
             writeln!(out, "parachute_connector_up{{platform=\"{}\",state=\"{}\"}} {up}", s.platform, s.state.name());
     }
-    type StatusValue = fn(&ConnectorStatus) -> Option<i64>;
+    type StatusValue = fn(&ConnectorStatus) -> Option<u64>;
     let per_connector: [(&str, &str, &str, StatusValue); 4] = [
-        ("parachute_connector_failures_total", "counter", "Failed connection attempts.", |s| {
-            i64::try_from(s.failure_count).ok()
-        }),
+        ("parachute_connector_failures_total", "counter", "Failed connection attempts.", |s| Some(s.failure_count)),
         ("parachute_connector_reconnects_total", "counter", "Connections lost and re-established.", |s| {
-            i64::try_from(s.reconnects).ok()
+            Some(s.reconnects)
         }),
         (
             "parachute_connector_stalls_total",
             "counter",
             "Times the platform stopped answering while connected (the run was ended and reconnected).",
-            |s| i64::try_from(s.stalls).ok(),
+            |s| Some(s.stalls),
         ),
         (
             "parachute_connector_seconds_since_progress",
