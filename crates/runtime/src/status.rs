@@ -80,8 +80,9 @@ pub struct ConnectorStatus {
     pub state: ConnectorState,
     /// Failed connection attempts since the server started.
     pub failure_count: u64,
-    /// Times the connection was lost and re-established since the server started (by the
-    /// harness or by the connector's own library).
+    /// Times an established connection was lost since the server started (then re-established
+    /// by the harness or by the connector's own library); failed attempts to connect are in
+    /// `failure_count`.
     pub reconnects: u64,
     /// Times the platform stopped answering while connected (see [`ConnectorState::Stalled`]).
     pub stalls: u64,

@@ -250,7 +250,8 @@ impl ConnectorHarness {
         let next_retry_in_ms = delay.as_millis() as u64;
         self.update(|s| {
             s.reconnect_attempts = attempt;
-            s.reconnects += 1;
+            // A lost connection counts; a failed attempt to make one is in `failure_count`.
+            s.reconnects += u64::from(s.state == ConnectorState::Connected);
             s.state = match stalled_for {
                 Some(silent) => {
                     ConnectorState::Stalled { silent_for_ms: silent.as_millis() as u64, attempt, next_retry_in_ms }

@@ -61,9 +61,12 @@ pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, 
     type StatusValue = fn(&ConnectorStatus) -> Option<u64>;
     let per_connector: [(&str, &str, &str, StatusValue); 4] = [
         ("parachute_connector_failures_total", "counter", "Failed connection attempts.", |s| Some(s.failure_count)),
-        ("parachute_connector_reconnects_total", "counter", "Connections lost and re-established.", |s| {
-            Some(s.reconnects)
-        }),
+        (
+            "parachute_connector_reconnects_total",
+            "counter",
+            "Established connections that were lost (and re-established).",
+            |s| Some(s.reconnects),
+        ),
         (
             "parachute_connector_stalls_total",
             "counter",
