@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 use parachute_core::commands::{Command, help_text, parse_command};
@@ -53,6 +54,56 @@ pub const TOTAL_BACKLOG_LIMIT: usize = 5_000;
 /// What a chat is told (once per backlog) when its oldest waiting messages are skipped.
 pub const BACKLOG_SKIPPED_TEXT: &str =
     "I'm getting messages here faster than I can answer them, so I skipped some of the older ones.";
+
+/// How one message ended, in its `message handled` log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The brain's answer was delivered.
+    Answered,
+    /// A command (`!new`, `!help`, `!journal`) was answered.
+    Command,
+    /// An apology or refusal was delivered instead of an answer (the brain failed, a voice
+    /// message could not be used).
+    Apologized,
+    /// Kept as group context, not addressed to the bot.
+    Context,
+    /// Already handled before; dropped.
+    AlreadyHandled,
+    /// The answer was not delivered; the message waits in the inbox for the next connection.
+    NotDelivered,
+    /// Skipped because a backlog was full.
+    Skipped,
+    /// A store error stopped it; it is handed on again from the inbox.
+    Failed,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Command => "command",
+            Self::Apologized => "apologized",
+            Self::Context => "context",
+            Self::AlreadyHandled => "already_handled",
+            Self::NotDelivered => "not_delivered",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The one INFO line per handled message: ids, outcome and duration, never its text.
+fn log_handled(chat: &ChatKey, event: &EventId, outcome: Outcome, started: Instant) {
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(
+        platform = %chat.platform,
+        chat = %chat.chat,
+        event = %event,
+        outcome = outcome.as_str(),
+        duration_ms,
+        "message handled"
+    );
+}
 
 /// The actor that turns authorized messages into replies.
 pub struct Orchestrator {
@@ -127,6 +178,8 @@ impl Orchestrator {
         let (platform, event) = (msg.inbound.platform, &msg.inbound.event_id);
         self.in_flight.remove(&(platform, event.clone()));
         self.shared.metrics.skipped(platform);
+        let chat = ChatKey { platform, chat: msg.inbound.chat.clone() };
+        log_handled(&chat, event, Outcome::Skipped, Instant::now());
         let (store, event) = (self.shared.store.clone(), event.clone());
         actix::spawn(async move {
             if let Err(err) = store.call(move |db| db.finish_event(platform, &event)).await {
@@ -145,11 +198,13 @@ impl Orchestrator {
         let queue = self.queues.entry(chat.clone()).or_default();
         queue.push_back(msg);
         self.waiting += 1;
+        self.shared.metrics.queued(chat.platform);
         if queue.len() <= CHAT_BACKLOG_LIMIT {
             return;
         }
         let Some(oldest) = queue.pop_front() else { return };
         self.waiting -= 1;
+        self.shared.metrics.dequeued(chat.platform);
         tracing::warn!(chat = %chat, limit = CHAT_BACKLOG_LIMIT, "chat backlog full; oldest waiting message skipped");
         self.skip(&oldest);
         if self.told_skipping.insert(chat.clone()) {
@@ -179,13 +234,17 @@ impl Orchestrator {
             return;
         };
         self.waiting -= 1;
+        self.shared.metrics.dequeued(chat.platform);
         self.busy.insert(chat.clone());
         let shared = self.shared.clone();
         let event = (next.inbound.platform, next.inbound.event_id.clone());
+        let started = Instant::now();
         ctx.spawn(async move { process(shared, next).await }.into_actor(self).map(move |result, act, ctx| {
-            if let Err(err) = result {
+            let outcome = result.unwrap_or_else(|err| {
                 tracing::error!(chat = %chat, error = %err, "message not processed; it is handed on again from its connector's inbox when the connector next connects");
-            }
+                Outcome::Failed
+            });
+            log_handled(&chat, &event.1, outcome, started);
             act.in_flight.remove(&event);
             act.busy.remove(&chat);
             act.run_next(chat, ctx);
@@ -230,7 +289,7 @@ impl Handler<Authorized> for Orchestrator {
 }
 
 /// Handles one message from start to delivered reply.
-async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
+async fn process(shared: Shared, msg: Authorized) -> Result<Outcome, StoreError> {
     let inbound = &msg.inbound;
     let platform = inbound.platform;
     let chat = ChatKey { platform, chat: inbound.chat.clone() };
@@ -248,8 +307,9 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
         let finished = finish(&shared, &chat, &inbound.event_id, context).await?;
         if !finished {
             shared.metrics.duplicate(platform);
+            return Ok(Outcome::AlreadyHandled);
         }
-        return Ok(());
+        return Ok(Outcome::Context);
     }
     // Only a finished event is recorded: one that was taken up but not finished when the
     // process stopped is handled again (its connector's inbox brings it back). One that was
@@ -260,14 +320,14 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
             Some(turn) => Some(turn),
             None => {
                 dropped_as_done(&shared, inbound);
-                return Ok(());
+                return Ok(Outcome::AlreadyHandled);
             }
         },
         _ => {
             let event = inbound.event_id.clone();
             if shared.store.call(move |db| db.is_event_done(platform, &event)).await? {
                 dropped_as_done(&shared, inbound);
-                return Ok(());
+                return Ok(Outcome::AlreadyHandled);
             }
             None
         }
@@ -276,6 +336,7 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
     shared.router.acknowledge(platform, &inbound.chat, &inbound.event_id);
 
     // The answer, and the part of it that belongs in the conversation's history.
+    let is_command = command.is_some();
     let (answer, remember) = match command {
         Some(Command::New) => {
             let archived = chat.clone();
@@ -298,12 +359,18 @@ async fn process(shared: Shared, msg: Authorized) -> Result<(), StoreError> {
     match shared.router.deliver(reply.clone()).await {
         Ok(()) => {
             shared.metrics.answered(platform);
+            let outcome = match (is_command, &remember) {
+                (true, _) => Outcome::Command,
+                (false, Some(_)) => Outcome::Answered,
+                (false, None) => Outcome::Apologized,
+            };
             let entry = remember.map(|text| (HistoryRole::Assistant, BOT_NAME.to_owned(), text));
-            finish(&shared, &chat, &inbound.event_id, entry).await.map(drop)
+            finish(&shared, &chat, &inbound.event_id, entry).await?;
+            Ok(outcome)
         }
         Err(err) => {
             tracing::warn!(chat = %chat, error = %err, "reply not delivered; the message stays in the inbox until its connector next connects");
-            Ok(())
+            Ok(Outcome::NotDelivered)
         }
     }
 }
@@ -491,7 +558,10 @@ async fn ask_brain(
         history: bound_history(history, dialogue, context),
         message: text.to_owned(),
     };
-    match brain.respond(request).await {
+    let asked = Instant::now();
+    let answered = brain.respond(request).await;
+    shared.metrics.brain_took(inbound.platform, asked.elapsed());
+    match answered {
         Ok(answer) => Ok((answer.clone(), Some(answer))),
         Err(err) => {
             shared.metrics.brain_error(inbound.platform);

@@ -282,15 +282,34 @@ async fn pairing_endpoints_run_the_whole_flow() {
 
 #[actix_web::test]
 async fn metrics_are_prometheus_text() {
-    let rt = TestRuntime::start(config_with_tokens(), None);
+    let rt = TestRuntime::start_yaml("telegram:\n  enabled: true\n  allowed_users: ['@alice']\n", None);
+    let fake = rt.fake(Platform::Telegram);
+    fake.wait_connected(1, WAIT).await;
     let app = app(&rt, None).await;
+    fake.inject(dm(Platform::Telegram, "@alice", "hello", "m1"));
+    fake.wait_delivered(1, WAIT).await;
+    // The delivery is counted once the connector has taken it, just after the fake saw it.
+    let metrics = rt.handle.metrics.clone();
+    assert!(wait_until(WAIT, || async { metrics.counts(Platform::Telegram).answered == 1 }).await);
     let resp = call_service(&app, get("/metrics").to_request()).await;
     assert_eq!(resp.status(), StatusCode::OK);
+    let content_type = resp.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
     let text = String::from_utf8(read_body(resp).await.to_vec()).unwrap();
-    assert!(text.contains("# TYPE parachute_replies_sent_total counter"));
-    assert!(text.contains("parachute_connector_up{platform=\"matrix\",state=\"stopped\"} 0"));
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(text.contains("parachute_replies_sent_total{platform=\"telegram\"} 1"), "{text}");
+    assert!(text.contains("parachute_brain_seconds_count{platform=\"telegram\"} 1"), "{text}");
+    assert!(text.contains("parachute_brain_seconds_count{platform=\"discord\"} 0"), "{text}");
+    assert!(text.contains("parachute_queue_depth{platform=\"telegram\"} 0"), "{text}");
+    let (_, health) = json_of(call_service(&app, get("/api/health?detailed=true").to_request()).await).await;
+    assert_eq!(
+        (&health["bots"]["telegram"]["replies_sent"], &health["bots"]["telegram"]["queue_depth"]),
+        (&json!(1), &json!(0))
+    );
+    assert!(text.contains("# TYPE parachute_replies_sent counter"));
+    assert!(text.contains("parachute_connector_up{platform=\"telegram\",state=\"connected\"} 1"), "{text}");
     assert!(text.contains("parachute_connector_reconnects_total{platform=\"matrix\"} 0"), "{text}");
-    assert!(text.contains("# TYPE parachute_connector_stalls_total counter"), "{text}");
+    assert!(text.contains("# TYPE parachute_connector_stalls counter"), "{text}");
     assert!(text.contains("# TYPE parachute_connector_seconds_since_progress gauge"), "{text}");
     assert!(text.contains("parachute_pairing_pending 0"));
 }

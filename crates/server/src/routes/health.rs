@@ -37,12 +37,15 @@ pub(super) async fn health(
             .statuses()
             .iter()
             .map(|s| {
+                let counts = state.runtime.metrics.counts(s.platform);
                 let connector = json!({
                     "state": s.state.name(),
                     "seconds_since_progress": seconds_since(s.last_progress_time),
                     "reconnects": s.reconnects,
                     "stalls": s.stalls,
                     "failed_replies": s.failed_replies,
+                    "replies_sent": counts.answered,
+                    "queue_depth": counts.queue_depth,
                 });
                 (s.platform.as_str().to_owned(), connector)
             })

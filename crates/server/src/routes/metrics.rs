@@ -1,92 +1,92 @@
-//! `GET /metrics`: Prometheus text exposition.
+//! `GET /metrics`: the OpenMetrics text format (which Prometheus scrapes), rendered by
+//! `prometheus-client`: the runtime's counters and histogram, then per-scrape gauges of the
+//! connectors' states and the pairing queue.
 
-use std::fmt::Write;
-
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use parachute_core::ids::Platform;
 use parachute_runtime::messages::CountPending;
-use parachute_runtime::metrics::PlatformCounts;
 use parachute_runtime::status::ConnectorStatus;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use crate::views::seconds_since;
 use crate::{ApiError, ApiState};
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+/// `platform="…"`, or `platform="…",state="…"`.
+type Labels = Vec<(&'static str, &'static str)>;
+
+fn gauge_of(value: u64) -> Gauge {
+    let gauge = Gauge::default();
+    gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+    gauge
 }
 
-type Counter = fn(&PlatformCounts) -> u64;
+/// The values read from the connectors' statuses at this scrape.
+fn connector_registry(statuses: &[ConnectorStatus], pending: u64, uptime: u64) -> Registry {
+    let mut registry = Registry::default();
+    registry.register("parachute_uptime_seconds", "Seconds since the server started", gauge_of(uptime));
+    registry.register("parachute_pairing_pending", "Pairing requests waiting for the owner", gauge_of(pending));
 
-const COUNTERS: [(&str, &str, Counter); 8] = [
-    ("parachute_messages_received_total", "Inbound events accepted from the platform.", |c| c.received),
-    ("parachute_replies_sent_total", "Replies delivered.", |c| c.answered),
-    ("parachute_delivery_failures_total", "Replies the platform did not take.", |c| c.delivery_failures),
-    ("parachute_brain_errors_total", "Brain failures.", |c| c.brain_errors),
-    ("parachute_duplicates_dropped_total", "Events dropped because they were already handled.", |c| {
-        c.duplicates_dropped
-    }),
-    ("parachute_rate_limited_total", "Times the platform asked to slow down while sending.", |c| c.rate_limited),
-    (
-        "parachute_pairing_turned_away_total",
-        "Unknown senders and room invites given no pairing request because pairing.max_pending wait.",
-        |c| c.strangers_turned_away,
-    ),
-    ("parachute_messages_skipped_total", "Messages left unanswered because a backlog was full.", |c| c.skipped),
-];
+    let up = Family::<Labels, Gauge>::default();
+    for s in statuses {
+        up.get_or_create(&vec![("platform", s.platform.as_str()), ("state", s.state.name())])
+            .set(i64::from(s.state.name() == "connected"));
+    }
+    registry.register("parachute_connector_up", "1 when the connector is connected", up);
+
+    type StatusValue = fn(&ConnectorStatus) -> u64;
+    let counters: [(&str, &str, StatusValue); 3] = [
+        ("parachute_connector_failures", "Failed connection attempts", |s| s.failure_count),
+        ("parachute_connector_reconnects", "Established connections that were lost (and re-established)", |s| {
+            s.reconnects
+        }),
+        (
+            "parachute_connector_stalls",
+            "Times the platform stopped answering while connected (the run was ended and reconnected)",
+            |s| s.stalls,
+        ),
+    ];
+    for (name, help, get) in counters {
+        let family = Family::<Labels, Counter>::default();
+        for s in statuses {
+            family.get_or_create(&vec![("platform", s.platform.as_str())]).inc_by(get(s));
+        }
+        registry.register(name, help, family);
+    }
+
+    let since = Family::<Labels, Gauge>::default();
+    for s in statuses {
+        if let Some(seconds) = seconds_since(s.last_progress_time) {
+            since.get_or_create(&vec![("platform", s.platform.as_str())]).set(i64::try_from(seconds).unwrap_or(0));
+        }
+    }
+    registry.register(
+        "parachute_connector_seconds_since_progress",
+        "Seconds since the platform last answered a request (poll, sync, gateway event)",
+        since,
+    );
+    registry
+}
 
 /// Registered in [`super::register`] behind the token.
 pub(super) async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let pending = state.runtime.pairing.send(CountPending).await??;
     let statuses = state.runtime.router.statuses();
+    let uptime = state.runtime.started_at.elapsed().as_secs();
+    let scraped = connector_registry(&statuses, u64::try_from(pending).unwrap_or(0), uptime);
     let mut out = String::new();
-
-    family(&mut out, "parachute_uptime_seconds", "gauge", "Seconds since the server started.");
-    let _ = writeln!(out, "parachute_uptime_seconds {}", state.runtime.started_at.elapsed().as_secs());
-    family(&mut out, "parachute_pairing_pending", "gauge", "Pairing requests waiting for the owner.");
-    let _ = writeln!(out, "parachute_pairing_pending {pending}");
-
-    for (name, help, get) in COUNTERS {
-        family(&mut out, name, "counter", help);
-        for p in Platform::ALL {
-            let _ = writeln!(out, "{name}{{platform=\"{p}\"}} {}", get(&state.runtime.metrics.counts(p)));
-        }
-    }
-
-    family(&mut out, "parachute_connector_up", "gauge", "1 when the connector is connected.");
-    for s in &statuses {
-        let up = u8::from(s.state.name() == "connected");
-        let _ =
-            writeln!(out, "parachute_connector_up{{platform=\"{}\",state=\"{}\"}} {up}", s.platform, s.state.name());
-    }
-    type StatusValue = fn(&ConnectorStatus) -> Option<u64>;
-    let per_connector: [(&str, &str, &str, StatusValue); 4] = [
-        ("parachute_connector_failures_total", "counter", "Failed connection attempts.", |s| Some(s.failure_count)),
-        (
-            "parachute_connector_reconnects_total",
-            "counter",
-            "Established connections that were lost (and re-established).",
-            |s| Some(s.reconnects),
-        ),
-        (
-            "parachute_connector_stalls_total",
-            "counter",
-            "Times the platform stopped answering while connected (the run was ended and reconnected).",
-            |s| Some(s.stalls),
-        ),
-        (
-            "parachute_connector_seconds_since_progress",
-            "gauge",
-            "Seconds since the platform last answered a request (poll, sync, gateway event).",
-            |s| seconds_since(s.last_progress_time),
-        ),
-    ];
-    for (name, kind, help, get) in per_connector {
-        family(&mut out, name, kind, help);
-        for s in &statuses {
-            if let Some(value) = get(s) {
-                let _ = writeln!(out, "{name}{{platform=\"{}\"}} {value}", s.platform);
-            }
-        }
-    }
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out))
+    encode_registry(&mut out, state.runtime.metrics.registry())
+        .and_then(|()| encode_registry(&mut out, &scraped))
+        .and_then(|()| encode_eof(&mut out))
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "metrics_render_failed",
+                "the metrics could not be rendered",
+            )
+        })?;
+    Ok(HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(out))
 }
