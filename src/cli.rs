@@ -70,6 +70,27 @@ pub struct ServeArgs {
     /// API token alone never runs a program on this machine.
     #[arg(long)]
     pub allow_api_programs: bool,
+    /// `text` or `json` (one object per line); default from the config's `log.format`.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<LogFormatArg> for parachute_core::config::LogFormat {
+    fn from(arg: LogFormatArg) -> Self {
+        match arg {
+            LogFormatArg::Text => Self::Text,
+            LogFormatArg::Json => Self::Json,
+        }
+    }
 }
 
 fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {

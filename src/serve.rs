@@ -6,13 +6,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::Context as _;
-use parachute_core::config::{config_path, load_file};
+use parachute_core::config::{LogFormat, LogLevel, config_path, load_file};
 use parachute_core::ids::Platform;
 use parachute_runtime::backoff_policy::BackoffPolicy;
 use parachute_runtime::messages::{Drain, Stop};
 use parachute_runtime::store::{Store, StoreError};
 use parachute_runtime::{RuntimeOptions, start_runtime};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -29,11 +30,14 @@ const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 const EVENT_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging();
     let data_dir = args.vault.join(".parachute");
     let path = config_path(&args.vault);
-    ensure_config(&data_dir, &path)?;
+    let wrote_example = ensure_config(&data_dir, &path)?;
     let config = load_file(&path).with_context(|| format!("invalid config {}", path.display()))?;
+    init_logging(args.log_format.map_or(config.log.format, Into::into), config.log.level);
+    if wrote_example {
+        tracing::info!(path = %path.display(), "wrote an example config; every connector is off until you enable it");
+    }
     // Flags change where this process listens, never the saved config.
     let addr = SocketAddr::new(args.bind.unwrap_or(config.server.bind), args.port.unwrap_or(config.server.port));
     let store = Store::open(&data_dir.join("parachute.db")).map_err(|err| match err {
@@ -81,10 +85,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let lines = tracing_subscriber::fmt::layer().with_target(false).with_ansi(ansi).with_writer(std::io::stderr);
+/// Log lines to stderr in `format`, at `level` unless `RUST_LOG` says otherwise.
+fn init_logging(format: LogFormat, level: LogLevel) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},actix_server=warn", level.as_str())));
+    let lines = tracing_subscriber::fmt::layer().with_target(false).with_writer(std::io::stderr);
+    let lines = match format {
+        LogFormat::Text => lines.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).boxed(),
+        // The same fields as the text form, flattened next to `message`.
+        LogFormat::Json => lines.json().flatten_event(true).with_current_span(false).boxed(),
+    };
     let registry = tracing_subscriber::registry().with(filter).with(lines);
     #[cfg(feature = "matrix")]
     let registry = registry.with(parachute_matrix::log_filter::ExpectedAbsences);
@@ -92,17 +102,17 @@ fn init_logging() {
 }
 
 /// Creates `vault/.parachute/` (mode 0700) and, for a new vault, the commented example
-/// config (mode 0600), so the owner has a file to fill in.
-fn ensure_config(data_dir: &Path, path: &Path) -> anyhow::Result<()> {
+/// config (mode 0600), so the owner has a file to fill in; whether it wrote that example.
+fn ensure_config(data_dir: &Path, path: &Path) -> anyhow::Result<bool> {
     if !data_dir.exists() {
         std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
         std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
     }
     if !path.exists() {
         write_new_file(path, EXAMPLE_CONFIG).with_context(|| format!("cannot write {}", path.display()))?;
-        tracing::info!(path = %path.display(), "wrote an example config; every connector is off until you enable it");
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }
 
 fn write_new_file(path: &Path, text: &str) -> std::io::Result<()> {

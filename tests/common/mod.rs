@@ -103,7 +103,8 @@ fn spawn(vault: &Path, log_level: &str) -> (Child, String, Arc<Mutex<String>>) {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(rest.trim().to_owned());
+                // A text line ends with the address; a JSON line (`log.format: json`) with `",…`.
+                let _ = tx.send(rest.split(['"', ' ']).next().unwrap_or_default().to_owned());
             }
             let mut logs = sink.lock().unwrap();
             logs.push_str(&line);

@@ -16,8 +16,9 @@ pub use error::ConfigError;
 pub use load::{load_file, parse_str};
 pub use merge::{apply_patch, masked_json};
 pub use model::{
-    ANTHROPIC_DEFAULT_BASE_URL, BotsConfig, BrainConfig, BrainKind, DiscordConfig, MatrixConfig,
-    OPENAI_DEFAULT_BASE_URL, PairingConfig, PlatformPolicy, ServerConfig, TelegramConfig, TranscriberConfig,
+    ANTHROPIC_DEFAULT_BASE_URL, BotsConfig, BrainConfig, BrainKind, DiscordConfig, LogConfig, LogFormat, LogLevel,
+    MatrixConfig, OPENAI_DEFAULT_BASE_URL, PairingConfig, PlatformPolicy, ServerConfig, TelegramConfig,
+    TranscriberConfig,
 };
 pub use save::save_atomic;
 pub use validate::validate;

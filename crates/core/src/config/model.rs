@@ -25,6 +25,8 @@ pub struct BotsConfig {
     pub transcriber: TranscriberConfig,
     /// How requests of people and rooms the bot does not know are kept.
     pub pairing: PairingConfig,
+    /// The server's log: format and level (read at start).
+    pub log: LogConfig,
     /// The largest voice note or audio file fetched from any platform, in bytes (decimal:
     /// 20 MB is 20000000). Checked against the size the platform announces before anything
     /// is downloaded, and again while the file streams in.
@@ -45,6 +47,7 @@ impl Default for BotsConfig {
             brain: BrainConfig::default(),
             transcriber: TranscriberConfig::default(),
             pairing: PairingConfig::default(),
+            log: LogConfig::default(),
             max_media_bytes: crate::media::DEFAULT_MAX_MEDIA_BYTES,
             telegram: TelegramConfig::default(),
             discord: DiscordConfig::default(),
@@ -235,6 +238,57 @@ impl Default for PairingConfig {
     fn default() -> Self {
         Self { expire_after: HumanDuration(std::time::Duration::from_secs(7 * 86_400)), max_pending: 50 }
     }
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, with the same fields as the text form.
+    Json,
+}
+
+/// The least severe log lines written (`RUST_LOG`, when set, wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Failures only.
+    Error,
+    /// Failures and what the owner should look at.
+    Warn,
+    /// Also one line per handled message and each connection change.
+    #[default]
+    Info,
+    /// Also the decisions behind each message (never its text).
+    Debug,
+    /// Everything, including the libraries' protocol traffic.
+    Trace,
+}
+
+impl LogLevel {
+    /// The level's name as `RUST_LOG` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+}
+
+/// The server's log, read at start (a change applies at the next start).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (default) or `json`; `parachute serve --log-format` overrides it.
+    pub format: LogFormat,
+    /// `error`, `warn`, `info` (default), `debug` or `trace`.
+    pub level: LogLevel,
 }
 
 fn default_ack_emoji() -> String {

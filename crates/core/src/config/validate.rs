@@ -348,6 +348,9 @@ mod tests {
             ("pairing:\n  max_pending: -3\n", "pairing.max_pending"),
             ("max_media_bytes: 0\n", "max_media_bytes"),
             ("max_media_bytes: -5\n", "max_media_bytes"),
+            ("log:\n  format: xml\n", "log.format"),
+            ("log:\n  level: loud\n", "log.level"),
+            ("log:\n  colour: true\n", "log.colour"),
         ];
         for (text, field) in cases {
             let err = parse_str(text).unwrap_err();
