@@ -120,8 +120,32 @@ pub enum BotCommand {
         /// telegram, discord or matrix.
         platform: Option<String>,
     },
-    /// Show the config (secrets are shown only as set / not set).
-    Config,
+    /// Show the config (secrets are shown only as set / not set), or change one key.
+    Config {
+        #[command(subcommand)]
+        action: Option<BotConfigAction>,
+    },
+}
+
+/// `parachute bot config …`
+#[derive(Debug, Subcommand)]
+pub enum BotConfigAction {
+    /// Set one key, e.g. `telegram.enabled true`, `discord.catch_up_max_age 2h`,
+    /// `telegram.allowed_users '[@alice, "42"]'`, `brain.model null` (back to the default).
+    /// Through the running server when there is one (saved and applied at once), otherwise in
+    /// the vault's bots.yaml (a start applies it). The same checks as the API either way.
+    Set {
+        /// `<section>.<key>` (`telegram.enabled`, `pairing.max_pending`) or a top-level key
+        /// (`max_media_bytes`).
+        key: String,
+        /// The value, read as YAML (`true`, `5`, `[a, b]`, `null`); `-` reads it from stdin,
+        /// which keeps a token out of the shell history and the process list.
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+        /// The vault folder, used when no server is running.
+        #[arg(long, env = "PARACHUTE_VAULT", default_value = "vault")]
+        vault: PathBuf,
+    },
 }
 
 /// `parachute pairing …`

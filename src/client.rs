@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, anyhow, bail};
-use parachute_core::config::{config_path, load_file};
+use parachute_core::config::{Saved, apply_patch, config_path, load_file, save_keeping_comments};
 use parachute_core::ids::Platform;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use crate::cli::{BotCommand, Command, PairingCommand};
+use crate::cli::{BotCommand, BotConfigAction, Command, PairingCommand};
 
 /// A connection to the running server.
 struct Api {
@@ -38,6 +38,11 @@ impl Api {
         let text = response.text().await.context("the server's answer could not be read")?;
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok((status, value))
+    }
+
+    /// Whether a server answers at this address (`/api/health` needs no token).
+    async fn is_running(&self) -> bool {
+        self.http.get(format!("{}/api/health", self.base)).send().await.is_ok()
     }
 
     /// Calls and turns an error answer into an error with the server's message.
@@ -119,10 +124,13 @@ async fn bot(api: &Api, as_json: bool, cmd: BotCommand) -> anyhow::Result<()> {
         BotCommand::Start { platform } => lifecycle(api, as_json, "start", platform).await,
         BotCommand::Stop { platform } => lifecycle(api, as_json, "stop", platform).await,
         BotCommand::Test { platform } => lifecycle(api, as_json, "test", platform).await,
-        BotCommand::Config => {
+        BotCommand::Config { action: None } => {
             let config = api.ok(Method::GET, "/api/bots/config", None).await?;
             println!("{}", serde_json::to_string_pretty(&config)?);
             Ok(())
+        }
+        BotCommand::Config { action: Some(BotConfigAction::Set { key, value, vault }) } => {
+            config_set(api, &key, &value, &vault).await
         }
     }
 }
@@ -273,4 +281,93 @@ pub fn config_check(file: Option<PathBuf>, vault: PathBuf) -> anyhow::Result<()>
         if enabled.is_empty() { "none".to_owned() } else { enabled.join(", ") }
     );
     Ok(())
+}
+
+/// `parachute bot config set KEY VALUE`: through the running server's API, or in the file.
+async fn config_set(api: &Api, key: &str, value: &str, vault: &std::path::Path) -> anyhow::Result<()> {
+    let raw = if value == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read the value from stdin")?;
+        text.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        value.to_owned()
+    };
+    let candidates = value_candidates(&raw);
+    if api.is_running().await {
+        let mut first_error = None;
+        for candidate in &candidates {
+            match api.ok(Method::PUT, "/api/bots/config", Some(key_patch(key, candidate.clone())?)).await {
+                Ok(_) => {
+                    println!("{key}: saved by the running server and applied (its connector restarts if it runs)");
+                    return Ok(());
+                }
+                Err(err) => first_error = first_error.or(Some(err)),
+            }
+        }
+        return Err(first_error.unwrap_or_else(|| anyhow!("no value to set")));
+    }
+    let path = config_path(vault);
+    // A new vault starts from the commented example, as `parachute serve` would write it.
+    if crate::serve::ensure_config(&vault.join(".parachute"), &path)? {
+        println!("wrote the example config {}", path.display());
+    }
+    let current = load_file(&path).map_err(|err| anyhow!("{}: {err}", path.display()))?;
+    let mut first_error = None;
+    for candidate in candidates {
+        match apply_patch(&current, &key_patch(key, candidate)?) {
+            Ok(updated) => {
+                let how = match save_keeping_comments(&path, &current, &updated)
+                    .map_err(|err| anyhow!("cannot save {}: {err}", path.display()))?
+                {
+                    Saved::Edited => "only that key was edited",
+                    Saved::Rewritten => "the file was written anew, without its comments",
+                };
+                println!(
+                    "{key}: saved to {} ({how}); no server is running at {}: the next start applies it",
+                    path.display(),
+                    api.base
+                );
+                return Ok(());
+            }
+            Err(err) => first_error = first_error.or(Some(err)),
+        }
+    }
+    match first_error {
+        Some(err) => bail!("{err} (nothing was saved)"),
+        None => bail!("no value to set"),
+    }
+}
+
+/// The values `raw` may mean: as YAML (`true`, `5`, `[a, b]`, `null`), then as the plain text
+/// itself for a key that wants text (`telegram.allowed_groups` of `-100123`, a token).
+fn value_candidates(raw: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    match serde_yaml::from_str::<Value>(raw) {
+        Ok(value) => out.push(value),
+        // `[@alice, @bob]`: YAML reserves `@`, a list of names is meant.
+        Err(_) => {
+            if let Some(items) = raw.trim().strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                let unquote = |item: &str| item.trim().trim_matches(['"', '\'']).to_owned();
+                let items = items.split(',').map(unquote).filter(|i| !i.is_empty());
+                out.push(Value::Array(items.map(Value::String).collect()));
+            }
+        }
+    }
+    let text = Value::String(raw.to_owned());
+    if !out.contains(&text) {
+        out.push(text);
+    }
+    out
+}
+
+/// `{"telegram": {"enabled": true}}` from `telegram.enabled` and `true`.
+fn key_patch(key: &str, value: Value) -> anyhow::Result<Value> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+    {
+        bail!("`{key}` is not a config key: write <section>.<key>, e.g. telegram.enabled");
+    }
+    Ok(parts.iter().rev().fold(value, |inner, part| json!({ *part: inner })))
 }

@@ -103,7 +103,7 @@ fn init_logging(format: LogFormat, level: LogLevel) {
 
 /// Creates `vault/.parachute/` (mode 0700) and, for a new vault, the commented example
 /// config (mode 0600), so the owner has a file to fill in; whether it wrote that example.
-fn ensure_config(data_dir: &Path, path: &Path) -> anyhow::Result<bool> {
+pub fn ensure_config(data_dir: &Path, path: &Path) -> anyhow::Result<bool> {
     if !data_dir.exists() {
         std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
         std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;

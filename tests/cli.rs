@@ -66,7 +66,7 @@ fn config_updates_through_the_api_land_on_disk_and_flags_are_not_saved() {
     assert_eq!(status, 200, "{body}");
     let saved = std::fs::read_to_string(server.config_path()).unwrap();
     assert!(saved.contains("https://new.example.org"), "{saved}");
-    assert!(saved.contains("port: 3333"), "the --port flag is not written into the file: {saved}");
+    assert!(!saved.contains("port"), "the --port flag is not written into the file: {saved}");
     let (status, body) = put(serde_json::json!({"matrix": {"homeserver_url": "nope"}}));
     assert_eq!((status, body["field"].as_str()), (422, Some("matrix.homeserver_url")));
     assert_eq!(std::fs::read_to_string(server.config_path()).unwrap(), saved, "a rejected update changes nothing");
@@ -76,6 +76,90 @@ fn config_updates_through_the_api_land_on_disk_and_flags_are_not_saved() {
         assert_eq!((status, body["field"].as_str()), (422, Some("discord.catch_up_max_age")), "{body}");
     }
     assert_eq!(std::fs::read_to_string(server.config_path()).unwrap(), saved, "a rejected update changes nothing");
+}
+
+#[test]
+fn bot_config_set_goes_through_the_running_server_and_keeps_the_comments() {
+    let server = Server::start(None);
+    let example = std::fs::read_to_string(server.config_path()).unwrap();
+    let out = server.cli(&["bot", "config", "set", "telegram.allowed_users", "[\"@alice\", 42]"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("saved by the running server and applied"), "{}", text(&out));
+    let out = server.cli(&["--json", "bot", "config"]);
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(config["telegram"]["allowed_users"], serde_json::json!(["@alice", "42"]));
+    let saved = std::fs::read_to_string(server.config_path()).unwrap();
+    let comments = |t: &str| t.lines().filter(|l| l.trim_start().starts_with('#')).count();
+    assert_eq!(comments(&saved), comments(&example), "the example's comments are kept: {saved}");
+
+    // A value that is plain text for a text key, and the API's refusals with the full key.
+    let out = server.cli(&["bot", "config", "set", "telegram.allowed_groups", "[-1001234567890]"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let saved = std::fs::read_to_string(server.config_path()).unwrap();
+    for (key, value) in
+        [("discord.catch_up_max_age", "banana"), ("discord.catch_up_max_age", "-5s"), ("telegram.colour", "red")]
+    {
+        let out = server.cli(&["bot", "config", "set", key, value]);
+        assert!(!out.status.success(), "{key} {value}: {}", text(&out));
+        assert!(text(&out).contains(&format!("field {key}")), "{key} {value}: {}", text(&out));
+    }
+    let out = server.cli(&["bot", "config", "set", "telegram", "true"]);
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read_to_string(server.config_path()).unwrap(), saved, "a refused value changes nothing");
+}
+
+#[test]
+fn bot_config_set_edits_the_file_when_no_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    std::fs::create_dir_all(vault.join(".parachute")).unwrap();
+    let path = vault.join(".parachute/bots.yaml");
+    let original = "# my settings\ntelegram:\n  # on when the token is here\n  enabled: false\n";
+    std::fs::write(&path, original).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let set = |args: &[&str]| {
+        let mut all = vec!["bot", "config", "set"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--vault", vault.to_str().unwrap()]);
+        cli_at(&url, &all)
+    };
+
+    let out = set(&["telegram.enabled", "true"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("the next start applies it"), "{}", text(&out));
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(saved, "# my settings\ntelegram:\n  # on when the token is here\n  enabled: true\n");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let out = set(&["telegram.allowed_users", "[@alice, @bob]"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(std::fs::read_to_string(&path).unwrap().contains("  allowed_users: [\"@alice\",\"@bob\"]\n"));
+    let saved = std::fs::read_to_string(&path).unwrap();
+
+    let out = set(&["discord.catch_up_max_age", "banana"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("discord.catch_up_max_age"), "{}", text(&out));
+    assert!(text(&out).contains("nothing was saved"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), saved, "a refused value changes nothing");
+
+    // A token from stdin never shows in the process list; the file keeps it.
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["bot", "config", "set", "telegram.bot_token", "-", "--vault", vault.to_str().unwrap()])
+        .env("PARACHUTE_URL", &url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"123456:AAH-secret\n").unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("AAH-secret"));
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert!(saved.contains("  bot_token: \"123456:AAH-secret\"\n") && saved.starts_with("# my settings\n"), "{saved}");
 }
 
 #[test]

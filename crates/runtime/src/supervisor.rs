@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use parachute_core::config::{BotsConfig, apply_patch, check_api_update, masked_json, save_atomic};
+use parachute_core::config::{BotsConfig, apply_patch, check_api_update, masked_json, save_keeping_comments};
 use parachute_core::ids::Platform;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -133,7 +133,9 @@ impl Handler<UpdateConfig> for Supervisor {
             Err(err) => return AtomicResponse::new(Box::pin(fut::ready(Err(err.into())))),
         };
         let (path, to_save) = (self.config_path.clone(), merged.clone());
-        let saved = async move { tokio::task::spawn_blocking(move || save_atomic(&path, &to_save)).await };
+        let saved = async move {
+            tokio::task::spawn_blocking(move || save_keeping_comments(&path, &current, &to_save).map(drop)).await
+        };
         AtomicResponse::new(Box::pin(saved.into_actor(self).map(move |saved, act, _| {
             saved.map_err(|_| ControlError::Unavailable)??;
             act.config.send_replace(merged.clone());

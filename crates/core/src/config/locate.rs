@@ -39,17 +39,17 @@ fn parse_path(path: &str) -> Option<Vec<Segment<'_>>> {
     (!out.is_empty()).then_some(out)
 }
 
-fn indent_of(line: &str) -> usize {
+pub(super) fn indent_of(line: &str) -> usize {
     line.len() - line.trim_start_matches(' ').len()
 }
 
-fn is_blank(line: &str) -> bool {
+pub(super) fn is_blank(line: &str) -> bool {
     let t = line.trim();
     t.is_empty() || t.starts_with('#')
 }
 
 /// Finds `key:` at the shallowest indent (≥ `min_indent`) of the block that starts at `start`.
-fn find_key(lines: &[&str], start: usize, min_indent: usize, key: &str) -> Option<(usize, usize, usize)> {
+pub(super) fn find_key(lines: &[&str], start: usize, min_indent: usize, key: &str) -> Option<(usize, usize, usize)> {
     let block_indent = lines.iter().skip(start).find(|l| !is_blank(l)).map(|l| indent_of(l))?;
     if block_indent < min_indent {
         return None;

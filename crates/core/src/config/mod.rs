@@ -2,6 +2,7 @@
 //! the masked view the API shows and the partial updates it accepts.
 
 mod api_update;
+mod edit;
 mod error;
 mod load;
 mod locate;
@@ -12,6 +13,7 @@ mod secret;
 mod validate;
 
 pub use api_update::{ALLOW_PROGRAMS_FLAG, check_api_update};
+pub use edit::{Saved, edited_text, save_keeping_comments};
 pub use error::ConfigError;
 pub use load::{load_file, parse_str};
 pub use merge::{apply_patch, masked_json};

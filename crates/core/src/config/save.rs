@@ -14,9 +14,15 @@ const HEADER: &str = "# parachute bot configuration (written by parachute; see c
 /// goes to a temp file (mode 0600) in the same folder, is flushed to disk, then renamed over
 /// the target. The folder is created (mode 0700) if missing.
 pub fn save_atomic(path: &Path, config: &BotsConfig) -> Result<(), ConfigError> {
-    let io_err = |err: std::io::Error| ConfigError::Io { path: path.display().to_string(), message: err.to_string() };
     let yaml = serde_yaml::to_string(config)
         .map_err(|err| ConfigError::invalid("", format!("cannot serialize config: {err}")))?;
+    write_atomic(path, &format!("{HEADER}{yaml}"))
+}
+
+/// Writes `text` to `path` the same way: temp file (mode 0600), fsync, rename, fsync of the
+/// folder (created with mode 0700 if missing).
+pub(super) fn write_atomic(path: &Path, text: &str) -> Result<(), ConfigError> {
+    let io_err = |err: std::io::Error| ConfigError::Io { path: path.display().to_string(), message: err.to_string() };
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !dir.exists() {
         fs::create_dir_all(dir).map_err(io_err)?;
@@ -27,8 +33,7 @@ pub fn save_atomic(path: &Path, config: &BotsConfig) -> Result<(), ConfigError> 
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        file.write_all(HEADER.as_bytes())?;
-        file.write_all(yaml.as_bytes())?;
+        file.write_all(text.as_bytes())?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
         fs::File::open(dir)?.sync_all()
