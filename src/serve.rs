@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use parachute_core::config::{LogFormat, LogLevel, config_path, load_file};
 use parachute_core::ids::Platform;
 use parachute_runtime::backoff_policy::BackoffPolicy;
-use parachute_runtime::messages::{Drain, Stop};
+use parachute_runtime::messages::{Drain, ReloadFromFile, Stop};
 use parachute_runtime::store::{Store, StoreError};
 use parachute_runtime::{RuntimeOptions, start_runtime};
 use tracing_subscriber::EnvFilter;
@@ -66,6 +66,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         for addr in &bound.addrs {
             tracing::info!("parachute listening on http://{addr}");
         }
+        let reloader = runtime.supervisor.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(err) = reload_on_hangup(reloader).await {
+                tracing::warn!(error = %err, "SIGHUP does not reload bots.yaml");
+            }
+        });
         let handle = bound.server.handle();
         let server = actix_web::rt::spawn(bound.server);
         shutdown_signal().await?;
@@ -121,6 +127,18 @@ fn write_new_file(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
+}
+
+/// Each SIGHUP reads bots.yaml again into the running server (an invalid file is refused and
+/// the old config stays; the supervisor logs it and keeps it for the status view).
+async fn reload_on_hangup(supervisor: actix::Addr<parachute_runtime::supervisor::Supervisor>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    while hangup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading bots.yaml");
+        let _ = supervisor.send(ReloadFromFile).await;
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() -> anyhow::Result<()> {

@@ -73,6 +73,11 @@ impl Server {
         self.vault.join(".parachute/bots.yaml")
     }
 
+    /// Sends SIGHUP: the server reads bots.yaml again.
+    pub fn hangup(&self) {
+        signal(self.child.id(), "HUP");
+    }
+
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         signal(self.child.id(), "TERM");

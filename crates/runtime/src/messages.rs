@@ -172,6 +172,12 @@ pub struct GetStatus;
 #[rtype(result = "()")]
 pub struct ReloadConfig(pub Arc<BotsConfig>);
 
+/// Reads `bots.yaml` again (SIGHUP) and applies it like an update; an invalid file leaves the
+/// running config as it is. The outcome is also kept in [`crate::status::ConfigReload`].
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<(), ConfigError>")]
+pub struct ReloadFromFile;
+
 /// The config as the API shows it (no secrets).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Value")]

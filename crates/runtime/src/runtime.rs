@@ -62,6 +62,8 @@ pub struct RuntimeHandle {
     pub metrics: Arc<Metrics>,
     /// The current config (never shown as is: use the masked view).
     pub config: watch::Receiver<Arc<BotsConfig>>,
+    /// The latest reload of `bots.yaml` from disk (SIGHUP), if any.
+    pub config_reload: watch::Receiver<Option<crate::status::ConfigReload>>,
     /// When the runtime started.
     pub started_at: Instant,
 }
@@ -122,8 +124,9 @@ pub fn start_runtime(options: RuntimeOptions) -> RuntimeHandle {
         ctx.run(harness);
     }
     let supervisor = Supervisor::new(options.config_path, config_tx, router.clone(), options.autostart)
-        .allowing_api_programs(options.allow_api_programs)
-        .start();
+        .allowing_api_programs(options.allow_api_programs);
+    let config_reload = supervisor.reloads();
+    let supervisor = supervisor.start();
     RuntimeHandle {
         supervisor,
         pairing,
@@ -132,6 +135,7 @@ pub fn start_runtime(options: RuntimeOptions) -> RuntimeHandle {
         store: options.store,
         metrics,
         config: config_rx,
+        config_reload,
         started_at: Instant::now(),
     }
 }

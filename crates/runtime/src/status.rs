@@ -65,6 +65,15 @@ impl ConnectorState {
     }
 }
 
+/// The last reload of `bots.yaml` from disk (SIGHUP), for the status view and the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigReload {
+    /// When it was tried, ms since the epoch.
+    pub time: i64,
+    /// Why the file was refused (the running config stayed); `None` when it was applied.
+    pub error: Option<String>,
+}
+
 /// Everything known about one connector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectorStatus {

@@ -5,14 +5,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use parachute_core::config::{BotsConfig, apply_patch, check_api_update, masked_json, save_keeping_comments};
+use parachute_core::config::{
+    BotsConfig, ConfigError, apply_patch, check_api_update, load_file, masked_json, save_keeping_comments,
+};
 use parachute_core::ids::Platform;
+use parachute_core::redact::redact;
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::connector::Identity;
-use crate::messages::{ControlError, GetConfig, GetStatus, ReloadConfig, Start, Stop, Test, UpdateConfig};
+use crate::messages::{
+    ControlError, GetConfig, GetStatus, ReloadConfig, ReloadFromFile, Start, Stop, Test, UpdateConfig,
+};
 use crate::router::Router;
+use crate::status::ConfigReload;
+use crate::store::now_ms;
 
 /// The root actor.
 pub struct Supervisor {
@@ -21,12 +29,29 @@ pub struct Supervisor {
     router: Router,
     autostart: bool,
     allow_api_programs: bool,
+    reloads: watch::Sender<Option<ConfigReload>>,
 }
 
 impl Supervisor {
     /// A supervisor over the harnesses in `router`; `autostart` starts enabled connectors.
     pub fn new(config_path: PathBuf, config: watch::Sender<Arc<BotsConfig>>, router: Router, autostart: bool) -> Self {
-        Self { config_path, config, router, autostart, allow_api_programs: false }
+        Self { config_path, config, router, autostart, allow_api_programs: false, reloads: watch::Sender::new(None) }
+    }
+
+    /// The outcome of the latest reload from the file, for the status view.
+    pub fn reloads(&self) -> watch::Receiver<Option<ConfigReload>> {
+        self.reloads.subscribe()
+    }
+
+    /// Makes `config` the running config: the brain and the gate follow it, each harness
+    /// restarts, starts or stops its connector as its section asks.
+    fn apply(&mut self, config: Arc<BotsConfig>) {
+        self.config.send_replace(config.clone());
+        for platform in Platform::ALL {
+            if let Some(harness) = self.router.harness(platform) {
+                harness.do_send(ReloadConfig(config.clone()));
+            }
+        }
     }
 
     /// Lets config updates set the keys that start programs (`serve --allow-api-programs`).
@@ -138,14 +163,45 @@ impl Handler<UpdateConfig> for Supervisor {
         };
         AtomicResponse::new(Box::pin(saved.into_actor(self).map(move |saved, act, _| {
             saved.map_err(|_| ControlError::Unavailable)??;
-            act.config.send_replace(merged.clone());
-            for platform in Platform::ALL {
-                if let Some(harness) = act.router.harness(platform) {
-                    harness.do_send(ReloadConfig(merged.clone()));
-                }
-            }
+            act.apply(merged.clone());
             tracing::info!(path = %act.config_path.display(), "config updated");
             Ok(masked_json(&merged))
+        })))
+    }
+}
+
+/// Reads the file on a blocking thread; applies it only if it is valid. `server.*` (the
+/// listening socket and its token) and `log.*` are read at start only: a change there is
+/// logged as waiting for the next start.
+impl Handler<ReloadFromFile> for Supervisor {
+    type Result = AtomicResponse<Self, Result<(), ConfigError>>;
+
+    fn handle(&mut self, _: ReloadFromFile, _: &mut Context<Self>) -> Self::Result {
+        let path = self.config_path.clone();
+        let loaded = async move { tokio::task::spawn_blocking(move || load_file(&path)).await };
+        AtomicResponse::new(Box::pin(loaded.into_actor(self).map(|loaded, act, _| {
+            let path = act.config_path.display().to_string();
+            let loaded =
+                loaded.unwrap_or_else(|err| Err(ConfigError::Io { path: path.clone(), message: err.to_string() }));
+            let current = act.config.borrow().clone();
+            let secrets: Vec<&str> = current.secrets().into_iter().map(ExposeSecret::expose_secret).collect();
+            let error = loaded.as_ref().err().map(|err| redact(&err.to_string(), &secrets));
+            act.reloads.send_replace(Some(ConfigReload { time: now_ms(), error: error.clone() }));
+            let config = match loaded {
+                Ok(config) => config,
+                Err(err) => {
+                    let shown = error.unwrap_or_default();
+                    tracing::error!(path, error = %shown, "bots.yaml not reloaded; the running config stays");
+                    return Err(err);
+                }
+            };
+            let at_start_only = |c: &BotsConfig| serde_json::to_value((&c.server, &c.log)).ok();
+            if at_start_only(&current) != at_start_only(&config) {
+                tracing::warn!(path, "server and log settings changed in bots.yaml apply at the next start");
+            }
+            act.apply(Arc::new(config));
+            tracing::info!(path, "bots.yaml reloaded");
+            Ok(())
         })))
     }
 }

@@ -28,7 +28,8 @@ const COMMON_FIELDS = [
     help: 'Added when a message arrives, removed after the reply. Empty for none.' },
 ];
 
-const ENABLED = { key: 'enabled', label: 'Start with the server', type: 'checkbox' };
+const ENABLED = { key: 'enabled', label: 'Enabled', type: 'checkbox',
+  help: 'Saving this on starts the connector (and it starts with the server); saving it off stops it. Start and Stop act for now only.' };
 
 /** Every config field of every platform, in the order shown. */
 const PLATFORMS = [
@@ -235,6 +236,7 @@ function buildField(platform, field) {
       return h('div', { class: 'field field-checkbox', 'data-field': field.key },
         box,
         h('label', { for: id, id: `${id}-label`, text: field.label }),
+        field.help ? h('p', { class: 'help', id: `${id}-help`, text: field.help }) : null,
         h('p', { class: 'field-error', id: `${id}-error`, hidden: true }));
     }
     case 'select':
@@ -679,6 +681,18 @@ async function refresh() {
     }
   }
   renderPairing(pairing.requests || []);
+  renderReload(status.config_reload);
+}
+
+/** The latest SIGHUP reload of bots.yaml, when the file was refused. */
+function renderReload(reload) {
+  const el = $('reload-error');
+  const refused = reload && !reload.ok;
+  const text = refused
+    ? `bots.yaml was not reloaded (${formatTime(reload.time)}): ${reload.error}. The server keeps running on the previous settings.`
+    : '';
+  if (el.textContent !== text) el.textContent = text;
+  el.hidden = !refused;
 }
 
 async function poll() {

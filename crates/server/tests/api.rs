@@ -192,6 +192,22 @@ async fn config_get_is_masked_and_put_merges_validates_and_saves() {
 }
 
 #[actix_web::test]
+async fn saving_enabled_starts_and_stops_the_connector() {
+    let rt = TestRuntime::start_yaml("telegram:\n  enabled: false\n", None);
+    let fake = rt.fake(Platform::Telegram);
+    let app = app(&rt, None).await;
+    assert_eq!(rt.status(Platform::Telegram).state, ConnectorState::Stopped);
+    let on = json!({"telegram": {"enabled": true}});
+    let (status, _) = json_of(call_service(&app, put_json("/api/bots/config", on).to_request()).await).await;
+    assert_eq!(status, StatusCode::OK);
+    fake.wait_connected(1, WAIT).await;
+    let off = json!({"telegram": {"enabled": false}});
+    call_service(&app, put_json("/api/bots/config", off).to_request()).await;
+    assert!(wait_until(WAIT, || async { rt.status(Platform::Telegram).state == ConnectorState::Stopped }).await);
+    assert_eq!(fake.runs(), 1, "started once, by the save");
+}
+
+#[actix_web::test]
 async fn a_config_change_restarts_a_running_connector() {
     let mut config = config_with_tokens();
     config.telegram.enabled = true;

@@ -525,11 +525,27 @@ impl Handler<ReloadConfig> for ConnectorHarness {
     type Result = ();
 
     fn handle(&mut self, msg: ReloadConfig, ctx: &mut Context<Self>) {
+        let was_enabled = self.config.policy(self.platform).enabled;
         self.config = msg.0;
         self.refresh_config_fields();
         let fingerprint = self.config.section_fingerprint(self.platform);
         let changed = fingerprint != self.fingerprint;
         self.fingerprint = fingerprint;
+        // `enabled` is the one wish "run this connector": turning it on starts the connector,
+        // turning it off stops it, as the Start and Stop buttons do.
+        let enabled = self.config.policy(self.platform).enabled;
+        if enabled != was_enabled {
+            if enabled && !self.state().is_running() {
+                tracing::info!(platform = %self.platform, "enabled in the config, starting");
+                let _ = <Self as Handler<Start>>::handle(self, Start(self.platform), ctx);
+                return;
+            }
+            if !enabled && self.state().is_running() {
+                tracing::info!(platform = %self.platform, "disabled in the config, stopping");
+                let _ = <Self as Handler<Stop>>::handle(self, Stop(self.platform), ctx);
+                return;
+            }
+        }
         if changed && self.state().is_running() {
             tracing::info!(platform = %self.platform, "settings changed, restarting connector");
             self.halt(ctx);

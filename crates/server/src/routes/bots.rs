@@ -2,8 +2,9 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use parachute_core::ids::Platform;
+use parachute_core::time::rfc3339_from_ms;
 use parachute_runtime::messages::{ControlError, Start, Stop, Test};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::platform;
 use crate::views::status_json;
@@ -13,7 +14,12 @@ use crate::{ApiError, ApiState};
 /// behind the actors' work.
 #[get("/bots/status")]
 pub(super) async fn status(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(status_json(&state.runtime.router.statuses())))
+    let mut body = status_json(&state.runtime.router.statuses());
+    body["config_reload"] = state.runtime.config_reload.borrow().as_ref().map_or(
+        Value::Null,
+        |reload| json!({ "time": rfc3339_from_ms(reload.time), "ok": reload.error.is_none(), "error": reload.error }),
+    );
+    Ok(HttpResponse::Ok().json(body))
 }
 
 #[post("/bots/{platform}/start")]
