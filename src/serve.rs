@@ -48,6 +48,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         other => anyhow::anyhow!("cannot open the database: {other}"),
     })?;
     store.call_blocking(|db| db.prune_events(EVENT_RETENTION_MS)).context("cannot prune old events")?;
+    // The socket first: a refused address stops here, before any actor or connector starts.
+    let listener = parachute_server::listen(addr, config.server.api_token.as_ref())?;
 
     actix_web::rt::System::new().block_on(async move {
         let api_token = config.server.api_token.clone();
@@ -62,7 +64,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             autostart: true,
             allow_api_programs: args.allow_api_programs,
         });
-        let bound = parachute_server::bind(runtime.clone(), addr, api_token)?;
+        let bound = parachute_server::serve_on(runtime.clone(), listener, api_token)?;
         for addr in &bound.addrs {
             tracing::info!("parachute listening on http://{addr}");
         }

@@ -215,11 +215,21 @@ fn serve_refuses_bad_config_and_open_network_binds() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("without server.api_token"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("without server.api_token"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "refused before anything started: {stderr}");
+
+    // An address in use is refused the same way.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = std::process::Command::new(common::BIN)
+        .args(["serve", "--port", &port, "--vault"])
+        .arg(&vault)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot listen on 127.0.0.1:") && !stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]

@@ -64,16 +64,24 @@ pub enum ServeError {
     },
 }
 
-/// Binds the API to `addr`. Refuses a non-loopback address without a bearer token.
-pub fn bind(
-    runtime: RuntimeHandle,
-    addr: SocketAddr,
-    api_token: Option<SecretString>,
-) -> Result<BoundServer, ServeError> {
-    let loopback_only = addr.ip().is_loopback();
-    if !loopback_only && api_token.is_none() {
+/// Takes the socket for the API: refuses a non-loopback address without a bearer token, and
+/// an address that cannot be bound. Done before the runtime starts, so a refusal leaves
+/// nothing half started.
+pub fn listen(addr: SocketAddr, api_token: Option<&SecretString>) -> Result<std::net::TcpListener, ServeError> {
+    if !addr.ip().is_loopback() && api_token.is_none() {
         return Err(ServeError::TokenRequired(addr));
     }
+    std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Serves the API on a socket from [`listen`].
+pub fn serve_on(
+    runtime: RuntimeHandle,
+    listener: std::net::TcpListener,
+    api_token: Option<SecretString>,
+) -> Result<BoundServer, ServeError> {
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: ([0, 0, 0, 0], 0).into(), source })?;
+    let loopback_only = addr.ip().is_loopback();
     let state = ApiState { runtime, api_token, loopback_only };
     let http = HttpServer::new(move || {
         App::new().wrap(actix_web::middleware::from_fn(guard::check)).configure(configure(state.clone()))
@@ -81,8 +89,18 @@ pub fn bind(
     .workers(2)
     .shutdown_timeout(5)
     .disable_signals()
-    .bind(addr)
+    .listen(listener)
     .map_err(|source| ServeError::Bind { addr, source })?;
     let addrs = http.addrs();
     Ok(BoundServer { server: http.run(), addrs })
+}
+
+/// Binds the API to `addr` ([`listen`], then [`serve_on`]).
+pub fn bind(
+    runtime: RuntimeHandle,
+    addr: SocketAddr,
+    api_token: Option<SecretString>,
+) -> Result<BoundServer, ServeError> {
+    let listener = listen(addr, api_token.as_ref())?;
+    serve_on(runtime, listener, api_token)
 }
