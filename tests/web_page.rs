@@ -471,6 +471,61 @@ async fn approving_a_pending_dm_user_from_the_page() {
     // A request that arrives while the page is open shows up without a reload.
     fake.inject(dm(Platform::Matrix, "@amy:example.org", "hi", "p3"));
     wait_js(c, "a new request", "return document.querySelectorAll('#pairing-list li').length === 1;").await;
+
+    // Dora is listed as approved, and Revoke withdraws it.
+    let approved = wait_text(c, "#approved-list", |t| t.contains("@dora:example.org")).await;
+    assert!(approved.contains("approved as direct"), "{approved}");
+    c.find(Locator::Css(&format!("#approved-list li[data-id='{dora}'] button"))).await.unwrap().click().await.unwrap();
+    wait_text(c, "#approved-result", |t| t.starts_with("Revoked")).await;
+    wait_js(c, "an empty approved list", "return document.querySelectorAll('#approved-list li').length === 0;").await;
+    let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
+    assert!(!requests.iter().any(|r| r.platform_user_id == "@dora:example.org"), "the approval is gone");
+    browser.client.clone().close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn the_brain_and_server_sections_and_discarding_edits() {
+    let rt = TestRuntime::start(config_with_tokens(), None);
+    let url = serve(&rt, None);
+    let browser = open_browser().await;
+    let c = &browser.client;
+    load(c, &url).await;
+    let token = wait_text(c, "#server-token", |t| !t.is_empty()).await;
+    assert!(token.starts_with("not set"), "{token}");
+    assert!(wait_text(c, "#server-listen", |t| !t.is_empty()).await.ends_with(":3333"));
+    let kind = c.find(Locator::Id("brain-kind")).await.unwrap();
+    assert_eq!(kind.prop("value").await.unwrap().as_deref(), Some("echo"));
+    let before = std::fs::read(&rt.config_path).unwrap();
+
+    // A bad value is marked on its field; Discard brings the saved settings back.
+    replace_text(c, "brain-timeout", "banana").await;
+    click(c, "brain-save").await;
+    let error = wait_text(c, "#brain-timeout-error", |t| !t.is_empty()).await;
+    assert!(error.contains("not a duration"), "{error}");
+    assert_eq!(std::fs::read(&rt.config_path).unwrap(), before);
+    assert!(c.find(Locator::Id("brain-discard")).await.unwrap().is_displayed().await.unwrap());
+    click(c, "brain-discard").await;
+    let timeout = c.find(Locator::Id("brain-timeout")).await.unwrap();
+    assert_eq!(timeout.prop("value").await.unwrap().as_deref(), Some("2m"));
+    assert!(c.find(Locator::Id("brain-timeout-error")).await.unwrap().text().await.unwrap().is_empty());
+    assert!(!c.find(Locator::Id("brain-dirty")).await.unwrap().is_displayed().await.unwrap());
+
+    // A program brain is for the file only.
+    kind.select_by_value("command").await.unwrap();
+    click(c, "brain-save").await;
+    let error = wait_text(c, "#brain-kind-error", |t| !t.is_empty()).await;
+    assert!(error.contains("the API cannot set it"), "{error}");
+    click(c, "brain-discard").await;
+
+    // A model and a prompt of several lines are saved; an empty base URL stays unset.
+    replace_text(c, "brain-model", "claude-test").await;
+    c.find(Locator::Id("brain-system_prompt")).await.unwrap().send_keys("Be brief.\nBe kind.").await.unwrap();
+    click(c, "brain-save").await;
+    wait_text(c, "#brain-save-result", |t| t == "Saved.").await;
+    let saved = load_file(&rt.config_path).unwrap();
+    assert_eq!(saved.brain.model.as_deref(), Some("claude-test"));
+    assert_eq!(saved.brain.system_prompt.as_deref(), Some("Be brief.\nBe kind."));
+    assert_eq!(saved.brain.base_url, None);
     browser.client.clone().close().await.unwrap();
 }
 

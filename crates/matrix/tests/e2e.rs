@@ -632,6 +632,57 @@ async fn homeserver_killed_mid_conversation_answers_everything_once() {
 }
 
 #[actix::test]
+async fn a_frozen_homeserver_is_detected_as_stalled_and_nothing_is_lost_or_doubled() {
+    let mut env = Env::new().await;
+    env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    env.config.matrix.ack_emoji = String::new();
+    let rt = env.start(None).await;
+    let room = env.room_with_bot("Frozen").await;
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        sent.push(env.alice.send_text(&room, &format!("before the freeze {i}")).await);
+    }
+    // SIGSTOP: the socket still accepts, nothing answers, the bot's /sync is held. The bound
+    // is the sync timeout (30 s) plus 15 s; the watchdog looks once a second.
+    env.synapse.freeze();
+    let frozen = Instant::now();
+    let status = rt
+        .wait_status(Platform::Matrix, Duration::from_secs(70), |s| matches!(s.state, ConnectorState::Stalled { .. }))
+        .await;
+    let detected = frozen.elapsed();
+    assert!(detected <= Duration::from_secs(48), "stalled after {detected:?}");
+    assert!(status.last_error.as_deref().is_some_and(|e| e.starts_with("stalled")), "{:?}", status.last_error);
+    env.synapse.thaw();
+    let back = Instant::now();
+    for i in 0..5 {
+        sent.push(env.alice.send_text(&room, &format!("after the thaw {i}")).await);
+    }
+    let status =
+        rt.wait_status(Platform::Matrix, Duration::from_secs(70), |s| s.state == ConnectorState::Connected).await;
+    let recovery = back.elapsed();
+    assert_eq!((status.stalls, status.last_error.clone()), (1, None), "counted once, error cleared");
+    let marker = env.alice.send_text(&room, "marker").await;
+    let events = env
+        .alice
+        .wait_history(&room, Duration::from_secs(60), |events| {
+            messages_from(events, &env.bot.user_id)
+                .iter()
+                .any(|m| m["m.relates_to"]["m.in_reply_to"]["event_id"] == marker.as_str())
+        })
+        .await;
+    let replies = messages_from(&events, &env.bot.user_id);
+    let replied_to = replies.iter().filter_map(|r| r["m.relates_to"]["m.in_reply_to"]["event_id"].as_str());
+    let result = ScenarioResult::from_answers(
+        "homeserver frozen (SIGSTOP) past the sync bound",
+        &sent,
+        replied_to,
+        Some(recovery),
+    );
+    result.record();
+    assert_eq!((result.lost, result.duplicates), (0, 0), "every message answered exactly once");
+}
+
+#[actix::test]
 async fn a_slow_brain_answers_a_busy_room_in_order_without_blocking_other_rooms() {
     let mut env = Env::new().await;
     env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;

@@ -72,6 +72,14 @@ pub struct Revoke {
     pub user_id: String,
 }
 
+/// The owner withdraws one approval by its request id (a person's or a room's).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<bool, PairingError>")]
+pub struct RevokeApproval {
+    /// The approved request.
+    pub id: i64,
+}
+
 /// Why a reply was not delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {

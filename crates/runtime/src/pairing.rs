@@ -21,7 +21,7 @@ use parachute_core::trust::TrustLevel;
 use tokio::sync::{oneshot, watch};
 
 use crate::messages::{
-    Approve, Authorized, Content, CountPending, Deny, Inbound, ListPairing, Reply, Revoke, RoomInvite,
+    Approve, Authorized, Content, CountPending, Deny, Inbound, ListPairing, Reply, Revoke, RevokeApproval, RoomInvite,
 };
 use crate::metrics::Metrics;
 use crate::router::Router;
@@ -466,6 +466,15 @@ impl Handler<Deny> for Pairing {
 
     fn handle(&mut self, msg: Deny, _: &mut Context<Self>) -> Self::Result {
         Box::pin(self.gate.clone().resolve(msg.id, PairingStatus::Denied, None))
+    }
+}
+
+impl Handler<RevokeApproval> for Pairing {
+    type Result = ResponseFuture<Result<bool, PairingError>>;
+
+    fn handle(&mut self, msg: RevokeApproval, _: &mut Context<Self>) -> Self::Result {
+        let store = self.gate.store.clone();
+        Box::pin(async move { Ok(store.call(move |db| db.revoke_approval(msg.id)).await?) })
     }
 }
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use parachute_core::config::{
-    BotsConfig, ConfigError, apply_patch, check_api_update, load_file, masked_json, save_keeping_comments,
+    BotsConfig, ConfigError, apply_patch, check_api_update, load_file, masked_json, refuse_program_brain,
+    save_keeping_comments,
 };
 use parachute_core::ids::Platform;
 use parachute_core::redact::redact;
@@ -151,7 +152,8 @@ impl Handler<UpdateConfig> for Supervisor {
 
     fn handle(&mut self, msg: UpdateConfig, _: &mut Context<Self>) -> Self::Result {
         let current = self.config.borrow().clone();
-        let checked = apply_patch(&current, &msg.0)
+        let checked = refuse_program_brain(&current, &msg.0, self.allow_api_programs)
+            .and_then(|()| apply_patch(&current, &msg.0))
             .and_then(|merged| check_api_update(&current, &merged, &msg.0, self.allow_api_programs).map(|()| merged));
         let merged = match checked {
             Ok(merged) => Arc::new(merged),

@@ -82,6 +82,36 @@ const PLATFORMS = [
   },
 ];
 
+const BRAIN_KINDS = [
+  ['echo', 'Echo: repeats the message (no account needed)'],
+  ['anthropic', 'Anthropic Messages API (Claude)'],
+  ['openai', 'OpenAI-compatible chat completions'],
+  ['command', 'A program on this machine (set in bots.yaml)'],
+];
+
+/** Sections without a connector: settings only. */
+const SETTINGS = [
+  {
+    id: 'brain', title: 'Brain', settingsOnly: true,
+    fields: [
+      { key: 'kind', label: 'Kind', type: 'select', options: BRAIN_KINDS,
+        help: 'Who writes the answers. A program (command) can only be chosen in bots.yaml.' },
+      { key: 'model', label: 'Model', type: 'text', optional: true, placeholder: 'claude-sonnet-4-5',
+        help: 'The model name the service expects.' },
+      { key: 'api_key', label: 'API key', type: 'secret', flag: 'has_api_key',
+        help: 'Sent to the service only. Changing the base URL asks for the key again.' },
+      { key: 'base_url', label: 'Base URL', type: 'url', optional: true,
+        placeholder: 'https://api.anthropic.com or http://127.0.0.1:8000/v1',
+        help: 'Empty: the service’s own address. A local OpenAI-compatible server includes /v1.' },
+      { key: 'system_prompt', label: 'System prompt', type: 'textarea', optional: true,
+        help: 'Added to what the companion is told before every conversation.' },
+      { key: 'timeout', label: 'Time for one answer', type: 'text', placeholder: '2m',
+        help: 'How long one answer may take (90s, 2m).' },
+      { key: 'max_tokens', label: 'Longest answer (tokens)', type: 'number' },
+    ],
+  },
+];
+
 // ---------------------------------------------------------------------------------------------
 // Small DOM helpers: elements are built with properties and text, never from HTML strings.
 
@@ -252,6 +282,10 @@ function buildField(platform, field) {
     }
     case 'list':
       return buildList(platform, field);
+    case 'textarea':
+      return fieldShell(platform, field, h('textarea', { ...common, rows: '4', spellcheck: 'true' }));
+    case 'number':
+      return fieldShell(platform, field, h('input', { ...common, type: 'number', min: '1', step: '1' }));
     default:
       return fieldShell(platform, field, h('input', {
         ...common, type: field.type === 'url' ? 'url' : 'text', placeholder: field.placeholder || '',
@@ -334,9 +368,18 @@ function buildSection(spec) {
     h('div', { class: 'actions' },
       h('button', { type: 'submit', class: 'primary', id: `${p}-save`, 'aria-label': `Save ${spec.title} settings`,
         text: 'Save' }),
+      h('button', { type: 'button', id: `${p}-discard`, hidden: true, 'aria-label': `Discard unsaved ${spec.title} changes`,
+        text: 'Discard changes', onclick: () => discard(p) }),
       h('span', { class: 'dirty', id: `${p}-dirty`, hidden: true, text: 'Unsaved changes' })),
     h('p', { class: 'result', id: `${p}-save-result`, role: 'status', 'aria-live': 'polite' }));
 
+  if (spec.settingsOnly) {
+    const section = h('section', { id: p, class: 'card platform', 'aria-labelledby': `${p}-title` },
+      h('div', { class: 'section-head' }, h('h2', { id: `${p}-title`, text: spec.title })),
+      form);
+    wireForm(p, spec, form);
+    return section;
+  }
   const section = h('section', { id: p, class: 'card platform', 'aria-labelledby': `${p}-title` },
     h('div', { class: 'section-head' },
       h('h2', { id: `${p}-title`, text: spec.title }),
@@ -360,7 +403,11 @@ function buildSection(spec) {
         onclick: () => runAction(p, 'test') })),
     h('p', { class: 'result', id: `${p}-action-result`, role: 'status', 'aria-live': 'polite' }),
     form);
+  wireForm(p, spec, form);
+  return section;
+}
 
+function wireForm(p, spec, form) {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     save(p);
@@ -368,19 +415,30 @@ function buildSection(spec) {
   form.addEventListener('input', () => markDirty(p));
   form.addEventListener('change', () => markDirty(p));
   sections.set(p, { spec, dirty: false, config: null });
-  return section;
+}
+
+/** Throws away unsaved edits: the section shows the server's settings again and follows them. */
+function discard(platform) {
+  const state = sections.get(platform);
+  clearFieldErrors(platform);
+  if (state.config) fillSection(platform, state.config);
+  else markClean(platform);
+  showResult($(`${platform}-save-result`), 'Changes discarded.', 'info');
+  $(`${platform}-save`).focus();
 }
 
 function markDirty(platform) {
   const state = sections.get(platform);
   state.dirty = true;
   $(`${platform}-dirty`).hidden = false;
+  $(`${platform}-discard`).hidden = false;
 }
 
 function markClean(platform) {
   const state = sections.get(platform);
   state.dirty = false;
   $(`${platform}-dirty`).hidden = true;
+  $(`${platform}-discard`).hidden = true;
 }
 
 /** Puts a platform's config (the masked view) into its form. */
@@ -442,8 +500,16 @@ function collectSection(platform) {
           .filter((entry) => entry !== '');
         break;
       }
-      default:
-        patch[field.key] = $(id).value.trim();
+      case 'number': {
+        const typed = $(id).value.trim();
+        patch[field.key] = typed === '' ? null : Number(typed);
+        break;
+      }
+      default: {
+        const typed = $(id).value.trim();
+        // An optional key left empty goes back to its default.
+        patch[field.key] = typed === '' && field.optional ? null : typed;
+      }
     }
   }
   return patch;
@@ -681,7 +747,57 @@ async function refresh() {
     }
   }
   renderPairing(pairing.requests || []);
+  renderApproved(pairing.requests || []);
+  renderServer(config.server || {});
   renderReload(status.config_reload);
+}
+
+/** What the file alone sets about the server: shown, not edited here. */
+function renderServer(server) {
+  const token = server.has_api_token ? 'set' : 'not set (the API answers anyone on this machine)';
+  const rows = [['listen', `${server.bind}:${server.port}`], ['token', token]];
+  for (const [key, text] of rows) {
+    const el = $(`server-${key}`);
+    if (el.textContent !== text) el.textContent = text;
+  }
+}
+
+/** People and rooms the owner approved, each with Revoke. */
+function renderApproved(requests) {
+  const approved = requests.filter((r) => r.status === 'approved');
+  const list = $('approved-list');
+  const wanted = approved.map((r) => String(r.id)).join(',');
+  if (list.dataset.ids === wanted) return;
+  const hadFocus = list.contains(document.activeElement);
+  list.dataset.ids = wanted;
+  list.replaceChildren(...approved.map((request) => {
+    const who = request.kind === 'room'
+      ? (request.platform_user_display || request.platform_chat_id)
+      : (request.platform_user_display || request.platform_user_id);
+    const what = request.kind === 'room' ? `room ${request.platform_chat_id}` : request.platform_user_id;
+    return h('li', { class: 'request', 'data-id': request.id },
+      h('div', { class: 'request-head' },
+        h('span', { class: 'platform-tag', text: request.platform }),
+        h('strong', { text: who }),
+        h('span', { class: 'muted', text: what })),
+      h('p', { text: `approved as ${request.approved_trust_level || 'sandboxed'} · ${formatTime(request.resolved_at)}` }),
+      h('div', { class: 'request-actions' },
+        h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke ${who}`, text: 'Revoke',
+          onclick: () => revoke(request, who) })));
+  }));
+  $('approved-empty').hidden = approved.length > 0;
+  if (hadFocus) $('approved-title').focus();
+}
+
+async function revoke(request, who) {
+  const result = $('approved-result');
+  try {
+    await api('DELETE', `/api/bots/pairing/${encodeURIComponent(request.id)}`);
+    showResult(result, `Revoked ${who}: the next message asks for your approval again.`, 'ok');
+  } catch (err) {
+    showResult(result, `Could not revoke ${who}: ${err.message}`, 'error');
+  }
+  refreshSoon();
 }
 
 /** The latest SIGHUP reload of bots.yaml, when the file was refused. */
@@ -737,7 +853,9 @@ document.addEventListener('visibilitychange', () => {
 function init() {
   const container = $('platforms');
   for (const spec of PLATFORMS) container.append(buildSection(spec));
+  for (const spec of SETTINGS) $('settings').append(buildSection(spec));
   $('pairing-title').setAttribute('tabindex', '-1');
+  $('approved-title').setAttribute('tabindex', '-1');
   // The token dialog cannot be dismissed with Escape: every request needs the token.
   $('token-dialog').addEventListener('cancel', (event) => event.preventDefault());
   poll();

@@ -276,6 +276,12 @@ async fn pairing_endpoints_run_the_whole_flow() {
     let (status, _) =
         json_of(call_service(&app, post(&format!("/api/bots/pairing/{zed_id}/deny")).to_request()).await).await;
     assert_eq!(status, StatusCode::OK);
+    // Revoking by request id: only an approval can be revoked.
+    let revoke = |id: &str| {
+        TestRequest::delete().uri(&format!("/api/bots/pairing/{id}")).insert_header(("host", "localhost:3333"))
+    };
+    let (status, body) = json_of(call_service(&app, revoke(&zed_id).to_request()).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a denial is not an approval: {body}");
     let (status, _) = json_of(call_service(&app, post("/api/bots/pairing/424242/deny").to_request()).await).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = json_of(call_service(&app, post("/api/bots/pairing/abc/deny").to_request()).await).await;

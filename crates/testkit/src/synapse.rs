@@ -157,6 +157,23 @@ impl Synapse {
         }
     }
 
+    /// Freezes the homeserver (SIGSTOP): its socket still accepts connections, nothing is
+    /// answered, as a homeserver stuck in swap or a hung host looks to a client.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen homeserver run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("synapse is running").id();
+        let status = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().expect("kill");
+        assert!(status.success(), "kill -{name} {pid} failed");
+    }
+
     /// Starts the homeserver again on the same port with the same database.
     pub fn restart(&mut self) {
         self.kill();

@@ -40,6 +40,26 @@ fn endpoints(config: &BotsConfig) -> [Endpoint<'_>; 6] {
     .map(|(url_key, secret_key, url, secret)| (url_key, secret_key, url.filter(|u| !u.trim().is_empty()), secret))
 }
 
+fn program_refusal(key: &str) -> ConfigError {
+    ConfigError::refused(
+        key,
+        format!(
+            "this key starts programs on the server, so the API cannot set it; edit bots.yaml and restart, or start \
+             the server with {ALLOW_PROGRAMS_FLAG}"
+        ),
+    )
+}
+
+/// Refuses an update that asks for a program brain before the update is read as a whole:
+/// the answer names `brain.kind`, not `brain.command` (which the API may not set either).
+pub fn refuse_program_brain(current: &BotsConfig, patch: &Value, allow_programs: bool) -> Result<(), ConfigError> {
+    let wants_command = patch.pointer("/brain/kind").and_then(Value::as_str) == Some("command");
+    if !allow_programs && wants_command && current.brain.kind != BrainKind::Command {
+        return Err(program_refusal("brain.kind"));
+    }
+    Ok(())
+}
+
 /// Whether `patch` (the update as sent) carries a new value for the dotted `key`.
 fn carries(patch: &Value, key: &str) -> bool {
     let pointer = format!("/{}", key.replace('.', "/"));
@@ -62,13 +82,7 @@ pub fn check_api_update(
             ("brain.args", merged.brain.args != current.brain.args),
         ];
         if let Some((key, _)) = program.iter().find(|(_, changed)| *changed) {
-            return Err(ConfigError::refused(
-                *key,
-                format!(
-                    "this key starts programs on the server, so the API cannot set it; edit bots.yaml and restart, \
-                     or start the server with {ALLOW_PROGRAMS_FLAG}"
-                ),
-            ));
+            return Err(program_refusal(key));
         }
     }
     let file_only = [

@@ -12,7 +12,7 @@ mod save;
 mod secret;
 mod validate;
 
-pub use api_update::{ALLOW_PROGRAMS_FLAG, check_api_update};
+pub use api_update::{ALLOW_PROGRAMS_FLAG, check_api_update, refuse_program_brain};
 pub use edit::{Saved, edited_text, save_keeping_comments};
 pub use error::ConfigError;
 pub use load::{load_file, parse_str};

@@ -287,6 +287,13 @@ impl Db {
         self.pairing_by_id(id)?.ok_or(PairingError::NotFound(id))
     }
 
+    /// Forgets the approval of request `id`, a person's or a room's; `false` when no approved
+    /// request has that id. The person (or room) has to pair again.
+    pub fn revoke_approval(&self, id: i64) -> Result<bool, StoreError> {
+        let n = self.conn.execute("DELETE FROM pairing_requests WHERE id = ?1 AND status = 'approved'", params![id])?;
+        Ok(n > 0)
+    }
+
     /// Forgets a user's approval (or denial); the user has to pair again.
     pub fn revoke_user(&self, platform: Platform, user: &str) -> Result<bool, StoreError> {
         let n = self.conn.execute(

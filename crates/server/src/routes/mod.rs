@@ -34,6 +34,7 @@ pub fn register(cfg: &mut web::ServiceConfig) {
                 .service(pairing::approve)
                 .service(pairing::deny)
                 .service(pairing::revoke)
+                .service(pairing::revoke_approval)
                 .service(bots::start)
                 .service(bots::stop)
                 .service(bots::test)

@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
 use parachute_core::trust::TrustLevel;
-use parachute_runtime::messages::{Approve, CountPending, Deny, ListPairing, Revoke};
+use parachute_runtime::messages::{Approve, CountPending, Deny, ListPairing, Revoke, RevokeApproval};
 use serde_json::{Value, json};
 
 use super::platform;
@@ -73,4 +73,17 @@ pub(super) async fn revoke(
         ));
     }
     Ok(HttpResponse::Ok().json(json!({ "success": true, "message": format!("{user_id} revoked on {platform}") })))
+}
+
+#[delete("/bots/pairing/{id}")]
+pub(super) async fn revoke_approval(state: web::Data<ApiState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    if !state.runtime.pairing.send(RevokeApproval { id }).await?? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no approved pairing request with id {id}"),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "success": true, "message": format!("approval {id} revoked") })))
 }
