@@ -178,6 +178,20 @@ pub enum PairingCommand {
 /// `parachute matrix …`
 #[derive(Debug, Subcommand)]
 pub enum MatrixCommand {
+    /// Sign the bot in once with its password (read from stdin, never stored): the homeserver
+    /// makes a new device, whose access token is saved in bots.yaml with the homeserver and
+    /// user. Run it with the server stopped; a Matrix store of an earlier device is set aside.
+    Login {
+        /// The homeserver's URL (default: matrix.homeserver_url of bots.yaml).
+        #[arg(long)]
+        homeserver: Option<String>,
+        /// The bot's user id or localpart (default: matrix.user_id of bots.yaml).
+        #[arg(long)]
+        user: Option<String>,
+        /// The vault folder.
+        #[arg(long, env = "PARACHUTE_VAULT", default_value = "vault")]
+        vault: PathBuf,
+    },
     /// Key backup and recovery: the room keys and the bot's identity kept on the homeserver,
     /// opened by one recovery key.
     Recovery {

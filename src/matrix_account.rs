@@ -1,3 +1,4 @@
+//! `parachute matrix login` (a new device from the password, its token saved in bots.yaml) and
 //! `parachute matrix recovery …`: key backup and recovery of the bot's Matrix account, on the
 //! vault's own Matrix store (so the server must be stopped; the store's lock says so). Secrets
 //! read here (the account password, the recovery key) come from stdin, hidden on a terminal,
@@ -12,11 +13,74 @@ use crate::cli::{MatrixCommand, RecoveryCommand};
 
 /// Runs a `parachute matrix …` command.
 pub fn run(command: MatrixCommand) -> anyhow::Result<()> {
-    let MatrixCommand::Recovery { command, vault } = command;
-    let config = parachute_core::config::load_file(&parachute_core::config::config_path(&vault))?;
-    let data_dir = vault.join(".parachute");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start Tokio")?;
-    runtime.block_on(recovery(command, &config.matrix, &data_dir))
+    match command {
+        MatrixCommand::Recovery { command, vault } => {
+            let config = parachute_core::config::load_file(&parachute_core::config::config_path(&vault))?;
+            let data_dir = vault.join(".parachute");
+            runtime.block_on(recovery(command, &config.matrix, &data_dir))
+        }
+        MatrixCommand::Login { homeserver, user, vault } => runtime.block_on(login(homeserver, user, &vault)),
+    }
+}
+
+/// `parachute matrix login`: a new device for the bot, its token saved in bots.yaml.
+#[cfg(feature = "matrix")]
+async fn login(homeserver: Option<String>, user: Option<String>, vault: &std::path::Path) -> anyhow::Result<()> {
+    use parachute_core::config::{Saved, config_path, load_file, save_keeping_comments};
+    use parachute_matrix::login::{ensure_store_free, log_in, set_store_aside};
+
+    let path = config_path(vault);
+    let data_dir = vault.join(".parachute");
+    if crate::serve::ensure_config(&data_dir, &path)? {
+        eprintln!("wrote the example config {}", path.display());
+    }
+    let config = load_file(&path).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+    let homeserver = homeserver.unwrap_or_else(|| config.matrix.homeserver_url.clone());
+    let user = user.unwrap_or_else(|| config.matrix.user_id.clone());
+    anyhow::ensure!(!homeserver.is_empty(), "no homeserver: pass --homeserver https://matrix.example.org");
+    anyhow::ensure!(!user.is_empty(), "no user: pass --user @bot:example.org");
+    // Checked before signing in, so a running server does not leave an unused device behind.
+    if !config.matrix.user_id.is_empty() {
+        ensure_store_free(&data_dir, &config.matrix.user_id)?;
+    }
+    let password = read_secret(&format!("Password of {user} (used once, never stored): "))?;
+    let session = log_in(&homeserver, &user, &password).await?;
+    drop(password);
+    let mut updated = config.clone();
+    updated.matrix.homeserver_url = homeserver;
+    updated.matrix.user_id = session.user_id.clone();
+    updated.matrix.access_token = Some(session.access_token);
+    updated.matrix.device_id = String::new();
+    parachute_core::config::validate(&updated).map_err(|err| anyhow::anyhow!("{err} (nothing was saved)"))?;
+    let suffix = format!("before-{}", session.device_id);
+    let aside = set_store_aside(&data_dir, &session.user_id, &suffix)?;
+    let how = match save_keeping_comments(&path, &config, &updated)? {
+        Saved::Edited => "the matrix keys were edited in place",
+        Saved::Rewritten => "the file was written anew",
+    };
+    println!(
+        "Signed in as {} on a new device {} (named \"parachute\"); its access token is in {} ({how}); the password was not kept.",
+        session.user_id,
+        session.device_id,
+        path.display()
+    );
+    if let Some(aside) = aside {
+        println!(
+            "The Matrix store of the earlier device was moved to {}: the new device has no room keys yet. With key \
+             backup on, matrix.recovery_key or `parachute matrix recovery restore` brings them back.",
+            aside.display()
+        );
+    }
+    if !updated.matrix.enabled {
+        println!("Matrix is not enabled yet: `parachute bot config set matrix.enabled true`, then `parachute serve`.");
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "matrix"))]
+async fn login(_: Option<String>, _: Option<String>, _: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::bail!("this parachute was built without the Matrix connector (cargo feature `matrix`)")
 }
 
 #[cfg(feature = "matrix")]

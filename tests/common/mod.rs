@@ -17,7 +17,7 @@ pub struct Server {
     pub url: String,
     pub vault: PathBuf,
     logs: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     log_level: &'static str,
 }
 
@@ -41,7 +41,13 @@ impl Server {
             std::fs::write(vault.join(".parachute/bots.yaml"), text).unwrap();
         }
         let (child, url, logs) = spawn(&vault, log_level);
-        Self { child, url, vault, logs, _dir: dir, log_level }
+        Self { child, url, vault, logs, _dir: Some(dir), log_level }
+    }
+
+    /// Starts a server on a vault that already exists (kept when the server is dropped).
+    pub fn start_in(vault: &Path) -> Self {
+        let (child, url, logs) = spawn(vault, "info");
+        Self { child, url, vault: vault.to_owned(), logs, _dir: None, log_level: "info" }
     }
 
     /// Kills the process at once (SIGKILL), as a crash of the bot would.

@@ -7,13 +7,15 @@
 //! replies, typing and the ack reaction of a message being answered go out through
 //! [`outbound`]. An upgraded room goes on in its successor ([`upgrades`]). An encrypted
 //! message whose key comes late waits in [`late_keys`]; [`recovery`] backs the room keys up
-//! and brings them back to a new device. [`log_filter`] keeps matrix-sdk's expected absences
+//! and brings them back to a new device; [`login`] signs the bot in once with its password.
+//! [`log_filter`] keeps matrix-sdk's expected absences
 //! out of the log.
 
 pub mod bridge;
 pub mod invites;
 mod late_keys;
 pub mod log_filter;
+pub mod login;
 mod media;
 mod outbound;
 pub mod recovery;

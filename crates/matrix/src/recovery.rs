@@ -34,7 +34,7 @@ const LOCK_FILE: &str = "parachute.lock";
 #[derive(Debug, thiserror::Error)]
 pub enum RecoveryError {
     /// The config does not describe a Matrix account (or the token is refused).
-    #[error("{0}")]
+    #[error(transparent)]
     Connector(#[from] ConnectorError),
     /// Another process (a running server, another command) uses the store.
     #[error(

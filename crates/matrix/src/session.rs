@@ -16,7 +16,7 @@ use parachute_runtime::connector::{ConnectorError, Identity};
 use secrecy::ExposeSecret;
 
 /// Per-request timeout (the sync long-poll adds its own timeout to this).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Device id used while asking the homeserver which device a token belongs to.
 const PROVISIONAL_DEVICE: &str = "PARACHUTE";
 
@@ -50,12 +50,13 @@ impl Account {
 
     /// Where this account's SDK state (sync state, room info) lives.
     pub fn store_dir(&self, data_dir: &Path) -> PathBuf {
-        let safe: String = self
-            .user_id
-            .as_str()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
-            .collect();
+        Self::store_dir_of(&self.user_id, data_dir)
+    }
+
+    /// The store folder of `user_id` under `data_dir`.
+    pub fn store_dir_of(user_id: &OwnedUserId, data_dir: &Path) -> PathBuf {
+        let safe: String =
+            user_id.as_str().chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
         data_dir.join("matrix").join(safe)
     }
 }

@@ -175,6 +175,17 @@ impl MatrixUser {
         self.send(room, "m.room.message", content).await
     }
 
+    /// The ids of this user's own devices (`GET /devices`), sorted.
+    pub async fn device_ids(&self) -> Vec<String> {
+        let answer = self.call(reqwest::Method::GET, "/_matrix/client/v3/devices", None).await;
+        let mut ids: Vec<String> = answer["devices"]
+            .as_array()
+            .map(|devices| devices.iter().filter_map(|d| d["device_id"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
     /// The devices of `user` that published identity keys, as `/keys/query` lists them.
     pub async fn devices_with_keys(&self, user: &str) -> Vec<String> {
         let body = json!({"device_keys": {user: []}});

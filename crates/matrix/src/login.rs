@@ -1,0 +1,94 @@
+//! Signing the bot in with its password once (`parachute matrix login`): the homeserver gives
+//! a new device and its access token; the password is used for that one request and never
+//! kept. A Matrix store left by an earlier device is set aside, since its keys belong to that
+//! device; the new device starts clean (and `parachute matrix recovery restore` brings the
+//! room keys back when key backup is on).
+
+use std::path::{Path, PathBuf};
+
+use matrix_sdk::Client;
+use matrix_sdk::config::RequestConfig;
+use matrix_sdk::ruma::OwnedUserId;
+use matrix_sdk::ruma::api::client::session::login::v3::{LoginInfo, Password, Request};
+use matrix_sdk::ruma::api::client::uiaa::{MatrixUserIdentifier, UserIdentifier};
+use parachute_runtime::connector::ConnectorError;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::recovery::{RecoveryError, StoreLock};
+use crate::session::{self, Account};
+
+/// The device name others see in their device lists.
+const DEVICE_NAME: &str = "parachute";
+
+/// A fresh session of the bot's account.
+#[derive(Debug)]
+pub struct LoggedIn {
+    /// The account, as the homeserver spells it.
+    pub user_id: String,
+    /// The new device.
+    pub device_id: String,
+    /// Its access token.
+    pub access_token: SecretString,
+}
+
+/// Logs `user` (a full user id or a localpart) in on `homeserver_url` with `password`, as a
+/// new device named "parachute". Nothing is stored here: no session is kept in the client
+/// (so no keys are uploaded for the device before its own store exists).
+pub async fn log_in(homeserver_url: &str, user: &str, password: &SecretString) -> Result<LoggedIn, ConnectorError> {
+    let client = Client::builder()
+        .homeserver_url(homeserver_url)
+        .request_config(RequestConfig::new().timeout(session::REQUEST_TIMEOUT).disable_retry())
+        .build()
+        .await
+        .map_err(|e| ConnectorError::Config(format!("matrix.homeserver_url {homeserver_url}: {e}")))?;
+    let identifier = UserIdentifier::Matrix(MatrixUserIdentifier::new(user.to_owned()));
+    let mut request = Request::new(LoginInfo::Password(Password::new(identifier, password.expose_secret().to_owned())));
+    request.initial_device_display_name = Some(DEVICE_NAME.to_owned());
+    let answer = client.send(request).await.map_err(|e| {
+        let text = e.to_string();
+        match e.client_api_error_kind() {
+            Some(matrix_sdk::ruma::api::error::ErrorKind::Forbidden) => {
+                ConnectorError::Auth(format!("the homeserver refused the user or password ({text})"))
+            }
+            kind => session::classify(kind, &text),
+        }
+    })?;
+    Ok(LoggedIn {
+        user_id: answer.user_id.to_string(),
+        device_id: answer.device_id.to_string(),
+        access_token: SecretString::from(answer.access_token),
+    })
+}
+
+/// Fails when a running server (or another command) uses the Matrix store of `user_id`.
+pub fn ensure_store_free(data_dir: &Path, user_id: &str) -> Result<(), RecoveryError> {
+    let store_dir = store_dir(data_dir, user_id)?;
+    if store_dir.exists() {
+        drop(StoreLock::take(&store_dir)?);
+    }
+    Ok(())
+}
+
+fn store_dir(data_dir: &Path, user_id: &str) -> Result<PathBuf, RecoveryError> {
+    let user: OwnedUserId = user_id
+        .try_into()
+        .map_err(|e| ConnectorError::Config(format!("matrix.user_id `{user_id}` is not a Matrix user id: {e}")))?;
+    Ok(Account::store_dir_of(&user, data_dir))
+}
+
+/// Sets the Matrix store of `user_id` under `data_dir` aside (renamed next to it, with
+/// `suffix`), so a new device starts clean; `None` when there is none. Fails while a running
+/// server uses it.
+pub fn set_store_aside(data_dir: &Path, user_id: &str, suffix: &str) -> Result<Option<PathBuf>, RecoveryError> {
+    let store_dir = store_dir(data_dir, user_id)?;
+    if !store_dir.exists() {
+        return Ok(None);
+    }
+    let lock = StoreLock::take(&store_dir)?;
+    let mut aside = store_dir.clone().into_os_string();
+    aside.push(format!(".{suffix}"));
+    let aside = PathBuf::from(aside);
+    std::fs::rename(&store_dir, &aside).map_err(|e| RecoveryError::Store(store_dir.clone(), e))?;
+    drop(lock);
+    Ok(Some(aside))
+}

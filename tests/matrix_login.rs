@@ -1,0 +1,104 @@
+//! Signing the bot in with its password, as a new user does: `parachute matrix login` on a
+//! fresh vault against a real Synapse, then `bot config set matrix.enabled true` and
+//! `parachute serve`; the bot answers in a room. A wrong password saves nothing, the password
+//! is never in the file or the output, and a second login while the server runs is refused
+//! before any device is made.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{BIN, Server, text};
+use parachute_testkit::matrix_user::{MatrixUser, PASSWORD};
+use parachute_testkit::synapse::Synapse;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// `parachute ARGS --vault VAULT` with `stdin` as its input, no server to talk to.
+fn run(vault: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .arg("--vault")
+        .arg(vault)
+        .env("PARACHUTE_URL", "http://127.0.0.1:9")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn parachute");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[actix::test]
+async fn login_saves_a_new_device_token_and_the_bot_answers() {
+    let synapse = Synapse::start();
+    let bot = MatrixUser::register(&synapse.url(), "bot").await;
+    let alice = MatrixUser::register(&synapse.url(), "alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    let config = vault.join(".parachute/bots.yaml");
+    let login = |stdin: &str| run(&vault, &["matrix", "login", "--homeserver", &synapse.url(), "--user", "bot"], stdin);
+
+    let refused = login("not-the-password\n");
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("refused the user or password"), "{}", text(&refused));
+    let example = std::fs::read_to_string(&config).expect("the example config was written");
+    assert!(parachute_core::config::load_file(&config).unwrap().matrix.access_token.is_none(), "nothing was saved");
+
+    let out = login(&format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&format!("Signed in as {}", bot.user_id)), "{}", text(&out));
+    let saved = std::fs::read_to_string(&config).unwrap();
+    assert!(!saved.contains(PASSWORD) && !text(&out).contains(PASSWORD), "the password is never kept");
+    let comments = |t: &str| t.lines().filter(|l| l.trim_start().starts_with('#')).count();
+    assert_eq!(comments(&saved), comments(&example), "the example's comments stay");
+    let parsed = parachute_core::config::load_file(&config).unwrap();
+    assert_eq!(parsed.matrix.user_id, bot.user_id);
+    assert_eq!(parsed.matrix.homeserver_url, synapse.url());
+    assert!(parsed.matrix.access_token.is_some());
+    assert!(text(&out).contains("bot config set matrix.enabled true"), "{}", text(&out));
+
+    let out = run(&vault, &["bot", "config", "set", "matrix.enabled", "true"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&vault, &["bot", "config", "set", "matrix.group_mention_mode", "all_messages"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let server = Server::start_in(&vault);
+    let room = alice.create_group("Login", &[&bot.user_id], false).await;
+    // What was said before the bot joined is history it does not answer at its first start.
+    alice
+        .wait_until(&room, WAIT, |e| {
+            e.iter().any(|e| e["state_key"] == bot.user_id.as_str() && e["content"]["membership"] == "join")
+        })
+        .await;
+    alice.send_text(&room, "hello after login").await;
+    let replies = alice.wait_messages_from(&room, &bot.user_id, 1, WAIT).await;
+    assert_eq!(replies[0]["body"], "hello after login", "{replies:?}");
+    let logs = server.logs();
+    let unexpected: Vec<&str> = logs.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
+    assert!(unexpected.is_empty(), "a new device on a fresh store logs no WARN or ERROR: {unexpected:#?}");
+
+    // While the server runs, its store is in use: refused before a device is made.
+    let devices = bot.device_ids().await;
+    let busy = login(&format!("{PASSWORD}\n"));
+    assert!(!busy.status.success(), "{}", text(&busy));
+    assert!(text(&busy).contains("stop the running server first"), "{}", text(&busy));
+    assert_eq!(bot.device_ids().await, devices, "no device was added");
+
+    // With the server stopped, a new login sets the earlier device's store aside.
+    let mut server = server;
+    assert!(server.terminate().success());
+    let out = login(&format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Matrix store of the earlier device was moved to"), "{}", text(&out));
+    assert_eq!(bot.device_ids().await.len(), devices.len() + 1, "one new device");
+    let server = Server::start_in(&vault);
+    alice.send_text(&room, "hello from the new device").await;
+    let replies = alice.wait_messages_from(&room, &bot.user_id, 2, WAIT).await;
+    assert_eq!(replies[1]["body"], "hello from the new device", "{replies:?}");
+    drop(server);
+}
