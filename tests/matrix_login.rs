@@ -100,5 +100,69 @@ async fn login_saves_a_new_device_token_and_the_bot_answers() {
     alice.send_text(&room, "hello from the new device").await;
     let replies = alice.wait_messages_from(&room, &bot.user_id, 2, WAIT).await;
     assert_eq!(replies[1]["body"], "hello from the new device", "{replies:?}");
+
+    // A token of yet another device put into the file by hand: the server sets the store of
+    // the earlier device aside by itself and answers on the new one.
+    let mut server = server;
+    assert!(server.terminate().success());
+    let (token, device) = bot.login_new_device().await;
+    let out = run(&vault, &["bot", "config", "set", "matrix.access_token", "-"], &format!("{token}\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    let server = Server::start_in(&vault);
+    alice.send_text(&room, "hello from a token set by hand").await;
+    let replies = alice.wait_messages_from(&room, &bot.user_id, 3, WAIT).await;
+    assert_eq!(replies[2]["body"], "hello from a token set by hand", "{replies:?}");
+    let logs = server.logs();
+    assert!(logs.contains("belonged to an earlier device") && logs.contains(&device), "{logs}");
+    let unexpected: Vec<&str> = logs.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
     drop(server);
+}
+
+#[actix::test]
+async fn the_api_signs_in_with_a_password_and_the_connector_uses_the_new_device() {
+    let synapse = Synapse::start();
+    let bot = MatrixUser::register(&synapse.url(), "bot").await;
+    let alice = MatrixUser::register(&synapse.url(), "alice").await;
+    let server = Server::start(Some("matrix:\n  group_mention_mode: all_messages\n"));
+    let before = std::fs::read(server.config_path()).unwrap();
+    let http = reqwest::Client::new();
+    let sign_in = |password: &str| {
+        http.post(format!("{}/api/bots/matrix/login", server.url))
+            .json(&serde_json::json!({"homeserver_url": synapse.url(), "user": "bot", "password": password}))
+            .send()
+    };
+
+    let refused = sign_in("wrong").await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["field"], "password", "{body}");
+    assert_eq!(std::fs::read(server.config_path()).unwrap(), before, "a refused sign-in saves nothing");
+
+    let answer = sign_in(PASSWORD).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!((&body["success"], body["user_id"].as_str()), (&serde_json::json!(true), Some(bot.user_id.as_str())));
+    assert_eq!(body["config"]["matrix"]["has_token"], true, "{body}");
+    let saved = std::fs::read_to_string(server.config_path()).unwrap();
+    assert!(saved.contains("group_mention_mode: all_messages") && !saved.contains(PASSWORD), "{saved}");
+
+    // Enabling it starts the connector on the new device; it answers.
+    let enable = http
+        .put(format!("{}/api/bots/config", server.url))
+        .json(&serde_json::json!({"matrix": {"enabled": true}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enable.status(), 200);
+    let room = alice.create_group("Signed in", &[&bot.user_id], false).await;
+    alice
+        .wait_until(&room, WAIT, |e| {
+            e.iter().any(|e| e["state_key"] == bot.user_id.as_str() && e["content"]["membership"] == "join")
+        })
+        .await;
+    alice.send_text(&room, "hello").await;
+    let replies = alice.wait_messages_from(&room, &bot.user_id, 1, WAIT).await;
+    assert_eq!(replies[0]["body"], "hello");
+    assert!(!server.logs().contains(PASSWORD), "the password stays out of the log");
 }

@@ -16,6 +16,7 @@ use parachute_core::trust::TrustLevel;
 use parachute_runtime::connector::ConnectorError;
 use parachute_runtime::messages::ListPairing;
 use parachute_runtime::status::ConnectorState;
+use parachute_testkit::fake_connector::{FAKE_PASSWORD, FAKE_SIGNED_IN_TOKEN};
 use parachute_testkit::runtime::config_with_tokens;
 use parachute_testkit::{TestRuntime, dm};
 use secrecy::{ExposeSecret, SecretString};
@@ -480,6 +481,42 @@ async fn approving_a_pending_dm_user_from_the_page() {
     wait_js(c, "an empty approved list", "return document.querySelectorAll('#approved-list li').length === 0;").await;
     let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
     assert!(!requests.iter().any(|r| r.platform_user_id == "@dora:example.org"), "the approval is gone");
+    browser.client.clone().close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn signing_matrix_in_with_a_password_saves_the_token_not_the_password() {
+    let rt = TestRuntime::start(config_with_tokens(), None);
+    let url = serve(&rt, None);
+    let browser = open_browser().await;
+    let c = &browser.client;
+    load(c, &url).await;
+    replace_text(c, "matrix-homeserver_url", "https://matrix.example.org").await;
+    replace_text(c, "matrix-signin-user", "parachute").await;
+    c.find(Locator::Id("matrix-signin-password")).await.unwrap().send_keys("not it").await.unwrap();
+    click(c, "matrix-signin-submit").await;
+    let error = wait_text(c, "#matrix-signin-password-error", |t| !t.is_empty()).await;
+    assert!(error.contains("refused the user or password"), "{error}");
+    let password = c.find(Locator::Id("matrix-signin-password")).await.unwrap();
+    assert_eq!(password.prop("value").await.unwrap().as_deref(), Some(""), "the password is not kept in the page");
+
+    password.send_keys(FAKE_PASSWORD).await.unwrap();
+    click(c, "matrix-signin-submit").await;
+    let result = wait_text(c, "#matrix-signin-result", |t| t.starts_with("Signed in")).await;
+    assert!(result.contains("@parachute:example.org"), "{result}");
+    wait_text(c, "#matrix-access_token-state", |t| t == "set").await;
+    let saved = load_file(&rt.config_path).unwrap();
+    assert_eq!(saved.matrix.access_token.unwrap().expose_secret(), FAKE_SIGNED_IN_TOKEN);
+    assert_eq!(
+        (saved.matrix.user_id.as_str(), saved.matrix.homeserver_url.as_str()),
+        ("@parachute:example.org", "https://matrix.example.org")
+    );
+    let file = std::fs::read_to_string(&rt.config_path).unwrap();
+    let page = everything_in_the_page(c).await;
+    for text in [&file, &page] {
+        assert!(!text.contains(FAKE_PASSWORD), "the password is nowhere");
+    }
+    assert!(!page.contains(FAKE_SIGNED_IN_TOKEN), "the token is never shown");
     browser.client.clone().close().await.unwrap();
 }
 

@@ -36,7 +36,8 @@ use parachute_core::config::{BotsConfig, MatrixConfig};
 use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_core::pairing::{PairingKind, PairingStatus};
 use parachute_runtime::connector::{
-    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
+    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError, SignInRequest,
+    SignedIn,
 };
 use parachute_runtime::messages::{MediaRef, Reply};
 use parachute_runtime::store::{PairingRecord, Store};
@@ -69,6 +70,13 @@ impl ConnectorFactory for MatrixFactory {
                 store_lock: Mutex::new(None),
             }),
         }))
+    }
+
+    fn sign_in(&self, request: SignInRequest) -> BoxFuture<'static, Result<SignedIn, ConnectorError>> {
+        Box::pin(async move {
+            let session = login::log_in(&request.server_url, &request.user, &request.password).await?;
+            Ok(SignedIn { user_id: session.user_id, access_token: session.access_token })
+        })
     }
 }
 

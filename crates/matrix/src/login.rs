@@ -92,3 +92,21 @@ pub fn set_store_aside(data_dir: &Path, user_id: &str, suffix: &str) -> Result<O
     drop(lock);
     Ok(Some(aside))
 }
+
+/// Moves everything in the store folder `dir` but its lock file (held by this process) into a
+/// new folder next to it named with `suffix` and the time; returns that folder.
+pub(crate) fn set_contents_aside(dir: &Path, suffix: &str) -> std::io::Result<PathBuf> {
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut name = dir.as_os_str().to_owned();
+    name.push(format!(".{suffix}-{stamp}"));
+    let aside = PathBuf::from(name);
+    std::fs::create_dir_all(&aside)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name() == crate::recovery::LOCK_FILE {
+            continue;
+        }
+        std::fs::rename(entry.path(), aside.join(entry.file_name()))?;
+    }
+    Ok(aside)
+}

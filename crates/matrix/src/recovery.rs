@@ -28,7 +28,7 @@ use crate::{Shared, locked};
 /// How long `enable` waits for the room keys the device has to reach the backup.
 const UPLOAD_WAIT: Duration = Duration::from_secs(120);
 /// The name of the lock file in the connector's store folder.
-const LOCK_FILE: &str = "parachute.lock";
+pub(crate) const LOCK_FILE: &str = "parachute.lock";
 
 /// Why a recovery step failed; each says what to do.
 #[derive(Debug, thiserror::Error)]

@@ -64,9 +64,56 @@ impl Account {
 /// Builds a client logged in as `account` on the device its token belongs to (as `whoami`
 /// names it), with its state in `store_dir` (or in memory). `retry` lets the SDK retry failed
 /// requests itself; the sync loop wants errors at once.
+///
+/// A store made by another device of the account (the token is of a new login) cannot serve
+/// this one: its contents are set aside next to it and the device starts with a fresh store.
 pub async fn connect(account: &Account, store_dir: Option<&Path>, retry: bool) -> Result<Client, ConnectorError> {
     let (_, device_id) = whoami(account).await?;
-    build(account, device_id, store_dir, retry).await
+    match build(account, device_id.clone(), store_dir, retry).await {
+        Err(Built::OtherDevice(text)) => {
+            let dir = store_dir.ok_or_else(|| ConnectorError::Config(text.clone()))?;
+            let aside = crate::login::set_contents_aside(dir, &format!("before-{device_id}")).map_err(|e| {
+                ConnectorError::Config(format!("cannot set the store of the earlier device aside: {e}"))
+            })?;
+            tracing::info!(
+                device = %device_id,
+                aside = %aside.display(),
+                "the Matrix store belonged to an earlier device of the account; it was set aside and this device starts with a fresh store"
+            );
+            build(account, device_id, store_dir, retry).await.map_err(Built::into_error)
+        }
+        other => other.map_err(Built::into_error),
+    }
+}
+
+/// Why a client could not be built.
+enum Built {
+    /// The store holds the keys of another device of the account.
+    OtherDevice(String),
+    /// Anything else.
+    Failed(ConnectorError),
+}
+
+impl Built {
+    fn into_error(self) -> ConnectorError {
+        match self {
+            Self::OtherDevice(text) => ConnectorError::Config(text),
+            Self::Failed(err) => err,
+        }
+    }
+}
+
+/// Whether the SDK refused the store because it belongs to another device (its crypto
+/// store's `MismatchedAccount`), looked for along the error's causes.
+fn is_other_device(err: &matrix_sdk::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = cause {
+        if e.to_string().contains("the account in the store doesn't match") {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 async fn build(
@@ -74,7 +121,7 @@ async fn build(
     device_id: OwnedDeviceId,
     store_dir: Option<&Path>,
     retry: bool,
-) -> Result<Client, ConnectorError> {
+) -> Result<Client, Built> {
     let mut requests = RequestConfig::new().timeout(REQUEST_TIMEOUT);
     if !retry {
         requests = requests.disable_retry();
@@ -91,7 +138,7 @@ async fn build(
         .with_encryption_settings(encryption);
     if let Some(dir) = store_dir {
         std::fs::create_dir_all(dir)
-            .map_err(|e| ConnectorError::Config(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| Built::Failed(ConnectorError::Config(format!("cannot create {}: {e}", dir.display()))))?;
         // A bot reads little back from the SDK's stores: small page caches and a bounded
         // WAL keep it light on the small machines it runs on.
         builder = builder.sqlite_store_with_config_and_cache_path(
@@ -99,17 +146,18 @@ async fn build(
             None::<&Path>,
         );
     }
-    let client =
-        builder.build().await.map_err(|e| ConnectorError::Config(format!("cannot set up the Matrix client: {e}")))?;
+    let client = builder
+        .build()
+        .await
+        .map_err(|e| Built::Failed(ConnectorError::Config(format!("cannot set up the Matrix client: {e}"))))?;
     let session = MatrixSession {
         meta: SessionMeta { user_id: account.user_id.clone(), device_id },
         tokens: SessionTokens { access_token: account.access_token.expose_secret().to_owned(), refresh_token: None },
     };
-    client
-        .matrix_auth()
-        .restore_session(session, RoomLoadSettings::default())
-        .await
-        .map_err(|e| ConnectorError::Config(format!("cannot restore the Matrix session: {e}")))?;
+    client.matrix_auth().restore_session(session, RoomLoadSettings::default()).await.map_err(|e| {
+        let text = format!("cannot restore the Matrix session: {e}");
+        if is_other_device(&e) { Built::OtherDevice(text) } else { Built::Failed(ConnectorError::Config(text)) }
+    })?;
     Ok(client)
 }
 
@@ -117,7 +165,8 @@ async fn build(
 /// with a config error when the token is another user's or `matrix.device_id` names another
 /// device (encryption keys uploaded for a device the token does not own are refused).
 pub async fn whoami(account: &Account) -> Result<(OwnedUserId, OwnedDeviceId), ConnectorError> {
-    let client = build(account, OwnedDeviceId::from(PROVISIONAL_DEVICE), None, false).await?;
+    let client =
+        build(account, OwnedDeviceId::from(PROVISIONAL_DEVICE), None, false).await.map_err(Built::into_error)?;
     let answer = client.whoami().await.map_err(|e| classify(e.client_api_error_kind(), &e.to_string()))?;
     if answer.user_id != account.user_id {
         return Err(ConnectorError::Config(format!(

@@ -13,7 +13,7 @@ use parachute_core::gating::InviteAction;
 use parachute_core::ids::{ChatId, EventId, Platform};
 
 use crate::store::{PairingRecord, Store};
-pub use crate::types::{ConnectorError, Identity, MediaError};
+pub use crate::types::{ConnectorError, Identity, MediaError, SignInRequest, SignedIn};
 use crate::types::{Inbound, MediaRef, Reply, RoomInvite};
 
 /// What a connector reports to its harness while it runs.
@@ -227,4 +227,14 @@ pub trait ConnectorFactory: Send + Sync + 'static {
 
     /// A connector for the current settings.
     fn build(&self, config: &BotsConfig, env: &ConnectorEnv) -> Result<Arc<dyn Connector>, ConnectorError>;
+
+    /// Signs the bot in with its password, for a new access token (platforms whose bots have
+    /// passwords: Matrix). Stores nothing.
+    fn sign_in(&self, request: SignInRequest) -> BoxFuture<'static, Result<SignedIn, ConnectorError>> {
+        let _ = request;
+        let platform = self.platform();
+        Box::pin(
+            async move { Err(ConnectorError::Config(format!("{platform} bots sign in with a token, not a password"))) },
+        )
+    }
 }

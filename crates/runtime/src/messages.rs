@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::status::ConnectorStatus;
 use crate::store::PairingRecord;
 use crate::store::pairing::PairingError;
-use crate::types::{ConnectorError, Identity, MediaError};
+use crate::types::{ConnectorError, Identity, MediaError, SignInRequest, SignedIn};
 pub use crate::types::{Content, Inbound, MediaRef, Reply, RoomInvite, VoiceNote};
 
 /// An inbound message the gate let through, with the sender's trust level.
@@ -179,6 +179,12 @@ pub struct GetStatus;
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct ReloadConfig(pub Arc<BotsConfig>);
+
+/// Signs a platform's bot in with its password (forwarded to its harness and factory); the
+/// caller saves the token it gets.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<SignedIn, ControlError>")]
+pub struct SignIn(pub Platform, pub SignInRequest);
 
 /// Reads `bots.yaml` again (SIGHUP) and applies it like an update; an invalid file leaves the
 /// running config as it is. The outcome is also kept in [`crate::status::ConfigReload`].

@@ -17,11 +17,12 @@ use tokio::sync::watch;
 
 use crate::connector::Identity;
 use crate::messages::{
-    ControlError, GetConfig, GetStatus, ReloadConfig, ReloadFromFile, Start, Stop, Test, UpdateConfig,
+    ControlError, GetConfig, GetStatus, ReloadConfig, ReloadFromFile, SignIn, Start, Stop, Test, UpdateConfig,
 };
 use crate::router::Router;
 use crate::status::ConfigReload;
 use crate::store::now_ms;
+use crate::types::SignedIn;
 
 /// The root actor.
 pub struct Supervisor {
@@ -113,6 +114,15 @@ impl Handler<Stop> for Supervisor {
     type Result = ResponseFuture<Result<(), ControlError>>;
 
     fn handle(&mut self, msg: Stop, _: &mut Context<Self>) -> Self::Result {
+        let fut = self.forward(msg.0, msg);
+        Box::pin(async move { fut.await? })
+    }
+}
+
+impl Handler<SignIn> for Supervisor {
+    type Result = ResponseFuture<Result<SignedIn, ControlError>>;
+
+    fn handle(&mut self, msg: SignIn, _: &mut Context<Self>) -> Self::Result {
         let fut = self.forward(msg.0, msg);
         Box::pin(async move { fut.await? })
     }

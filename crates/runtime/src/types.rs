@@ -198,6 +198,27 @@ pub enum MediaError {
     Failed(String),
 }
 
+/// Signing the bot in with its password once (Matrix): where, who, and the password, which is
+/// sent to the server and dropped.
+#[derive(Debug)]
+pub struct SignInRequest {
+    /// The server's URL (Matrix: the homeserver).
+    pub server_url: String,
+    /// The account (a full id or a localpart).
+    pub user: String,
+    /// The password.
+    pub password: secrecy::SecretString,
+}
+
+/// The session a sign-in made: the account as the server spells it and the new token.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The account.
+    pub user_id: String,
+    /// The new device's access token.
+    pub access_token: secrecy::SecretString,
+}
+
 /// Who the bot is on a platform.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Identity {

@@ -64,7 +64,7 @@ const PLATFORMS = [
     ],
   },
   {
-    id: 'matrix', title: 'Matrix', countLabel: 'allowed rooms',
+    id: 'matrix', title: 'Matrix', countLabel: 'allowed rooms', signIn: true,
     fields: [
       ENABLED,
       { key: 'homeserver_url', label: 'Homeserver URL', type: 'url', placeholder: 'https://matrix.example.org' },
@@ -402,9 +402,74 @@ function buildSection(spec) {
       h('button', { type: 'button', id: `${p}-test`, 'aria-label': `Test the ${spec.title} token`, text: 'Test',
         onclick: () => runAction(p, 'test') })),
     h('p', { class: 'result', id: `${p}-action-result`, role: 'status', 'aria-live': 'polite' }),
+    spec.signIn ? buildSignIn(p) : null,
     form);
   wireForm(p, spec, form);
   return section;
+}
+
+/** Signing the bot in once with its password: the server gets a new device's token and saves it. */
+function buildSignIn(p) {
+  const user = h('input', { id: `${p}-signin-user`, type: 'text', autocomplete: 'username', spellcheck: 'false',
+    placeholder: '@parachute:example.org', 'aria-describedby': `${p}-signin-user-error` });
+  const password = h('input', { id: `${p}-signin-password`, type: 'password', autocomplete: 'current-password',
+    'aria-describedby': `${p}-signin-password-error` });
+  const form = h('form', { id: `${p}-signin`, class: 'signin', novalidate: true, 'aria-labelledby': `${p}-signin-title` },
+    h('h3', { id: `${p}-signin-title`, text: 'Sign in with a password' }),
+    h('p', { class: 'hint', text: 'Gets a new device and its access token from the homeserver below. The password is sent once to the homeserver and never stored.' }),
+    h('div', { class: 'field' }, h('label', { for: user.id, text: 'Bot user' }), user,
+      h('p', { class: 'field-error', id: `${p}-signin-user-error`, hidden: true })),
+    h('div', { class: 'field' }, h('label', { for: password.id, text: 'Password' }), password,
+      h('p', { class: 'field-error', id: `${p}-signin-password-error`, hidden: true })),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', id: `${p}-signin-submit`, text: 'Sign in' })),
+    h('p', { class: 'result', id: `${p}-signin-result`, role: 'status', 'aria-live': 'polite' }));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    signIn(p);
+  });
+  return form;
+}
+
+async function signIn(p) {
+  const result = $(`${p}-signin-result`);
+  const button = $(`${p}-signin-submit`);
+  const password = $(`${p}-signin-password`);
+  for (const key of ['user', 'password']) {
+    const el = $(`${p}-signin-${key}-error`);
+    el.textContent = '';
+    el.hidden = true;
+    $(`${p}-signin-${key}`).removeAttribute('aria-invalid');
+  }
+  const body = {
+    homeserver_url: $(fieldId(p, 'homeserver_url')).value.trim(),
+    user: $(`${p}-signin-user`).value.trim(),
+    password: password.value,
+  };
+  // The password leaves the page with this request only.
+  password.value = '';
+  button.disabled = true;
+  showResult(result, 'Signing in…');
+  try {
+    const data = await api('POST', `/api/bots/${p}/login`, body);
+    if (data.config && data.config[p]) fillSection(p, data.config[p]);
+    showResult(result, `Signed in as ${data.user_id}: ${data.message.replace(/^signed in as [^:]*: /, '')}.`, 'ok');
+  } catch (err) {
+    const field = err.body && err.body.field;
+    if (field === 'homeserver_url') {
+      showFieldError(p, `${p}.homeserver_url`, err.message);
+    } else if (field === 'user' || field === 'password') {
+      const el = $(`${p}-signin-${field}-error`);
+      el.textContent = err.message;
+      el.hidden = false;
+      $(`${p}-signin-${field}`).setAttribute('aria-invalid', 'true');
+      $(`${p}-signin-${field}`).focus();
+    }
+    showResult(result, `Not signed in: ${err.message}`, 'error');
+  } finally {
+    button.disabled = false;
+  }
+  refreshSoon();
 }
 
 function wireForm(p, spec, form) {

@@ -12,11 +12,13 @@ use parachute_core::config::BotsConfig;
 use parachute_core::gating::InviteAction;
 use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_runtime::connector::{
-    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
+    Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError, SignInRequest,
+    SignedIn,
 };
 use parachute_runtime::media::check_announced;
 use parachute_runtime::messages::{Inbound, MediaRef, Reply, RoomInvite};
 use parachute_runtime::store::{PairingRecord, Store};
+use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, watch};
 
 /// What one run of the fake connector does.
@@ -249,7 +251,23 @@ impl ConnectorFactory for FakeFactory {
         self.0.state().store = Some(env.store.clone());
         Ok(Arc::new(self.0.clone()))
     }
+
+    /// Accepts [`FAKE_PASSWORD`] for any user on any server, as `@user:` the server's host.
+    fn sign_in(&self, request: SignInRequest) -> BoxFuture<'static, Result<SignedIn, ConnectorError>> {
+        Box::pin(async move {
+            if request.password.expose_secret() != FAKE_PASSWORD {
+                return Err(ConnectorError::Auth("the homeserver refused the user or password".into()));
+            }
+            let localpart = request.user.trim_start_matches('@').split(':').next().unwrap_or_default().to_owned();
+            Ok(SignedIn { user_id: format!("@{localpart}:example.org"), access_token: FAKE_SIGNED_IN_TOKEN.into() })
+        })
+    }
 }
+
+/// The password the fake's sign-in accepts.
+pub const FAKE_PASSWORD: &str = "fake-password-5678";
+/// The access token a fake sign-in hands out.
+pub const FAKE_SIGNED_IN_TOKEN: &str = "syt_fake_signed_in_token_0123456789";
 
 impl Connector for FakeConnector {
     fn platform(&self) -> Platform {

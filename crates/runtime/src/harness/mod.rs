@@ -24,11 +24,12 @@ use crate::connector::{
 };
 use crate::messages::{
     Acknowledge, ControlError, Deliver, DeliveryError, FetchMedia, Inbound, PairingDecided, ReloadConfig, RoomInvite,
-    SetTyping, Start, Stop, Test,
+    SetTyping, SignIn, Start, Stop, Test,
 };
 use crate::metrics::Metrics;
 use crate::status::{ConnectorState, ConnectorStatus};
 use crate::store::now_ms;
+use crate::types::SignedIn;
 
 use delivery::{DeliveryLanes, DueSend, GivenUp, SendTicket, Settled};
 pub use delivery::{MAX_QUEUED_REPLIES, MAX_QUEUED_REPLIES_PER_CHAT};
@@ -518,6 +519,26 @@ impl Handler<Test> for ConnectorHarness {
             }
             Err(err) => Err(ControlError::Connector(act.redacted(&err.to_string()))),
         }))
+    }
+}
+
+impl Handler<SignIn> for ConnectorHarness {
+    type Result = ResponseFuture<Result<SignedIn, ControlError>>;
+
+    fn handle(&mut self, msg: SignIn, _: &mut Context<Self>) -> Self::Result {
+        let Some(factory) = self.factory.clone() else {
+            let platform = self.platform;
+            return Box::pin(async move { Err(ControlError::NotBuiltIn(platform)) });
+        };
+        let (config, password) = (self.config.clone(), msg.1.password.clone());
+        Box::pin(async move {
+            factory.sign_in(msg.1).await.map_err(|err| {
+                // Neither a stored secret nor the password may come back in the error's text.
+                let mut secrets: Vec<&str> = config.secrets().into_iter().map(|s| s.expose_secret()).collect();
+                secrets.push(password.expose_secret());
+                ControlError::Connector(redact(&err.to_string(), &secrets))
+            })
+        })
     }
 }
 

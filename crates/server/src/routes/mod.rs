@@ -38,6 +38,7 @@ pub fn register(cfg: &mut web::ServiceConfig) {
                 .service(bots::start)
                 .service(bots::stop)
                 .service(bots::test)
+                .service(bots::sign_in)
                 .default_service(web::to(not_found)),
         )
         .service(
