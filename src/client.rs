@@ -292,7 +292,7 @@ async fn config_set(api: &Api, key: &str, value: &str, vault: &std::path::Path) 
     } else {
         value.to_owned()
     };
-    let candidates = value_candidates(&raw);
+    let candidates = if value == "-" { vec![Value::String(raw)] } else { value_candidates(&raw) };
     if api.is_running().await {
         let mut first_error = None;
         for candidate in &candidates {
@@ -307,6 +307,14 @@ async fn config_set(api: &Api, key: &str, value: &str, vault: &std::path::Path) 
         return Err(first_error.unwrap_or_else(|| anyhow!("no value to set")));
     }
     let path = config_path(vault);
+    let database = vault.join(".parachute/parachute.db");
+    if parachute_runtime::store::Db::in_use(&database) {
+        bail!(
+            "a parachute server is serving {} but does not answer at {}: pass its address with --url (and --token)",
+            vault.display(),
+            api.base
+        );
+    }
     // A new vault starts from the commented example, as `parachute serve` would write it.
     if crate::serve::ensure_config(&vault.join(".parachute"), &path)? {
         println!("wrote the example config {}", path.display());
@@ -338,12 +346,15 @@ async fn config_set(api: &Api, key: &str, value: &str, vault: &std::path::Path) 
     }
 }
 
-/// The values `raw` may mean: as YAML (`true`, `5`, `[a, b]`, `null`), then as the plain text
-/// itself for a key that wants text (`telegram.allowed_groups` of `-100123`, a token).
+/// The values `raw` may mean: as YAML where that reading keeps what was typed (`true`, `5`,
+/// `[a, b]`, `null`, `"quoted text"`), then as the plain text itself for a key that wants
+/// text. A reading that would change the text (`4.10` as 4.1, `0x1F` as 31, `a # b` as `a`)
+/// is not offered: the text is taken as it is.
 fn value_candidates(raw: &str) -> Vec<Value> {
     let mut out = Vec::new();
     match serde_yaml::from_str::<Value>(raw) {
-        Ok(value) => out.push(value),
+        Ok(value) if keeps_the_text(raw, &value) => out.push(value),
+        Ok(_) => {}
         // `[@alice, @bob]`: YAML reserves `@`, a list of names is meant.
         Err(_) => {
             if let Some(items) = raw.trim().strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
@@ -358,6 +369,17 @@ fn value_candidates(raw: &str) -> Vec<Value> {
         out.push(text);
     }
     out
+}
+
+/// Whether the YAML reading `value` of `raw` says what was typed.
+fn keeps_the_text(raw: &str, value: &Value) -> bool {
+    let typed = raw.trim();
+    match value {
+        Value::Bool(_) | Value::Array(_) | Value::Object(_) => true,
+        Value::Null => matches!(typed, "null" | "~"),
+        Value::Number(n) => n.to_string() == typed,
+        Value::String(s) => s == typed || (typed.len() >= 2 && typed.starts_with(['"', '\'']) && !typed.contains(" #")),
+    }
 }
 
 /// `{"telegram": {"enabled": true}}` from `telegram.enabled` and `true`.

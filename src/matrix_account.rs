@@ -28,7 +28,7 @@ pub fn run(command: MatrixCommand) -> anyhow::Result<()> {
 #[cfg(feature = "matrix")]
 async fn login(homeserver: Option<String>, user: Option<String>, vault: &std::path::Path) -> anyhow::Result<()> {
     use parachute_core::config::{Saved, config_path, load_file, save_keeping_comments};
-    use parachute_matrix::login::{ensure_store_free, log_in, set_store_aside};
+    use parachute_matrix::login::log_in;
 
     let path = config_path(vault);
     let data_dir = vault.join(".parachute");
@@ -40,21 +40,28 @@ async fn login(homeserver: Option<String>, user: Option<String>, vault: &std::pa
     let user = user.unwrap_or_else(|| config.matrix.user_id.clone());
     anyhow::ensure!(!homeserver.is_empty(), "no homeserver: pass --homeserver https://matrix.example.org");
     anyhow::ensure!(!user.is_empty(), "no user: pass --user @bot:example.org");
-    // Checked before signing in, so a running server does not leave an unused device behind.
-    if !config.matrix.user_id.is_empty() {
-        ensure_store_free(&data_dir, &config.matrix.user_id)?;
+    // Checked before signing in, so nothing leaves an unused device behind: a running server
+    // (which would not see the new token; the page and POST /api/bots/matrix/login sign in
+    // through it) and a homeserver URL the config refuses.
+    anyhow::ensure!(
+        !parachute_runtime::store::Db::in_use(&data_dir.join("parachute.db")),
+        "a parachute server is serving {}: sign in on its settings page (Matrix → Sign in with a password), or stop \
+         it first",
+        vault.display()
+    );
+    let mut updated = config.clone();
+    updated.matrix.homeserver_url = homeserver.clone();
+    updated.matrix.access_token = Some(SecretString::from("placeholder"));
+    updated.matrix.device_id = String::new();
+    if user.starts_with('@') {
+        updated.matrix.user_id = user.clone();
     }
+    parachute_core::config::validate(&updated).map_err(|err| anyhow::anyhow!("{err} (nothing was saved)"))?;
     let password = read_secret(&format!("Password of {user} (used once, never stored): "))?;
     let session = log_in(&homeserver, &user, &password).await?;
     drop(password);
-    let mut updated = config.clone();
-    updated.matrix.homeserver_url = homeserver;
     updated.matrix.user_id = session.user_id.clone();
     updated.matrix.access_token = Some(session.access_token);
-    updated.matrix.device_id = String::new();
-    parachute_core::config::validate(&updated).map_err(|err| anyhow::anyhow!("{err} (nothing was saved)"))?;
-    let suffix = format!("before-{}", session.device_id);
-    let aside = set_store_aside(&data_dir, &session.user_id, &suffix)?;
     let how = match save_keeping_comments(&path, &config, &updated)? {
         Saved::Edited => "the matrix keys were edited in place",
         Saved::Rewritten => "the file was written anew",
@@ -65,11 +72,10 @@ async fn login(homeserver: Option<String>, user: Option<String>, vault: &std::pa
         session.device_id,
         path.display()
     );
-    if let Some(aside) = aside {
+    if data_dir.join("matrix").exists() {
         println!(
-            "The Matrix store of the earlier device was moved to {}: the new device has no room keys yet. With key \
-             backup on, matrix.recovery_key or `parachute matrix recovery restore` brings them back.",
-            aside.display()
+            "A Matrix store of an earlier device is set aside at the next start: the new device has no room keys \
+             yet. With key backup on, matrix.recovery_key or `parachute matrix recovery restore` brings them back."
         );
     }
     if !updated.matrix.enabled {
@@ -158,7 +164,8 @@ fn read_secret(prompt: &str) -> std::io::Result<SecretString> {
         std::io::stdin().lock().read_line(&mut line)?;
         line
     };
-    let text = text.trim();
+    // Only the line's end goes: a password may begin or end with spaces.
+    let text = text.trim_end_matches(['\r', '\n']);
     if text.is_empty() {
         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "nothing was given on stdin"));
     }

@@ -1,21 +1,20 @@
 //! Signing the bot in with its password once (`parachute matrix login`): the homeserver gives
 //! a new device and its access token; the password is used for that one request and never
-//! kept. A Matrix store left by an earlier device is set aside, since its keys belong to that
-//! device; the new device starts clean (and `parachute matrix recovery restore` brings the
-//! room keys back when key backup is on).
+//! kept. A Matrix store left by an earlier device is set aside by the connector when it first
+//! runs as the new device ([`set_contents_aside`]), since its keys belong to that device; the
+//! new device starts clean (and `parachute matrix recovery restore` brings the room keys back
+//! when key backup is on).
 
 use std::path::{Path, PathBuf};
 
 use matrix_sdk::Client;
 use matrix_sdk::config::RequestConfig;
-use matrix_sdk::ruma::OwnedUserId;
 use matrix_sdk::ruma::api::client::session::login::v3::{LoginInfo, Password, Request};
 use matrix_sdk::ruma::api::client::uiaa::{MatrixUserIdentifier, UserIdentifier};
 use parachute_runtime::connector::ConnectorError;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::recovery::{RecoveryError, StoreLock};
-use crate::session::{self, Account};
+use crate::session;
 
 /// The device name others see in their device lists.
 const DEVICE_NAME: &str = "parachute";
@@ -60,39 +59,6 @@ pub async fn log_in(homeserver_url: &str, user: &str, password: &SecretString) -
     })
 }
 
-/// Fails when a running server (or another command) uses the Matrix store of `user_id`.
-pub fn ensure_store_free(data_dir: &Path, user_id: &str) -> Result<(), RecoveryError> {
-    let store_dir = store_dir(data_dir, user_id)?;
-    if store_dir.exists() {
-        drop(StoreLock::take(&store_dir)?);
-    }
-    Ok(())
-}
-
-fn store_dir(data_dir: &Path, user_id: &str) -> Result<PathBuf, RecoveryError> {
-    let user: OwnedUserId = user_id
-        .try_into()
-        .map_err(|e| ConnectorError::Config(format!("matrix.user_id `{user_id}` is not a Matrix user id: {e}")))?;
-    Ok(Account::store_dir_of(&user, data_dir))
-}
-
-/// Sets the Matrix store of `user_id` under `data_dir` aside (renamed next to it, with
-/// `suffix`), so a new device starts clean; `None` when there is none. Fails while a running
-/// server uses it.
-pub fn set_store_aside(data_dir: &Path, user_id: &str, suffix: &str) -> Result<Option<PathBuf>, RecoveryError> {
-    let store_dir = store_dir(data_dir, user_id)?;
-    if !store_dir.exists() {
-        return Ok(None);
-    }
-    let lock = StoreLock::take(&store_dir)?;
-    let mut aside = store_dir.clone().into_os_string();
-    aside.push(format!(".{suffix}"));
-    let aside = PathBuf::from(aside);
-    std::fs::rename(&store_dir, &aside).map_err(|e| RecoveryError::Store(store_dir.clone(), e))?;
-    drop(lock);
-    Ok(Some(aside))
-}
-
 /// Moves everything in the store folder `dir` but its lock file (held by this process) into a
 /// new folder next to it named with `suffix` and the time; returns that folder.
 pub(crate) fn set_contents_aside(dir: &Path, suffix: &str) -> std::io::Result<PathBuf> {
@@ -106,7 +72,11 @@ pub(crate) fn set_contents_aside(dir: &Path, suffix: &str) -> std::io::Result<Pa
         if entry.file_name() == crate::recovery::LOCK_FILE {
             continue;
         }
-        std::fs::rename(entry.path(), aside.join(entry.file_name()))?;
+        match std::fs::rename(entry.path(), aside.join(entry.file_name())) {
+            // A file SQLite removed meanwhile (a closing connection's -wal or -shm).
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
     }
     Ok(aside)
 }

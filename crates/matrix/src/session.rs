@@ -66,24 +66,51 @@ impl Account {
 /// requests itself; the sync loop wants errors at once.
 ///
 /// A store made by another device of the account (the token is of a new login) cannot serve
-/// this one: its contents are set aside next to it and the device starts with a fresh store.
+/// this one: its contents are set aside next to it, before anything opens it, and the device
+/// starts with a fresh store. The store names its device in a [`DEVICE_FILE`]; a store without
+/// one (made by an older version) is recognised by the SDK's refusal instead, set aside, and
+/// the connection is tried again through the normal backoff, once the refused store's files
+/// are closed.
 pub async fn connect(account: &Account, store_dir: Option<&Path>, retry: bool) -> Result<Client, ConnectorError> {
     let (_, device_id) = whoami(account).await?;
-    match build(account, device_id.clone(), store_dir, retry).await {
-        Err(Built::OtherDevice(text)) => {
-            let dir = store_dir.ok_or_else(|| ConnectorError::Config(text.clone()))?;
-            let aside = crate::login::set_contents_aside(dir, &format!("before-{device_id}")).map_err(|e| {
-                ConnectorError::Config(format!("cannot set the store of the earlier device aside: {e}"))
-            })?;
-            tracing::info!(
-                device = %device_id,
-                aside = %aside.display(),
-                "the Matrix store belonged to an earlier device of the account; it was set aside and this device starts with a fresh store"
-            );
-            build(account, device_id, store_dir, retry).await.map_err(Built::into_error)
-        }
-        other => other.map_err(Built::into_error),
+    let Some(dir) = store_dir else {
+        return build(account, device_id, None, retry).await.map_err(Built::into_error);
+    };
+    let recorded = std::fs::read_to_string(dir.join(DEVICE_FILE)).ok();
+    if recorded.as_deref().is_some_and(|d| d.trim() != device_id.as_str()) {
+        set_aside(dir, &device_id)?;
     }
+    match build(account, device_id.clone(), Some(dir), retry).await {
+        Ok(client) => {
+            if recorded.as_deref().map(str::trim) != Some(device_id.as_str()) {
+                std::fs::write(dir.join(DEVICE_FILE), device_id.as_str()).map_err(|e| {
+                    ConnectorError::Config(format!("cannot write {}: {e}", dir.join(DEVICE_FILE).display()))
+                })?;
+            }
+            Ok(client)
+        }
+        Err(Built::OtherDevice(_)) => {
+            set_aside(dir, &device_id)?;
+            Err(ConnectorError::Transient(
+                "the Matrix store of an earlier device was set aside; connecting again".into(),
+            ))
+        }
+        Err(Built::Failed(err)) => Err(err),
+    }
+}
+
+/// The file in a store folder that names the device the store belongs to.
+pub(crate) const DEVICE_FILE: &str = "parachute-device";
+
+fn set_aside(dir: &Path, device_id: &OwnedDeviceId) -> Result<(), ConnectorError> {
+    let aside = crate::login::set_contents_aside(dir, &format!("before-{device_id}"))
+        .map_err(|e| ConnectorError::Config(format!("cannot set the store of the earlier device aside: {e}")))?;
+    tracing::info!(
+        device = %device_id,
+        aside = %aside.display(),
+        "the Matrix store belonged to an earlier device of the account; it was set aside and this device starts with a fresh store"
+    );
+    Ok(())
 }
 
 /// Why a client could not be built.

@@ -190,7 +190,16 @@ impl Handler<ReloadFromFile> for Supervisor {
 
     fn handle(&mut self, _: ReloadFromFile, _: &mut Context<Self>) -> Self::Result {
         let path = self.config_path.clone();
-        let loaded = async move { tokio::task::spawn_blocking(move || load_file(&path)).await };
+        // A missing file is refused, not read as the defaults: it is being replaced or was
+        // moved away, and the defaults would stop every connector.
+        let loaded = async move {
+            tokio::task::spawn_blocking(move || match path.try_exists() {
+                Ok(true) => load_file(&path),
+                Ok(false) => Err(ConfigError::Io { path: path.display().to_string(), message: "no such file".into() }),
+                Err(err) => Err(ConfigError::Io { path: path.display().to_string(), message: err.to_string() }),
+            })
+            .await
+        };
         AtomicResponse::new(Box::pin(loaded.into_actor(self).map(|loaded, act, _| {
             let path = act.config_path.display().to_string();
             let loaded =

@@ -67,6 +67,9 @@ impl ResponseError for ApiError {
 impl From<ConfigError> for ApiError {
     fn from(err: ConfigError) -> Self {
         match (&err, err.field()) {
+            (ConfigError::ChangedOnDisk { .. }, _) => {
+                ApiError::new(StatusCode::CONFLICT, "config_changed_on_disk", err.to_string())
+            }
             (ConfigError::Io { .. }, _) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "config_write_failed", err.to_string())
             }

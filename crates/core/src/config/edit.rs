@@ -23,7 +23,8 @@ pub enum Saved {
 }
 
 /// Saves `new` (which replaces `old`) to `path` atomically with mode 0600, editing the file's
-/// text in place where it can.
+/// text in place where it can. Refuses ([`ConfigError::ChangedOnDisk`]) when the file no longer
+/// reads as `old`: the change made to it meanwhile would be lost.
 pub fn save_keeping_comments(path: &Path, old: &BotsConfig, new: &BotsConfig) -> Result<Saved, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -32,6 +33,10 @@ pub fn save_keeping_comments(path: &Path, old: &BotsConfig, new: &BotsConfig) ->
         }
         Err(err) => return Err(ConfigError::Io { path: path.display().to_string(), message: err.to_string() }),
     };
+    let on_disk = parse_str(&text).ok().and_then(|c| serde_json::to_value(c).ok());
+    if on_disk.is_none() || on_disk != serde_json::to_value(old).ok() {
+        return Err(ConfigError::ChangedOnDisk { path: path.display().to_string() });
+    }
     match edited_text(&text, old, new) {
         Some(edited) => write_atomic(path, &edited).map(|()| Saved::Edited),
         None => save_atomic(path, new).map(|()| Saved::Rewritten),
@@ -269,6 +274,22 @@ discord:
         let comments = |t: &str| t.lines().filter(|l| l.trim_start().starts_with('#')).count();
         assert_eq!(comments(&text), comments(example), "every comment is kept");
         assert_eq!(parse_str(&text).unwrap().brain.system_prompt.as_deref(), Some("Be brief.\nBe kind."));
+    }
+
+    #[test]
+    fn a_file_changed_behind_the_servers_back_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bots.yaml");
+        std::fs::write(&path, DOC).unwrap();
+        let old = parse_str(DOC).unwrap();
+        let new = apply_patch(&old, &json!({"discord": {"enabled": true}})).unwrap();
+        let edited_by_hand = DOC.replace("port: 3333", "port: 4444");
+        std::fs::write(&path, &edited_by_hand).unwrap();
+        let err = save_keeping_comments(&path, &old, &new).unwrap_err();
+        assert!(matches!(err, ConfigError::ChangedOnDisk { .. }), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), edited_by_hand, "the owner's change stays");
+        std::fs::write(&path, DOC).unwrap();
+        assert_eq!(save_keeping_comments(&path, &old, &new).unwrap(), Saved::Edited);
     }
 
     #[test]

@@ -23,6 +23,16 @@ pub enum ConfigError {
         /// Why, and what to do instead.
         message: String,
     },
+    /// The file no longer says what the running server read from it (edited by hand, by
+    /// another command); saving on top would undo that change, so nothing is saved.
+    #[error(
+        "{path} was changed since the server read it: reload it (kill -HUP, systemctl reload parachute) or undo \
+         that change, then save again; nothing was saved"
+    )]
+    ChangedOnDisk {
+        /// The file concerned.
+        path: String,
+    },
     /// The file could not be read or written.
     #[error("{path}: {message}")]
     Io {

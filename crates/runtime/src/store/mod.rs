@@ -106,6 +106,19 @@ impl Db {
         Self::init(conn)
     }
 
+    /// Whether a running server holds the database at `path` (it keeps it locked exclusively);
+    /// a missing file is not in use. Reads nothing and changes nothing.
+    pub fn in_use(path: &Path) -> bool {
+        if !path.exists() {
+            return false;
+        }
+        let Ok(conn) = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+            return false;
+        };
+        let probe = conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0));
+        matches!(probe, Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy)
+    }
+
     /// A private in-memory database.
     pub fn open_in_memory() -> Result<Self, StoreError> {
         Self::init(Connection::open_in_memory()?)
