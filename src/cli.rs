@@ -133,7 +133,7 @@ pub enum BotConfigAction {
     /// Set one key, e.g. `telegram.enabled true`, `discord.catch_up_max_age 2h`,
     /// `telegram.allowed_users '[@alice, "42"]'`, `brain.model null` (back to the default).
     /// Through the running server when there is one (saved and applied at once), otherwise in
-    /// the vault's bots.yaml (a start applies it). The same checks as the API either way.
+    /// the vault's bots.yaml (a start or a reload applies it), validated like the file.
     Set {
         /// `<section>.<key>` (`telegram.enabled`, `pairing.max_pending`) or a top-level key
         /// (`max_media_bytes`).

@@ -30,6 +30,14 @@ const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 const EVENT_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // SIGHUP means "reload bots.yaml" (`systemctl reload`). Taken over first: until the reload
+    // listener runs, one that arrives while the server starts is ignored instead of ending it
+    // (a registered handler stays for the life of the process).
+    let signals = tokio::runtime::Builder::new_current_thread().enable_io().build().context("cannot start Tokio")?;
+    let hangup = signals
+        .block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) })
+        .context("cannot listen for SIGHUP")?;
+    drop((hangup, signals));
     let data_dir = args.vault.join(".parachute");
     let path = config_path(&args.vault);
     let wrote_example = ensure_config(&data_dir, &path)?;

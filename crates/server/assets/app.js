@@ -412,7 +412,8 @@ function buildSection(spec) {
 function buildSignIn(p) {
   const user = h('input', { id: `${p}-signin-user`, type: 'text', autocomplete: 'username', spellcheck: 'false',
     placeholder: '@parachute:example.org', 'aria-describedby': `${p}-signin-user-error` });
-  const password = h('input', { id: `${p}-signin-password`, type: 'password', autocomplete: 'current-password',
+  // Not offered to the browser's password manager: it is the bot's password, not the owner's.
+  const password = h('input', { id: `${p}-signin-password`, type: 'password', autocomplete: 'off',
     'aria-describedby': `${p}-signin-password-error` });
   const form = h('form', { id: `${p}-signin`, class: 'signin', novalidate: true, 'aria-labelledby': `${p}-signin-title` },
     h('h3', { id: `${p}-signin-title`, text: 'Sign in with a password' }),
@@ -813,14 +814,18 @@ async function refresh() {
   }
   renderPairing(pairing.requests || []);
   renderApproved(pairing.requests || []);
-  renderServer(config.server || {});
+  renderServer(status.server || {}, config.server || {});
   renderReload(status.config_reload);
 }
 
-/** What the file alone sets about the server: shown, not edited here. */
-function renderServer(server) {
-  const token = server.has_api_token ? 'set' : 'not set (the API answers anyone on this machine)';
-  const rows = [['listen', `${server.bind}:${server.port}`], ['token', token]];
+/** How this server runs (the address this page reached, the token it enforces), shown, not edited. */
+function renderServer(running, file) {
+  const required = Boolean(running.api_token_required);
+  let token = required ? 'required' : 'not required (the API answers anyone who can reach it)';
+  if (file.has_api_token !== undefined && Boolean(file.has_api_token) !== required) {
+    token += `; bots.yaml now ${file.has_api_token ? 'sets one' : 'sets none'}, from the next start`;
+  }
+  const rows = [['listen', window.location.host], ['token', token]];
   for (const [key, text] of rows) {
     const el = $(`server-${key}`);
     if (el.textContent !== text) el.textContent = text;

@@ -208,6 +208,27 @@ async fn saving_enabled_starts_and_stops_the_connector() {
 }
 
 #[actix_web::test]
+async fn an_enabled_connector_starts_once_its_token_is_saved_unless_the_owner_stopped_it() {
+    let mut config = config_with_tokens();
+    config.telegram.enabled = true;
+    config.telegram.bot_token = None;
+    let rt = TestRuntime::start(config, None);
+    let fake = rt.fake(Platform::Telegram);
+    let app = app(&rt, None).await;
+    let token = json!({"telegram": {"bot_token": "123456:fresh-token"}});
+    let (status, _) = json_of(call_service(&app, put_json("/api/bots/config", token).to_request()).await).await;
+    assert_eq!(status, StatusCode::OK);
+    fake.wait_connected(1, WAIT).await;
+    // Stopped by the owner: a later change of its settings leaves it stopped.
+    call_service(&app, post("/api/bots/telegram/stop").to_request()).await;
+    assert!(wait_until(WAIT, || async { rt.status(Platform::Telegram).state == ConnectorState::Stopped }).await);
+    let change = json!({"telegram": {"ack_emoji": "✅"}});
+    call_service(&app, put_json("/api/bots/config", change).to_request()).await;
+    assert_eq!(rt.status(Platform::Telegram).state, ConnectorState::Stopped);
+    assert_eq!(fake.runs(), 1);
+}
+
+#[actix_web::test]
 async fn a_config_change_restarts_a_running_connector() {
     let mut config = config_with_tokens();
     config.telegram.enabled = true;

@@ -568,14 +568,20 @@ impl BotsConfig {
         .collect()
     }
 
-    /// A value that changes whenever anything in the platform's section changes (secrets
-    /// included). Used to restart a running connector whose settings changed; never shown.
+    /// A value that changes whenever the platform's section changes (secrets included), but
+    /// not for `enabled`. Used to restart a running connector whose settings changed; never
+    /// shown.
     pub fn section_fingerprint(&self, platform: Platform) -> String {
         let value = match platform {
-            Platform::Telegram => serde_json::to_string(&self.telegram),
-            Platform::Discord => serde_json::to_string(&self.discord),
-            Platform::Matrix => serde_json::to_string(&self.matrix),
+            Platform::Telegram => serde_json::to_value(&self.telegram),
+            Platform::Discord => serde_json::to_value(&self.discord),
+            Platform::Matrix => serde_json::to_value(&self.matrix),
         };
-        value.unwrap_or_default()
+        // `enabled` says whether to run, not how: flipping it restarts nothing by itself.
+        let mut value = value.unwrap_or_default();
+        if let Some(section) = value.as_object_mut() {
+            section.remove("enabled");
+        }
+        value.to_string()
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use super::error::ConfigError;
@@ -30,9 +30,17 @@ pub(super) fn write_atomic(path: &Path, text: &str) -> Result<(), ConfigError> {
     }
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("bots.yaml");
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    // The new file keeps the old one's owner: a command run as root on a service's vault must
+    // not leave a file the service cannot read.
+    let owner = fs::metadata(path).ok().map(|m| (m.uid(), m.gid()));
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        if let Some((uid, gid)) = owner
+            && fs::metadata(&tmp)?.uid() != uid
+        {
+            std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+        }
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;

@@ -73,6 +73,8 @@ pub struct ConnectorHarness {
     liveness: Option<Arc<Liveness>>,
     lanes: DeliveryLanes<Responder>,
     inbox_replay: Option<SpawnHandle>,
+    /// The owner pressed Stop (API, page, CLI): a settings change does not start it again.
+    stopped_by_owner: bool,
 }
 
 impl ConnectorHarness {
@@ -95,6 +97,7 @@ impl ConnectorHarness {
             env,
             config,
             fingerprint,
+            stopped_by_owner: false,
             targets,
             metrics,
             delays: ReconnectDelays::new(policy),
@@ -484,6 +487,7 @@ impl Handler<Start> for ConnectorHarness {
         if self.state().is_running() {
             return Err(ControlError::AlreadyRunning(self.platform));
         }
+        self.stopped_by_owner = false;
         self.begin(ctx).inspect_err(|err| {
             let text = err.to_string();
             self.update(|s| {
@@ -498,6 +502,7 @@ impl Handler<Stop> for ConnectorHarness {
     type Result = Result<(), ControlError>;
 
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) -> Self::Result {
+        self.stopped_by_owner = true;
         self.halt(ctx);
         tracing::info!(platform = %self.platform, "stopped");
         Ok(())
@@ -567,13 +572,21 @@ impl Handler<ReloadConfig> for ConnectorHarness {
                 return;
             }
         }
-        if changed && self.state().is_running() {
+        if !changed {
+            return;
+        }
+        if self.state().is_running() {
             tracing::info!(platform = %self.platform, "settings changed, restarting connector");
             self.halt(ctx);
             if let Err(err) = self.begin(ctx) {
                 let reason = err.to_string();
                 self.update(|s| s.state = ConnectorState::Failed { reason });
             }
+        } else if enabled && !self.stopped_by_owner {
+            // Enabled but not running (no token yet, or one that failed): the new settings
+            // get their chance, unless the owner stopped it.
+            tracing::info!(platform = %self.platform, "settings changed, starting the enabled connector");
+            let _ = <Self as Handler<Start>>::handle(self, Start(self.platform), ctx);
         }
     }
 }

@@ -23,6 +23,8 @@ pub(super) async fn status(state: web::Data<ApiState>) -> Result<HttpResponse, A
         Value::Null,
         |reload| json!({ "time": rfc3339_from_ms(reload.time), "ok": reload.error.is_none(), "error": reload.error }),
     );
+    // As this process enforces it (read at start), which the file may since have changed.
+    body["server"] = json!({ "api_token_required": state.api_token.is_some() });
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -89,6 +91,13 @@ pub(super) async fn sign_in(
     body: web::Json<SignInBody>,
 ) -> Result<HttpResponse, ApiError> {
     let platform = platform(&path)?;
+    if platform != Platform::Matrix {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "sign_in_not_supported",
+            format!("{platform} bots sign in with a token, not a password: set {platform}.bot_token"),
+        ));
+    }
     let body = body.into_inner();
     let current = state.runtime.config.borrow().clone();
     let server_url =
