@@ -179,6 +179,14 @@ async fn everything_in_the_page(c: &Client) -> String {
     }
 }
 
+/// Serves `rt` without a token, opens Chromium and loads the page: (browser, page URL).
+async fn open_page(rt: &TestRuntime) -> (Browser, String) {
+    let url = serve(rt, None);
+    let browser = open_browser().await;
+    load(&browser.client, &url).await;
+    (browser, url)
+}
+
 async fn load(c: &Client, url: &str) {
     c.goto(url).await.unwrap();
     for platform in ["telegram", "discord", "matrix"] {
@@ -200,10 +208,8 @@ fn target_dir() -> PathBuf {
 #[actix_web::test]
 async fn page_shows_three_platforms_with_their_status_and_settings() {
     let rt = TestRuntime::start(config_with_tokens(), None);
-    let url = serve(&rt, None);
-    let browser = open_browser().await;
+    let (browser, _) = open_page(&rt).await;
     let c = &browser.client;
-    load(c, &url).await;
 
     assert_eq!(c.title().await.unwrap(), "parachute settings");
     for (platform, title) in [("telegram", "Telegram"), ("discord", "Discord"), ("matrix", "Matrix")] {
@@ -254,10 +260,8 @@ async fn page_shows_three_platforms_with_their_status_and_settings() {
 #[actix_web::test]
 async fn saving_matrix_settings_writes_the_file_and_never_renders_the_token() {
     let rt = TestRuntime::start(config_with_tokens(), None);
-    let url = serve(&rt, None);
-    let browser = open_browser().await;
+    let (browser, _) = open_page(&rt).await;
     let c = &browser.client;
-    load(c, &url).await;
 
     replace_text(c, "matrix-homeserver_url", "https://matrix.example.org").await;
     let add_room = c.find(Locator::Id("matrix-allowed_rooms")).await.unwrap();
@@ -305,10 +309,8 @@ async fn saving_matrix_settings_writes_the_file_and_never_renders_the_token() {
 #[actix_web::test]
 async fn an_invalid_value_is_shown_next_to_its_field_and_the_file_is_unchanged() {
     let rt = TestRuntime::start(config_with_tokens(), None);
-    let url = serve(&rt, None);
-    let browser = open_browser().await;
+    let (browser, _) = open_page(&rt).await;
     let c = &browser.client;
-    load(c, &url).await;
     let before = std::fs::read(&rt.config_path).unwrap();
 
     replace_text(c, "matrix-homeserver_url", "not a url").await;
@@ -366,10 +368,8 @@ async fn an_invalid_value_is_shown_next_to_its_field_and_the_file_is_unchanged()
 #[actix_web::test]
 async fn start_stop_and_test_change_the_status_in_place() {
     let rt = TestRuntime::start(config_with_tokens(), None);
-    let url = serve(&rt, None);
-    let browser = open_browser().await;
+    let (browser, _) = open_page(&rt).await;
     let c = &browser.client;
-    load(c, &url).await;
     wait_badge(c, "matrix", "stopped").await;
 
     click(c, "matrix-start").await;
@@ -426,10 +426,8 @@ async fn approving_a_pending_dm_user_from_the_page() {
     let rt = TestRuntime::start(config, None);
     let fake = rt.fake(Platform::Matrix);
     fake.wait_connected(1, WAIT).await;
-    let url = serve(&rt, None);
-    let browser = open_browser().await;
+    let (browser, _) = open_page(&rt).await;
     let c = &browser.client;
-    load(c, &url).await;
     wait_badge(c, "matrix", "connected").await;
 
     fake.inject(dm(Platform::Matrix, "@dora:example.org", "hello, can we talk?", "p1"));
@@ -487,10 +485,8 @@ async fn approving_a_pending_dm_user_from_the_page() {
 #[actix_web::test]
 async fn signing_matrix_in_with_a_password_saves_the_token_not_the_password() {
     let rt = TestRuntime::start(config_with_tokens(), None);
-    let url = serve(&rt, None);
-    let browser = open_browser().await;
+    let (browser, _) = open_page(&rt).await;
     let c = &browser.client;
-    load(c, &url).await;
     replace_text(c, "matrix-homeserver_url", "https://matrix.example.org").await;
     replace_text(c, "matrix-signin-user", "parachute").await;
     c.find(Locator::Id("matrix-signin-password")).await.unwrap().send_keys("not it").await.unwrap();
@@ -523,10 +519,8 @@ async fn signing_matrix_in_with_a_password_saves_the_token_not_the_password() {
 #[actix_web::test]
 async fn the_brain_and_server_sections_and_discarding_edits() {
     let rt = TestRuntime::start(config_with_tokens(), None);
-    let url = serve(&rt, None);
-    let browser = open_browser().await;
+    let (browser, url) = open_page(&rt).await;
     let c = &browser.client;
-    load(c, &url).await;
     let token = wait_text(c, "#server-token", |t| !t.is_empty()).await;
     assert!(token.starts_with("not required"), "{token}");
     let listen = wait_text(c, "#server-listen", |t| !t.is_empty()).await;

@@ -584,6 +584,25 @@ async fn undecryptable_events_are_reported_not_fatal() {
     assert_eq!(status.state, ConnectorState::Connected);
 }
 
+/// Sends a marker (answered last: once its answer is there, nothing more is on its way),
+/// records the scenario's row and asserts that every message in `sent` was answered once.
+async fn record_answered_once(env: &Env, room: &str, sent: &[String], recovery: Duration, name: &'static str) {
+    let marker = env.alice.send_text(room, "marker").await;
+    let events = env
+        .alice
+        .wait_history(room, Duration::from_secs(90), |events| {
+            messages_from(events, &env.bot.user_id)
+                .iter()
+                .any(|m| m["m.relates_to"]["m.in_reply_to"]["event_id"] == marker.as_str())
+        })
+        .await;
+    let replies = messages_from(&events, &env.bot.user_id);
+    let replied_to = replies.iter().filter_map(|r| r["m.relates_to"]["m.in_reply_to"]["event_id"].as_str());
+    let result = ScenarioResult::from_answers(name, sent, replied_to, Some(recovery));
+    result.record();
+    assert_eq!((result.lost, result.duplicates), (0, 0), "every message answered exactly once");
+}
+
 #[actix::test]
 async fn homeserver_killed_mid_conversation_answers_everything_once() {
     let mut env = Env::new().await;
@@ -608,26 +627,7 @@ async fn homeserver_killed_mid_conversation_answers_everything_once() {
     // Reconnects within the backoff cap (60 s) after the homeserver is healthy again.
     rt.wait_status(Platform::Matrix, Duration::from_secs(70), |s| s.state == ConnectorState::Connected).await;
     let recovery = back.elapsed();
-    // Answered last in the room: once it is there, nothing more is on its way.
-    let marker = env.alice.send_text(&room, "marker").await;
-    let events = env
-        .alice
-        .wait_history(&room, Duration::from_secs(90), |events| {
-            messages_from(events, &env.bot.user_id)
-                .iter()
-                .any(|m| m["m.relates_to"]["m.in_reply_to"]["event_id"] == marker.as_str())
-        })
-        .await;
-    let replies = messages_from(&events, &env.bot.user_id);
-    let replied_to = replies.iter().filter_map(|r| r["m.relates_to"]["m.in_reply_to"]["event_id"].as_str());
-    let result = ScenarioResult::from_answers(
-        "homeserver SIGKILL mid-conversation, down 3 s",
-        &sent,
-        replied_to,
-        Some(recovery),
-    );
-    result.record();
-    assert_eq!((result.lost, result.duplicates), (0, 0), "every message answered exactly once");
+    record_answered_once(&env, &room, &sent, recovery, "homeserver SIGKILL mid-conversation, down 3 s").await;
     assert!(recovery < Duration::from_secs(60), "connected again after {recovery:?}");
 }
 
@@ -661,25 +661,7 @@ async fn a_frozen_homeserver_is_detected_as_stalled_and_nothing_is_lost_or_doubl
         rt.wait_status(Platform::Matrix, Duration::from_secs(70), |s| s.state == ConnectorState::Connected).await;
     let recovery = back.elapsed();
     assert_eq!((status.stalls, status.last_error.clone()), (1, None), "counted once, error cleared");
-    let marker = env.alice.send_text(&room, "marker").await;
-    let events = env
-        .alice
-        .wait_history(&room, Duration::from_secs(60), |events| {
-            messages_from(events, &env.bot.user_id)
-                .iter()
-                .any(|m| m["m.relates_to"]["m.in_reply_to"]["event_id"] == marker.as_str())
-        })
-        .await;
-    let replies = messages_from(&events, &env.bot.user_id);
-    let replied_to = replies.iter().filter_map(|r| r["m.relates_to"]["m.in_reply_to"]["event_id"].as_str());
-    let result = ScenarioResult::from_answers(
-        "homeserver frozen (SIGSTOP) past the sync bound",
-        &sent,
-        replied_to,
-        Some(recovery),
-    );
-    result.record();
-    assert_eq!((result.lost, result.duplicates), (0, 0), "every message answered exactly once");
+    record_answered_once(&env, &room, &sent, recovery, "homeserver frozen (SIGSTOP) past the sync bound").await;
 }
 
 #[actix::test]
