@@ -17,6 +17,7 @@ pub mod journal;
 pub mod media;
 pub mod messages;
 pub mod metrics;
+pub mod notice;
 pub mod orchestrator;
 pub mod pairing;
 pub mod router;

@@ -20,6 +20,7 @@ use crate::connector::MediaError;
 use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
 use crate::messages::{Authorized, Content, Drain, MediaRef, Reply, VoiceNote};
 use crate::metrics::Metrics;
+use crate::notice::{NOTICE_DELAY, Notice};
 use crate::router::Router;
 use crate::store::{HistoryEntry, HistoryRole, Store, StoreError, now_ms};
 use crate::transcriber::{TranscribeError, TranscriberSlot};
@@ -332,27 +333,36 @@ async fn process(shared: Shared, msg: Authorized) -> Result<Outcome, StoreError>
             None
         }
     };
-    // Answered: only now (after the gate) does the message get the ack reaction. Not awaited; the reply's delivery removes it.
-    shared.router.acknowledge(platform, &inbound.chat, &inbound.event_id);
+    // Answered: only now (after the gate) may the message get the ack reaction, and only when
+    // the answer takes a while (see `notice`); the reply's delivery removes it.
+    let typing = command.is_none();
+    let notice = Notice::after(
+        NOTICE_DELAY,
+        shared.router.clone(),
+        platform,
+        inbound.chat.clone(),
+        inbound.event_id.clone(),
+        typing,
+    );
 
     // The answer, and the part of it that belongs in the conversation's history.
     let is_command = command.is_some();
-    let (answer, remember) = match command {
+    let answered = match command {
         Some(Command::New) => {
             let archived = chat.clone();
-            shared.store.call(move |db| db.archive_session(&archived)).await?;
-            (NEW_SESSION_TEXT.to_owned(), None)
+            let archived = shared.store.call(move |db| db.archive_session(&archived)).await;
+            archived.map(|_| (NEW_SESSION_TEXT.to_owned(), None))
         }
-        Some(Command::Help) => (help_text(platform, brain.name()), None),
-        Some(Command::Journal(text)) if text.is_empty() => (JOURNAL_USAGE_TEXT.to_owned(), None),
-        Some(Command::Journal(text)) => (write_journal(&shared, &config, &msg, &chat, text).await, None),
-        None => {
-            shared.router.typing(platform, &inbound.chat, true);
-            let answered = converse(&shared, &config, &msg, brain.as_ref(), begun).await;
-            shared.router.typing(platform, &inbound.chat, false);
-            answered?
-        }
+        Some(Command::Help) => Ok((help_text(platform, brain.name()), None)),
+        Some(Command::Journal(text)) if text.is_empty() => Ok((JOURNAL_USAGE_TEXT.to_owned(), None)),
+        Some(Command::Journal(text)) => Ok((write_journal(&shared, &config, &msg, &chat, text).await, None)),
+        None => converse(&shared, &config, &msg, brain.as_ref(), begun).await,
     };
+    // Typing that was shown ends with the work, whether it answered or failed.
+    if notice.settle() && typing {
+        shared.router.typing(platform, &inbound.chat, false);
+    }
+    let (answer, remember) = answered?;
 
     let reply =
         Reply { platform, chat: inbound.chat.clone(), text: answer, in_reply_to: Some(inbound.event_id.clone()) };

@@ -38,7 +38,7 @@ async fn started(brain: &RecordingBrain) -> TestRuntime {
 
 #[actix::test]
 async fn allowed_dm_user_is_answered_at_the_dm_level() {
-    let brain = RecordingBrain::new();
+    let brain = RecordingBrain::thinking();
     let rt = started(&brain).await;
     let fake = rt.fake(Platform::Telegram);
     let mut msg = dm(Platform::Telegram, "777", "hello there", "u1");
@@ -53,6 +53,24 @@ async fn allowed_dm_user_is_answered_at_the_dm_level() {
     assert_eq!(request.chat_kind, ChatKind::Direct);
     assert_eq!(fake.typing().len(), 2, "typing on, then off");
     assert_eq!(fake.acks(), [("dm-777".into(), "u1".into())], "the answered message is acknowledged");
+}
+
+#[actix::test]
+async fn an_instant_answer_goes_out_alone_without_reaction_or_typing() {
+    let brain = RecordingBrain::new();
+    let rt = started(&brain).await;
+    let fake = rt.fake(Platform::Telegram);
+    fake.inject(dm(Platform::Telegram, "42", "quick one", "u1"));
+    assert_eq!(fake.wait_delivered(1, WAIT).await[0].text, "42 name: quick one");
+    // Past the notice delay: a reaction or typing that was still due would be there now.
+    tokio::time::sleep(parachute_runtime::notice::NOTICE_DELAY * 2).await;
+    assert!(fake.acks().is_empty() && fake.typing().is_empty(), "{:?} {:?}", fake.acks(), fake.typing());
+    // One that takes longer than the delay shows both, and typing ends with the answer.
+    brain.delay_chat("dm-42", parachute_runtime::notice::NOTICE_DELAY * 2);
+    fake.inject(dm(Platform::Telegram, "42", "a harder one", "u2"));
+    fake.wait_delivered(2, WAIT).await;
+    assert_eq!(fake.acks(), [("dm-42".into(), "u2".into())]);
+    assert_eq!(fake.typing(), [("dm-42".into(), true), ("dm-42".into(), false)]);
 }
 
 #[actix::test]
@@ -294,7 +312,7 @@ async fn an_event_is_never_answered_twice() {
 
 #[actix::test]
 async fn group_gating_keeps_unaddressed_messages_as_context() {
-    let brain = RecordingBrain::new();
+    let brain = RecordingBrain::thinking();
     let rt = started(&brain).await;
     let fake = rt.fake(Platform::Matrix);
     fake.inject(group(Platform::Matrix, "!room:x", "@bob:x", "the deploy is at 5", "g1", false));
@@ -313,7 +331,8 @@ async fn group_gating_keeps_unaddressed_messages_as_context() {
     });
     assert!(fake.wait_delivered(2, WAIT).await[1].text.contains("`!new`"));
     let acked: Vec<_> = fake.acks().into_iter().map(|(_, event)| event.0).collect();
-    assert_eq!(acked, ["g2", "g3"], "only the answered messages get the reaction, not the chatter");
+    // The command's instant answer goes out alone: no reaction, no typing for it.
+    assert_eq!(acked, ["g2"], "only the answered messages get the reaction, not the chatter");
     assert!(fake.typing().iter().all(|(chat, _)| chat.as_str() == "!room:x") && fake.typing().len() == 2);
 }
 
@@ -415,7 +434,7 @@ async fn decisions_history_and_handled_events_survive_a_restart() {
 /// the group waits for the owner, and once approved its next mention is answered.
 #[actix::test]
 async fn a_strangers_telegram_group_waits_for_the_owner() {
-    let brain = RecordingBrain::new();
+    let brain = RecordingBrain::thinking();
     let rt = TestRuntime::start_yaml("telegram:\n  allowed_groups: [-100111]\n", Some(Arc::new(brain.clone())));
     let fake = rt.fake(Platform::Telegram);
     fake.wait_connected(1, WAIT).await;

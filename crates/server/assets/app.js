@@ -25,7 +25,7 @@ const COMMON_FIELDS = [
   { key: 'group_trust_level', label: 'Trust level in groups', type: 'select', options: TRUST_LEVELS },
   { key: 'group_mention_mode', label: 'Group messages answered', type: 'select', options: MENTION_MODES },
   { key: 'ack_emoji', label: 'Acknowledgement reaction', type: 'text', placeholder: '👀',
-    help: 'Added when a message arrives, removed after the reply. Empty for none.' },
+    help: 'Added to a message whose answer takes longer than a moment, removed after the reply. Empty for none.' },
 ];
 
 const ENABLED = { key: 'enabled', label: 'Enabled', type: 'checkbox',

@@ -65,7 +65,7 @@ fn mention(text: &str, name: &str) -> Value {
 #[actix::test]
 async fn dm_from_allowed_user_is_answered_with_reaction_and_typing_in_order() {
     let fake = TelegramFake::start();
-    let brain = RecordingBrain::new();
+    let brain = RecordingBrain::thinking();
     let _rt = start(config(&fake), &brain).await;
     let id = fake.next_message_id();
     fake.push_message(private_text(id, ALICE, "alice", "hello there"));
@@ -89,7 +89,7 @@ async fn dm_from_allowed_user_is_answered_with_reaction_and_typing_in_order() {
 async fn a_slow_reaction_is_still_cleared_after_a_quick_reply() {
     let fake = TelegramFake::start();
     fake.delay_next("setMessageReaction", Duration::from_millis(800));
-    let brain = RecordingBrain::new();
+    let brain = RecordingBrain::thinking();
     let _rt = start(config(&fake), &brain).await;
     fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "quick"));
     let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
@@ -133,7 +133,7 @@ async fn unknown_user_goes_through_pairing_and_is_answered_after_approval() {
 #[actix::test]
 async fn group_mention_only_answers_mentions_replies_and_commands() {
     let fake = TelegramFake::start();
-    let brain = RecordingBrain::new();
+    let brain = RecordingBrain::thinking();
     let _rt = start(config(&fake), &brain).await;
     let at_bot = format!("@{BOT_USERNAME}");
     let chatter = fake.next_message_id();
@@ -163,8 +163,9 @@ async fn group_mention_only_answers_mentions_replies_and_commands() {
     let texts = sent_texts(&fake);
     assert!(!texts.iter().any(|t| t.contains("just chatting") || t.contains("someone_else")), "{texts:#?}");
     assert!(brain.requests().iter().all(|r| !r.message.contains("just chatting")));
-    // Each answered message gets the reaction and its removal; the others get nothing.
-    fake.wait_calls("setMessageReaction", 8, WAIT, |_| true).await;
+    // Each message the brain answered gets the reaction and its removal; the others get
+    // nothing, and neither does the command, answered at once.
+    fake.wait_calls("setMessageReaction", 6, WAIT, |_| true).await;
     let reacted: Vec<_> = fake.calls_of("setMessageReaction").iter().map(|c| c.params["message_id"].clone()).collect();
     assert!(!reacted.contains(&json!(chatter)) && !reacted.contains(&json!(not_us)), "{reacted:?}");
     let typing = fake.calls_of("sendChatAction").len();
@@ -434,7 +435,7 @@ async fn an_announced_size_over_the_limit_is_refused_without_a_download() {
     let whisper = AiFake::start(None);
     fake.add_file("BIG1", vec![0; 16]);
     fake.add_file_announcing("BIG2", vec![0; 16], Some(25_000_000));
-    let brain = RecordingBrain::new();
+    let brain = RecordingBrain::thinking();
     let _rt = start(with_transcriber(&fake, &whisper), &brain).await;
 
     // The message says 31 MB: not even getFile.
@@ -442,7 +443,7 @@ async fn an_announced_size_over_the_limit_is_refused_without_a_download() {
     let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
     assert_eq!(text_of(&reply), "That voice message is 31 MB; I can take files up to 20 MB.");
     assert_eq!(downloads(&fake), 0);
-    assert!(fake.calls_of("setMessageReaction").iter().any(|c| c.params["reaction"] != json!([])), "answered: acked");
+    assert!(fake.calls_of("setMessageReaction").is_empty(), "an instant refusal goes out alone, without a reaction");
 
     // The message says nothing, getFile says 25 MB: no download.
     fake.push_message(voice_from(&fake, ALICE, "alice", "BIG2", None));
@@ -530,7 +531,7 @@ async fn voice_note_is_transcribed_and_the_transcript_answered() {
     whisper.set_transcript("remind me to water the plants");
     let wav = sine_wav(400, 440.0);
     fake.add_file("AUDIO1", wav.clone());
-    let brain = RecordingBrain::new();
+    let brain = RecordingBrain::thinking();
     let mut config = config(&fake);
     config.transcriber.base_url = Some(whisper.openai_url());
     let _rt = start(config, &brain).await;

@@ -7,6 +7,11 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use parachute_runtime::brain::{Brain, BrainError, BrainRequest};
 
+/// How long a [`RecordingBrain::thinking`] brain takes per answer.
+pub const THINKING: Duration = Duration::from_millis(500);
+/// The key of the delay that applies to every chat.
+const ANY_CHAT: &str = "*";
+
 /// Answers `"<sender>: <message>"` after a delay chosen per chat, recording every request.
 #[derive(Clone, Default)]
 pub struct RecordingBrain {
@@ -19,6 +24,14 @@ impl RecordingBrain {
     /// A brain that answers at once.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A brain that takes [`THINKING`] for every answer, as a model does: long enough for
+    /// the ack reaction and the typing notice to show (`notice::NOTICE_DELAY`).
+    pub fn thinking() -> Self {
+        let brain = Self::default();
+        brain.delay_chat(ANY_CHAT, THINKING);
+        brain
     }
 
     /// Makes answers in `chat` take `delay`.
@@ -43,7 +56,9 @@ impl Brain for RecordingBrain {
     }
 
     fn respond(&self, request: BrainRequest) -> BoxFuture<'static, Result<String, BrainError>> {
-        let delay = self.delays.lock().unwrap_or_else(|p| p.into_inner()).get(request.chat.as_str()).copied();
+        let delays = self.delays.lock().unwrap_or_else(|p| p.into_inner());
+        let delay = delays.get(request.chat.as_str()).or_else(|| delays.get(ANY_CHAT)).copied();
+        drop(delays);
         let failure = self.fail_with.lock().unwrap_or_else(|p| p.into_inner()).clone();
         self.requests.lock().unwrap_or_else(|p| p.into_inner()).push(request.clone());
         Box::pin(async move {
