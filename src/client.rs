@@ -111,7 +111,7 @@ async fn bot(api: &Api, as_json: bool, cmd: BotCommand) -> anyhow::Result<()> {
                     c["state"].as_str().unwrap_or("?"),
                     yes_no(&c["enabled"]),
                     yes_no(&c["has_token"]),
-                    c["reconnect_attempts"],
+                    c["reconnect_attempts"].as_u64().unwrap_or(0),
                     c["failed_replies"].as_u64().unwrap_or(0),
                     c["last_error"].as_str().unwrap_or("-"),
                 );
