@@ -5,6 +5,8 @@
 //!   10,000 chats, next to a bare actor hop that only echoes.
 //! - `parachute-bench matrix [ROOMS PER_ROOM]`: Matrix end to end on one local Synapse:
 //!   parachute vs a matrix-nio echo bot vs a raw `/sync` client (see `matrix.rs`).
+//! - `parachute-bench matrix-defaults [MESSAGES]`: the same three bots, one room, one mention
+//!   at a time (each sent once the last was answered), parachute on the config a new user gets.
 //! - `parachute-bench idle [SECONDS]`: resident memory of the idle server with all three
 //!   connectors connected, next to an idle matrix-nio bot (see `idle.rs`).
 //!
@@ -35,7 +37,12 @@ fn main() {
             [rooms, per_room] => (*rooms, *per_room),
             _ => (100, 20),
         };
-        matrix_table(rooms, per_room);
+        matrix_table(matrix::Load { rooms, per_room, one_at_a_time: false, defaults: false });
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("matrix-defaults") {
+        let messages = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(50);
+        matrix_table(matrix::Load { rooms: 1, per_room: messages, one_at_a_time: true, defaults: true });
         return;
     }
     if std::env::args().nth(1).as_deref() == Some("idle") {
@@ -93,10 +100,17 @@ fn print_row(chats: usize, label: &str, report: &Report) {
     );
 }
 
-fn matrix_table(rooms: usize, per_room: usize) {
+fn matrix_table(load: matrix::Load) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-    let results = runtime.block_on(matrix::run(rooms, per_room));
-    println!("Matrix end to end on one local Synapse: {rooms} rooms x {per_room} messages per bot");
+    let results = runtime.block_on(matrix::run(load));
+    let (rooms, per_room) = (load.rooms, load.per_room);
+    if load.defaults {
+        println!(
+            "Matrix end to end on one local Synapse: {per_room} mentions one at a time in {rooms} room; parachute on the default config (mention_only, ack reaction, typing)"
+        );
+    } else {
+        println!("Matrix end to end on one local Synapse: {rooms} rooms x {per_room} messages per bot");
+    }
     println!(
         "{:<16} {:>8} {:>5} {:>5} {:>10} {:>10} {:>9} {:>9} {:>8}",
         "bot", "answered", "lost", "dup", "p50", "p99", "RSS MiB", "peak MiB", "CPU s"

@@ -37,12 +37,28 @@ pub struct BotResult {
 /// Replies the load user saw: replied-to event id → arrival times.
 type Arrivals = Arc<Mutex<HashMap<String, Vec<Instant>>>>;
 
+/// How the load user talks to the bot.
+#[derive(Clone, Copy)]
+pub struct Load {
+    /// Rooms, each with the bot.
+    pub rooms: usize,
+    /// Messages sent into each room.
+    pub per_room: usize,
+    /// Wait for each answer before sending the next message (a person talking), rather than
+    /// sending everything at once.
+    pub one_at_a_time: bool,
+    /// Run parachute on the config a new user gets (mention_only, the ack reaction, typing);
+    /// otherwise `all_messages` without the reaction, as the matrix-nio bot behaves. Every
+    /// message mentions the bot either way.
+    pub defaults: bool,
+}
+
 /// Runs the three bots one after another on one homeserver.
-pub async fn run(rooms: usize, per_room: usize) -> Vec<BotResult> {
+pub async fn run(load: Load) -> Vec<BotResult> {
     let synapse = Synapse::start();
     let mut results = Vec::new();
     for bot in [Bot::Floor, Bot::Parachute, Bot::Nio] {
-        results.push(measure(&synapse, bot, rooms, per_room).await);
+        results.push(measure(&synapse, bot, load).await);
     }
     results
 }
@@ -70,7 +86,7 @@ enum Running {
     Task(tokio::task::JoinHandle<()>),
 }
 
-async fn measure(synapse: &Synapse, bot: Bot, rooms: usize, per_room: usize) -> BotResult {
+async fn measure(synapse: &Synapse, bot: Bot, Load { rooms, per_room, one_at_a_time, defaults }: Load) -> BotResult {
     let tag = match bot {
         Bot::Floor => "floor",
         Bot::Parachute => "parachute",
@@ -78,7 +94,7 @@ async fn measure(synapse: &Synapse, bot: Bot, rooms: usize, per_room: usize) -> 
     };
     let bot_user = MatrixUser::register(&synapse.url(), &format!("bot_{tag}")).await;
     let load = MatrixUser::register(&synapse.url(), &format!("load_{tag}")).await;
-    let running = start_bot(bot, synapse, &bot_user).await;
+    let running = start_bot(bot, synapse, &bot_user, defaults).await;
 
     let mut room_ids = Vec::new();
     for i in 0..rooms {
@@ -108,10 +124,19 @@ async fn measure(synapse: &Synapse, bot: Bot, rooms: usize, per_room: usize) -> 
     let cpu_before = running_cpu(&running);
     let mut sent = Vec::with_capacity(rooms * per_room);
     let start = Instant::now();
+    let mention = [bot_user.user_id.as_str()];
     for n in 0..per_room {
         for room in &room_ids {
-            let event = load.send_text(room, &format!("message {n}")).await;
-            sent.push((event, Instant::now()));
+            let event = load.send_mention(room, &format!("{} message {n}", bot_user.user_id), &mention).await;
+            sent.push((event.clone(), Instant::now()));
+            if one_at_a_time {
+                let answer_due = Instant::now() + Duration::from_secs(30);
+                while !arrivals.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&event)
+                    && Instant::now() < answer_due
+                {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
         }
     }
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -153,7 +178,7 @@ async fn measure(synapse: &Synapse, bot: Bot, rooms: usize, per_room: usize) -> 
     }
 }
 
-async fn start_bot(bot: Bot, synapse: &Synapse, user: &MatrixUser) -> Running {
+async fn start_bot(bot: Bot, synapse: &Synapse, user: &MatrixUser, defaults: bool) -> Running {
     match bot {
         Bot::Floor => {
             let task = tokio::spawn(floor_bot(synapse.url(), user.user_id.clone(), user.access_token.clone()));
@@ -161,13 +186,15 @@ async fn start_bot(bot: Bot, synapse: &Synapse, user: &MatrixUser) -> Running {
         }
         Bot::Parachute => {
             let dir = tempfile::tempdir().expect("temp vault");
-            let config = format!(
-                "matrix:\n  enabled: true\n  homeserver_url: {}\n  user_id: \"{}\"\n  access_token: {}\n  device_id: {}\n  group_mention_mode: all_messages\n  ack_emoji: \"\"\n",
+            let mut config = format!(
+                "matrix:\n  enabled: true\n  homeserver_url: {}\n  user_id: \"{}\"\n  access_token: {}\n",
                 synapse.url(),
                 user.user_id,
                 user.access_token,
-                user.device_id
             );
+            if !defaults {
+                config.push_str("  group_mention_mode: all_messages\n  ack_emoji: \"\"\n");
+            }
             std::fs::create_dir_all(dir.path().join(".parachute")).expect("vault");
             std::fs::write(dir.path().join(".parachute/bots.yaml"), config).expect("config");
             let child = spawn_waiting(
