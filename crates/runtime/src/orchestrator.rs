@@ -20,7 +20,7 @@ use crate::connector::MediaError;
 use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
 use crate::messages::{Authorized, Content, Drain, MediaRef, Reply, VoiceNote};
 use crate::metrics::Metrics;
-use crate::notice::{NOTICE_DELAY, Notice};
+use crate::notice::{self, NOTICE_DELAY};
 use crate::router::Router;
 use crate::store::{HistoryEntry, HistoryRole, Store, StoreError, now_ms};
 use crate::transcriber::{TranscribeError, TranscriberSlot};
@@ -336,30 +336,30 @@ async fn process(shared: Shared, msg: Authorized) -> Result<Outcome, StoreError>
     // Answered: only now (after the gate) may the message get the ack reaction, and only when
     // the answer takes a while (see `notice`); the reply's delivery removes it.
     let typing = command.is_none();
-    let notice = Notice::after(
-        NOTICE_DELAY,
-        shared.router.clone(),
-        platform,
-        inbound.chat.clone(),
-        inbound.event_id.clone(),
-        typing,
-    );
-
-    // The answer, and the part of it that belongs in the conversation's history.
     let is_command = command.is_some();
-    let answered = match command {
-        Some(Command::New) => {
-            let archived = chat.clone();
-            let archived = shared.store.call(move |db| db.archive_session(&archived)).await;
-            archived.map(|_| (NEW_SESSION_TEXT.to_owned(), None))
+    // The answer, and the part of it that belongs in the conversation's history.
+    let work = async {
+        match command {
+            Some(Command::New) => {
+                let archived = chat.clone();
+                let archived = shared.store.call(move |db| db.archive_session(&archived)).await;
+                archived.map(|_| (NEW_SESSION_TEXT.to_owned(), None))
+            }
+            Some(Command::Help) => Ok((help_text(platform, brain.name()), None)),
+            Some(Command::Journal(text)) if text.is_empty() => Ok((JOURNAL_USAGE_TEXT.to_owned(), None)),
+            Some(Command::Journal(text)) => Ok((write_journal(&shared, &config, &msg, &chat, text).await, None)),
+            None => converse(&shared, &config, &msg, brain.as_ref(), begun).await,
         }
-        Some(Command::Help) => Ok((help_text(platform, brain.name()), None)),
-        Some(Command::Journal(text)) if text.is_empty() => Ok((JOURNAL_USAGE_TEXT.to_owned(), None)),
-        Some(Command::Journal(text)) => Ok((write_journal(&shared, &config, &msg, &chat, text).await, None)),
-        None => converse(&shared, &config, &msg, brain.as_ref(), begun).await,
     };
+    let (answered, shown) = notice::after_delay(NOTICE_DELAY, work, || {
+        shared.router.acknowledge(platform, &inbound.chat, &inbound.event_id);
+        if typing {
+            shared.router.typing(platform, &inbound.chat, true);
+        }
+    })
+    .await;
     // Typing that was shown ends with the work, whether it answered or failed.
-    if notice.settle() && typing {
+    if shown && typing {
         shared.router.typing(platform, &inbound.chat, false);
     }
     let (answer, remember) = answered?;
