@@ -79,16 +79,6 @@ impl Default for Metrics {
             brain_seconds: Family::new_with_constructor(brain_histogram),
             registry: Registry::default(),
         };
-        // Every platform shows up from the start, at zero, so a dashboard has its series
-        // before the first message.
-        for platform in Platform::ALL {
-            let l = label(platform);
-            for family in metrics.counter_families() {
-                drop(family.get_or_create(&l));
-            }
-            drop(metrics.queue_depth.get_or_create(&l));
-            drop(metrics.brain_seconds.get_or_create(&l));
-        }
         let counters = [
             ("parachute_messages_received", "Inbound events accepted from the platform", &metrics.received),
             ("parachute_replies_sent", "Replies delivered", &metrics.answered),
@@ -107,6 +97,15 @@ impl Default for Metrics {
             ),
             ("parachute_messages_skipped", "Messages left unanswered because a backlog was full", &metrics.skipped),
         ];
+        // Every platform shows up from the start, at zero, so a dashboard has its series
+        // before the first message.
+        for l in Platform::ALL.map(label) {
+            for (_, _, family) in &counters {
+                drop(family.get_or_create(&l));
+            }
+            drop(metrics.queue_depth.get_or_create(&l));
+            drop(metrics.brain_seconds.get_or_create(&l));
+        }
         let mut registry = Registry::default();
         for (name, help, family) in counters {
             registry.register(name, help, family.clone());
@@ -135,19 +134,6 @@ fn bump(family: &Family<PlatformLabel, Counter>, platform: Platform) {
 }
 
 impl Metrics {
-    fn counter_families(&self) -> [&Family<PlatformLabel, Counter>; 8] {
-        [
-            &self.received,
-            &self.answered,
-            &self.delivery_failures,
-            &self.brain_errors,
-            &self.duplicates_dropped,
-            &self.rate_limited,
-            &self.strangers_turned_away,
-            &self.skipped,
-        ]
-    }
-
     /// An inbound event arrived.
     pub fn received(&self, p: Platform) {
         bump(&self.received, p);
