@@ -10,8 +10,6 @@ use parachute_core::config::{
     save_keeping_comments,
 };
 use parachute_core::ids::Platform;
-use parachute_core::redact::redact;
-use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -205,8 +203,7 @@ impl Handler<ReloadFromFile> for Supervisor {
             let loaded =
                 loaded.unwrap_or_else(|err| Err(ConfigError::Io { path: path.clone(), message: err.to_string() }));
             let current = act.config.borrow().clone();
-            let secrets: Vec<&str> = current.secrets().into_iter().map(ExposeSecret::expose_secret).collect();
-            let error = loaded.as_ref().err().map(|err| redact(&err.to_string(), &secrets));
+            let error = loaded.as_ref().err().map(|err| current.redacted(&err.to_string(), &[]));
             act.reloads.send_replace(Some(ConfigReload { time: now_ms(), error: error.clone() }));
             let config = match loaded {
                 Ok(config) => config,

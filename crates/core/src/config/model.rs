@@ -1,6 +1,6 @@
 //! The shape of `bots.yaml`: one section per concern, every key with a default.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -566,6 +566,13 @@ impl BotsConfig {
         .into_iter()
         .flatten()
         .collect()
+    }
+
+    /// `text` without any configured secret nor the `extra` ones (see [`crate::redact`]).
+    pub fn redacted(&self, text: &str, extra: &[&str]) -> String {
+        let mut secrets: Vec<&str> = self.secrets().into_iter().map(ExposeSecret::expose_secret).collect();
+        secrets.extend_from_slice(extra);
+        crate::redact::redact(text, &secrets)
     }
 
     /// A value that changes whenever the platform's section changes (secrets included), but

@@ -13,7 +13,6 @@ use futures_util::FutureExt;
 use parachute_core::config::BotsConfig;
 use parachute_core::gating::InviteAction;
 use parachute_core::ids::{ChatId, Platform};
-use parachute_core::redact::redact;
 use secrecy::ExposeSecret;
 use tokio::sync::{oneshot, watch};
 
@@ -134,8 +133,7 @@ impl ConnectorHarness {
     }
 
     fn redacted(&self, text: &str) -> String {
-        let secrets: Vec<&str> = self.config.secrets().into_iter().map(|s| s.expose_secret()).collect();
-        redact(text, &secrets)
+        self.config.redacted(text, &[])
     }
 
     fn record_error(&self, text: &str) {
@@ -539,9 +537,7 @@ impl Handler<SignIn> for ConnectorHarness {
         Box::pin(async move {
             factory.sign_in(msg.1).await.map_err(|err| {
                 // Neither a stored secret nor the password may come back in the error's text.
-                let mut secrets: Vec<&str> = config.secrets().into_iter().map(|s| s.expose_secret()).collect();
-                secrets.push(password.expose_secret());
-                ControlError::Connector(redact(&err.to_string(), &secrets))
+                ControlError::Connector(config.redacted(&err.to_string(), &[password.expose_secret()]))
             })
         })
     }
