@@ -12,7 +12,7 @@ use futures_util::stream::BoxStream;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::ruma::api::client::filter::{Filter as EventFilter, FilterDefinition, RoomEventFilter, RoomFilter};
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
-use matrix_sdk::ruma::{OwnedRoomId, RoomAliasId, RoomId, UInt};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, UInt};
 use matrix_sdk::sync::State;
 use matrix_sdk::{Client, Room, RoomMemberships, RoomState};
 use parachute_core::gating::InviteAction;
@@ -95,7 +95,8 @@ pub(crate) async fn run(shared: Arc<Shared>, link: ConnectorLink) -> Result<(), 
         }
     }
 
-    let mut settings = SyncSettings::default().timeout(SYNC_TIMEOUT).filter(timeline_filter());
+    let mut settings =
+        SyncSettings::default().timeout(SYNC_TIMEOUT).filter(timeline_filter(&run.shared.account.user_id));
     if let Some(token) = stored_token.filter(|_| sdk_has_synced) {
         settings = settings.token(token);
     }
@@ -210,12 +211,16 @@ fn is_tombstone(event: &Value) -> bool {
     event["type"] == "m.room.tombstone" && event["state_key"] == ""
 }
 
-/// What the bot syncs: room timelines, state and account data, but no presence and no
-/// ephemeral events (typing, receipts). Those would wake the sync loop (and the SDK's state
-/// store) for every typing notification in every room, the bot's own included.
-fn timeline_filter() -> Filter {
+/// What the bot syncs: room timelines, state and account data, but no presence, no
+/// ephemeral events (typing, receipts) and not the bot's own timeline events. Those would
+/// wake the sync loop (and the SDK's state and crypto stores, which the SDK writes on every
+/// sync) for every typing notification in every room and for the echo of every reply, while
+/// the bot reads none of them. Its own state events (a join, a display name) still come,
+/// in the rooms' `state`.
+fn timeline_filter(me: &OwnedUserId) -> Filter {
     let mut timeline = RoomEventFilter::default();
     timeline.limit = Some(UInt::from(TIMELINE_LIMIT));
+    timeline.not_senders = vec![me.clone()];
     let mut room = RoomFilter::default();
     room.timeline = timeline;
     room.ephemeral = RoomEventFilter::ignore_all();
