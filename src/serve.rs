@@ -102,16 +102,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Log lines to stderr in `format`, at `level` unless `RUST_LOG` says otherwise.
+///
+/// The libraries' spans (matrix-sdk opens INFO spans around every sync step and store call)
+/// are kept only when `RUST_LOG` is set or the level is `debug` or `trace`: at `info` they
+/// would be built and formatted for every sync just to prefix the rare line inside them,
+/// which was a few per cent of the server's CPU time under load (docs/benchmarks.md).
 fn init_logging(format: LogFormat, level: LogLevel) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{},actix_server=warn", level.as_str())));
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let keep_spans = from_env.is_some() || matches!(level, LogLevel::Debug | LogLevel::Trace);
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(format!("{},actix_server=warn", level.as_str())));
+    let spans = tracing_subscriber::filter::filter_fn(move |metadata| keep_spans || !metadata.is_span());
     let lines = tracing_subscriber::fmt::layer().with_target(false).with_writer(std::io::stderr);
     let lines = match format {
         LogFormat::Text => lines.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).boxed(),
         // The same fields as the text form, flattened next to `message`.
         LogFormat::Json => lines.json().flatten_event(true).with_current_span(false).boxed(),
     };
-    let registry = tracing_subscriber::registry().with(filter).with(lines);
+    let registry = tracing_subscriber::registry().with(filter).with(spans).with(lines);
     #[cfg(feature = "matrix")]
     let registry = registry.with(parachute_matrix::log_filter::ExpectedAbsences);
     registry.init();
