@@ -29,6 +29,12 @@ fn format_stdin(to: parachute_core::format::Target, split: bool) -> anyhow::Resu
 }
 
 fn main() -> ExitCode {
+    // No transparent huge pages for this process. mimalloc asks the kernel for them on its
+    // heaps, so every thread's first allocation pulled in a 2 MiB page: the idle server held
+    // 23 MiB of anonymous memory instead of 6 (docs/benchmarks.md), with no measurable gain in
+    // the message pipeline. Set before any thread starts; inherited by the programs a command
+    // brain runs.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     // One TLS crypto provider for the whole process, chosen before any client is built:
     // matrix-sdk 0.18 also compiles in aws-lc-rs and would use it for Matrix unless another
     // connector happened to install ring first.
