@@ -7,6 +7,9 @@
 //!   parachute vs a matrix-nio echo bot vs a raw `/sync` client (see `matrix.rs`).
 //! - `parachute-bench matrix-defaults [MESSAGES]`: the same three bots, one room, one mention
 //!   at a time (each sent once the last was answered), parachute on the config a new user gets.
+//! - `parachute-bench soak [MESSAGES]`: the pipeline's closed loop at 100 chats for MESSAGES
+//!   answers (100,000 by default) in one runtime, with this process's memory every tenth of
+//!   the way, so growth would show.
 //! - `parachute-bench idle [SECONDS]`: resident memory of the idle server with all three
 //!   connectors connected, next to an idle matrix-nio bot (see `idle.rs`).
 //!
@@ -31,6 +34,8 @@ use std::time::Duration;
 use stats::Report;
 
 fn main() {
+    // As the server does (src/main.rs): mimalloc's heaps without transparent huge pages.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     if std::env::args().nth(1).as_deref() == Some("matrix") {
         let numbers: Vec<usize> = std::env::args().skip(2).filter_map(|a| a.parse().ok()).collect();
         let (rooms, per_room) = match numbers.as_slice() {
@@ -43,6 +48,11 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some("matrix-defaults") {
         let messages = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(50);
         matrix_table(matrix::Load { rooms: 1, per_room: messages, one_at_a_time: true, defaults: true });
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("soak") {
+        let messages = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+        soak_table(100, messages);
         return;
     }
     if std::env::args().nth(1).as_deref() == Some("idle") {
@@ -112,21 +122,23 @@ fn matrix_table(load: matrix::Load) {
         println!("Matrix end to end on one local Synapse: {rooms} rooms x {per_room} messages per bot");
     }
     println!(
-        "{:<16} {:>8} {:>5} {:>5} {:>10} {:>10} {:>9} {:>9} {:>8}",
-        "bot", "answered", "lost", "dup", "p50", "p99", "RSS MiB", "peak MiB", "CPU s"
+        "{:<16} {:>8} {:>5} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "bot", "answered", "lost", "dup", "p50", "p99", "RSS MiB", "anon MiB", "file MiB", "peak MiB", "CPU s"
     );
     let mib = |kib: Option<u64>| kib.map_or("-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
     for r in &results {
         println!(
-            "{:<16} {:>8} {:>5} {:>5} {:>8.1}ms {:>8.1}ms {:>9} {:>9} {:>8}",
+            "{:<16} {:>8} {:>5} {:>5} {:>8.1}ms {:>8.1}ms {:>9} {:>9} {:>9} {:>9} {:>8}",
             r.name,
             r.report.latencies.len(),
             r.lost,
             r.duplicates,
             r.report.percentile(50.0).as_secs_f64() * 1000.0,
             r.report.percentile(99.0).as_secs_f64() * 1000.0,
-            mib(r.rss_kib),
-            mib(r.peak_rss_kib),
+            mib(r.memory.rss),
+            mib(r.memory.anon),
+            mib(r.memory.file),
+            mib(r.memory.peak),
             r.cpu.map_or("-".to_owned(), |c| format!("{:.2}", c.as_secs_f64())),
         );
     }
@@ -144,13 +156,29 @@ fn matrix_table(load: matrix::Load) {
             ms(ours, 50.0) / ms(nio, 50.0),
             ms(ours, 99.0) / ms(nio, 99.0)
         );
-        if let (Some(a), Some(b)) = (ours.peak_rss_kib, nio.peak_rss_kib) {
+        if let (Some(a), Some(b)) = (ours.memory.peak, nio.memory.peak) {
             println!("parachute / matrix-nio peak memory: {:.2}x", a as f64 / b as f64);
         }
         if let (Some(a), Some(b)) = (ours.cpu, nio.cpu) {
             println!("parachute / matrix-nio CPU time: {:.2}x", a.as_secs_f64() / b.as_secs_f64().max(0.001));
         }
     }
+}
+
+fn soak_table(chats: usize, messages: usize) {
+    println!("Pipeline soak: {messages} answers, one at a time in each of {chats} chats, in one runtime");
+    println!("{:>9} {:>9} {:>9} {:>9}", "answered", "RSS MiB", "anon MiB", "peak MiB");
+    let mib = |kib: Option<u64>| kib.map_or("-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+    let (report, samples) = pipeline::soak(chats, messages);
+    for (answered, memory) in samples {
+        println!("{answered:>9} {:>9} {:>9} {:>9}", mib(memory.rss), mib(memory.anon), mib(memory.peak));
+    }
+    println!(
+        "throughput {:.0} msgs/s, p50 {:.3} ms, p99 {:.3} ms",
+        report.throughput(),
+        report.percentile(50.0).as_secs_f64() * 1000.0,
+        report.percentile(99.0).as_secs_f64() * 1000.0
+    );
 }
 
 fn idle_table(idle: Duration) {

@@ -26,10 +26,8 @@ pub struct BotResult {
     pub lost: usize,
     /// Extra answers to the same message.
     pub duplicates: usize,
-    /// Resident memory at the end (KiB), for bots that are their own process.
-    pub rss_kib: Option<u64>,
-    /// Peak resident memory (KiB).
-    pub peak_rss_kib: Option<u64>,
+    /// Resident memory at the end, for bots that are their own process.
+    pub memory: process::Memory,
     /// CPU time used while answering (user + system).
     pub cpu: Option<Duration>,
 }
@@ -167,15 +165,7 @@ async fn measure(synapse: &Synapse, bot: Bot, Load { rooms, per_room, one_at_a_t
         }
     }
     stop(running);
-    BotResult {
-        name: bot.name(),
-        report: Report::new(last - start, latencies),
-        lost,
-        duplicates,
-        rss_kib: memory.rss,
-        peak_rss_kib: memory.peak,
-        cpu,
-    }
+    BotResult { name: bot.name(), report: Report::new(last - start, latencies), lost, duplicates, memory, cpu }
 }
 
 async fn start_bot(bot: Bot, synapse: &Synapse, user: &MatrixUser, defaults: bool) -> Running {

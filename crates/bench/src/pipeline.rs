@@ -20,6 +20,7 @@ use secrecy::SecretString;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::connector::{BenchConnector, BenchFactory, Delivered};
+use crate::process::{self, Memory};
 use crate::stats::Report;
 
 /// The Telegram chat id of group `chat` (supergroup ids are negative).
@@ -151,16 +152,39 @@ impl StatusProbe {
 /// Each chat sends its next message when the previous one was answered: latency without a
 /// queue in front of it, `chats` conversations at a time.
 pub fn closed_loop(chats: usize, messages: usize) -> Report {
+    closed_loop_observed(chats, messages, |_| {})
+}
+
+/// The closed loop for `messages` answers in one runtime, with this process's memory read
+/// before the first message and after every tenth of the answers.
+pub fn soak(chats: usize, messages: usize) -> (Report, Vec<(usize, Memory)>) {
+    let samples = RefCell::new(Vec::new());
+    let step = (messages / 10).max(1);
+    let report = closed_loop_observed(chats, messages, |answered| {
+        if answered == 0 || answered % step == 0 {
+            samples.borrow_mut().push((answered, process::memory_kib(std::process::id())));
+        }
+    });
+    (report, samples.into_inner())
+}
+
+/// The closed loop; `observe(answered)` runs once before the first message and after each
+/// reply.
+fn closed_loop_observed(chats: usize, messages: usize, mut observe: impl FnMut(usize)) -> Report {
     with_runtime(chats, async move |connector, mut replies, _| {
         let sent = RefCell::new(vec![Instant::now(); messages]);
         let mut next = 0;
+        observe(0);
         let start = Instant::now();
         while next < chats.min(messages) {
             sent.borrow_mut()[next] = Instant::now();
             connector.inject(message(next % chats, next));
             next += 1;
         }
+        let mut answered = 0;
         let report = collect(&mut replies, start, &sent, messages, |index, sent| {
+            answered += 1;
+            observe(answered);
             if next < messages {
                 sent.borrow_mut()[next] = Instant::now();
                 connector.inject(message(index % chats, next));
