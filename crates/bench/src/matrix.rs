@@ -191,7 +191,8 @@ async fn start_bot(bot: Bot, synapse: &Synapse, user: &MatrixUser, defaults: boo
                 Command::new(parachute_binary())
                     .args(["serve", "--port", "0", "--vault"])
                     .arg(dir.path())
-                    .env("RUST_LOG", "info"),
+                    // The log settings a user gets (`RUST_LOG` would also keep the libraries' spans).
+                    .env_remove("RUST_LOG"),
                 "connected",
             );
             Running::Process(child, dir)
