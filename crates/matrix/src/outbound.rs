@@ -7,13 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, RoomId};
+use matrix_sdk::ruma::events::reaction::ReactionEventContent;
+use matrix_sdk::ruma::events::relation::{Annotation, InReplyTo, Reply as ReplyRelation};
+use matrix_sdk::ruma::events::room::message::{
+    Relation, RoomMessageEventContent, RoomMessageEventContentWithoutRelation,
+};
+use matrix_sdk::ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedTransactionId, RoomId};
 use matrix_sdk::{Client, Room};
 use parachute_core::format::matrix_chunks;
 use parachute_runtime::ack::ACK_WAIT;
 use parachute_runtime::connector::ConnectorError;
 use parachute_runtime::messages::Reply;
-use serde_json::json;
 
 use crate::Shared;
 use crate::session::classify_sdk;
@@ -56,19 +60,12 @@ pub async fn deliver(shared: Arc<Shared>, reply: Reply) -> Result<(), ConnectorE
     let client = shared.client().await?;
     let room = room_of(&client, reply.chat.as_str())?;
     for (index, chunk) in matrix_chunks(&reply.text).into_iter().enumerate() {
-        let mut content = json!({
-            "msgtype": "m.text",
-            "body": chunk.body,
-            "format": "org.matrix.custom.html",
-            "formatted_body": chunk.formatted_body,
-        });
-        if index == 0
-            && let Some(event) = &reply.in_reply_to
-        {
-            content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": event.as_str()}});
-        }
         let txn = transaction_id(&reply, index, &chunk.body);
-        room.send_raw("m.room.message", content).with_transaction_id(&txn).await.map_err(|e| classify_sdk(&e))?;
+        let mut content = RoomMessageEventContent::text_html(chunk.body, chunk.formatted_body);
+        if index == 0 {
+            content.relates_to = reply_relation(reply.in_reply_to.as_ref().map(|event| event.as_str()));
+        }
+        room.send(content).with_transaction_id(txn).await.map_err(|e| classify_sdk(&e))?;
     }
     // The reply is out: the runtime records the message as answered at once, and the ack
     // reaction is redacted beside that (it may still be on its way out itself).
@@ -78,13 +75,21 @@ pub async fn deliver(shared: Arc<Shared>, reply: Reply) -> Result<(), ConnectorE
     Ok(())
 }
 
+/// The relation that makes a message a reply to `event`. The answered event's id came from
+/// the homeserver; one that does not parse (never seen) leaves the answer a plain message
+/// rather than failing it.
+fn reply_relation(event: Option<&str>) -> Option<Relation<RoomMessageEventContentWithoutRelation>> {
+    let event_id = EventId::parse(event?).ok()?;
+    Some(Relation::Reply(ReplyRelation::new(InReplyTo::new(event_id))))
+}
+
 /// Posts a notice of the bot's own (not an answer) into `room`, through the room's
 /// encryption like every event of the bot. Its transaction id comes from the room and the
 /// text, so a notice sent again (a retried approval) is posted once.
 pub async fn send_notice(room: &Room, text: &str) -> Result<(), ConnectorError> {
     let txn = text_transaction_id(room.room_id().as_str(), 0, text);
-    let content = json!({"msgtype": "m.notice", "body": text});
-    room.send_raw("m.room.message", content).with_transaction_id(&txn).await.map_err(|e| classify_sdk(&e))?;
+    let content = RoomMessageEventContent::notice_plain(text);
+    room.send(content).with_transaction_id(txn).await.map_err(|e| classify_sdk(&e))?;
     Ok(())
 }
 
@@ -107,8 +112,10 @@ pub fn acknowledge(
     Box::pin(async move {
         let client = shared.client().await?;
         let room = room_of(&client, &room)?;
-        let content = json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": emoji}});
-        let sent = room.send_raw("m.reaction", content).await.map_err(|e| classify_sdk(&e))?;
+        let event_id = EventId::parse(&event_id)
+            .map_err(|e| ConnectorError::Transient(format!("`{event_id}` is not an event id: {e}")))?;
+        let content = ReactionEventContent::new(Annotation::new(event_id, emoji));
+        let sent = room.send(content).await.map_err(|e| classify_sdk(&e))?;
         pending.sent((room.room_id().to_owned(), sent.response.event_id));
         Ok(())
     })
