@@ -32,8 +32,8 @@ fn main() -> ExitCode {
     // No transparent huge pages for this process. mimalloc asks the kernel for them on its
     // heaps, so every thread's first allocation pulled in a 2 MiB page: the idle server held
     // 23 MiB of anonymous memory instead of 6 (docs/benchmarks.md), with no measurable gain in
-    // the message pipeline. Set before any thread starts; inherited by the programs a command
-    // brain runs.
+    // the message pipeline. Set before any thread starts. The flag is inherited by the programs a
+    // command brain runs (a local model runner gets no huge pages either).
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     // One TLS crypto provider for the whole process, chosen before any client is built:
     // matrix-sdk 0.18 also compiles in aws-lc-rs and would use it for Matrix unless another
