@@ -125,7 +125,6 @@ fn matrix_table(load: matrix::Load) {
         "{:<16} {:>8} {:>5} {:>5} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8}",
         "bot", "answered", "lost", "dup", "p50", "p99", "RSS MiB", "anon MiB", "file MiB", "peak MiB", "CPU s"
     );
-    let mib = |kib: Option<u64>| kib.map_or("-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
     for r in &results {
         println!(
             "{:<16} {:>8} {:>5} {:>5} {:>8.1}ms {:>8.1}ms {:>9} {:>9} {:>9} {:>9} {:>8}",
@@ -165,10 +164,14 @@ fn matrix_table(load: matrix::Load) {
     }
 }
 
+/// KiB as MiB with one decimal, `-` when unknown.
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0))
+}
+
 fn soak_table(chats: usize, messages: usize) {
     println!("Pipeline soak: {messages} answers, one at a time in each of {chats} chats, in one runtime");
     println!("{:>9} {:>9} {:>9} {:>9}", "answered", "RSS MiB", "anon MiB", "peak MiB");
-    let mib = |kib: Option<u64>| kib.map_or("-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
     let (report, samples) = pipeline::soak(chats, messages);
     for (answered, memory) in samples {
         println!("{answered:>9} {:>9} {:>9} {:>9}", mib(memory.rss), mib(memory.anon), mib(memory.peak));
@@ -188,7 +191,6 @@ fn idle_table(idle: Duration) {
         "{:<28} {:>9} {:>9} {:>9} {:>9} {:>11}",
         "bot", "RSS MiB", "anon MiB", "file MiB", "peak MiB", "idle CPU s"
     );
-    let mib = |kib: Option<u64>| kib.map_or("-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
     for r in &results {
         println!(
             "{:<28} {:>9} {:>9} {:>9} {:>9} {:>11}",

@@ -335,7 +335,6 @@ async fn process(shared: Shared, msg: Authorized) -> Result<Outcome, StoreError>
     };
     // Answered: only now (after the gate) may the message get the ack reaction, and only when
     // the answer takes a while (see `notice`); the reply's delivery removes it.
-    let typing = command.is_none();
     let is_command = command.is_some();
     // The answer, and the part of it that belongs in the conversation's history.
     let work = async {
@@ -353,13 +352,13 @@ async fn process(shared: Shared, msg: Authorized) -> Result<Outcome, StoreError>
     };
     let (answered, shown) = notice::after_delay(NOTICE_DELAY, work, || {
         shared.router.acknowledge(platform, &inbound.chat, &inbound.event_id);
-        if typing {
+        if !is_command {
             shared.router.typing(platform, &inbound.chat, true);
         }
     })
     .await;
     // Typing that was shown ends with the work, whether it answered or failed.
-    if shown && typing {
+    if shown && !is_command {
         shared.router.typing(platform, &inbound.chat, false);
     }
     let (answer, remember) = answered?;
