@@ -19,8 +19,8 @@ pub use load::{load_file, parse_str};
 pub use merge::{apply_patch, masked_json};
 pub use model::{
     ANTHROPIC_DEFAULT_BASE_URL, BotsConfig, BrainConfig, BrainKind, DiscordConfig, LogConfig, LogFormat, LogLevel,
-    MatrixConfig, OPENAI_DEFAULT_BASE_URL, PairingConfig, PlatformPolicy, ServerConfig, TelegramConfig,
-    TranscriberConfig,
+    MIN_STREAM_EDIT_INTERVAL, MatrixConfig, OPENAI_DEFAULT_BASE_URL, PairingConfig, PlatformPolicy, ServerConfig,
+    StreamMode, TelegramConfig, TranscriberConfig,
 };
 pub use save::save_atomic;
 pub use validate::validate;

@@ -295,6 +295,36 @@ fn default_ack_emoji() -> String {
     "👀".to_owned()
 }
 
+/// How an answer that a brain writes bit by bit is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamMode {
+    /// The answer is sent once it is complete.
+    Off,
+    /// The first text is sent as a message as soon as it is written, and that message is
+    /// edited as the answer grows (at most once per `stream_edit_interval`); the default.
+    #[default]
+    Edit,
+}
+
+impl StreamMode {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamMode::Off => "off",
+            StreamMode::Edit => "edit",
+        }
+    }
+}
+
+/// The shortest wait between two edits of a streamed answer the config accepts.
+pub const MIN_STREAM_EDIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The default wait between two edits of a streamed answer.
+fn default_stream_edit_interval() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(1))
+}
+
 /// The Telegram connector's settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -317,6 +347,11 @@ pub struct TelegramConfig {
     pub group_mention_mode: GroupMentionMode,
     /// Reaction added to a message that will be answered, removed after the reply; empty for none.
     pub ack_emoji: String,
+    /// `edit` (default): a streamed answer is shown as it is written, one message edited in
+    /// place; `off`: sent once complete.
+    pub stream: StreamMode,
+    /// The shortest time between two edits of a streamed answer in one chat.
+    pub stream_edit_interval: HumanDuration,
     /// Base URL of the Bot API server (a self-hosted `telegram-bot-api` or a test server).
     pub api_url: String,
 }
@@ -335,6 +370,8 @@ impl Default for TelegramConfig {
             group_trust_level: TrustLevel::Sandboxed,
             group_mention_mode: GroupMentionMode::MentionOnly,
             ack_emoji: default_ack_emoji(),
+            stream: StreamMode::Edit,
+            stream_edit_interval: default_stream_edit_interval(),
             api_url: TELEGRAM_DEFAULT_API_URL.to_owned(),
         }
     }
@@ -359,6 +396,11 @@ pub struct DiscordConfig {
     pub group_mention_mode: GroupMentionMode,
     /// Reaction added to a message that will be answered, removed after the reply; empty for none.
     pub ack_emoji: String,
+    /// `edit` (default): a streamed answer is shown as it is written, one message edited in
+    /// place; `off`: sent once complete.
+    pub stream: StreamMode,
+    /// The shortest time between two edits of a streamed answer in one chat.
+    pub stream_edit_interval: HumanDuration,
     /// Guild (server) ids the bot talks in; empty = every guild it is in.
     pub allowed_guilds: Vec<String>,
     /// Channel (or thread) ids the bot talks in within guilds; empty = every channel.
@@ -386,6 +428,8 @@ impl Default for DiscordConfig {
             group_trust_level: TrustLevel::Sandboxed,
             group_mention_mode: GroupMentionMode::MentionOnly,
             ack_emoji: default_ack_emoji(),
+            stream: StreamMode::Edit,
+            stream_edit_interval: default_stream_edit_interval(),
             allowed_guilds: Vec::new(),
             allowed_channels: Vec::new(),
             api_url: DISCORD_DEFAULT_API_URL.to_owned(),
@@ -420,6 +464,11 @@ pub struct MatrixConfig {
     pub group_mention_mode: GroupMentionMode,
     /// Reaction added to a message that will be answered, redacted after the reply; empty for none.
     pub ack_emoji: String,
+    /// `edit` (default): a streamed answer is shown as it is written, one message edited in
+    /// place; `off`: sent once complete.
+    pub stream: StreamMode,
+    /// The shortest time between two edits of a streamed answer in one chat.
+    pub stream_edit_interval: HumanDuration,
     /// After a restart, messages that arrived while down are answered if younger than this.
     pub catch_up_max_age: HumanDuration,
     /// The recovery key `parachute matrix recovery enable` printed: a device without the
@@ -441,6 +490,8 @@ impl Default for MatrixConfig {
             group_trust_level: TrustLevel::Sandboxed,
             group_mention_mode: GroupMentionMode::MentionOnly,
             ack_emoji: default_ack_emoji(),
+            stream: StreamMode::Edit,
+            stream_edit_interval: default_stream_edit_interval(),
             catch_up_max_age: HumanDuration(std::time::Duration::from_secs(600)),
             recovery_key: None,
         }
@@ -509,6 +560,17 @@ impl BotsConfig {
                 }
             }
         }
+    }
+
+    /// How the platform shows an answer that is still being written, and how often it may be
+    /// edited.
+    pub fn streaming(&self, platform: Platform) -> (StreamMode, std::time::Duration) {
+        let (mode, interval) = match platform {
+            Platform::Telegram => (self.telegram.stream, self.telegram.stream_edit_interval),
+            Platform::Discord => (self.discord.stream, self.discord.stream_edit_interval),
+            Platform::Matrix => (self.matrix.stream, self.matrix.stream_edit_interval),
+        };
+        (mode, interval.0)
     }
 
     /// The owner's rules the gate applies to the platform's messages: who is answered in

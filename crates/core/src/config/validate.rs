@@ -3,7 +3,7 @@
 use secrecy::ExposeSecret;
 
 use super::error::ConfigError;
-use super::model::{BotsConfig, BrainKind};
+use super::model::{BotsConfig, BrainKind, MIN_STREAM_EDIT_INTERVAL};
 
 /// Checks every value; the first problem is returned with its key path.
 pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
@@ -92,6 +92,18 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
     ] {
         if emoji.chars().count() > 16 || emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ConfigError::invalid(field, "must be one emoji (or empty for none)"));
+        }
+    }
+    for (field, interval) in [
+        ("telegram.stream_edit_interval", config.telegram.stream_edit_interval),
+        ("discord.stream_edit_interval", config.discord.stream_edit_interval),
+        ("matrix.stream_edit_interval", config.matrix.stream_edit_interval),
+    ] {
+        if interval.0 < MIN_STREAM_EDIT_INTERVAL {
+            return Err(ConfigError::invalid(
+                field,
+                format!("must be at least {} ms (platforms rate-limit edits)", MIN_STREAM_EDIT_INTERVAL.as_millis()),
+            ));
         }
     }
     Ok(())
@@ -322,6 +334,8 @@ mod tests {
             ("telegram:\n  allowed_groups: [-100123, '@family']\n", "telegram.allowed_groups[1]"),
             ("discord:\n  allowed_users: ['@bob']\n", "discord.allowed_users[0]"),
             ("discord:\n  ack_emoji: 'two words'\n", "discord.ack_emoji"),
+            ("matrix:\n  stream_edit_interval: 100ms\n", "matrix.stream_edit_interval"),
+            ("telegram:\n  stream_edit_interval: 0s\n", "telegram.stream_edit_interval"),
             ("telegram:\n  bot_token: 'a b'\n", "telegram.bot_token"),
             ("brain:\n  kind: command\n", "brain.command"),
             ("brain:\n  timeout: 0s\n", "brain.timeout"),
