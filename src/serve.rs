@@ -56,6 +56,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         other => anyhow::anyhow!("cannot open the database: {other}"),
     })?;
     store.call_blocking(|db| db.prune_events(EVENT_RETENTION_MS)).context("cannot prune old events")?;
+    store.call_blocking(|db| db.prune_previews(EVENT_RETENTION_MS)).context("cannot prune old previews")?;
     // The socket first: a refused address stops here, before any actor or connector starts.
     let listener = parachute_server::listen(addr, config.server.api_token.as_ref())?;
 

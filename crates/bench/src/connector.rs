@@ -63,9 +63,12 @@ impl Connector for BenchConnector {
         })
     }
 
-    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
+    fn deliver(
+        &self,
+        reply: Reply,
+    ) -> BoxFuture<'static, Result<parachute_runtime::messages::Delivered, ConnectorError>> {
         let _ = self.replies.send((reply, Instant::now()));
-        Box::pin(async { Ok(()) })
+        Box::pin(async { Ok(Vec::new()) })
     }
 }
 

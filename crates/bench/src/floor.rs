@@ -24,7 +24,7 @@ impl Handler<Inbound> for Echo {
             parachute_runtime::messages::Content::Text(text) => text,
             parachute_runtime::messages::Content::Voice(_) => String::new(),
         };
-        let reply = Reply { platform: msg.platform, chat: msg.chat, text, in_reply_to: Some(msg.event_id) };
+        let reply = Reply::new(msg.platform, msg.chat, text, Some(msg.event_id));
         let _ = self.0.send((reply, Instant::now()));
     }
 }

@@ -19,7 +19,7 @@ use parachute_core::ids::{ChatId, EventId, Platform};
 use parachute_runtime::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
 };
-use parachute_runtime::messages::{MediaRef, Reply};
+use parachute_runtime::messages::{Delivered, MediaRef, Reply};
 use parachute_runtime::store::Store;
 use secrecy::SecretString;
 use twilight_gateway::queue::InMemoryQueue;
@@ -134,7 +134,7 @@ impl Connector for DiscordConnector {
         })
     }
 
-    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
+    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<Delivered, ConnectorError>> {
         let shared = self.shared.clone();
         Box::pin(async move { outbound::deliver(&shared, reply).await })
     }

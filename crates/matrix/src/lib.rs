@@ -39,7 +39,7 @@ use parachute_runtime::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError, SignInRequest,
     SignedIn,
 };
-use parachute_runtime::messages::{MediaRef, Reply};
+use parachute_runtime::messages::{Delivered, MediaRef, Reply};
 use parachute_runtime::store::{PairingRecord, Store};
 
 use session::Account;
@@ -184,7 +184,7 @@ impl Connector for MatrixConnector {
         })
     }
 
-    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
+    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<Delivered, ConnectorError>> {
         Box::pin(outbound::deliver(self.shared.clone(), reply))
     }
 

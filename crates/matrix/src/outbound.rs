@@ -10,14 +10,14 @@ use futures_util::future::BoxFuture;
 use matrix_sdk::ruma::events::reaction::ReactionEventContent;
 use matrix_sdk::ruma::events::relation::{Annotation, InReplyTo, Reply as ReplyRelation};
 use matrix_sdk::ruma::events::room::message::{
-    Relation, RoomMessageEventContent, RoomMessageEventContentWithoutRelation,
+    Relation, ReplacementMetadata, RoomMessageEventContent, RoomMessageEventContentWithoutRelation,
 };
 use matrix_sdk::ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedTransactionId, RoomId};
 use matrix_sdk::{Client, Room};
-use parachute_core::format::matrix_chunks;
+use parachute_core::format::{MatrixText, matrix_chunks};
 use parachute_runtime::ack::ACK_WAIT;
 use parachute_runtime::connector::ConnectorError;
-use parachute_runtime::messages::Reply;
+use parachute_runtime::messages::{Delivered, Reply, SentPart};
 
 use crate::Shared;
 use crate::session::classify_sdk;
@@ -55,24 +55,68 @@ fn text_transaction_id(chat: &str, index: usize, text: &str) -> OwnedTransaction
     OwnedTransactionId::from(format!("parachute.{:016x}.{index}", hasher.finish()))
 }
 
-/// Sends a reply: each chunk an m.text with HTML, the first one a reply to the trigger.
-pub async fn deliver(shared: Arc<Shared>, reply: Reply) -> Result<(), ConnectorError> {
+/// Sends a reply: each chunk an m.text with HTML, the first one a reply to the trigger. A
+/// chunk that falls on a message already showing an earlier version of the answer
+/// (`reply.shown`) replaces that message's content (`m.replace`) when its text changed;
+/// messages of the earlier version past the new text are redacted once the text is final.
+pub async fn deliver(shared: Arc<Shared>, reply: Reply) -> Result<Delivered, ConnectorError> {
     let client = shared.client().await?;
     let room = room_of(&client, reply.chat.as_str())?;
-    for (index, chunk) in matrix_chunks(&reply.text).into_iter().enumerate() {
-        let txn = transaction_id(&reply, index, &chunk.body);
-        let mut content = RoomMessageEventContent::text_html(chunk.body, chunk.formatted_body);
-        if index == 0 {
-            content.relates_to = reply_relation(reply.in_reply_to.as_ref().map(|event| event.as_str()));
+    let chunks = matrix_chunks(&reply.text);
+    let mut delivered = Vec::with_capacity(chunks.len());
+    for (index, chunk) in chunks.into_iter().enumerate() {
+        let rendered = chunk.formatted_body.clone();
+        match reply.shown.get(index) {
+            Some(part) if part.shows(&rendered) => delivered.push(part.clone()),
+            Some(part) => {
+                edit(&room, &part.id, chunk).await?;
+                delivered.push(SentPart::new(part.id.clone(), &rendered));
+            }
+            None => {
+                let txn = transaction_id(&reply, index, &chunk.body);
+                let mut content = RoomMessageEventContent::text_html(chunk.body, chunk.formatted_body);
+                if index == 0 {
+                    content.relates_to = reply_relation(reply.in_reply_to.as_ref().map(|event| event.as_str()));
+                }
+                let sent = room.send(content).with_transaction_id(txn).await.map_err(|e| classify_sdk(&e))?;
+                delivered.push(SentPart::new(sent.response.event_id.to_string(), &rendered));
+            }
         }
-        room.send(content).with_transaction_id(txn).await.map_err(|e| classify_sdk(&e))?;
+    }
+    if reply.partial {
+        delivered.extend(reply.shown.iter().skip(delivered.len()).cloned());
+        return Ok(delivered);
+    }
+    for stale in reply.shown.iter().skip(delivered.len()) {
+        redact_stale(&room, &stale.id).await;
     }
     // The reply is out: the runtime records the message as answered at once, and the ack
     // reaction is redacted beside that (it may still be on its way out itself).
     if let Some(event) = reply.in_reply_to {
         tokio::spawn(async move { remove_ack(&shared, &client, event.as_str()).await });
     }
+    Ok(delivered)
+}
+
+/// Replaces the content of the bot's message `original` with `chunk` (an `m.replace` edit:
+/// `m.new_content` holds the new text, the edit's own body the `* ` fallback for clients
+/// that do not show edits). An edit of a reply stays a reply: the relation is the
+/// original's, which the edit leaves alone.
+async fn edit(room: &Room, original: &str, chunk: MatrixText) -> Result<(), ConnectorError> {
+    let original = EventId::parse(original)
+        .map_err(|e| ConnectorError::Config(format!("`{original}` is not an event id: {e}")))?;
+    let content = RoomMessageEventContent::text_html(chunk.body, chunk.formatted_body)
+        .make_replacement(ReplacementMetadata::new(original, None));
+    room.send(content).await.map_err(|e| classify_sdk(&e))?;
     Ok(())
+}
+
+/// Redacts a message of an earlier, longer version of an answer, best effort.
+async fn redact_stale(room: &Room, event: &str) {
+    let Ok(event) = EventId::parse(event) else { return };
+    if let Err(err) = room.redact(&event, None, None).await {
+        tracing::debug!(error = %err, "a message of an earlier version of the answer was not redacted");
+    }
 }
 
 /// The relation that makes a message a reply to `event`. The answered event's id came from
@@ -159,12 +203,7 @@ mod tests {
     use parachute_core::ids::{ChatId, EventId, Platform};
 
     fn reply(in_reply_to: Option<&str>, text: &str) -> Reply {
-        Reply {
-            platform: Platform::Matrix,
-            chat: ChatId::from("!room"),
-            text: text.to_owned(),
-            in_reply_to: in_reply_to.map(EventId::from),
-        }
+        Reply::new(Platform::Matrix, ChatId::from("!room"), text.to_owned(), in_reply_to.map(EventId::from))
     }
 
     #[test]

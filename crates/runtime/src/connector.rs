@@ -14,7 +14,7 @@ use parachute_core::ids::{ChatId, EventId, Platform};
 
 use crate::store::{PairingRecord, Store};
 pub use crate::types::{ConnectorError, Identity, MediaError, SignInRequest, SignedIn};
-use crate::types::{Inbound, MediaRef, Reply, RoomInvite};
+use crate::types::{Delivered, Inbound, MediaRef, Reply, RoomInvite};
 
 /// What a connector reports to its harness while it runs.
 #[derive(Debug, Clone)]
@@ -178,8 +178,10 @@ pub trait Connector: Send + Sync + 'static {
     fn run(&self, link: ConnectorLink) -> BoxFuture<'static, Result<(), ConnectorError>>;
 
     /// Formats, splits and sends a reply; removes the ack reaction of the answered event (see
-    /// [`acknowledge`](Self::acknowledge)).
-    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>>;
+    /// [`acknowledge`](Self::acknowledge)) unless the reply is `partial`. The chunks that
+    /// fall on messages in `reply.shown` edit those messages (only where their text changed);
+    /// the others are sent. Returns the messages now showing the reply, in order.
+    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<Delivered, ConnectorError>>;
 
     /// Fetches a media file this connector referenced in an inbound message, refusing one
     /// over `limit` bytes: by the size the platform announces before downloading, and while

@@ -13,7 +13,7 @@ use crate::status::ConnectorStatus;
 use crate::store::PairingRecord;
 use crate::store::pairing::PairingError;
 use crate::types::{ConnectorError, Identity, MediaError, SignInRequest, SignedIn};
-pub use crate::types::{Content, Inbound, MediaRef, Reply, RoomInvite, VoiceNote};
+pub use crate::types::{Content, Delivered, Inbound, MediaRef, Reply, RoomInvite, SentPart, VoiceNote};
 
 /// An inbound message the gate let through, with the sender's trust level.
 #[derive(Debug, Clone, Message)]
@@ -91,9 +91,10 @@ pub enum DeliveryError {
     Failed(String),
 }
 
-/// Asks a connector to send a reply (queued while it reconnects).
+/// Asks a connector to send a reply (queued while it reconnects); answered with the
+/// messages that show it.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<(), DeliveryError>")]
+#[rtype(result = "Result<Delivered, DeliveryError>")]
 pub struct Deliver(pub Reply);
 
 /// Asks a connector to show or stop the typing indicator in a chat.

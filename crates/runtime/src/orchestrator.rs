@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use parachute_core::commands::{Command, help_text, parse_command};
-use parachute_core::config::BotsConfig;
+use parachute_core::config::{BotsConfig, StreamMode};
 use parachute_core::ids::{ChatKey, EventId, Platform};
 use parachute_core::media::{over_limit, too_large_text};
 use parachute_core::sanitize::sanitize_display_name;
@@ -18,9 +18,10 @@ use tokio::sync::watch;
 use crate::brain::{Brain, BrainRequest, BrainSlot};
 use crate::connector::MediaError;
 use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
-use crate::messages::{Authorized, Content, Drain, MediaRef, Reply, VoiceNote};
+use crate::messages::{Authorized, Content, Drain, MediaRef, Reply, SentPart, VoiceNote};
 use crate::metrics::Metrics;
 use crate::notice::{self, NOTICE_DELAY};
+use crate::preview::{AnswerSigns, Preview, PreviewTarget};
 use crate::router::Router;
 use crate::store::{HistoryEntry, HistoryRole, Store, StoreError, now_ms};
 use crate::transcriber::{TranscribeError, TranscriberSlot};
@@ -209,12 +210,7 @@ impl Orchestrator {
         tracing::warn!(chat = %chat, limit = CHAT_BACKLOG_LIMIT, "chat backlog full; oldest waiting message skipped");
         self.skip(&oldest);
         if self.told_skipping.insert(chat.clone()) {
-            let reply = Reply {
-                platform: chat.platform,
-                chat: chat.chat.clone(),
-                text: BACKLOG_SKIPPED_TEXT.to_owned(),
-                in_reply_to: None,
-            };
+            let reply = Reply::new(chat.platform, chat.chat.clone(), BACKLOG_SKIPPED_TEXT.to_owned(), None);
             let router = self.shared.router.clone();
             actix::spawn(async move {
                 if let Err(err) = router.deliver(reply).await {
@@ -336,37 +332,45 @@ async fn process(shared: Shared, msg: Authorized) -> Result<Outcome, StoreError>
     // Answered: only now (after the gate) may the message get the ack reaction, and only when
     // the answer takes a while (see `notice`); the reply's delivery removes it.
     let is_command = command.is_some();
+    // A streamed answer that is visible already needs neither; one that becomes visible ends
+    // the typing notice.
+    let signs = Arc::new(AnswerSigns::default());
     // The answer, and the part of it that belongs in the conversation's history.
     let work = async {
+        let text_only = |text: String| Answer { text, remember: None, shown: Vec::new() };
         match command {
             Some(Command::New) => {
                 let archived = chat.clone();
                 let archived = shared.store.call(move |db| db.archive_session(&archived)).await;
-                archived.map(|_| (NEW_SESSION_TEXT.to_owned(), None))
+                archived.map(|_| text_only(NEW_SESSION_TEXT.to_owned()))
             }
-            Some(Command::Help) => Ok((help_text(platform, brain.name()), None)),
-            Some(Command::Journal(text)) if text.is_empty() => Ok((JOURNAL_USAGE_TEXT.to_owned(), None)),
-            Some(Command::Journal(text)) => Ok((write_journal(&shared, &config, &msg, &chat, text).await, None)),
-            None => converse(&shared, &config, &msg, brain.as_ref(), begun).await,
+            Some(Command::Help) => Ok(text_only(help_text(platform, brain.name()))),
+            Some(Command::Journal(text)) if text.is_empty() => Ok(text_only(JOURNAL_USAGE_TEXT.to_owned())),
+            Some(Command::Journal(text)) => Ok(text_only(write_journal(&shared, &config, &msg, &chat, text).await)),
+            None => converse(&shared, &config, &msg, brain.as_ref(), begun, &signs).await,
         }
     };
-    let (answered, shown) = notice::after_delay(NOTICE_DELAY, work, || {
-        shared.router.acknowledge(platform, &inbound.chat, &inbound.event_id);
-        if !is_command {
-            shared.router.typing(platform, &inbound.chat, true);
+    let (answered, _) = notice::after_delay(NOTICE_DELAY, work, || {
+        if signs.notice() {
+            shared.router.acknowledge(platform, &inbound.chat, &inbound.event_id);
+            if !is_command {
+                shared.router.typing(platform, &inbound.chat, true);
+            }
         }
     })
     .await;
     // Typing that was shown ends with the work, whether it answered or failed.
-    if shown && !is_command {
+    if signs.typing_on() && !is_command {
         shared.router.typing(platform, &inbound.chat, false);
     }
-    let (answer, remember) = answered?;
+    let Answer { text: answer, remember, shown } = answered?;
 
-    let reply =
-        Reply { platform, chat: inbound.chat.clone(), text: answer, in_reply_to: Some(inbound.event_id.clone()) };
-    match shared.router.deliver(reply.clone()).await {
-        Ok(()) => {
+    // The final text; it edits the messages a preview (of this run or of one that died)
+    // left, instead of sending the answer again.
+    let mut reply = Reply::new(platform, inbound.chat.clone(), answer, Some(inbound.event_id.clone()));
+    reply.shown = shown;
+    match shared.router.deliver(reply).await {
+        Ok(_) => {
             shared.metrics.answered(platform);
             let outcome = match (is_command, &remember) {
                 (true, _) => Outcome::Command,
@@ -390,8 +394,21 @@ fn dropped_as_done(shared: &Shared, inbound: &crate::messages::Inbound) {
     tracing::debug!(platform = %inbound.platform, event = %inbound.event_id, "already handled, dropped");
 }
 
-/// The session and the history (without the message) a turn is answered in.
-type Turn = (i64, Vec<HistoryEntry>);
+/// What a turn is answered in: the session, its history (without the message), and the
+/// messages a run that died while answering it left showing part of an answer.
+struct Turn {
+    session_id: i64,
+    history: Vec<HistoryEntry>,
+    shown: Vec<SentPart>,
+}
+
+/// An answer: its text, what of it belongs in the conversation's history (nothing for an
+/// apology or a command), and the messages already showing an earlier version of it.
+struct Answer {
+    text: String,
+    remember: Option<String>,
+    shown: Vec<SentPart>,
+}
 
 /// What a turn's job needs: the chat, the message's event, sender and text, and how much
 /// history to read.
@@ -420,7 +437,14 @@ impl TurnStart {
 /// history and reads the history before it.
 async fn begin_turn(shared: &Shared, config: &BotsConfig, msg: &Authorized, text: &str) -> Result<Turn, StoreError> {
     let t = TurnStart::new(config, msg, text);
-    shared.store.call(move |db| db.begin_turn(&t.chat, &t.event, &t.sender, &t.text, t.limit)).await
+    shared
+        .store
+        .call(move |db| {
+            let (session_id, history) = db.begin_turn(&t.chat, &t.event, &t.sender, &t.text, t.limit)?;
+            let shown = db.preview_parts(t.chat.platform, &t.event)?;
+            Ok(Turn { session_id, history, shown })
+        })
+        .await
 }
 
 /// [`begin_turn`] in the same job that asks whether the message was handled before (`None`,
@@ -432,7 +456,16 @@ async fn begin_new_turn(
     text: &str,
 ) -> Result<Option<Turn>, StoreError> {
     let t = TurnStart::new(config, msg, text);
-    shared.store.call(move |db| db.begin_new_turn(&t.chat, &t.event, &t.sender, &t.text, t.limit)).await
+    shared
+        .store
+        .call(move |db| {
+            let Some((session_id, history)) = db.begin_new_turn(&t.chat, &t.event, &t.sender, &t.text, t.limit)? else {
+                return Ok(None);
+            };
+            let shown = db.preview_parts(t.chat.platform, &t.event)?;
+            Ok(Some(Turn { session_id, history, shown }))
+        })
+        .await
 }
 
 /// Records an event as finished, with its history entry if any, in one job; `false` when it
@@ -485,37 +518,40 @@ async fn converse(
     msg: &Authorized,
     brain: &dyn Brain,
     begun: Option<Turn>,
-) -> Result<(String, Option<String>), StoreError> {
+    signs: &Arc<AnswerSigns>,
+) -> Result<Answer, StoreError> {
+    let refusal = |text: &str| Answer { text: text.to_owned(), remember: None, shown: Vec::new() };
     let media = match &msg.inbound.content {
         Content::Text(text) => {
             let turn = match begun {
                 Some(turn) => turn,
                 None => begin_turn(shared, config, msg, text).await?,
             };
-            return ask_brain(shared, config, msg, brain, text, turn).await;
+            return Ok(ask_brain(shared, config, msg, brain, text, turn, None, signs).await);
         }
         Content::Voice(media) => media,
     };
     let chat = ChatKey { platform: msg.inbound.platform, chat: msg.inbound.chat.clone() };
     let Some(transcriber) = shared.transcriber.get(&config.transcriber) else {
-        return Ok((NO_TRANSCRIBER_TEXT.to_owned(), None));
+        return Ok(refusal(NO_TRANSCRIBER_TEXT));
     };
     // Downloaded only now: the message passed pairing and the group rules, and it is about to
     // be transcribed.
     let note = match fetch_voice(shared, &chat, media, config.max_media_bytes).await {
         Ok(note) => note,
-        Err(refusal) => return Ok((refusal, None)),
+        Err(text) => return Ok(refusal(&text)),
     };
     match transcriber.transcribe(&note).await {
         Ok(transcript) => {
             let turn = begin_turn(shared, config, msg, &transcript).await?;
-            let (answer, remember) = ask_brain(shared, config, msg, brain, &transcript, turn).await?;
-            Ok((format!("{}\n\n{answer}", quote_line(&transcript)), remember))
+            let quote = quote_line(&transcript);
+            let answer = ask_brain(shared, config, msg, brain, &transcript, turn, Some(&quote), signs).await;
+            Ok(Answer { text: format!("{quote}\n\n{}", answer.text), ..answer })
         }
-        Err(TranscribeError::NothingHeard) => Ok((NOTHING_HEARD_TEXT.to_owned(), None)),
+        Err(TranscribeError::NothingHeard) => Ok(refusal(NOTHING_HEARD_TEXT)),
         Err(err) => {
             tracing::warn!(chat = %chat, voice = ?note, error = %err, "voice message not transcribed");
-            Ok((TRANSCRIPTION_FAILED_TEXT.to_owned(), None))
+            Ok(refusal(TRANSCRIPTION_FAILED_TEXT))
         }
     }
 }
@@ -544,15 +580,19 @@ async fn fetch_voice(shared: &Shared, chat: &ChatKey, media: &MediaRef, limit: u
 }
 
 /// Asks the brain about `text` within the chat's session (`turn`, begun for it); a failure
-/// becomes a short apology.
+/// becomes a short apology. Where the platform streams (`stream: edit`), the answer is shown
+/// as it is written, below `prefix` (the quote of a voice message).
+#[allow(clippy::too_many_arguments)]
 async fn ask_brain(
     shared: &Shared,
     config: &BotsConfig,
     msg: &Authorized,
     brain: &dyn Brain,
     text: &str,
-    (session_id, history): Turn,
-) -> Result<(String, Option<String>), StoreError> {
+    Turn { session_id, history, shown }: Turn,
+    prefix: Option<&str>,
+    signs: &Arc<AnswerSigns>,
+) -> Answer {
     let inbound = &msg.inbound;
     let chat = ChatKey { platform: inbound.platform, chat: inbound.chat.clone() };
     let (dialogue, context) = (config.brain.history_messages, config.brain.group_context_messages);
@@ -568,14 +608,30 @@ async fn ask_brain(
         message: text.to_owned(),
     };
     let asked = Instant::now();
-    let answered = brain.respond(request).await;
+    let (answered, shown) = match config.streaming(inbound.platform) {
+        (StreamMode::Edit, interval) if brain.streams() => {
+            let target = PreviewTarget {
+                router: shared.router.clone(),
+                store: shared.store.clone(),
+                platform: inbound.platform,
+                chat: inbound.chat.clone(),
+                event: inbound.event_id.clone(),
+                interval,
+            };
+            let preview = Preview::new(target, prefix.map(str::to_owned), signs.clone(), shown);
+            let (partial, written) = watch::channel(String::new());
+            preview.follow(brain.respond_streaming(request, partial), written).await
+        }
+        _ => (brain.respond(request).await, shown),
+    };
     shared.metrics.brain_took(inbound.platform, asked.elapsed());
     match answered {
-        Ok(answer) => Ok((answer.clone(), Some(answer))),
+        Ok(answer) => Answer { text: answer.clone(), remember: Some(answer), shown },
         Err(err) => {
             shared.metrics.brain_error(inbound.platform);
             tracing::warn!(chat = %chat, brain = brain.name(), error = %err, "brain failed");
-            Ok((format!("Sorry, I couldn't answer that just now ({err}). Please try again."), None))
+            let text = format!("Sorry, I couldn't answer that just now ({err}). Please try again.");
+            Answer { text, remember: None, shown }
         }
     }
 }

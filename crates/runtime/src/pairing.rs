@@ -139,7 +139,7 @@ fn look_up(db: &mut Db, keys: &[LookupKey]) -> Result<Vec<LookedUp>, StoreError>
 
 /// Sends a short text of the pairing workflow (not awaited; a failure is logged).
 fn tell(router: &Router, platform: Platform, chat: &str, text: &str, in_reply_to: Option<EventId>) {
-    let reply = Reply { platform, chat: ChatId::from(chat), text: text.to_owned(), in_reply_to };
+    let reply = Reply::new(platform, ChatId::from(chat), text.to_owned(), in_reply_to);
     let router = router.clone();
     actix::spawn(async move {
         if let Err(err) = router.deliver(reply).await {

@@ -9,7 +9,9 @@ use tokio::sync::watch;
 
 use crate::connector::MediaError;
 use crate::harness::ConnectorHarness;
-use crate::messages::{Acknowledge, Deliver, DeliveryError, FetchMedia, MediaRef, PairingDecided, Reply, SetTyping};
+use crate::messages::{
+    Acknowledge, Deliver, Delivered, DeliveryError, FetchMedia, MediaRef, PairingDecided, Reply, SetTyping,
+};
 use crate::status::ConnectorStatus;
 use crate::store::PairingRecord;
 
@@ -35,7 +37,7 @@ impl Router {
     }
 
     /// Sends a reply and waits until the platform took it (or it failed for good).
-    pub async fn deliver(&self, reply: Reply) -> Result<(), DeliveryError> {
+    pub async fn deliver(&self, reply: Reply) -> Result<Delivered, DeliveryError> {
         let platform = reply.platform;
         let harness = self.harness(platform).ok_or(DeliveryError::NotRunning(platform))?;
         harness.send(Deliver(reply)).await.unwrap_or(Err(DeliveryError::NotRunning(platform)))

@@ -74,15 +74,26 @@ pub enum ServiceError {
     /// A success status with a body that does not have the expected shape.
     #[error("unexpected answer from the service: {0}")]
     Malformed(String),
+    /// A streamed answer's connection broke, or ended before the answer was complete.
+    #[error("the connection to the service broke")]
+    StreamBroken,
     /// The request could not be built (e.g. a malformed MIME type).
     #[error("bad request: {0}")]
     Request(String),
 }
 
 /// One attempt's outcome, before deciding whether to retry.
-enum Attempt {
-    Success(Vec<u8>),
-    Retryable { error: ServiceError, retry_after: Option<Duration> },
+pub(crate) enum Attempt<T> {
+    /// A success status; the body (or the response whose body is still to be read).
+    Success(T),
+    /// A failure worth another attempt (timeouts, connection failures, 429, 5xx).
+    Retryable {
+        /// What failed.
+        error: ServiceError,
+        /// How long the service asked to wait.
+        retry_after: Option<Duration>,
+    },
+    /// A failure another attempt cannot mend.
     Final(ServiceError),
 }
 
@@ -116,30 +127,50 @@ pub async fn send_with_retry(
     }
 }
 
-async fn attempt(service: &str, request: RequestBuilder, timeout: Duration, secret: Option<&SecretString>) -> Attempt {
-    let exchange = async {
-        let response = request.send().await?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let body = response.bytes().await?;
-        Ok::<_, reqwest::Error>((status, retry_after, body))
+/// One request and its whole body, within `timeout`.
+async fn attempt(
+    service: &str,
+    request: RequestBuilder,
+    timeout: Duration,
+    secret: Option<&SecretString>,
+) -> Attempt<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let response = match attempt_response(service, request, timeout, secret).await {
+        Attempt::Success(response) => response,
+        Attempt::Retryable { error, retry_after } => return Attempt::Retryable { error, retry_after },
+        Attempt::Final(error) => return Attempt::Final(error),
     };
-    let (status, retry_after, body) = match tokio::time::timeout(timeout, exchange).await {
-        Err(_) => return Attempt::Retryable { error: ServiceError::Timeout, retry_after: None },
-        Ok(Err(err)) => {
-            let text = clean(&err.to_string(), secret);
-            tracing::warn!(service, error = %text, "request failed");
-            if err.is_builder() {
-                return Attempt::Final(ServiceError::Request(text));
-            }
-            let error = if err.is_timeout() { ServiceError::Timeout } else { ServiceError::Connect };
-            return Attempt::Retryable { error, retry_after: None };
-        }
-        Ok(Ok(answer)) => answer,
-    };
-    if status.is_success() {
-        return Attempt::Success(body.to_vec());
+    match tokio::time::timeout_at(deadline, response.bytes()).await {
+        Err(_) => Attempt::Retryable { error: ServiceError::Timeout, retry_after: None },
+        Ok(Err(err)) => failed_exchange(service, &err, secret),
+        Ok(Ok(body)) => Attempt::Success(body.to_vec()),
     }
+}
+
+/// One request up to its response's head, within `timeout`: the response of a success
+/// status (its body still to be read), else the failure, classified (its body read and
+/// logged, within the same timeout).
+pub(crate) async fn attempt_response(
+    service: &str,
+    request: RequestBuilder,
+    timeout: Duration,
+    secret: Option<&SecretString>,
+) -> Attempt<reqwest::Response> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let response = match tokio::time::timeout_at(deadline, request.send()).await {
+        Err(_) => return Attempt::Retryable { error: ServiceError::Timeout, retry_after: None },
+        Ok(Err(err)) => return failed_exchange(service, &err, secret),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    if status.is_success() {
+        return Attempt::Success(response);
+    }
+    let retry_after = retry_after(response.headers());
+    let body = match tokio::time::timeout_at(deadline, response.bytes()).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) | Err(_) => Default::default(),
+    };
     let detail = clean(&String::from_utf8_lossy(&body), secret);
     tracing::warn!(service, status = status.as_u16(), detail = %detail, "the service answered with an error");
     match status {
@@ -148,6 +179,17 @@ async fn attempt(service: &str, request: RequestBuilder, timeout: Duration, secr
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Final(ServiceError::Unauthorized(status.as_u16())),
         s => Attempt::Final(ServiceError::Status(s.as_u16())),
     }
+}
+
+/// A request or body that failed in transport: logged (redacted) and classified.
+fn failed_exchange<T>(service: &str, err: &reqwest::Error, secret: Option<&SecretString>) -> Attempt<T> {
+    let text = clean(&err.to_string(), secret);
+    tracing::warn!(service, error = %text, "request failed");
+    if err.is_builder() {
+        return Attempt::Final(ServiceError::Request(text));
+    }
+    let error = if err.is_timeout() { ServiceError::Timeout } else { ServiceError::Connect };
+    Attempt::Retryable { error, retry_after: None }
 }
 
 /// The wait a server asks for: `retry-after-ms` (milliseconds, as some OpenAI-compatible

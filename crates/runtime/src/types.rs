@@ -153,7 +153,56 @@ pub struct Reply {
     pub text: String,
     /// The event it answers, for reply relations and removing the ack reaction.
     pub in_reply_to: Option<EventId>,
+    /// The messages that already show an earlier version of this answer (a streamed
+    /// preview, also one a crashed run left behind), in order: the connector edits them
+    /// instead of sending the text again, and sends only the chunks past them.
+    pub shown: Vec<SentPart>,
+    /// More text follows (a streamed preview): the ack reaction stays until the final text.
+    pub partial: bool,
 }
+
+impl Reply {
+    /// A complete answer to send as new messages.
+    pub fn new(platform: Platform, chat: ChatId, text: String, in_reply_to: Option<EventId>) -> Self {
+        Self { platform, chat, text, in_reply_to, shown: Vec::new(), partial: false }
+    }
+}
+
+/// One message a connector sent for a reply: the platform's id of it (Matrix event id,
+/// Telegram message id, Discord message id) and a fingerprint of the text it shows, so a
+/// later version of the same answer edits only the messages whose text changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SentPart {
+    /// The platform's id of the message.
+    pub id: String,
+    /// A hash of what the message shows (its rendered chunk). Only compared with the hash of
+    /// a new rendering by the same binary: a differing hash costs one edit, nothing more.
+    pub shown: u64,
+}
+
+impl SentPart {
+    /// The part for message `id` showing `rendered`.
+    pub fn new(id: impl Into<String>, rendered: &str) -> Self {
+        Self { id: id.into(), shown: fingerprint(rendered) }
+    }
+
+    /// Whether the message already shows `rendered`.
+    pub fn shows(&self, rendered: &str) -> bool {
+        self.shown == fingerprint(rendered)
+    }
+}
+
+/// The hash [`SentPart`] keeps of a rendered chunk.
+fn fingerprint(rendered: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    rendered.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// What a connector's send of one [`Reply`] left in the chat: the messages showing it, in
+/// order (empty where the platform does not say).
+pub type Delivered = Vec<SentPart>;
 
 /// Why a connector could not connect, run or send. The harness decides from the kind what
 /// happens next: auth and config errors fail fast, the others reconnect.

@@ -17,7 +17,7 @@ use parachute_core::pairing::{PairingKind, PairingStatus};
 use parachute_runtime::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity, MediaError,
 };
-use parachute_runtime::messages::{MediaRef, Reply};
+use parachute_runtime::messages::{Delivered, MediaRef, Reply};
 use parachute_runtime::store::{PairingRecord, Store};
 use secrecy::SecretString;
 use teloxide_core::Bot;
@@ -87,7 +87,7 @@ impl Connector for TelegramConnector {
         })
     }
 
-    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
+    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<Delivered, ConnectorError>> {
         let shared = self.shared.clone();
         Box::pin(async move { outbound::deliver(&shared, reply).await })
     }

@@ -9,10 +9,11 @@ use parachute_core::format::telegram_chunks;
 use parachute_core::ids::{ChatId, EventId};
 use parachute_runtime::ack::ACK_WAIT;
 use parachute_runtime::connector::ConnectorError;
-use parachute_runtime::messages::Reply;
-use teloxide_core::payloads::{SendMessageSetters, SetMessageReactionSetters};
+use parachute_runtime::messages::{Delivered, Reply, SentPart};
+use teloxide_core::payloads::{EditMessageTextSetters, SendMessageSetters, SetMessageReactionSetters};
 use teloxide_core::prelude::Requester;
 use teloxide_core::types::{ChatAction, MessageId, ParseMode, ReactionType, ReplyParameters};
+use teloxide_core::{ApiError, RequestError};
 
 use crate::Shared;
 use crate::errors::{classify_request_error, is_markup_rejected};
@@ -29,37 +30,108 @@ fn chat_id(chat: &ChatId) -> Result<teloxide_core::types::ChatId, ConnectorError
 }
 
 /// Sends a reply: chunks of the formatter's HTML, the first one replying to the answered
-/// message; a chunk whose markup Telegram rejects is resent as plain text. Then clears the
-/// ack reaction of the answered message, once it was sent (waiting for it if need be).
-pub async fn deliver(shared: &Shared, reply: Reply) -> Result<(), ConnectorError> {
+/// message; a chunk whose markup Telegram rejects is resent as plain text. A chunk that
+/// falls on a message already showing an earlier version of the answer (`reply.shown`)
+/// edits it (`editMessageText`) when its text changed; messages of the earlier version past
+/// the new text are deleted once the text is final. Then clears the ack reaction of the
+/// answered message, once it was sent (waiting for it if need be).
+pub async fn deliver(shared: &Shared, reply: Reply) -> Result<Delivered, ConnectorError> {
     let chat = chat_id(&reply.chat)?;
     let answered = reply.in_reply_to.as_ref().and_then(|e| parse_event_id(e.as_str())).filter(|(c, _)| *c == chat.0);
-    for (index, chunk) in telegram_chunks(&reply.text).into_iter().enumerate() {
-        let mut request = shared.bot.send_message(chat, chunk.clone()).parse_mode(ParseMode::Html);
-        if let (0, Some((_, message_id))) = (index, answered) {
-            request =
-                request.reply_parameters(ReplyParameters::new(MessageId(message_id)).allow_sending_without_reply());
-        }
-        match request.await {
-            Ok(_) => {}
-            Err(err) if is_markup_rejected(&err) => {
-                tracing::warn!("Telegram rejected the HTML of a reply chunk; sending it as plain text");
-                let mut plain = shared.bot.send_message(chat, html_to_plain(&chunk));
-                if let (0, Some((_, message_id))) = (index, answered) {
-                    plain = plain
-                        .reply_parameters(ReplyParameters::new(MessageId(message_id)).allow_sending_without_reply());
-                }
-                plain.await.map_err(|e| classify_request_error(&e))?;
+    let chunks = telegram_chunks(&reply.text);
+    let mut delivered = Vec::with_capacity(chunks.len());
+    for (index, chunk) in chunks.into_iter().enumerate() {
+        let shown = reply.shown.get(index).and_then(|part| Some((part, part.id.parse::<i32>().ok()?)));
+        let id = match shown {
+            Some((part, _)) if part.shows(&chunk) => part.id.clone(),
+            Some((part, message)) => match edit(shared, chat, MessageId(message), &chunk).await? {
+                Edited::Yes => part.id.clone(),
+                Edited::Gone => send(shared, chat, &chunk, None).await?.to_string(),
+            },
+            None => {
+                let replying_to = answered.filter(|_| index == 0).map(|(_, message)| MessageId(message));
+                send(shared, chat, &chunk, replying_to).await?.to_string()
             }
-            Err(err) => return Err(classify_request_error(&err)),
-        }
+        };
+        delivered.push(SentPart::new(id, &chunk));
+    }
+    if reply.partial {
+        delivered.extend(reply.shown.iter().skip(delivered.len()).cloned());
+        return Ok(delivered);
+    }
+    for stale in reply.shown.iter().skip(delivered.len()) {
+        delete_stale(shared, chat, &stale.id).await;
     }
     if let (Some((_, message_id)), Some(event)) = (answered, &reply.in_reply_to)
         && shared.acks.settle(event.as_str(), ACK_WAIT).await.is_some()
     {
         clear_ack(shared, chat, message_id).await;
     }
-    Ok(())
+    Ok(delivered)
+}
+
+/// Sends one chunk (a reply to `replying_to` when given) as HTML, or as plain text when
+/// Telegram rejects its markup; the new message's id.
+async fn send(
+    shared: &Shared,
+    chat: teloxide_core::types::ChatId,
+    chunk: &str,
+    replying_to: Option<MessageId>,
+) -> Result<i32, ConnectorError> {
+    let reply_to = |message| ReplyParameters::new(message).allow_sending_without_reply();
+    let mut request = shared.bot.send_message(chat, chunk).parse_mode(ParseMode::Html);
+    if let Some(message) = replying_to {
+        request = request.reply_parameters(reply_to(message));
+    }
+    match request.await {
+        Ok(sent) => Ok(sent.id.0),
+        Err(err) if is_markup_rejected(&err) => {
+            tracing::warn!("Telegram rejected the HTML of a reply chunk; sending it as plain text");
+            let mut plain = shared.bot.send_message(chat, html_to_plain(chunk));
+            if let Some(message) = replying_to {
+                plain = plain.reply_parameters(reply_to(message));
+            }
+            plain.await.map(|sent| sent.id.0).map_err(|e| classify_request_error(&e))
+        }
+        Err(err) => Err(classify_request_error(&err)),
+    }
+}
+
+/// What became of an edit.
+enum Edited {
+    /// The message shows the new text (also when it showed it already).
+    Yes,
+    /// The message is gone (deleted in the chat): the chunk has to be sent anew.
+    Gone,
+}
+
+/// Edits the bot's message to show `chunk` (HTML, or plain text when its markup is rejected).
+async fn edit(
+    shared: &Shared,
+    chat: teloxide_core::types::ChatId,
+    message: MessageId,
+    chunk: &str,
+) -> Result<Edited, ConnectorError> {
+    let outcome = match shared.bot.edit_message_text(chat, message, chunk).parse_mode(ParseMode::Html).await {
+        Err(err) if is_markup_rejected(&err) => {
+            tracing::warn!("Telegram rejected the HTML of an edited chunk; showing it as plain text");
+            shared.bot.edit_message_text(chat, message, html_to_plain(chunk)).await
+        }
+        other => other,
+    };
+    match outcome {
+        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(Edited::Yes),
+        Err(RequestError::Api(ApiError::MessageToEditNotFound | ApiError::MessageIdInvalid)) => Ok(Edited::Gone),
+        Err(err) => Err(classify_request_error(&err)),
+    }
+}
+
+/// Deletes a message of an earlier, longer version of an answer, best effort.
+async fn delete_stale(shared: &Shared, chat: teloxide_core::types::ChatId, message: &str) {
+    let Ok(message) = message.parse::<i32>() else { return };
+    if let Err(err) = shared.bot.delete_message(chat, MessageId(message)).await {
+        tracing::debug!(error = %classify_request_error(&err), "a message of an earlier version of the answer was not deleted");
+    }
 }
 
 /// Adds the ack reaction to a message that will be answered (when one is configured). The

@@ -46,6 +46,24 @@ pub enum Scripted {
     },
     /// Answer normally, after this delay.
     Slow(Duration),
+    /// A streamed request (`"stream": true`) is answered with this text in pieces of one word
+    /// each, `pace` apart (a non-streamed one with the text at once).
+    Paced {
+        /// The answer.
+        text: String,
+        /// The wait before each piece.
+        pace: Duration,
+    },
+    /// A streamed request gets the first `pieces` words of `text`, `pace` apart, then the
+    /// connection is cut without the end of the answer.
+    Dropped {
+        /// The answer the words are taken from.
+        text: String,
+        /// How many words are sent.
+        pieces: usize,
+        /// The wait before each piece.
+        pace: Duration,
+    },
 }
 
 /// One part of a multipart request.
@@ -298,6 +316,149 @@ fn check_turns(messages: &[Value]) -> Result<(), (u16, String)> {
     Ok(())
 }
 
+/// `stream`, when sent, is a boolean.
+fn check_stream_flag(body: &Value) -> Result<(), (u16, String)> {
+    match body.get("stream") {
+        None | Some(Value::Bool(_)) => Ok(()),
+        Some(_) => Err((400, "stream: must be a boolean".to_owned())),
+    }
+}
+
+/// What an answer is made of: its text, the pieces it is streamed in, the wait before each,
+/// and whether the stream is cut after the pieces (no end of the answer).
+struct StreamPlan {
+    text: String,
+    pieces: Vec<String>,
+    pace: Duration,
+    cut: bool,
+}
+
+impl StreamPlan {
+    /// The answer in pieces of one word each (with the space before it), sent at once.
+    fn whole(text: String) -> Self {
+        Self { pieces: words(&text), text, pace: Duration::ZERO, cut: false }
+    }
+
+    /// The plan a scripted answer asks for (an error is answered before).
+    async fn of(scripted: Scripted, heard: impl Fn() -> String) -> Self {
+        match scripted {
+            Scripted::Answer(text) => Self::whole(text),
+            Scripted::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                Self::whole(heard())
+            }
+            Scripted::Paced { text, pace } => Self { pace, ..Self::whole(text) },
+            Scripted::Dropped { text, pieces, pace } => {
+                let mut plan = Self { pace, cut: true, ..Self::whole(text) };
+                plan.pieces.truncate(pieces);
+                plan
+            }
+            Scripted::Error { .. } => Self::whole(String::new()),
+        }
+    }
+}
+
+/// `text` cut before every space: joined again, the pieces are the text.
+fn words(text: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        if c == ' ' && !current.is_empty() {
+            pieces.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    if !current.is_empty() {
+        pieces.push(current);
+    }
+    pieces
+}
+
+/// One server-sent event as it goes on the wire.
+fn sse(event: Option<&str>, data: &Value) -> String {
+    match event {
+        Some(name) => format!("event: {name}\ndata: {data}\n\n"),
+        None => format!("data: {data}\n\n"),
+    }
+}
+
+/// The Messages API's events for `plan`: the message and its text block opened, one
+/// `text_delta` per piece (a `ping` first, as Anthropic sends), and unless the stream is cut,
+/// the block and message closed. Each entry is sent after the pace, the opening at once.
+fn anthropic_events(plan: &StreamPlan, model: &Value) -> (String, Vec<String>, String) {
+    let opening = [
+        sse(
+            Some("message_start"),
+            &json!({"type": "message_start", "message": {"id": "msg_01FakeStream", "type": "message",
+                "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 12, "output_tokens": 1}}}),
+        ),
+        sse(
+            Some("content_block_start"),
+            &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        sse(Some("ping"), &json!({"type": "ping"})),
+    ]
+    .concat();
+    let pieces = plan
+        .pieces
+        .iter()
+        .map(|piece| {
+            sse(
+                Some("content_block_delta"),
+                &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}),
+            )
+        })
+        .collect();
+    let closing = [
+        sse(Some("content_block_stop"), &json!({"type": "content_block_stop", "index": 0})),
+        sse(
+            Some("message_delta"),
+            &json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                "usage": {"output_tokens": plan.pieces.len()}}),
+        ),
+        sse(Some("message_stop"), &json!({"type": "message_stop"})),
+    ]
+    .concat();
+    (opening, pieces, closing)
+}
+
+/// The chat-completions events for `plan`: the role first, one `delta.content` per piece,
+/// and unless the stream is cut, the finish reason and `[DONE]`.
+fn openai_events(plan: &StreamPlan, model: &Value) -> (String, Vec<String>, String) {
+    let chunk = |delta: Value, finish: Value| {
+        sse(
+            None,
+            &json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+        )
+    };
+    let opening = chunk(json!({"role": "assistant", "content": ""}), Value::Null);
+    let pieces = plan.pieces.iter().map(|piece| chunk(json!({"content": piece}), Value::Null)).collect();
+    let closing = chunk(json!({}), json!("stop")) + "data: [DONE]\n\n";
+    (opening, pieces, closing)
+}
+
+/// A `text/event-stream` answer: the opening at once, each piece after `pace`, then the
+/// closing, or (when `cut`) a broken connection where the next piece would come.
+fn event_stream((opening, pieces, closing): (String, Vec<String>, String), pace: Duration, cut: bool) -> HttpResponse {
+    let head = futures_util::stream::once(async move { Ok::<_, std::io::Error>(web::Bytes::from(opening)) });
+    let body = futures_util::stream::iter(pieces).then(move |piece| async move {
+        tokio::time::sleep(pace).await;
+        Ok(web::Bytes::from(piece))
+    });
+    let tail = futures_util::stream::once(async move {
+        if cut {
+            // Where the next piece would come: the pieces before it are out.
+            tokio::time::sleep(pace.max(Duration::from_millis(20))).await;
+            Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut by the test"))
+        } else {
+            Ok(web::Bytes::from(closing))
+        }
+    });
+    HttpResponse::Ok().content_type("text/event-stream").streaming(head.chain(body).chain(tail))
+}
+
 /// The last user message of a JSON chat request.
 fn last_user_text(messages: &[Value]) -> String {
     messages.iter().rev().find(|m| m["role"] == "user").and_then(|m| m["content"].as_str()).unwrap_or("").to_owned()
@@ -317,7 +478,8 @@ async fn anthropic(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes
             return Err((400, "authorization: not used by this API (send x-api-key)".to_owned()));
         }
         check_json_content_type(&req)?;
-        check_common(&json, &["model", "max_tokens", "system", "messages"])?;
+        check_common(&json, &["model", "max_tokens", "system", "messages", "stream"])?;
+        check_stream_flag(&json)?;
         if json.get("system").is_some_and(|s| s.as_str().is_none_or(|s| s.trim().is_empty())) {
             return Err((400, "system: must be a non-empty string".to_owned()));
         }
@@ -325,18 +487,20 @@ async fn anthropic(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes
     })();
     let messages = json["messages"].as_array().cloned().unwrap_or_default();
     let model = json["model"].clone();
-    let text = match shared.record(Api::Anthropic, &req, json, Vec::new(), check) {
+    let streamed = json["stream"] == true;
+    let heard = || format!("heard: {}", last_user_text(&messages));
+    let plan = match shared.record(Api::Anthropic, &req, json, Vec::new(), check) {
         Outcome::Rejected { status, reason } => return anthropic_error(status, &reason, None),
         Outcome::Scripted(Scripted::Error { status, retry_after }) => {
             return anthropic_error(status, "scripted failure", retry_after);
         }
-        Outcome::Scripted(Scripted::Answer(text)) => text,
-        Outcome::Scripted(Scripted::Slow(delay)) => {
-            tokio::time::sleep(delay).await;
-            format!("heard: {}", last_user_text(&messages))
-        }
-        Outcome::Normal => format!("heard: {}", last_user_text(&messages)),
+        Outcome::Scripted(scripted) => StreamPlan::of(scripted, heard).await,
+        Outcome::Normal => StreamPlan::whole(heard()),
     };
+    if streamed {
+        return event_stream(anthropic_events(&plan, &model), plan.pace, plan.cut);
+    }
+    let text = plan.text;
     HttpResponse::Ok().json(json!({
         "id": "msg_01FakeAnswer", "type": "message", "role": "assistant", "model": model,
         "content": [{"type": "text", "text": text}],
@@ -363,7 +527,8 @@ async fn openai(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
     let check = (|| {
         check_bearer(&shared, &req)?;
         check_json_content_type(&req)?;
-        check_common(&json, &["model", "max_tokens", "messages"])?;
+        check_common(&json, &["model", "max_tokens", "messages", "stream"])?;
+        check_stream_flag(&json)?;
         let messages = json["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
         let Some((system, conversation)) = messages.split_first() else {
             return Err((400, "messages: at least one message is required".to_owned()));
@@ -375,18 +540,20 @@ async fn openai(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
     })();
     let messages = json["messages"].as_array().cloned().unwrap_or_default();
     let model = json["model"].clone();
-    let text = match shared.record(Api::OpenAi, &req, json, Vec::new(), check) {
+    let streamed = json["stream"] == true;
+    let heard = || format!("heard: {}", last_user_text(&messages));
+    let plan = match shared.record(Api::OpenAi, &req, json, Vec::new(), check) {
         Outcome::Rejected { status, reason } => return openai_error(status, &reason, None),
         Outcome::Scripted(Scripted::Error { status, retry_after }) => {
             return openai_error(status, "scripted failure", retry_after);
         }
-        Outcome::Scripted(Scripted::Answer(text)) => text,
-        Outcome::Scripted(Scripted::Slow(delay)) => {
-            tokio::time::sleep(delay).await;
-            format!("heard: {}", last_user_text(&messages))
-        }
-        Outcome::Normal => format!("heard: {}", last_user_text(&messages)),
+        Outcome::Scripted(scripted) => StreamPlan::of(scripted, heard).await,
+        Outcome::Normal => StreamPlan::whole(heard()),
     };
+    if streamed {
+        return event_stream(openai_events(&plan, &model), plan.pace, plan.cut);
+    }
+    let text = plan.text;
     HttpResponse::Ok().json(json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000, "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
@@ -464,7 +631,9 @@ async fn transcription(shared: web::Data<Shared>, req: HttpRequest, payload: web
         Outcome::Scripted(Scripted::Error { status, retry_after }) => {
             return openai_error(status, "scripted failure", retry_after);
         }
-        Outcome::Scripted(Scripted::Answer(text)) => text,
+        Outcome::Scripted(Scripted::Answer(text) | Scripted::Paced { text, .. } | Scripted::Dropped { text, .. }) => {
+            text
+        }
         Outcome::Scripted(Scripted::Slow(delay)) => {
             tokio::time::sleep(delay).await;
             transcript

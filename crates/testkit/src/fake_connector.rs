@@ -16,7 +16,7 @@ use parachute_runtime::connector::{
     SignedIn,
 };
 use parachute_runtime::media::check_announced;
-use parachute_runtime::messages::{Inbound, MediaRef, Reply, RoomInvite};
+use parachute_runtime::messages::{Delivered, Inbound, MediaRef, Reply, RoomInvite, SentPart};
 use parachute_runtime::store::{PairingRecord, Store};
 use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, watch};
@@ -186,9 +186,21 @@ impl FakeConnector {
         *self.signals.runs.borrow()
     }
 
-    /// Replies delivered so far.
+    /// Complete replies delivered so far (a streamed answer's previews left out: see
+    /// [`previews`](Self::previews)).
     pub fn delivered(&self) -> Vec<Reply> {
+        self.state().delivered.iter().filter(|reply| !reply.partial).cloned().collect()
+    }
+
+    /// Every reply delivered so far, a streamed answer's previews (`partial`) included, in
+    /// order.
+    pub fn deliveries(&self) -> Vec<Reply> {
         self.state().delivered.clone()
+    }
+
+    /// The previews of streamed answers delivered so far.
+    pub fn previews(&self) -> Vec<Reply> {
+        self.state().delivered.iter().filter(|reply| reply.partial).cloned().collect()
     }
 
     /// Typing calls so far.
@@ -216,7 +228,8 @@ impl FakeConnector {
         self.state().decisions.clone()
     }
 
-    /// Waits until at least `n` replies were delivered; returns them all.
+    /// Waits until at least `n` complete replies were delivered (previews are not counted);
+    /// returns them all.
     pub async fn wait_delivered(&self, n: usize, timeout: Duration) -> Vec<Reply> {
         let mut rx = self.signals.delivered.subscribe();
         let reached = tokio::time::timeout(timeout, rx.wait_for(|count| *count >= n)).await;
@@ -311,7 +324,7 @@ impl Connector for FakeConnector {
         })
     }
 
-    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<(), ConnectorError>> {
+    fn deliver(&self, reply: Reply) -> BoxFuture<'static, Result<Delivered, ConnectorError>> {
         let this = self.clone();
         Box::pin(async move {
             let failure = {
@@ -322,9 +335,23 @@ impl Connector for FakeConnector {
             if let Some(err) = failure {
                 return Err(err);
             }
-            this.state().delivered.push(reply);
-            this.signals.delivered.send_modify(|n| *n += 1);
-            Ok(())
+            // One message per reply: a preview's later versions edit the message it sent.
+            let partial;
+            let delivered = {
+                let mut state = this.state();
+                let id = match reply.shown.first() {
+                    Some(part) => part.id.clone(),
+                    None => format!("fake-message-{}", state.delivered.len() + 1),
+                };
+                let part = SentPart::new(id, &reply.text);
+                partial = reply.partial;
+                state.delivered.push(reply);
+                vec![part]
+            };
+            if !partial {
+                this.signals.delivered.send_modify(|n| *n += 1);
+            }
+            Ok(delivered)
         })
     }
 

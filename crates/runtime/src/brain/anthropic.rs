@@ -9,8 +9,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::conversation::{Turn, system_prompt, turns};
-use super::{Brain, BrainError, BrainRequest, BrainSetupError, service_failure};
+use super::{Brain, BrainError, BrainRequest, BrainSetupError, PartialText, service_failure, streamed_answer};
 use crate::service_http::{RetryPolicy, ServiceError, http_client, send_with_retry};
+use crate::service_stream::{StreamDecoder, stream_with_retry};
+use sse_stream::Sse;
 
 /// The API version sent in `anthropic-version`.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -39,6 +41,8 @@ struct MessagesRequest<'a> {
     max_tokens: u32,
     system: String,
     messages: Vec<Turn>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 /// The part of the answer used: its content blocks.
@@ -53,6 +57,88 @@ struct ContentBlock {
     kind: String,
     #[serde(default)]
     text: String,
+}
+
+/// The events of a streamed answer that matter here (the others, `ping`, `message_start`,
+/// `message_delta`, `content_block_stop`, are skipped).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StreamEvent {
+    ContentBlockStart {
+        index: usize,
+        content_block: ContentBlock,
+    },
+    ContentBlockDelta {
+        index: usize,
+        delta: Delta,
+    },
+    MessageStop,
+    Error {
+        error: StreamError,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Delta {
+    TextDelta {
+        text: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct StreamError {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// The text blocks of a streamed answer, by their index.
+#[derive(Default)]
+struct MessagesStream {
+    blocks: Vec<(usize, String)>,
+}
+
+impl StreamDecoder for MessagesStream {
+    fn event(&mut self, event: &Sse) -> Result<bool, ServiceError> {
+        let Some(data) = event.data.as_deref() else { return Ok(false) };
+        let parsed: StreamEvent = serde_json::from_str(data)
+            .map_err(|e| ServiceError::Malformed(format!("not a Messages API stream event: {e}")))?;
+        match parsed {
+            StreamEvent::ContentBlockStart { index, content_block } if content_block.kind == "text" => {
+                self.blocks.push((index, content_block.text));
+            }
+            StreamEvent::ContentBlockDelta { index, delta: Delta::TextDelta { text } } => {
+                match self.blocks.iter_mut().find(|(i, _)| *i == index) {
+                    Some((_, block)) => block.push_str(&text),
+                    None => self.blocks.push((index, text)),
+                }
+            }
+            StreamEvent::MessageStop => return Ok(true),
+            StreamEvent::Error { error } if error.kind == "overloaded_error" => return Err(ServiceError::Status(529)),
+            StreamEvent::Error { error } => {
+                return Err(ServiceError::Malformed(format!("the service reported {}", error.kind)));
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    fn text(&self) -> String {
+        let blocks: Vec<&str> = self.blocks.iter().map(|(_, text)| text.trim()).filter(|t| !t.is_empty()).collect();
+        blocks.join("\n\n")
+    }
+
+    fn reset(&mut self) {
+        self.blocks.clear();
+    }
+
+    fn whole(&self, body: &[u8]) -> Result<String, ServiceError> {
+        read_answer(body)
+    }
 }
 
 impl AnthropicBrain {
@@ -81,12 +167,13 @@ impl AnthropicBrain {
         Self { inner: Arc::new(Inner { retry, ..(*self.inner).clone() }) }
     }
 
-    async fn ask(inner: Arc<Inner>, request: BrainRequest) -> Result<String, BrainError> {
+    async fn ask(inner: Arc<Inner>, request: BrainRequest, partial: Option<PartialText>) -> Result<String, BrainError> {
         let body = MessagesRequest {
             model: &inner.model,
             max_tokens: inner.max_tokens,
             system: system_prompt(&request),
             messages: turns(&request),
+            stream: partial.is_some(),
         };
         let body = serde_json::to_vec(&body).map_err(|e| BrainError::Unavailable(format!("request: {e}")))?;
         let build = || {
@@ -98,11 +185,17 @@ impl AnthropicBrain {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone()))
         };
-        let answer = send_with_retry("anthropic", &inner.retry, inner.timeout, Some(&inner.api_key), build)
-            .await
-            .and_then(|bytes| read_answer(&bytes))
-            .map_err(|err| service_failure("anthropic", err))?;
-        Ok(answer)
+        let Some(partial) = partial else {
+            let answer = send_with_retry("anthropic", &inner.retry, inner.timeout, Some(&inner.api_key), build)
+                .await
+                .and_then(|bytes| read_answer(&bytes))
+                .map_err(|err| service_failure("anthropic", err))?;
+            return Ok(answer);
+        };
+        let mut decoder = MessagesStream::default();
+        let (retry, timeout, key) = (&inner.retry, inner.timeout, Some(&inner.api_key));
+        let streamed = stream_with_retry("anthropic", retry, timeout, key, build, &mut decoder, &partial).await;
+        streamed_answer(streamed.map_err(|err| service_failure("anthropic", err))?)
     }
 }
 
@@ -125,7 +218,19 @@ impl Brain for AnthropicBrain {
     }
 
     fn respond(&self, request: BrainRequest) -> BoxFuture<'static, Result<String, BrainError>> {
-        Box::pin(Self::ask(self.inner.clone(), request))
+        Box::pin(Self::ask(self.inner.clone(), request, None))
+    }
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    fn respond_streaming(
+        &self,
+        request: BrainRequest,
+        partial: PartialText,
+    ) -> BoxFuture<'static, Result<String, BrainError>> {
+        Box::pin(Self::ask(self.inner.clone(), request, Some(partial)))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `command` brain: runs a configured program per message, writes the [`BrainRequest`] as
-//! JSON to its stdin and takes the answer from its stdout.
+//! JSON to its stdin and takes the answer from its stdout, read line by line as it is printed
+//! (a streamed answer grows with every line).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -7,10 +8,10 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use parachute_core::config::BrainConfig;
 use parachute_core::trust::TrustLevel;
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStderr, ChildStdout, Command};
 
-use super::{Brain, BrainError, BrainRequest};
+use super::{Brain, BrainError, BrainRequest, PartialText, cut_off_note};
 
 /// Longest stderr excerpt put into the log when the program fails, in characters.
 const STDERR_EXCERPT_CHARS: usize = 500;
@@ -37,7 +38,11 @@ impl CommandBrain {
         })
     }
 
-    async fn run(self, request: BrainRequest) -> Result<String, BrainError> {
+    /// Runs the program for `request`. Its stdout is read line by line as it comes and, with
+    /// `partial`, published as the text so far; once some of it was shown, a program that
+    /// fails or runs out of time ends the answer with what it printed and a note, not with an
+    /// apology that would replace it.
+    async fn run(self, request: BrainRequest, partial: Option<PartialText>) -> Result<String, BrainError> {
         if request.trust_level == TrustLevel::Sandboxed && !self.allow_sandboxed {
             return Err(BrainError::Refused("the command brain only answers trusted (direct) senders here".to_owned()));
         }
@@ -50,32 +55,77 @@ impl CommandBrain {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| BrainError::Unavailable(format!("cannot start {}: {e}", self.program)))?;
-        let mut stdin = child.stdin.take();
+        let (mut stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let shown = partial.clone();
         let exchange = async move {
-            if let Some(stdin) = stdin.as_mut() {
-                // A program that answers without reading its input closes the pipe: not an error.
-                let _ = stdin.write_all(&input).await;
-                let _ = stdin.shutdown().await;
-            }
-            drop(stdin);
-            child.wait_with_output().await
+            let write = async {
+                if let Some(stdin) = stdin.as_mut() {
+                    // A program that answers without reading its input closes the pipe: not an error.
+                    let _ = stdin.write_all(&input).await;
+                    let _ = stdin.shutdown().await;
+                }
+                drop(stdin);
+            };
+            let (_, out, err) = tokio::join!(write, read_lines(stdout, partial.as_ref()), read_excerpt(stderr));
+            child.wait().await.map(|status| (status, out, err))
         };
+        let said_so_far = || shown.as_ref().map(|p| p.borrow().clone()).filter(|text| !text.is_empty());
         // On timeout the future (and with it the child, `kill_on_drop`) is dropped.
-        let output = tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| BrainError::Timeout)?
-            .map_err(|e| BrainError::Unavailable(format!("{} failed: {e}", self.program)))?;
-        if !output.status.success() {
-            let stderr: String = String::from_utf8_lossy(&output.stderr).chars().take(STDERR_EXCERPT_CHARS).collect();
-            tracing::warn!(program = %self.program, status = %output.status, stderr = %stderr.trim(), "command brain failed");
-            return Err(BrainError::Unavailable(format!("{} exited with {}", self.program, output.status)));
+        let (status, stdout, stderr) = match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => {
+                return match said_so_far() {
+                    Some(text) => Ok(cut_off_note(&text, "the program did not finish in time")),
+                    None => Err(BrainError::Timeout),
+                };
+            }
+            Ok(Err(e)) => return Err(BrainError::Unavailable(format!("{} failed: {e}", self.program))),
+            Ok(Ok(output)) => output,
+        };
+        if !status.success() {
+            tracing::warn!(program = %self.program, %status, stderr = %stderr.trim(), "command brain failed");
+            return match said_so_far() {
+                Some(text) => Ok(cut_off_note(&text, &format!("the program exited with {status}"))),
+                None => Err(BrainError::Unavailable(format!("{} exited with {status}", self.program))),
+            };
         }
-        let answer = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        let answer = stdout.trim().to_owned();
         if answer.is_empty() {
             return Err(BrainError::Unavailable(format!("{} printed no answer", self.program)));
         }
         Ok(answer)
     }
+}
+
+/// Reads the program's stdout to its end, line by line, publishing the text so far on
+/// `partial` after each line.
+async fn read_lines(stdout: Option<ChildStdout>, partial: Option<&PartialText>) -> String {
+    let Some(stdout) = stdout else { return String::new() };
+    let mut reader = BufReader::new(stdout);
+    let mut bytes = Vec::new();
+    loop {
+        match reader.read_until(b'\n', &mut bytes).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if let Some(partial) = partial {
+                    partial.send_replace(String::from_utf8_lossy(&bytes).trim().to_owned());
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The start of the program's stderr (for the log); the rest is read and dropped, so the
+/// program never blocks on a full pipe.
+async fn read_excerpt(stderr: Option<ChildStderr>) -> String {
+    let Some(mut stderr) = stderr else { return String::new() };
+    let mut kept = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while let Ok(n @ 1..) = stderr.read(&mut buffer).await {
+        let room = (STDERR_EXCERPT_CHARS * 4).saturating_sub(kept.len());
+        kept.extend_from_slice(&buffer[..n.min(room)]);
+    }
+    String::from_utf8_lossy(&kept).chars().take(STDERR_EXCERPT_CHARS).collect()
 }
 
 impl Brain for CommandBrain {
@@ -84,7 +134,19 @@ impl Brain for CommandBrain {
     }
 
     fn respond(&self, request: BrainRequest) -> BoxFuture<'static, Result<String, BrainError>> {
-        Box::pin(self.clone().run(request))
+        Box::pin(self.clone().run(request, None))
+    }
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    fn respond_streaming(
+        &self,
+        request: BrainRequest,
+        partial: PartialText,
+    ) -> BoxFuture<'static, Result<String, BrainError>> {
+        Box::pin(self.clone().run(request, Some(partial)))
     }
 }
 

@@ -85,6 +85,28 @@ fn service_failure(service: &str, err: ServiceError) -> BrainError {
     }
 }
 
+/// Where a brain that writes its answer bit by bit publishes the text so far (the whole text
+/// each time, not the newest piece): the preview shows the latest whenever it may edit.
+pub type PartialText = tokio::sync::watch::Sender<String>;
+
+/// The note a streamed answer that broke off ends with, after the text received.
+pub fn cut_off_note(text: &str, why: &str) -> String {
+    format!("{}\n\n*(The answer was cut off: {why}.)*", text.trim_end())
+}
+
+/// The answer a streamed request ended with: the complete text, or what came before the
+/// stream broke with a note saying so.
+fn streamed_answer(streamed: crate::service_stream::Streamed) -> Result<String, BrainError> {
+    use crate::service_stream::Streamed;
+    match streamed {
+        Streamed::Complete(text) if text.trim().is_empty() => {
+            Err(BrainError::Unavailable("the answer has no text".to_owned()))
+        }
+        Streamed::Complete(text) => Ok(text.trim().to_owned()),
+        Streamed::Cut { text, error } => Ok(cut_off_note(&text, &error.to_string())),
+    }
+}
+
 /// Something that answers messages.
 pub trait Brain: Send + Sync + 'static {
     /// The name shown in `!help`.
@@ -92,6 +114,23 @@ pub trait Brain: Send + Sync + 'static {
 
     /// Writes the answer (markdown) to one message.
     fn respond(&self, request: BrainRequest) -> BoxFuture<'static, Result<String, BrainError>>;
+
+    /// Whether the brain writes its answers bit by bit ([`respond_streaming`](Self::respond_streaming)
+    /// publishes text before the end); only then is a preview shown.
+    fn streams(&self) -> bool {
+        false
+    }
+
+    /// Writes the answer like [`respond`](Self::respond), publishing the text so far on
+    /// `partial` as it grows. Brains that answer at once publish nothing (the default).
+    fn respond_streaming(
+        &self,
+        request: BrainRequest,
+        partial: PartialText,
+    ) -> BoxFuture<'static, Result<String, BrainError>> {
+        drop(partial);
+        self.respond(request)
+    }
 }
 
 /// The brain the config asks for. One that cannot be built (a setting validation rejects

@@ -11,8 +11,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::conversation::{Role, system_prompt, turns};
-use super::{Brain, BrainError, BrainRequest, BrainSetupError, service_failure};
+use super::{Brain, BrainError, BrainRequest, BrainSetupError, PartialText, service_failure, streamed_answer};
 use crate::service_http::{RetryPolicy, ServiceError, http_client, send_with_retry};
+use crate::service_stream::{StreamDecoder, stream_with_retry};
+use sse_stream::Sse;
 
 /// Answers through an OpenAI-compatible server.
 #[derive(Clone)]
@@ -43,6 +45,8 @@ struct ChatRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_completion_tokens: Option<u32>,
     messages: Vec<ChatMessage>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 impl<'a> ChatRequest<'a> {
@@ -51,7 +55,7 @@ impl<'a> ChatRequest<'a> {
     fn new(model: &'a str, limit: u32, completion_tokens_field: bool, messages: Vec<ChatMessage>) -> Self {
         let (max_tokens, max_completion_tokens) =
             if completion_tokens_field { (None, Some(limit)) } else { (Some(limit), None) };
-        Self { model, max_tokens, max_completion_tokens, messages }
+        Self { model, max_tokens, max_completion_tokens, messages, stream: false }
     }
 }
 
@@ -83,6 +87,66 @@ struct AnswerMessage {
     content: Option<String>,
 }
 
+/// One event of a streamed answer: a piece of the first choice, or an error.
+#[derive(Deserialize)]
+struct ChatChunk {
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    delta: Option<AnswerMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+/// The first choice's text of a streamed answer. Complete at `[DONE]` or when the choice has
+/// a finish reason (servers differ in which they send).
+#[derive(Default)]
+struct ChatStream {
+    text: String,
+}
+
+impl StreamDecoder for ChatStream {
+    fn event(&mut self, event: &Sse) -> Result<bool, ServiceError> {
+        let Some(data) = event.data.as_deref().map(str::trim) else { return Ok(false) };
+        if data == "[DONE]" {
+            return Ok(true);
+        }
+        let chunk: ChatChunk = serde_json::from_str(data)
+            .map_err(|e| ServiceError::Malformed(format!("not a chat-completions stream event: {e}")))?;
+        if chunk.error.is_some() {
+            return Err(ServiceError::Malformed("the service reported an error in the stream".to_owned()));
+        }
+        let mut finished = false;
+        for choice in chunk.choices.into_iter().filter(|choice| choice.index == 0) {
+            if let Some(piece) = choice.delta.and_then(|delta| delta.content) {
+                self.text.push_str(&piece);
+            }
+            finished |= choice.finish_reason.is_some();
+        }
+        Ok(finished)
+    }
+
+    fn text(&self) -> String {
+        self.text.trim().to_owned()
+    }
+
+    fn reset(&mut self) {
+        self.text.clear();
+    }
+
+    fn whole(&self, body: &[u8]) -> Result<String, ServiceError> {
+        read_answer(body)
+    }
+}
+
 impl OpenAiBrain {
     /// From the `brain` section: `model`, `base_url`, optional `api_key`, `max_tokens`,
     /// `timeout`, `max_retries`.
@@ -109,7 +173,7 @@ impl OpenAiBrain {
         Self { inner: Arc::new(Inner { retry, ..(*self.inner).clone() }) }
     }
 
-    async fn ask(inner: Arc<Inner>, request: BrainRequest) -> Result<String, BrainError> {
+    async fn ask(inner: Arc<Inner>, request: BrainRequest, partial: Option<PartialText>) -> Result<String, BrainError> {
         let system = ChatMessage { role: "system", content: system_prompt(&request) };
         let conversation = turns(&request).into_iter().map(|turn| ChatMessage {
             role: match turn.role {
@@ -118,12 +182,15 @@ impl OpenAiBrain {
             },
             content: turn.content,
         });
-        let body = ChatRequest::new(
-            &inner.model,
-            inner.max_tokens,
-            inner.completion_tokens_field,
-            std::iter::once(system).chain(conversation).collect(),
-        );
+        let body = ChatRequest {
+            stream: partial.is_some(),
+            ..ChatRequest::new(
+                &inner.model,
+                inner.max_tokens,
+                inner.completion_tokens_field,
+                std::iter::once(system).chain(conversation).collect(),
+            )
+        };
         let body = serde_json::to_vec(&body).map_err(|e| BrainError::Unavailable(format!("request: {e}")))?;
         let build = || {
             let mut request = inner
@@ -136,10 +203,16 @@ impl OpenAiBrain {
             }
             Ok(request)
         };
-        send_with_retry("openai", &inner.retry, inner.timeout, inner.api_key.as_ref(), build)
-            .await
-            .and_then(|bytes| read_answer(&bytes))
-            .map_err(|err| service_failure("openai", err))
+        let Some(partial) = partial else {
+            return send_with_retry("openai", &inner.retry, inner.timeout, inner.api_key.as_ref(), build)
+                .await
+                .and_then(|bytes| read_answer(&bytes))
+                .map_err(|err| service_failure("openai", err));
+        };
+        let mut decoder = ChatStream::default();
+        let (retry, timeout, key) = (&inner.retry, inner.timeout, inner.api_key.as_ref());
+        let streamed = stream_with_retry("openai", retry, timeout, key, build, &mut decoder, &partial).await;
+        streamed_answer(streamed.map_err(|err| service_failure("openai", err))?)
     }
 }
 
@@ -161,7 +234,19 @@ impl Brain for OpenAiBrain {
     }
 
     fn respond(&self, request: BrainRequest) -> BoxFuture<'static, Result<String, BrainError>> {
-        Box::pin(Self::ask(self.inner.clone(), request))
+        Box::pin(Self::ask(self.inner.clone(), request, None))
+    }
+
+    fn streams(&self) -> bool {
+        true
+    }
+
+    fn respond_streaming(
+        &self,
+        request: BrainRequest,
+        partial: PartialText,
+    ) -> BoxFuture<'static, Result<String, BrainError>> {
+        Box::pin(Self::ask(self.inner.clone(), request, Some(partial)))
     }
 }
 

@@ -275,7 +275,7 @@ mod tests {
     use parachute_core::ids::Platform;
 
     fn reply(chat: &str, text: &str) -> Reply {
-        Reply { platform: Platform::Discord, chat: chat.into(), text: text.into(), in_reply_to: None }
+        Reply::new(Platform::Discord, chat.into(), text.into(), None)
     }
 
     fn lanes() -> DeliveryLanes<&'static str> {

@@ -22,8 +22,8 @@ use crate::connector::{
     Liveness, MediaError,
 };
 use crate::messages::{
-    Acknowledge, ControlError, Deliver, DeliveryError, FetchMedia, Inbound, PairingDecided, ReloadConfig, RoomInvite,
-    SetTyping, SignIn, Start, Stop, Test,
+    Acknowledge, ControlError, Deliver, Delivered, DeliveryError, FetchMedia, Inbound, PairingDecided, ReloadConfig,
+    RoomInvite, SetTyping, SignIn, Start, Stop, Test,
 };
 use crate::metrics::Metrics;
 use crate::status::{ConnectorState, ConnectorStatus};
@@ -50,7 +50,7 @@ pub struct HarnessTargets {
 }
 
 /// Who waits for a reply's outcome (the orchestrator, through `Router::deliver`).
-type Responder = oneshot::Sender<Result<(), DeliveryError>>;
+type Responder = oneshot::Sender<Result<Delivered, DeliveryError>>;
 
 /// The actor that owns one connector's lifecycle.
 pub struct ConnectorHarness {
@@ -423,17 +423,21 @@ impl ConnectorHarness {
         &mut self,
         chat: ChatId,
         ticket: SendTicket,
-        result: Result<(), ConnectorError>,
+        result: Result<Delivered, ConnectorError>,
         ctx: &mut Context<Self>,
     ) {
         if let Err(ConnectorError::RateLimited(_)) = &result {
             self.metrics.rate_limited(self.platform);
         }
         let error = result.as_ref().err().map(|err| self.redacted(&err.to_string()));
-        match self.lanes.settle(&chat, ticket, result, Instant::now()) {
+        let (outcome, delivered) = match result {
+            Ok(delivered) => (Ok(()), delivered),
+            Err(err) => (Err(err), Vec::new()),
+        };
+        match self.lanes.settle(&chat, ticket, outcome, Instant::now()) {
             Settled::Stale => return,
             Settled::Delivered(responder) => {
-                let _ = responder.send(Ok(()));
+                let _ = responder.send(Ok(delivered));
             }
             Settled::RetryIn(wait) => {
                 tracing::warn!(
@@ -626,7 +630,7 @@ impl Handler<LinkMessage> for ConnectorHarness {
 }
 
 impl Handler<Deliver> for ConnectorHarness {
-    type Result = ResponseFuture<Result<(), DeliveryError>>;
+    type Result = ResponseFuture<Result<Delivered, DeliveryError>>;
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) -> Self::Result {
         if !self.state().is_running() {

@@ -19,6 +19,7 @@ pub(super) fn mark_done(conn: &Connection, platform: Platform, event: &EventId) 
          ON CONFLICT (platform, event_id) DO UPDATE SET state = 'done', updated_at = excluded.updated_at",
     )?
     .execute(params![platform.as_str(), event.as_str(), now_ms()])?;
+    super::previews::forget(conn, platform, event)?;
     super::inbox::remove(conn, platform, event)
 }
 

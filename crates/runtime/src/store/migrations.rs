@@ -87,6 +87,15 @@ const MIGRATIONS: &[&str] = &[
     // (recorded, not yet answered) is not recorded twice.
     "ALTER TABLE messages ADD COLUMN event_id TEXT;
      CREATE UNIQUE INDEX messages_once ON messages(session_id, event_id) WHERE event_id IS NOT NULL;",
+    // The messages showing a streamed answer while it is written (JSON list of the platform's
+    // message ids and what each shows), so an answer cut off by a crash is completed in place.
+    "CREATE TABLE previews (
+        platform   TEXT NOT NULL,
+        event_id   TEXT NOT NULL,
+        parts      TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (platform, event_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

@@ -12,6 +12,7 @@ mod group_commit;
 mod inbox;
 mod migrations;
 pub mod pairing;
+mod previews;
 mod recent;
 mod sessions;
 mod succession;
