@@ -15,7 +15,7 @@ use parachute_runtime::messages::{Approve, ListPairing};
 use parachute_runtime::orchestrator::{DOWNLOAD_FAILED_TEXT, NEW_SESSION_TEXT, NO_TRANSCRIBER_TEXT};
 use parachute_runtime::status::ConnectorState;
 use parachute_testkit::TestRuntime;
-use parachute_testkit::ai_fake::{AiFake, Api};
+use parachute_testkit::ai_fake::{AiFake, Api, Scripted};
 use parachute_testkit::audio::sine_wav;
 use parachute_testkit::brains::RecordingBrain;
 use parachute_testkit::discord_fake::{
@@ -641,4 +641,73 @@ async fn server_error_on_reply_is_retried() {
     from_alice(&fake, "through");
     let attempts = fake.wait_calls("createMessage", 2, WAIT, in_channel(ALICE_DM)).await;
     assert_eq!(content(&attempts[1]), "alice: through");
+}
+
+const KEY: &str = "sk-discord-stream-0123456789";
+
+/// Alice's config with the OpenAI-compatible brain on the fake provider, editing at most
+/// every 300 ms.
+fn streaming_config(fake: &DiscordFake, ai: &AiFake) -> BotsConfig {
+    let mut config = config(fake);
+    config.discord.stream_edit_interval = parachute_core::duration::HumanDuration(Duration::from_millis(300));
+    config.brain.kind = parachute_core::config::BrainKind::Openai;
+    config.brain.model = Some("test-model".into());
+    config.brain.api_key = Some(secrecy::SecretString::from(KEY));
+    config.brain.base_url = Some(ai.openai_url());
+    config
+}
+
+async fn start_streaming(config: BotsConfig) -> TestRuntime {
+    let rt = TestRuntime::start_with(config, None, vec![Arc::new(DiscordFactory)]);
+    rt.wait_status(Platform::Discord, WAIT, |s| s.state == ConnectorState::Connected).await;
+    rt
+}
+
+fn numbered_words(count: usize) -> String {
+    (1..=count).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ")
+}
+
+#[actix::test]
+async fn a_streamed_answer_is_one_message_edited_no_more_than_once_per_interval() {
+    let fake = DiscordFake::start();
+    let ai = AiFake::start(Some(KEY));
+    let answer = numbered_words(40);
+    ai.script(Api::OpenAi, Scripted::Paced { text: answer.clone(), pace: Duration::from_millis(30) });
+    let _rt = start_streaming(streaming_config(&fake, &ai)).await;
+    let asked = from_alice(&fake, "tell me");
+    let shown = fake.wait_bot_messages(ALICE_DM, WAIT, |shown| shown.iter().any(|m| m["content"] == answer)).await;
+
+    assert_eq!(shown.len(), 1, "one message: {shown:#?}");
+    assert_eq!(shown[0]["message_reference"]["message_id"], json!(asked.to_string()), "it replies to the message");
+    assert!(!shown[0]["edited_timestamp"].is_null());
+    let sends = fake.calls_of("createMessage");
+    assert_eq!(sends.len(), 1, "the first text is sent, the rest edits it");
+    assert!(content(&sends[0]).len() < answer.len(), "the first text went out before the answer was complete");
+    let edits = fake.calls_of("editMessage");
+    assert_eq!(content(edits.last().unwrap()), answer, "the final edit carries the whole answer");
+    let mut times: Vec<_> = std::iter::once(sends[0].at).chain(edits.iter().map(|c| c.at)).collect();
+    times.pop();
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(290), "edits {:?} apart", pair[1] - pair[0]);
+    }
+}
+
+#[actix::test]
+async fn a_preview_deleted_in_the_chat_is_replaced_by_a_new_message_with_the_final_text() {
+    let fake = DiscordFake::start();
+    let ai = AiFake::start(Some(KEY));
+    let answer = numbered_words(12);
+    ai.script(Api::OpenAi, Scripted::Paced { text: answer.clone(), pace: Duration::from_millis(100) });
+    let _rt = start_streaming(streaming_config(&fake, &ai)).await;
+    from_alice(&fake, "tell me");
+    let first = fake.wait_call("createMessage", WAIT, |_| true).await;
+    // Someone deletes the preview while the answer is being written.
+    let sent = fake.bot_messages(ALICE_DM);
+    let id = sent[0]["id"].as_str().unwrap().to_owned();
+    assert!(content(&first).len() < answer.len());
+    assert!(fake.remove_message(ALICE_DM, &id), "the preview was there");
+    let shown = fake.wait_bot_messages(ALICE_DM, WAIT, |shown| shown.iter().any(|m| m["content"] == answer)).await;
+    assert_eq!(shown.len(), 1, "{shown:#?}");
+    assert_ne!(shown[0]["id"], json!(id), "a new message");
+    assert_eq!(fake.calls_of("createMessage").len(), 2);
 }

@@ -15,7 +15,7 @@ use parachute_runtime::status::ConnectorState;
 use parachute_telegram::TelegramFactory;
 use parachute_telegram::errors::CONFLICT_MESSAGE;
 use parachute_testkit::TestRuntime;
-use parachute_testkit::ai_fake::{AiFake, Api};
+use parachute_testkit::ai_fake::{AiFake, Api, Scripted};
 use parachute_testkit::audio::sine_wav;
 use parachute_testkit::brains::RecordingBrain;
 use parachute_testkit::telegram_fake::{
@@ -639,4 +639,131 @@ async fn a_held_long_poll_is_reported_stalled_and_recovers_without_losing_or_dou
     assert_eq!((status.last_error, status.stalls), (None, 1), "recovered: the error is over, the count stays");
     let texts = sent_texts(&fake);
     assert_eq!(texts, ["alice: one", "alice: two"], "nothing lost, nothing answered twice");
+}
+
+const KEY: &str = "sk-telegram-stream-0123456789";
+
+/// Alice's config with the Anthropic brain on the fake provider; `streaming` is the
+/// telegram section's streaming lines.
+fn streaming_config(fake: &TelegramFake, ai: &AiFake, streaming: &str) -> BotsConfig {
+    let yaml = format!(
+        "telegram:\n  enabled: true\n  bot_token: '123456:TEST-telegram-token-value'\n  api_url: '{}'\n  \
+         allowed_users: ['@alice']\n  {streaming}\n\
+         brain:\n  kind: anthropic\n  model: test-model\n  api_key: {KEY}\n  base_url: '{}'\n",
+        fake.url(),
+        ai.anthropic_url()
+    );
+    parse_str(&yaml).expect("a valid bots.yaml")
+}
+
+async fn start_streaming(config: BotsConfig) -> TestRuntime {
+    let rt = TestRuntime::start_with(config, None, vec![Arc::new(TelegramFactory)]);
+    rt.wait_status(Platform::Telegram, WAIT, |s| s.state == ConnectorState::Connected).await;
+    rt
+}
+
+fn numbered_words(count: usize) -> String {
+    (1..=count).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ")
+}
+
+#[actix::test]
+async fn a_streamed_answer_is_one_message_edited_no_more_than_once_per_interval() {
+    let fake = TelegramFake::start();
+    let ai = AiFake::start(Some(KEY));
+    let answer = numbered_words(40);
+    ai.script(Api::Anthropic, Scripted::Paced { text: answer.clone(), pace: Duration::from_millis(30) });
+    let _rt = start_streaming(streaming_config(&fake, &ai, "stream_edit_interval: 300ms")).await;
+    let id = fake.next_message_id();
+    fake.push_message(private_text(id, ALICE, "alice", "tell me"));
+    let shown = fake.wait_shown(WAIT, |shown| shown.iter().any(|m| m.text == answer)).await;
+
+    assert_eq!(shown.len(), 1, "one message: {shown:#?}");
+    let sends = fake.calls_of("sendMessage");
+    assert_eq!(sends.len(), 1, "the first text is sent, the rest edits it");
+    assert_eq!(sends[0].params["reply_parameters"]["message_id"], json!(id), "the answer replies to the message");
+    assert!(text_of(&sends[0]).len() < answer.len(), "the first text went out before the answer was complete");
+    let edits = fake.calls_of("editMessageText");
+    assert!(!edits.is_empty());
+    assert_eq!(text_of(edits.last().unwrap()), answer, "the final edit carries the whole answer");
+    // Edits are at least one interval apart, the final one excepted (it goes out at once).
+    let mut times: Vec<_> = std::iter::once(sends[0].at).chain(edits.iter().map(|c| c.at)).collect();
+    times.pop();
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(290), "edits {:?} apart", pair[1] - pair[0]);
+    }
+    assert!(fake.calls_of("deleteMessage").is_empty());
+}
+
+#[actix::test]
+async fn typing_stops_when_the_first_text_is_shown_and_the_ack_goes_with_the_final_text() {
+    let fake = TelegramFake::start();
+    let ai = AiFake::start(Some(KEY));
+    // The first word comes after the notice delay (300 ms), so the 👀 and typing are shown.
+    let answer = numbered_words(5);
+    ai.script(Api::Anthropic, Scripted::Paced { text: answer.clone(), pace: Duration::from_millis(450) });
+    let _rt = start_streaming(streaming_config(&fake, &ai, "stream_edit_interval: 250ms")).await;
+    let id = fake.next_message_id();
+    fake.push_message(private_text(id, ALICE, "alice", "tell me"));
+    fake.wait_shown(WAIT, |shown| shown.iter().any(|m| m.text == answer)).await;
+    let reactions = fake.wait_calls("setMessageReaction", 2, WAIT, |_| true).await;
+    let cleared = &reactions[1];
+    assert_eq!(cleared.params["reaction"], json!([]), "the 👀 is taken away");
+    let final_edit = fake.calls_of("editMessageText").into_iter().find(|c| text_of(c) == answer).unwrap();
+    assert!(cleared.seq > final_edit.seq, "the 👀 stays until the answer is complete");
+    let first_send = &fake.calls_of("sendMessage")[0];
+    let typing = fake.calls_of("sendChatAction");
+    assert!(!typing.is_empty(), "typing was shown while nothing was visible");
+    assert!(typing.iter().all(|c| c.seq < first_send.seq), "no typing notice after the first text");
+}
+
+#[actix::test]
+async fn a_rate_limited_edit_is_waited_out_and_the_final_text_still_arrives() {
+    let fake = TelegramFake::start();
+    let ai = AiFake::start(Some(KEY));
+    let answer = numbered_words(30);
+    ai.script(Api::Anthropic, Scripted::Paced { text: answer.clone(), pace: Duration::from_millis(30) });
+    fake.fail_next("editMessageText", Failure::RateLimited(1));
+    let _rt = start_streaming(streaming_config(&fake, &ai, "stream_edit_interval: 250ms")).await;
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "tell me"));
+    let shown = fake.wait_shown(WAIT, |shown| shown.iter().any(|m| m.text == answer)).await;
+    assert_eq!(shown.len(), 1, "{shown:#?}");
+    assert_eq!(fake.calls_of("sendMessage").len(), 1);
+    let edits = fake.calls_of("editMessageText");
+    assert!(edits.len() >= 2, "the limited edit and the one after it");
+    assert!(edits[1].at - edits[0].at >= Duration::from_millis(950), "the next edit came after retry_after (1 s)");
+}
+
+#[actix::test]
+async fn a_long_streamed_answer_continues_in_a_second_message() {
+    let fake = TelegramFake::start();
+    let ai = AiFake::start(Some(KEY));
+    let answer = "word ".repeat(1_200).trim().to_owned();
+    ai.script(Api::Anthropic, Scripted::Paced { text: answer.clone(), pace: Duration::from_millis(2) });
+    let _rt = start_streaming(streaming_config(&fake, &ai, "stream_edit_interval: 250ms")).await;
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "tell me"));
+    let complete = |shown: &[parachute_testkit::telegram_fake::BotMessage]| {
+        shown.iter().map(|m| m.text.matches("word").count()).sum::<usize>() == 1_200
+    };
+    let shown = fake.wait_shown(WAIT, complete).await;
+    assert_eq!(
+        shown.len(),
+        2,
+        "6000 characters are two messages: {:?}",
+        shown.iter().map(|m| m.text.len()).collect::<Vec<_>>()
+    );
+    assert!(shown.iter().all(|m| m.text.encode_utf16().count() <= 4096));
+    assert!(shown[0].text.ends_with("word"), "split at a word boundary");
+}
+
+#[actix::test]
+async fn stream_off_sends_the_whole_answer_once() {
+    let fake = TelegramFake::start();
+    let ai = AiFake::start(Some(KEY));
+    let answer = numbered_words(20);
+    ai.script(Api::Anthropic, Scripted::Paced { text: answer.clone(), pace: Duration::from_millis(20) });
+    let _rt = start_streaming(streaming_config(&fake, &ai, "stream: off")).await;
+    fake.push_message(private_text(fake.next_message_id(), ALICE, "alice", "tell me"));
+    let sent = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
+    assert_eq!(text_of(&sent), answer);
+    assert!(fake.calls_of("editMessageText").is_empty());
 }

@@ -1,7 +1,9 @@
 //! A fake Discord on 127.0.0.1 for end-to-end tests of the real connector: a WebSocket
 //! gateway speaking the real opcodes (HELLO, HEARTBEAT/ACK, IDENTIFY → READY, RESUME →
 //! replay + RESUMED, INVALID_SESSION, DISPATCH) with per-session event logs, and a REST API
-//! (`/api/v10/...`) recording every call, with injectable 401/403/429/5xx answers.
+//! (`/api/v10/...`) recording every call, with injectable 401/403/429/5xx answers. The
+//! bot's messages are kept as a channel shows them: edits (PATCH) change them, DELETE removes
+//! them, with Discord's 10008 "Unknown Message" for one that is not there.
 //!
 //! Messages pushed while the bot is disconnected stay in the session's log and are replayed
 //! when it resumes, as Discord does.
@@ -351,6 +353,38 @@ impl DiscordFake {
     /// The REST calls of one route so far.
     pub fn calls_of(&self, route: &str) -> Vec<Call> {
         self.calls().into_iter().filter(|c| c.route == route).collect()
+    }
+
+    /// The bot's messages a channel shows now (sent, maybe edited, not deleted), oldest first.
+    pub fn bot_messages(&self, channel: u64) -> Vec<Value> {
+        let bot = BOT_ID.to_string();
+        let state = self.shared.state();
+        let messages = state.history.get(&channel.to_string()).into_iter().flatten();
+        messages.filter(|m| m["author"]["id"].as_str() == Some(bot.as_str())).cloned().collect()
+    }
+
+    /// Removes message `id` from `channel` as a person deleting it in the chat would (no REST
+    /// call is recorded); whether it was there.
+    pub fn remove_message(&self, channel: u64, id: &str) -> bool {
+        let params = json!({"channel_id": channel.to_string(), "message_id": id});
+        let removed = delete_message(&mut self.shared.state(), &params);
+        self.shared.bump();
+        removed
+    }
+
+    /// Waits until the bot's messages in `channel` satisfy `pred`; returns them.
+    pub async fn wait_bot_messages(
+        &self,
+        channel: u64,
+        timeout: Duration,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let what = format!("the bot's messages in channel {channel} as awaited");
+        self.wait_for(timeout, &what, || {
+            let messages = self.bot_messages(channel);
+            pred(&messages).then_some(messages)
+        })
+        .await
     }
 
     /// Every frame the bot sent to the gateway so far.
@@ -706,6 +740,8 @@ fn route(method: &str, path: &str) -> (&'static str, Value) {
         ("GET", ["users", "@me"]) => ("getCurrentUser", json!({})),
         ("POST", ["channels", c, "messages"]) => ("createMessage", json!({"channel_id": c})),
         ("GET", ["channels", c, "messages"]) => ("getChannelMessages", json!({"channel_id": c})),
+        ("PATCH", ["channels", c, "messages", m]) => ("editMessage", json!({"channel_id": c, "message_id": m})),
+        ("DELETE", ["channels", c, "messages", m]) => ("deleteMessage", json!({"channel_id": c, "message_id": m})),
         ("POST", ["channels", c, "typing"]) => ("triggerTyping", json!({"channel_id": c})),
         ("PUT", ["channels", c, "messages", m, "reactions", e, "@me"]) => {
             ("createReaction", json!({"channel_id": c, "message_id": m, "emoji": decoded(e)}))
@@ -785,10 +821,24 @@ async fn rest(shared: web::Data<Shared>, request: HttpRequest, body: web::Bytes)
         "createMessage" => match create_message(&params, message_id) {
             Ok(sent) => {
                 record_in_history(&mut shared.state(), &sent);
+                shared.bump();
                 HttpResponse::Ok().json(sent)
             }
             Err(rejected) => *rejected,
         },
+        "editMessage" => {
+            let edited = edit_message(&mut shared.state(), &params);
+            shared.bump();
+            match edited {
+                Ok(message) => HttpResponse::Ok().json(message),
+                Err(rejected) => *rejected,
+            }
+        }
+        "deleteMessage" => {
+            let deleted = delete_message(&mut shared.state(), &params);
+            shared.bump();
+            if deleted { HttpResponse::NoContent().finish() } else { error(404, 10008, "Unknown Message") }
+        }
         "getChannelMessages" => {
             let number = |key: &str| params[key].as_str().and_then(|v| v.parse::<u64>().ok());
             let limit = number("limit").unwrap_or(50).clamp(1, 100) as usize;
@@ -820,6 +870,46 @@ fn role(id: &str, name: &str, bot: Option<u64>) -> Value {
 }
 
 /// The message the bot sent, or the rejection Discord answers.
+/// The message `params` name in its channel's history.
+fn find_message<'a>(state: &'a mut State, params: &Value) -> Option<&'a mut Value> {
+    let channel = params["channel_id"].as_str().unwrap_or_default();
+    let id = params["message_id"].as_str().unwrap_or_default();
+    state.history.get_mut(channel)?.iter_mut().find(|m| m["id"].as_str() == Some(id))
+}
+
+/// `PATCH /channels/{c}/messages/{m}` as Discord answers it: the edited message, 404 (10008)
+/// for a message that is not there, 403 (50005) for another user's message.
+fn edit_message(state: &mut State, params: &Value) -> Result<Value, Box<HttpResponse>> {
+    let content = params.get("content").and_then(Value::as_str).map(str::to_owned);
+    let Some(message) = find_message(state, params) else {
+        return Err(Box::new(error(404, 10008, "Unknown Message")));
+    };
+    if message["author"]["id"].as_str() != Some(BOT_ID.to_string().as_str()) {
+        return Err(Box::new(error(403, 50005, "Cannot edit a message authored by another user")));
+    }
+    if let Some(content) = content {
+        if content.is_empty() {
+            return Err(Box::new(error(400, 50006, "Cannot send an empty message")));
+        }
+        if content.chars().count() > 2000 {
+            return Err(Box::new(error(400, 50035, "Invalid Form Body")));
+        }
+        message["content"] = json!(content);
+        message["edited_timestamp"] = json!(timestamp());
+    }
+    Ok(message.clone())
+}
+
+/// Removes the message `params` name from its channel; whether it was there.
+fn delete_message(state: &mut State, params: &Value) -> bool {
+    let channel = params["channel_id"].as_str().unwrap_or_default();
+    let id = params["message_id"].as_str().unwrap_or_default();
+    let Some(messages) = state.history.get_mut(channel) else { return false };
+    let before = messages.len();
+    messages.retain(|m| m["id"].as_str() != Some(id));
+    messages.len() < before
+}
+
 fn create_message(params: &Value, id: u64) -> Result<Value, Box<HttpResponse>> {
     let content = params.get("content").and_then(Value::as_str).unwrap_or("");
     if content.is_empty() {

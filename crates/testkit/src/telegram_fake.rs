@@ -2,8 +2,10 @@
 //! the real JSON shapes, long-polling `getUpdates` honouring `offset` and `timeout`, every
 //! call recorded (file downloads as `downloadFile`), injectable failures and delays, files
 //! that lie about their size or never end, and going down / coming back on the same port.
+//! The messages the bot sent are kept as a chat shows them: `editMessageText` changes one,
+//! `deleteMessage` removes it, with Telegram's errors for unknown or unchanged messages.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -58,6 +60,20 @@ struct State {
     delays: VecDeque<(String, Duration)>,
     reject_markup_containing: Option<String>,
     files: HashMap<String, FakeFile>,
+    shown: BTreeMap<i64, BotMessage>,
+}
+
+/// A message the bot sent, as the chat shows it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotMessage {
+    /// Its message id.
+    pub message_id: i64,
+    /// The chat it is in.
+    pub chat_id: Value,
+    /// Its text now (after any edits).
+    pub text: String,
+    /// How often it was edited.
+    pub edits: usize,
 }
 
 /// A file `getFile` knows: its path, the size it announces and what a download streams.
@@ -228,6 +244,31 @@ impl TelegramFake {
         self.shared.state.lock().unwrap().files.insert(file_id.to_owned(), FakeFile { path, announced, body });
     }
 
+    /// The bot's messages the chats show now (sent, maybe edited, not deleted), oldest first.
+    pub fn shown(&self) -> Vec<BotMessage> {
+        self.shared.state.lock().unwrap().shown.values().cloned().collect()
+    }
+
+    /// Waits until the shown messages satisfy `pred`; returns them; panics after `timeout`.
+    pub async fn wait_shown(&self, timeout: Duration, pred: impl Fn(&[BotMessage]) -> bool) -> Vec<BotMessage> {
+        let mut rx = self.shared.changed.subscribe();
+        let wait = async {
+            loop {
+                let shown = self.shown();
+                if pred(&shown) {
+                    return Some(shown);
+                }
+                if rx.changed().await.is_err() {
+                    return None;
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Some(shown)) => shown,
+            _ => panic!("the chats did not show what was awaited within {timeout:?}: {:#?}", self.shown()),
+        }
+    }
+
     /// Every call so far.
     pub fn calls(&self) -> Vec<Call> {
         self.shared.state.lock().unwrap().calls.clone()
@@ -375,6 +416,8 @@ async fn api(shared: web::Data<Shared>, path: web::Path<(String, String)>, body:
         "getMe" => ok(bot_user()),
         "getUpdates" => get_updates(&shared, &params).await,
         "sendMessage" => send_message(&shared, &params),
+        "editMessageText" => edit_message_text(&shared, &params),
+        "deleteMessage" => delete_message(&shared, &params),
         "sendChatAction" | "setMessageReaction" | "setMyCommands" | "deleteWebhook" | "leaveChat" => ok(json!(true)),
         "getFile" => {
             let file_id = params.get("file_id").and_then(Value::as_str).unwrap_or("");
@@ -446,13 +489,68 @@ fn send_message(shared: &Shared, params: &Value) -> HttpResponse {
         return error(400, "Bad Request: message text is empty", None);
     }
     state.next_message_id += 1;
+    let message_id = state.next_message_id;
     let chat_id = params.get("chat_id").cloned().unwrap_or(json!(0));
-    ok(json!({
-        "message_id": state.next_message_id, "date": 1_700_000_100,
+    state
+        .shown
+        .insert(message_id, BotMessage { message_id, chat_id: chat_id.clone(), text: text.to_owned(), edits: 0 });
+    drop(state);
+    shared.bump();
+    ok(bot_message(message_id, chat_id, text))
+}
+
+fn bot_message(message_id: i64, chat_id: Value, text: &str) -> Value {
+    json!({
+        "message_id": message_id, "date": 1_700_000_100,
         "chat": {"id": chat_id, "type": "private", "first_name": "chat"},
         "from": bot_user(),
         "text": text,
-    }))
+    })
+}
+
+/// `editMessageText` as Telegram answers it: the edited message, or 400 for a message that
+/// is not there (or not the bot's) and for a text that is already shown.
+fn edit_message_text(shared: &Shared, params: &Value) -> HttpResponse {
+    let text = params.get("text").and_then(Value::as_str).unwrap_or("");
+    let message_id = params.get("message_id").and_then(Value::as_i64).unwrap_or(0);
+    let html = params.get("parse_mode").and_then(Value::as_str) == Some("HTML");
+    let mut state = shared.state.lock().unwrap();
+    if html
+        && let Some(marker) = &state.reject_markup_containing
+        && text.contains(marker.as_str())
+    {
+        return error(400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0", None);
+    }
+    if text.is_empty() {
+        return error(400, "Bad Request: message text is empty", None);
+    }
+    let Some(message) = state.shown.get_mut(&message_id) else {
+        return error(400, "Bad Request: message to edit not found", None);
+    };
+    if message.text == text {
+        return error(
+            400,
+            "Bad Request: message is not modified: specified new message content and reply markup are \
+             exactly the same as a current content and reply markup of the message",
+            None,
+        );
+    }
+    message.text = text.to_owned();
+    message.edits += 1;
+    let chat_id = message.chat_id.clone();
+    drop(state);
+    shared.bump();
+    ok(bot_message(message_id, chat_id, text))
+}
+
+fn delete_message(shared: &Shared, params: &Value) -> HttpResponse {
+    let message_id = params.get("message_id").and_then(Value::as_i64).unwrap_or(0);
+    let removed = shared.state.lock().unwrap().shown.remove(&message_id);
+    shared.bump();
+    match removed {
+        Some(_) => ok(json!(true)),
+        None => error(400, "Bad Request: message to delete not found", None),
+    }
 }
 
 async fn file(shared: web::Data<Shared>, path: web::Path<(String, String)>) -> HttpResponse {
