@@ -86,18 +86,31 @@ impl EncryptingUser {
 
     /// The bodies of the next `n` messages `sender` posts in `room`, decrypted by this client.
     pub async fn next_messages(&mut self, room: &str, sender: &str, n: usize, timeout: Duration) -> Vec<String> {
+        let contents = self.next_message_contents(room, sender, timeout, |contents| contents.len() >= n).await;
+        contents.iter().map(|c| c["body"].as_str().unwrap_or_default().to_owned()).collect()
+    }
+
+    /// The decrypted contents of `sender`'s next messages in `room` (edits included), synced
+    /// until `done` holds for them.
+    pub async fn next_message_contents(
+        &mut self,
+        room: &str,
+        sender: &str,
+        timeout: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let room_id = OwnedRoomId::try_from(room).expect("room id");
         let deadline = Instant::now() + timeout;
-        let mut bodies = Vec::new();
-        while bodies.len() < n {
-            assert!(Instant::now() < deadline, "only {} of {n} messages from {sender}: {bodies:?}", bodies.len());
+        let mut contents = Vec::new();
+        while !done(&contents) {
+            assert!(Instant::now() < deadline, "{sender}'s messages not as awaited: {contents:#?}");
             for event in self.sync_room(Some(&room_id)).await {
                 if event["type"] == "m.room.message" && event["sender"] == sender {
-                    bodies.push(event["content"]["body"].as_str().unwrap_or_default().to_owned());
+                    contents.push(event["content"].clone());
                 }
             }
         }
-        bodies
+        contents
     }
 
     /// Whether this client sees `user`'s `device` signed by `user`'s own cross-signing
