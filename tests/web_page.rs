@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
-use parachute_core::config::{BotsConfig, load_file};
+use parachute_core::config::{BotsConfig, StreamMode, load_file};
 use parachute_core::ids::Platform;
 use parachute_core::trust::TrustLevel;
 use parachute_runtime::connector::ConnectorError;
@@ -648,5 +648,31 @@ async fn a_page_of_another_origin_cannot_drive_the_api() {
     // The simple request reached the server and was refused there.
     assert_eq!(rt.status(Platform::Matrix).state, ConnectorState::Stopped, "a cross-origin write started a bot");
     assert_eq!(rt.fake(Platform::Matrix).runs(), 0);
+    browser.client.clone().close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn streaming_is_chosen_per_platform_and_a_too_short_interval_is_refused() {
+    let rt = TestRuntime::start(config_with_tokens(), None);
+    let (browser, _) = open_page(&rt).await;
+    let c = &browser.client;
+
+    let stream = c.find(Locator::Id("discord-stream")).await.unwrap();
+    assert_eq!(stream.prop("value").await.unwrap().as_deref(), Some("edit"), "streaming is on by default");
+    replace_text(c, "discord-stream_edit_interval", "100ms").await;
+    let before = std::fs::read(&rt.config_path).unwrap();
+    click(c, "discord-save").await;
+    let error = wait_text(c, "#discord-stream_edit_interval-error", |t| !t.is_empty()).await;
+    assert!(error.contains("at least 250 ms"), "{error}");
+    assert_eq!(std::fs::read(&rt.config_path).unwrap(), before, "a refused save leaves the file byte-identical");
+
+    stream.select_by_value("off").await.unwrap();
+    replace_text(c, "discord-stream_edit_interval", "2s").await;
+    click(c, "discord-save").await;
+    wait_text(c, "#discord-save-result", |t| t == "Saved.").await;
+    let saved = load_file(&rt.config_path).unwrap();
+    assert_eq!(saved.discord.stream, StreamMode::Off);
+    assert_eq!(saved.discord.stream_edit_interval.0, Duration::from_secs(2));
+    assert_eq!(saved.telegram.stream, StreamMode::Edit, "other platforms keep theirs");
     browser.client.clone().close().await.unwrap();
 }

@@ -17,6 +17,10 @@ const MENTION_MODES = [
   ['mention_only', 'Mentions, replies and commands only'],
   ['all_messages', 'Every message'],
 ];
+const STREAM_MODES = [
+  ['edit', 'Show the answer as it is written (one message, edited)'],
+  ['off', 'Send the whole answer when it is done'],
+];
 
 /** Fields shared by every platform, after the platform's own. */
 const COMMON_FIELDS = [
@@ -26,6 +30,10 @@ const COMMON_FIELDS = [
   { key: 'group_mention_mode', label: 'Group messages answered', type: 'select', options: MENTION_MODES },
   { key: 'ack_emoji', label: 'Acknowledgement reaction', type: 'text', placeholder: '👀',
     help: 'Added to a message whose answer takes longer than a moment, removed after the reply. Empty for none.' },
+  { key: 'stream', label: 'Streaming answers', type: 'select', options: STREAM_MODES,
+    help: 'With a brain that streams (anthropic, openai, command), the first words appear at once and the message grows.' },
+  { key: 'stream_edit_interval', label: 'Time between edits', type: 'text', placeholder: '1s',
+    help: 'The shortest time between two edits of a growing answer in one chat (at least 250ms).' },
 ];
 
 const ENABLED = { key: 'enabled', label: 'Enabled', type: 'checkbox',
