@@ -10,7 +10,7 @@ use parachute_core::ids::Platform;
 use parachute_runtime::connector::{
     Connector, ConnectorEnv, ConnectorError, ConnectorFactory, ConnectorLink, Identity,
 };
-use parachute_runtime::messages::{Inbound, Reply};
+use parachute_runtime::messages::{Inbound, Reply, SentPart};
 use tokio::sync::{mpsc, oneshot};
 
 /// A delivered reply and when it was delivered.
@@ -67,8 +67,11 @@ impl Connector for BenchConnector {
         &self,
         reply: Reply,
     ) -> BoxFuture<'static, Result<parachute_runtime::messages::Delivered, ConnectorError>> {
+        // One message per reply, kept by a streamed answer's edits, as a platform's would be.
+        let id = reply.shown.first().map_or_else(|| format!("bench-{}", reply.text.len()), |part| part.id.clone());
+        let parts = vec![SentPart::new(id, &reply.text)];
         let _ = self.replies.send((reply, Instant::now()));
-        Box::pin(async { Ok(Vec::new()) })
+        Box::pin(async move { Ok(parts) })
     }
 }
 

@@ -10,6 +10,9 @@
 //! - `parachute-bench soak [MESSAGES]`: the pipeline's closed loop at 100 chats for MESSAGES
 //!   answers (100,000 by default) in one runtime, with this process's memory every tenth of
 //!   the way, so growth would show.
+//! - `parachute-bench stream [ANSWERS]`: time to the first visible text of a streamed answer
+//!   (the fake model writing 50 tokens/s) vs time to the whole answer, `stream: edit` next to
+//!   `stream: off` (see `stream.rs`).
 //! - `parachute-bench idle [SECONDS]`: resident memory of the idle server with all three
 //!   connectors connected, next to an idle matrix-nio bot (see `idle.rs`).
 //!
@@ -28,6 +31,7 @@ mod matrix;
 mod pipeline;
 mod process;
 mod stats;
+mod stream;
 
 use std::time::Duration;
 
@@ -53,6 +57,11 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some("soak") {
         let messages = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
         soak_table(100, messages);
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("stream") {
+        let answers = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(20);
+        stream_table(answers, 100);
         return;
     }
     if std::env::args().nth(1).as_deref() == Some("idle") {
@@ -208,4 +217,38 @@ fn idle_table(idle: Duration) {
     {
         println!("\nparachute (3 connectors) / matrix-nio (1) idle RSS: {:.2}x", a as f64 / b as f64);
     }
+}
+
+fn stream_table(answers: usize, words: usize) {
+    use parachute_core::config::StreamMode;
+    println!("streamed answers: {answers} answers of {words} words, the fake model writing 50 words/s, one at a time");
+    let ms = |d: Duration| format!("{:.0}ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "{:<14} {:>14} {:>14} {:>14} {:>14} {:>12}",
+        "stream", "first p50", "first p90", "whole p50", "whole p90", "sends/answer"
+    );
+    let mut rows = Vec::new();
+    for mode in [StreamMode::Off, StreamMode::Edit] {
+        let run = stream::run(mode, answers, words);
+        println!(
+            "{:<14} {:>14} {:>14} {:>14} {:>14} {:>12.1}",
+            mode.as_str(),
+            ms(run.first_text.percentile(50.0)),
+            ms(run.first_text.percentile(90.0)),
+            ms(run.full_answer.percentile(50.0)),
+            ms(run.full_answer.percentile(90.0)),
+            run.deliveries_per_answer
+        );
+        rows.push(run);
+    }
+    let (off, edit) = (&rows[0], &rows[1]);
+    println!();
+    println!(
+        "first text with stream: edit at {:.1}% of the whole answer's time with stream: off ({} vs {}); \
+         the whole answer at {:.1}% of it",
+        100.0 * edit.first_text.percentile(50.0).as_secs_f64() / off.full_answer.percentile(50.0).as_secs_f64(),
+        ms(edit.first_text.percentile(50.0)),
+        ms(off.full_answer.percentile(50.0)),
+        100.0 * edit.full_answer.percentile(50.0).as_secs_f64() / off.full_answer.percentile(50.0).as_secs_f64(),
+    );
 }

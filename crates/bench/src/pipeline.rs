@@ -58,6 +58,16 @@ fn with_runtime<T>(
     chats: usize,
     body: impl AsyncFnOnce(BenchConnector, UnboundedReceiver<Delivered>, SocketAddr) -> T,
 ) -> T {
+    with_configured_runtime(chats, |_| (), body)
+}
+
+/// Like `with_runtime`, with the config changed by `configure` first (inside the actix
+/// system, so it may start fake services there); what it returns lives as long as the run.
+pub fn with_configured_runtime<T, Kept>(
+    chats: usize,
+    configure: impl FnOnce(&mut BotsConfig) -> Kept,
+    body: impl AsyncFnOnce(BenchConnector, UnboundedReceiver<Delivered>, SocketAddr) -> T,
+) -> T {
     actix::System::new().block_on(async move {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().join(".parachute");
@@ -72,6 +82,7 @@ fn with_runtime<T>(
         config.telegram.group_mention_mode = GroupMentionMode::AllMessages;
         config.telegram.ack_emoji = String::new();
         config.telegram.allowed_groups = (0..chats).map(group_id).collect();
+        let _kept = configure(&mut config);
         let (connector, replies, connected) = BenchConnector::new();
         let runtime = start_runtime(RuntimeOptions {
             config,

@@ -47,7 +47,8 @@ pub enum Scripted {
     /// Answer normally, after this delay.
     Slow(Duration),
     /// A streamed request (`"stream": true`) is answered with this text in pieces of one word
-    /// each, `pace` apart (a non-streamed one with the text at once).
+    /// each, `pace` apart (a non-streamed one with the whole text after as long as the pieces
+    /// would have taken).
     Paced {
         /// The answer.
         text: String,
@@ -339,6 +340,14 @@ impl StreamPlan {
         Self { pieces: words(&text), text, pace: Duration::ZERO, cut: false }
     }
 
+    /// The whole text, once a model writing at the plan's pace would have written it (what a
+    /// request without `stream` waits for).
+    async fn written(self) -> String {
+        let pieces = u32::try_from(self.pieces.len()).unwrap_or(u32::MAX);
+        tokio::time::sleep(self.pace.saturating_mul(pieces)).await;
+        self.text
+    }
+
     /// The plan a scripted answer asks for (an error is answered before).
     async fn of(scripted: Scripted, heard: impl Fn() -> String) -> Self {
         match scripted {
@@ -443,8 +452,11 @@ fn openai_events(plan: &StreamPlan, model: &Value) -> (String, Vec<String>, Stri
 /// closing, or (when `cut`) a broken connection where the next piece would come.
 fn event_stream((opening, pieces, closing): (String, Vec<String>, String), pace: Duration, cut: bool) -> HttpResponse {
     let head = futures_util::stream::once(async move { Ok::<_, std::io::Error>(web::Bytes::from(opening)) });
-    let body = futures_util::stream::iter(pieces).then(move |piece| async move {
-        tokio::time::sleep(pace).await;
+    // Piece i goes out at start + (i + 1) × pace, so timer slack does not add up over a
+    // long answer (the whole one takes what a non-streamed answer waits).
+    let start = tokio::time::Instant::now();
+    let body = futures_util::stream::iter(pieces.into_iter().zip(1u32..)).then(move |(piece, i)| async move {
+        tokio::time::sleep_until(start + pace.saturating_mul(i)).await;
         Ok(web::Bytes::from(piece))
     });
     let tail = futures_util::stream::once(async move {
@@ -500,7 +512,7 @@ async fn anthropic(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes
     if streamed {
         return event_stream(anthropic_events(&plan, &model), plan.pace, plan.cut);
     }
-    let text = plan.text;
+    let text = plan.written().await;
     HttpResponse::Ok().json(json!({
         "id": "msg_01FakeAnswer", "type": "message", "role": "assistant", "model": model,
         "content": [{"type": "text", "text": text}],
@@ -553,7 +565,7 @@ async fn openai(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
     if streamed {
         return event_stream(openai_events(&plan, &model), plan.pace, plan.cut);
     }
-    let text = plan.text;
+    let text = plan.written().await;
     HttpResponse::Ok().json(json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000, "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
