@@ -13,7 +13,7 @@ use common::Server;
 use parachute_testkit::ai_fake::{AiFake, Api, Scripted};
 use parachute_testkit::discord_fake::{self, DiscordFake, dm_text};
 use parachute_testkit::telegram_fake::{self, TelegramFake, group_text};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const FLOOD: usize = 10_000;
 const GROUP: i64 = -100_555;
@@ -62,18 +62,7 @@ async fn a_flooded_group_costs_bounded_memory_and_another_chat_is_still_answered
         dc_gateway = discord.gateway_url(),
     );
     let server = Server::start(Some(&config));
-    let http = reqwest::Client::new();
-    let status_url = format!("{}/api/bots/status", server.url);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let status: Value = http.get(&status_url).send().await.unwrap().json().await.unwrap();
-        let up = |p: &str| status["connectors"][p]["state"] == "connected";
-        if up("telegram") && up("discord") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "connectors did not connect: {status:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    server.wait_connected(&["telegram", "discord"], WAIT).await;
     let pid = server.child.id();
     let (idle_kib, _) = memory_kib(pid);
 
@@ -101,6 +90,7 @@ async fn a_flooded_group_costs_bounded_memory_and_another_chat_is_still_answered
     assert!(discord_answer_time < Duration::from_secs(2), "discord answered after {discord_answer_time:?}");
 
     // Every message is answered or counted as skipped: none is lost.
+    let http = reqwest::Client::new();
     let metrics_url = format!("{}/metrics", server.url);
     let deadline = Instant::now() + WAIT;
     let (answered, skipped, notices) = loop {

@@ -6,13 +6,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Server;
 use parachute_testkit::ai_fake::{AiFake, Api, Scripted};
 use parachute_testkit::discord_fake::{self, DiscordFake, dm_text};
 use parachute_testkit::telegram_fake::{self, TelegramFake, private_text};
-use serde_json::Value;
 
 const ALICE_TELEGRAM: i64 = 4_242;
 const ALICE_DISCORD: u64 = 4_242;
@@ -21,21 +20,6 @@ const WAIT: Duration = Duration::from_secs(30);
 
 fn numbered_words(count: usize) -> String {
     (1..=count).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ")
-}
-
-async fn wait_connected(server: &Server) {
-    let http = reqwest::Client::new();
-    let status_url = format!("{}/api/bots/status", server.url);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let status: Value = http.get(&status_url).send().await.unwrap().json().await.unwrap();
-        let up = |p: &str| status["connectors"][p]["state"] == "connected";
-        if up("telegram") && up("discord") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "connectors did not connect: {status:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[actix::test]
@@ -63,7 +47,7 @@ async fn a_crash_mid_stream_leaves_one_message_that_the_restarted_server_complet
         dc_gateway = discord.gateway_url(),
     );
     let mut server = Server::start(Some(&config));
-    wait_connected(&server).await;
+    server.wait_connected(&["telegram", "discord"], WAIT).await;
 
     telegram.push_message(private_text(telegram.next_message_id(), ALICE_TELEGRAM, "alice", "tell me"));
     discord.push_message(dm_text(discord.next_id(), ALICE_DM_CHANNEL, ALICE_DISCORD, "alice", "tell me"));

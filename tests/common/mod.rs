@@ -79,6 +79,22 @@ impl Server {
         self.vault.join(".parachute/bots.yaml")
     }
 
+    /// Asks `/api/bots/status` (every 50 ms) until every one of `platforms` is connected;
+    /// panics with the last status after `limit`.
+    pub async fn wait_connected(&self, platforms: &[&str], limit: Duration) {
+        let http = reqwest::Client::new();
+        let status_url = format!("{}/api/bots/status", self.url);
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let status: serde_json::Value = http.get(&status_url).send().await.unwrap().json().await.unwrap();
+            if platforms.iter().all(|p| status["connectors"][p]["state"] == "connected") {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "connectors did not connect: {status:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Sends SIGHUP: the server reads bots.yaml again.
     pub fn hangup(&self) {
         signal(self.child.id(), "HUP");

@@ -650,10 +650,7 @@ const KEY: &str = "sk-discord-stream-0123456789";
 fn streaming_config(fake: &DiscordFake, ai: &AiFake) -> BotsConfig {
     let mut config = config(fake);
     config.discord.stream_edit_interval = parachute_core::duration::HumanDuration(Duration::from_millis(300));
-    config.brain.kind = parachute_core::config::BrainKind::Openai;
-    config.brain.model = Some("test-model".into());
-    config.brain.api_key = Some(secrecy::SecretString::from(KEY));
-    config.brain.base_url = Some(ai.openai_url());
+    ai.configure_brain(&mut config.brain, parachute_core::config::BrainKind::Openai, KEY);
     config
 }
 

@@ -466,16 +466,6 @@ async fn upload(env: &Env, name: &str, mime_type: &str, data: Vec<u8>) -> String
 }
 
 /// An encrypted invite-only room alice created with the bot in it (joined).
-async fn encrypted_room_with_bot(env: &Env) -> String {
-    let room = env
-        .alice
-        .create_room(json!({"preset": "private_chat", "name": "Secret", "invite": [env.bot.user_id],
-            "initial_state": [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}))
-        .await;
-    env.wait_bot_membership(&room, "join").await;
-    room
-}
-
 /// Alice's encrypting client in an encrypted room with the bot, synced until she sees the bot
 /// joined.
 struct EncryptedChat {
@@ -488,7 +478,7 @@ impl EncryptedChat {
     async fn new(env: &Env) -> Self {
         // Alice's first sync uploads her device keys, before the room exists.
         let mut alice = EncryptingUser::new(&env.synapse.url(), &env.alice).await;
-        let room = encrypted_room_with_bot(env).await;
+        let room = env.encrypted_room_with_bot().await;
         alice.wait_joined(&room, &env.bot.user_id, WAIT).await;
         let room_id = matrix_sdk::ruma::OwnedRoomId::try_from(room.as_str()).unwrap();
         let joined = alice.client.get_room(&room_id).unwrap();
@@ -575,7 +565,7 @@ async fn encrypted_voice_notes_are_downloaded_decrypted_and_checked() {
 async fn undecryptable_events_are_reported_not_fatal() {
     let env = Env::new().await;
     let rt = env.start(None).await;
-    let room = encrypted_room_with_bot(&env).await;
+    let room = env.encrypted_room_with_bot().await;
     env.alice
         .send(&room, "m.room.encrypted", json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgA", "sender_key": "k", "device_id": "D", "session_id": "s"}))
         .await;

@@ -14,8 +14,7 @@ use parachute_core::duration::HumanDuration;
 use parachute_core::gating::GroupMentionMode;
 use parachute_testkit::ai_fake::{AiFake, Api, Scripted};
 use parachute_testkit::encrypting_user::EncryptingUser;
-use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const KEY: &str = "sk-matrix-stream-0123456789";
 
@@ -28,10 +27,7 @@ fn is_edit(event: &Value) -> bool {
 fn streaming(env: &mut Env, ai: &AiFake, interval: Duration) {
     env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
     env.config.matrix.stream_edit_interval = HumanDuration(interval);
-    env.config.brain.kind = BrainKind::Anthropic;
-    env.config.brain.model = Some("test-model".into());
-    env.config.brain.api_key = Some(SecretString::from(KEY));
-    env.config.brain.base_url = Some(ai.anthropic_url());
+    ai.configure_brain(&mut env.config.brain, BrainKind::Anthropic, KEY);
 }
 
 #[actix::test]
@@ -92,12 +88,7 @@ async fn an_encrypted_room_gets_the_answer_and_its_edits_encrypted() {
     streaming(&mut env, &ai, Duration::from_millis(300));
     let _rt = env.start(None).await;
     let mut alice = EncryptingUser::new(&env.synapse.url(), &env.alice).await;
-    let room = env
-        .alice
-        .create_room(json!({"preset": "private_chat", "name": "Secret", "invite": [env.bot.user_id],
-            "initial_state": [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}))
-        .await;
-    env.wait_bot_membership(&room, "join").await;
+    let room = env.encrypted_room_with_bot().await;
     alice.wait_joined(&room, &env.bot.user_id, WAIT).await;
     alice.send_text(&room, "a secret question").await;
     let bot = env.bot.user_id.clone();

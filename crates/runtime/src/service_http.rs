@@ -106,24 +106,48 @@ pub async fn send_with_retry(
     secret: Option<&SecretString>,
     build: impl Fn() -> Result<RequestBuilder, ServiceError>,
 ) -> Result<Vec<u8>, ServiceError> {
-    let mut retry = 0;
-    let mut delays = policy.delays();
+    let mut retries = Retries::new(service, policy);
     loop {
         let request = build()?;
         match attempt(service, request, timeout, secret).await {
             Attempt::Success(body) => return Ok(body),
             Attempt::Final(error) => return Err(error),
-            Attempt::Retryable { error, retry_after } => {
-                if retry >= policy.max_retries {
-                    tracing::warn!(service, attempts = retry + 1, %error, "giving up");
-                    return Err(error);
-                }
-                let delay = policy.delay(&mut delays, retry_after);
-                tracing::info!(service, attempt = retry + 1, %error, ?delay, "retrying");
-                tokio::time::sleep(delay).await;
-                retry += 1;
-            }
+            Attempt::Retryable { error, retry_after } => retries.wait(error, retry_after).await?,
         }
+    }
+}
+
+/// The retries of one request under a policy: each failure either waits before the next
+/// attempt or, once the retries are spent, is the final error.
+pub(crate) struct Retries<'a> {
+    service: &'a str,
+    policy: &'a RetryPolicy,
+    done: u32,
+    delays: Delays,
+}
+
+impl<'a> Retries<'a> {
+    pub(crate) fn new(service: &'a str, policy: &'a RetryPolicy) -> Self {
+        Self { service, policy, done: 0, delays: policy.delays() }
+    }
+
+    /// After a retryable `error`: waits (as long as the service asked, or the policy's next
+    /// delay) and returns, or returns `error` when no retry is left.
+    pub(crate) async fn wait(
+        &mut self,
+        error: ServiceError,
+        retry_after: Option<Duration>,
+    ) -> Result<(), ServiceError> {
+        let service = self.service;
+        if self.done >= self.policy.max_retries {
+            tracing::warn!(service, attempts = self.done + 1, %error, "giving up");
+            return Err(error);
+        }
+        let delay = self.policy.delay(&mut self.delays, retry_after);
+        tracing::info!(service, attempt = self.done + 1, %error, ?delay, "retrying");
+        tokio::time::sleep(delay).await;
+        self.done += 1;
+        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ use sse_stream::{Sse, SseByteStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::service_http::{Attempt, RetryPolicy, ServiceError, attempt_response};
+use crate::service_http::{Attempt, Retries, RetryPolicy, ServiceError, attempt_response};
 
 /// The longest a streamed answer may take from its request to its last event.
 pub const STREAM_TOTAL_LIMIT: Duration = Duration::from_secs(600);
@@ -62,8 +62,7 @@ pub async fn stream_with_retry(
     decoder: &mut (dyn StreamDecoder + Send),
     partial: &watch::Sender<String>,
 ) -> Result<Streamed, ServiceError> {
-    let mut retry = 0;
-    let mut delays = policy.delays();
+    let mut retries = Retries::new(service, policy);
     loop {
         decoder.reset();
         let (error, retry_after) = match attempt_response(service, build()?, timeout, secret).await {
@@ -83,14 +82,7 @@ pub async fn stream_with_retry(
                 Err(error) => (error, None),
             },
         };
-        if retry >= policy.max_retries {
-            tracing::warn!(service, attempts = retry + 1, %error, "giving up");
-            return Err(error);
-        }
-        let delay = policy.delay(&mut delays, retry_after);
-        tracing::info!(service, attempt = retry + 1, %error, ?delay, "retrying");
-        tokio::time::sleep(delay).await;
-        retry += 1;
+        retries.wait(error, retry_after).await?;
     }
 }
 
@@ -131,5 +123,35 @@ async fn read_events(
         if complete {
             return Ok(text);
         }
+    }
+}
+
+/// Feeds raw event-stream bytes through the same framing the service's answer goes through.
+#[cfg(test)]
+pub(crate) mod decode_for_tests {
+    use super::*;
+
+    /// The decoder's text after each event of `body`, which arrives cut at the byte offsets
+    /// `cuts` (as a network would cut it), and whether that event completed the answer.
+    pub(crate) async fn decode(
+        decoder: &mut dyn StreamDecoder,
+        body: &str,
+        cuts: &[usize],
+    ) -> Result<Vec<(String, bool)>, ServiceError> {
+        let mut offsets: Vec<usize> = cuts.iter().map(|cut| cut % (body.len() + 1)).collect();
+        offsets.extend([0, body.len()]);
+        offsets.sort_unstable();
+        offsets.dedup();
+        let pieces: Vec<std::io::Cursor<Vec<u8>>> =
+            offsets.windows(2).map(|pair| std::io::Cursor::new(body.as_bytes()[pair[0]..pair[1]].to_vec())).collect();
+        let chunks = futures_util::stream::iter(pieces.into_iter().map(Ok::<_, std::io::Error>));
+        let mut events = SseByteStream::new(chunks);
+        let mut seen = Vec::new();
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|_| ServiceError::StreamBroken)?;
+            let complete = decoder.event(&event)?;
+            seen.push((decoder.text(), complete));
+        }
+        Ok(seen)
     }
 }

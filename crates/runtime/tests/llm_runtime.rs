@@ -11,7 +11,6 @@ use parachute_testkit::ai_fake::{AiCall, AiFake, Api, Scripted};
 use parachute_testkit::logs::{capture_logs, captured_logs};
 use parachute_testkit::runtime::config_with_tokens;
 use parachute_testkit::{TestRuntime, dm};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -21,15 +20,8 @@ fn config(kind: BrainKind, fake: &AiFake) -> BotsConfig {
     let mut config = config_with_tokens();
     config.telegram.enabled = true;
     config.telegram.allowed_users = vec!["42".into()];
-    config.brain.kind = kind;
-    config.brain.model = Some("test-model".into());
-    config.brain.api_key = Some(SecretString::from(KEY));
-    config.brain.base_url = Some(if kind == BrainKind::Anthropic { fake.anthropic_url() } else { fake.openai_url() });
+    fake.configure_brain(&mut config.brain, kind, KEY);
     config
-}
-
-fn api(kind: BrainKind) -> Api {
-    if kind == BrainKind::Anthropic { Api::Anthropic } else { Api::OpenAi }
 }
 
 /// The conversation turns of a request (without the OpenAI system message).
@@ -56,7 +48,7 @@ async fn history_is_carried_across_turns_and_reset_by_new() {
         let texts: Vec<_> = replies.iter().map(|r| r.text.as_str()).collect();
         assert_eq!(texts, ["heard: hello", "heard: again", NEW_SESSION_TEXT, "heard: fresh"], "{kind:?}");
 
-        let calls = fake.calls(api(kind));
+        let calls = fake.calls(Api::of(kind));
         assert_eq!(calls.len(), 3, "!new does not ask the brain ({kind:?})");
         assert!(calls.iter().all(|c| c.rejected.is_none()), "{calls:#?}");
         assert_eq!(turns(&calls[0]), [json!({"role": "user", "content": "hello"})]);
@@ -84,8 +76,8 @@ async fn failed_retries_end_in_an_apology_and_the_key_is_never_logged() {
     for kind in [BrainKind::Anthropic, BrainKind::Openai] {
         let fake = AiFake::start(Some(KEY));
         // `retry-after: 0` keeps the test fast; the waits themselves are covered in llm_brains.
-        fake.script(api(kind), Scripted::Error { status: 429, retry_after: Some(0) });
-        fake.script(api(kind), Scripted::Error { status: 429, retry_after: Some(0) });
+        fake.script(Api::of(kind), Scripted::Error { status: 429, retry_after: Some(0) });
+        fake.script(Api::of(kind), Scripted::Error { status: 429, retry_after: Some(0) });
         let mut config = config(kind, &fake);
         config.brain.max_retries = 1;
         let rt = TestRuntime::start(config, None);
@@ -100,7 +92,7 @@ async fn failed_retries_end_in_an_apology_and_the_key_is_never_logged() {
                 "Sorry, I couldn't answer that just now (the brain is unavailable: {name}: rate limited (HTTP 429)). Please try again."
             ),
         );
-        assert_eq!(fake.calls(api(kind)).len(), 2, "one try, one retry ({kind:?})");
+        assert_eq!(fake.calls(Api::of(kind)).len(), 2, "one try, one retry ({kind:?})");
 
         // The apology is not history: the next request has the unanswered question and the new one.
         chat.inject(dm(Platform::Telegram, "42", "still there?", "m2"));

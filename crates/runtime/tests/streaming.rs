@@ -13,7 +13,6 @@ use parachute_runtime::messages::Reply;
 use parachute_testkit::ai_fake::{AiFake, Api, Scripted};
 use parachute_testkit::runtime::config_with_tokens;
 use parachute_testkit::{TestRuntime, dm};
-use secrecy::SecretString;
 
 const WAIT: Duration = Duration::from_secs(10);
 const KEY: &str = "sk-stream-test-key-0123456789";
@@ -23,15 +22,8 @@ fn config(kind: BrainKind, fake: &AiFake, interval: Duration) -> BotsConfig {
     config.telegram.enabled = true;
     config.telegram.allowed_users = vec!["42".into()];
     config.telegram.stream_edit_interval = HumanDuration(interval);
-    config.brain.kind = kind;
-    config.brain.model = Some("test-model".into());
-    config.brain.api_key = Some(SecretString::from(KEY));
-    config.brain.base_url = Some(if kind == BrainKind::Anthropic { fake.anthropic_url() } else { fake.openai_url() });
+    fake.configure_brain(&mut config.brain, kind, KEY);
     config
-}
-
-fn api(kind: BrainKind) -> Api {
-    if kind == BrainKind::Anthropic { Api::Anthropic } else { Api::OpenAi }
 }
 
 /// `count` numbered words.
@@ -45,7 +37,7 @@ async fn a_streamed_answer_grows_in_one_message_edited_at_most_once_per_interval
         let fake = AiFake::start(Some(KEY));
         let answer = words(30);
         let pace = Duration::from_millis(40);
-        fake.script(api(kind), Scripted::Paced { text: answer.clone(), pace });
+        fake.script(Api::of(kind), Scripted::Paced { text: answer.clone(), pace });
         let interval = Duration::from_millis(300);
         let rt = TestRuntime::start(config(kind, &fake, interval), None);
         let chat = rt.fake(Platform::Telegram);
@@ -57,7 +49,7 @@ async fn a_streamed_answer_grows_in_one_message_edited_at_most_once_per_interval
 
         assert_eq!(finals.len(), 1, "{kind:?}");
         assert_eq!(finals[0].text, answer, "{kind:?}");
-        assert_eq!(fake.calls(api(kind))[0].body["stream"], true, "{kind:?}");
+        assert_eq!(fake.calls(Api::of(kind))[0].body["stream"], true, "{kind:?}");
         let previews = chat.previews();
         assert!(!previews.is_empty(), "{kind:?}: the answer was shown while it was written");
         // The first text goes out at once, then one edit per interval at most.
@@ -106,7 +98,7 @@ async fn a_stream_cut_mid_way_ends_with_what_came_and_a_note() {
     for kind in [BrainKind::Anthropic, BrainKind::Openai] {
         let fake = AiFake::start(Some(KEY));
         let pace = Duration::from_millis(20);
-        fake.script(api(kind), Scripted::Dropped { text: words(20), pieces: 5, pace });
+        fake.script(Api::of(kind), Scripted::Dropped { text: words(20), pieces: 5, pace });
         let rt = TestRuntime::start(config(kind, &fake, Duration::from_millis(250)), None);
         let chat = rt.fake(Platform::Telegram);
         chat.wait_connected(1, WAIT).await;
@@ -117,7 +109,7 @@ async fn a_stream_cut_mid_way_ends_with_what_came_and_a_note() {
             format!("{}\n\n*(The answer was cut off: the connection to the service broke.)*", words(5)),
             "{kind:?}"
         );
-        assert_eq!(fake.calls(api(kind)).len(), 1, "{kind:?}: text was shown, so the request is not repeated");
+        assert_eq!(fake.calls(Api::of(kind)).len(), 1, "{kind:?}: text was shown, so the request is not repeated");
         assert!(finals[0].shown.len() == 1, "{kind:?}: the note edits the message that showed the text");
     }
 }
@@ -126,7 +118,7 @@ async fn a_stream_cut_mid_way_ends_with_what_came_and_a_note() {
 async fn a_stream_cut_before_any_text_is_tried_again() {
     for kind in [BrainKind::Anthropic, BrainKind::Openai] {
         let fake = AiFake::start(Some(KEY));
-        fake.script(api(kind), Scripted::Dropped { text: words(4), pieces: 0, pace: Duration::ZERO });
+        fake.script(Api::of(kind), Scripted::Dropped { text: words(4), pieces: 0, pace: Duration::ZERO });
         let mut config = config(kind, &fake, Duration::from_millis(250));
         config.brain.max_retries = 1;
         let rt = TestRuntime::start(config, None);
@@ -135,7 +127,7 @@ async fn a_stream_cut_before_any_text_is_tried_again() {
         chat.inject(dm(Platform::Telegram, "42", "again please", "m1"));
         let finals = chat.wait_delivered(1, Duration::from_secs(20)).await;
         assert_eq!(finals[0].text, "heard: again please", "{kind:?}");
-        assert_eq!(fake.calls(api(kind)).len(), 2, "{kind:?}");
+        assert_eq!(fake.calls(Api::of(kind)).len(), 2, "{kind:?}");
     }
 }
 

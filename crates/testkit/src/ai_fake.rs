@@ -15,6 +15,8 @@ use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures_util::StreamExt;
+use parachute_core::config::{BrainConfig, BrainKind};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -30,6 +32,13 @@ pub enum Api {
     OpenAi,
     /// `POST /v1/audio/transcriptions`.
     Transcription,
+}
+
+impl Api {
+    /// The API a brain of `kind` asks (chat completions for every kind but anthropic).
+    pub fn of(kind: BrainKind) -> Self {
+        if kind == BrainKind::Anthropic { Self::Anthropic } else { Self::OpenAi }
+    }
 }
 
 /// How the fake answers the next call of an API.
@@ -160,6 +169,15 @@ impl AiFake {
         let fake = Self { shared, port, server: Mutex::new(Some(server.handle())) };
         actix_web::rt::spawn(server);
         fake
+    }
+
+    /// Points `brain` at this fake as the `kind` brain (anthropic or openai) with a test model
+    /// and `key` as its API key.
+    pub fn configure_brain(&self, brain: &mut BrainConfig, kind: BrainKind, key: &str) {
+        brain.kind = kind;
+        brain.model = Some("test-model".into());
+        brain.api_key = Some(SecretString::from(key));
+        brain.base_url = Some(if kind == BrainKind::Anthropic { self.anthropic_url() } else { self.openai_url() });
     }
 
     /// The `brain.base_url` for the `anthropic` brain (it appends `/v1/messages`).

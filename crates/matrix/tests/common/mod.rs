@@ -74,6 +74,17 @@ impl Env {
         room
     }
 
+    /// An encrypted private room alice created with the bot in it (joined).
+    pub async fn encrypted_room_with_bot(&self) -> String {
+        let room = self
+            .alice
+            .create_room(serde_json::json!({"preset": "private_chat", "name": "Secret", "invite": [self.bot.user_id],
+                "initial_state": [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}))
+            .await;
+        self.wait_bot_membership(&room, "join").await;
+        room
+    }
+
     /// The bodies of the bot's messages in a room, once there are `n`.
     pub async fn bot_replies(&self, room: &str, n: usize) -> Vec<Value> {
         self.alice.wait_messages_from(room, &self.bot.user_id, n, WAIT).await

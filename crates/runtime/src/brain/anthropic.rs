@@ -237,6 +237,94 @@ impl Brain for AnthropicBrain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service_stream::decode_for_tests::decode;
+    use proptest::prelude::*;
+
+    /// A streamed answer as the Messages API sends it: a thinking block, then a text block
+    /// with pings between its pieces.
+    const STREAM: &str = concat!(
+        "event: message_start\n",
+        r#"data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-x","stop_reason":null,"usage":{"input_tokens":25,"output_tokens":1}}}"#,
+        "\n\nevent: content_block_start\n",
+        r#"data: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+        "\n\nevent: content_block_delta\n",
+        r#"data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me see"}}"#,
+        "\n\nevent: content_block_stop\n",
+        r#"data: {"type":"content_block_stop","index":0}"#,
+        "\n\nevent: content_block_start\n",
+        r#"data: {"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#,
+        "\n\nevent: ping\n",
+        r#"data: {"type":"ping"}"#,
+        "\n\nevent: content_block_delta\n",
+        r#"data: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Bonjour, "}}"#,
+        "\n\nevent: content_block_delta\n",
+        r#"data: {"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"ça va? 🪂"}}"#,
+        "\n\nevent: content_block_stop\n",
+        r#"data: {"type":"content_block_stop","index":1}"#,
+        "\n\nevent: message_delta\n",
+        r#"data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}"#,
+        "\n\nevent: message_stop\n",
+        r#"data: {"type":"message_stop"}"#,
+        "\n\n",
+    );
+
+    #[tokio::test]
+    async fn a_stream_grows_the_text_blocks_and_completes_at_message_stop() {
+        let seen = decode(&mut MessagesStream::default(), STREAM, &[]).await.unwrap();
+        let texts: Vec<&str> = seen.iter().map(|(text, _)| text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "Bonjour,",
+                "Bonjour, ça va? 🪂",
+                "Bonjour, ça va? 🪂",
+                "Bonjour, ça va? 🪂",
+                "Bonjour, ça va? 🪂"
+            ]
+        );
+        let completed: Vec<bool> = seen.iter().map(|(_, complete)| *complete).collect();
+        assert_eq!(completed.iter().filter(|c| **c).count(), 1);
+        assert_eq!(completed.last(), Some(&true));
+    }
+
+    #[tokio::test]
+    async fn error_events_fail_the_stream_and_overload_is_retryable() {
+        let overloaded = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+        let result = decode(&mut MessagesStream::default(), overloaded, &[]).await;
+        assert_eq!(result, Err(ServiceError::Status(529)));
+        let other = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"x\"}}\n\n";
+        let result = decode(&mut MessagesStream::default(), other, &[]).await;
+        assert!(matches!(&result, Err(ServiceError::Malformed(m)) if m.contains("api_error")), "{result:?}");
+        let garbage = decode(&mut MessagesStream::default(), "data: <html>\n\n", &[]).await;
+        assert!(matches!(garbage, Err(ServiceError::Malformed(_))), "{garbage:?}");
+    }
+
+    #[tokio::test]
+    async fn reset_forgets_the_text_of_a_failed_try() {
+        let mut decoder = MessagesStream::default();
+        let half = &STREAM[..STREAM.find("ça va").unwrap()];
+        decode(&mut decoder, half, &[]).await.unwrap();
+        assert_eq!(decoder.text(), "Bonjour,");
+        decoder.reset();
+        assert_eq!(decoder.text(), "");
+        assert_eq!(decode(&mut decoder, STREAM, &[]).await.unwrap().last().unwrap().0, "Bonjour, ça va? 🪂");
+    }
+
+    proptest! {
+        #[test]
+        fn the_stream_reads_the_same_however_the_network_cuts_it(cuts in prop::collection::vec(0usize..4096, 0..40)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let whole = runtime.block_on(decode(&mut MessagesStream::default(), STREAM, &[])).unwrap();
+            let cut = runtime.block_on(decode(&mut MessagesStream::default(), STREAM, &cuts)).unwrap();
+            prop_assert_eq!(cut, whole);
+        }
+    }
 
     #[test]
     fn text_blocks_are_joined_and_other_blocks_skipped() {

@@ -209,4 +209,33 @@ mod tests {
         let slow = brain("sleep 30", 200, false).respond(request(TrustLevel::Direct)).await;
         assert_eq!(slow, Err(BrainError::Timeout));
     }
+
+    #[tokio::test]
+    async fn a_streamed_answer_grows_line_by_line_as_the_program_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let go_on = dir.path().join("go-on");
+        // The second line comes only once the test has seen the first one.
+        let script =
+            format!("echo 'first line'; while [ ! -e '{}' ]; do sleep 0.01; done; echo 'second line'", go_on.display());
+        let (partial, mut shown) = tokio::sync::watch::channel(String::new());
+        let answer =
+            tokio::spawn(brain(&script, 10_000, false).respond_streaming(request(TrustLevel::Direct), partial));
+        let first = tokio::time::timeout(Duration::from_secs(10), shown.wait_for(|text| !text.is_empty())).await;
+        assert_eq!(first.unwrap().unwrap().as_str(), "first line");
+        std::fs::write(&go_on, b"").unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(10), answer).await.unwrap().unwrap();
+        assert_eq!(answer.unwrap(), "first line\nsecond line");
+        assert_eq!(shown.borrow().as_str(), "first line\nsecond line");
+    }
+
+    #[tokio::test]
+    async fn a_program_that_fails_after_printing_keeps_its_text_and_says_it_was_cut() {
+        let (partial, _shown) = tokio::sync::watch::channel(String::new());
+        let answer = brain("echo 'half an answer'; exit 2", 5000, false)
+            .respond_streaming(request(TrustLevel::Direct), partial)
+            .await
+            .unwrap();
+        assert!(answer.starts_with("half an answer"), "{answer}");
+        assert!(answer.contains("cut off") && answer.contains("exit"), "no note: {answer}");
+    }
 }

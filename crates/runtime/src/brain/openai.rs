@@ -253,6 +253,66 @@ impl Brain for OpenAiBrain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service_stream::decode_for_tests::decode;
+    use proptest::prelude::*;
+
+    /// A streamed answer as chat-completions servers send it: a role chunk, pieces, a comment
+    /// line some proxies add, the finish reason, a usage chunk without choices, `[DONE]`.
+    const STREAM: &str = concat!(
+        r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+        "\n\n: PROCESSING\n\n",
+        r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Salut "},"finish_reason":null}]}"#,
+        "\n\n",
+        r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":1,"delta":{"content":"other choice"},"finish_reason":null}]}"#,
+        "\n\n",
+        r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"reasoning_content":"hm","content":null},"finish_reason":null}]}"#,
+        "\n\n",
+        r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"à tous 🪂"},"finish_reason":null}]}"#,
+        "\n\n",
+        r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        "\n\n",
+        r#"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}}"#,
+        "\n\ndata: [DONE]\n\n",
+    );
+
+    /// The text after each event that carries data, and whether it completed the answer.
+    async fn data_events(body: &str, cuts: &[usize]) -> Result<Vec<(String, bool)>, ServiceError> {
+        decode(&mut ChatStream::default(), body, cuts).await
+    }
+
+    #[tokio::test]
+    async fn a_stream_grows_the_first_choice_and_completes_at_its_finish_reason() {
+        let seen = data_events(STREAM, &[]).await.unwrap();
+        let texts: Vec<&str> = seen.iter().map(|(text, _)| text.as_str()).collect();
+        assert!(texts.contains(&"Salut"), "{texts:?}");
+        assert!(!texts.iter().any(|text| text.contains("other choice") || text.contains("hm")), "{texts:?}");
+        let first_complete = seen.iter().position(|(_, complete)| *complete).unwrap();
+        assert_eq!(seen[first_complete].0, "Salut à tous 🪂");
+        assert_eq!(seen.last().unwrap(), &("Salut à tous 🪂".to_owned(), true));
+    }
+
+    #[tokio::test]
+    async fn done_alone_completes_a_stream_without_finish_reasons() {
+        let body = "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\ndata: [DONE]\n\n";
+        assert_eq!(data_events(body, &[]).await.unwrap(), [("ok".to_owned(), false), ("ok".to_owned(), true)]);
+    }
+
+    #[tokio::test]
+    async fn an_error_in_the_stream_or_garbage_fails_it() {
+        let error = "data: {\"error\":{\"message\":\"rate limited\",\"code\":429}}\n\n";
+        assert!(matches!(data_events(error, &[]).await, Err(ServiceError::Malformed(_))));
+        assert!(matches!(data_events("data: {not json\n\n", &[]).await, Err(ServiceError::Malformed(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn the_stream_reads_the_same_however_the_network_cuts_it(cuts in prop::collection::vec(0usize..4096, 0..40)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let whole = runtime.block_on(data_events(STREAM, &[])).unwrap();
+            let cut = runtime.block_on(data_events(STREAM, &cuts)).unwrap();
+            prop_assert_eq!(cut, whole);
+        }
+    }
 
     #[test]
     fn the_first_choice_is_the_answer() {
