@@ -13,4 +13,5 @@ pub mod pairing;
 pub mod redact;
 pub mod sanitize;
 pub mod time;
+pub mod tools;
 pub mod trust;

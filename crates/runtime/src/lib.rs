@@ -11,6 +11,7 @@
 pub mod ack;
 pub mod backoff_policy;
 pub mod brain;
+pub mod companion;
 pub mod connector;
 pub mod harness;
 pub mod journal;

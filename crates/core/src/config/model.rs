@@ -8,6 +8,7 @@ use super::secret;
 use crate::duration::HumanDuration;
 use crate::gating::{GateRules, GroupMentionMode, GroupRule};
 use crate::ids::Platform;
+use crate::tools::VaultTool;
 use crate::trust::TrustLevel;
 
 /// The whole configuration. A missing file means `BotsConfig::default()`: every connector off.
@@ -21,6 +22,8 @@ pub struct BotsConfig {
     pub vault: Option<String>,
     /// The AI brain that writes the answers.
     pub brain: BrainConfig,
+    /// The vault tools the brain may call, by the sender's trust level.
+    pub tools: ToolsConfig,
     /// Speech-to-text for voice messages; none configured means voice gets a helpful reply.
     pub transcriber: TranscriberConfig,
     /// How requests of people and rooms the bot does not know are kept.
@@ -45,6 +48,7 @@ impl Default for BotsConfig {
             server: ServerConfig::default(),
             vault: None,
             brain: BrainConfig::default(),
+            tools: ToolsConfig::default(),
             transcriber: TranscriberConfig::default(),
             pairing: PairingConfig::default(),
             log: LogConfig::default(),
@@ -109,9 +113,13 @@ impl BrainKind {
 pub struct BrainConfig {
     /// Which brain.
     pub kind: BrainKind,
-    /// Extra instructions given to the brain before every conversation.
+    /// Extra instructions given to the brain before every conversation, after the persona.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<String>,
+    /// The persona file: who the companion is, the start of its system prompt, read again
+    /// when it changes. Relative paths are inside the vault; unset: `.parachute/persona.md`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persona_file: Option<String>,
     /// How many earlier messages of the session the brain sees.
     pub history_messages: usize,
     /// How many recent group messages (also those not addressed to the bot) it sees as context.
@@ -165,6 +173,7 @@ impl Default for BrainConfig {
         Self {
             kind: BrainKind::Echo,
             system_prompt: None,
+            persona_file: None,
             history_messages: 20,
             group_context_messages: 10,
             command: None,
@@ -176,6 +185,36 @@ impl Default for BrainConfig {
             base_url: None,
             api_key: None,
             max_retries: 2,
+        }
+    }
+}
+
+/// The persona file's place in the vault when `brain.persona_file` is not set.
+pub const DEFAULT_PERSONA_FILE: &str = ".parachute/persona.md";
+
+/// The vault tools the `anthropic` and `openai` brains may call, by trust level, and the
+/// bounds of one answer's tool use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolsConfig {
+    /// The tools offered while answering `direct` senders (default: all of them).
+    pub direct: Vec<VaultTool>,
+    /// The tools offered while answering `sandboxed` senders: read-only ones at most
+    /// (`search_notes`, `read_note`, `recent_journal`); default none.
+    pub sandboxed: Vec<VaultTool>,
+    /// The most model requests one answer may make (each tool round is one more).
+    pub max_steps: u32,
+    /// The longest one answer may take with its tool rounds.
+    pub max_time: HumanDuration,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            direct: VaultTool::ALL.to_vec(),
+            sandboxed: Vec::new(),
+            max_steps: 8,
+            max_time: HumanDuration(std::time::Duration::from_secs(300)),
         }
     }
 }

@@ -5,6 +5,36 @@ use secrecy::ExposeSecret;
 use super::error::ConfigError;
 use super::model::{BotsConfig, BrainKind, MIN_STREAM_EDIT_INTERVAL};
 
+/// The persona file's path and the tool lists: sandboxed senders get read-only tools at most.
+fn validate_tools(config: &BotsConfig) -> Result<(), ConfigError> {
+    if let Some(path) = &config.brain.persona_file
+        && path.trim().is_empty()
+    {
+        return Err(ConfigError::invalid(
+            "brain.persona_file",
+            "must not be empty (leave the key out for the default)",
+        ));
+    }
+    for (i, tool) in config.tools.sandboxed.iter().enumerate() {
+        if !tool.read_only() {
+            return Err(ConfigError::invalid(
+                format!("tools.sandboxed[{i}]"),
+                format!(
+                    "`{}` changes the vault; sandboxed senders may only get search_notes, read_note or recent_journal",
+                    tool.name()
+                ),
+            ));
+        }
+    }
+    if !(1..=32).contains(&config.tools.max_steps) {
+        return Err(ConfigError::invalid("tools.max_steps", "must be between 1 and 32"));
+    }
+    if config.tools.max_time.0.is_zero() {
+        return Err(ConfigError::invalid("tools.max_time", "must be longer than zero"));
+    }
+    Ok(())
+}
+
 /// Checks every value; the first problem is returned with its key path.
 pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
     if config.server.port == 0 {
@@ -31,6 +61,7 @@ pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid("brain.group_context_messages", "must be at most 100"));
     }
     validate_llm_brain(config)?;
+    validate_tools(config)?;
     validate_transcriber(config)?;
     if config.pairing.expire_after.0.is_zero() {
         return Err(ConfigError::invalid("pairing.expire_after", "must be longer than zero"));
@@ -387,6 +418,20 @@ mod tests {
         assert_eq!(err.to_string(), "brain.base_url: must be an http(s) URL (line 4, column 13)");
         let err = parse_str("transcriber:\n  model: small\n  timeout: 0s\n").unwrap_err();
         assert_eq!(err.to_string(), "transcriber.timeout: must be longer than zero (line 3, column 12)");
+    }
+
+    #[test]
+    fn sandboxed_senders_may_be_given_readers_only_and_each_error_names_its_entry() {
+        let config = parse_str("tools:\n  sandboxed: [read_note, search_notes]\n  max_steps: 4\n").unwrap();
+        assert_eq!(config.tools.sandboxed.len(), 2);
+        let err = parse_str("tools:\n  sandboxed:\n    - read_note\n    - write_memory\n").unwrap_err().to_string();
+        assert!(err.starts_with("tools.sandboxed[1]: `write_memory` changes the vault"), "{err}");
+        let err = parse_str("tools:\n  direct: [run_shell]\n").unwrap_err().to_string();
+        assert!(err.contains("tools.direct") && err.contains("run_shell"), "{err}");
+        let err = parse_str("tools:\n  max_steps: 0\n").unwrap_err().to_string();
+        assert!(err.starts_with("tools.max_steps: must be between 1 and 32"), "{err}");
+        let err = parse_str("brain:\n  persona_file: ' '\n").unwrap_err().to_string();
+        assert!(err.starts_with("brain.persona_file: must not be empty"), "{err}");
     }
 
     #[test]
