@@ -13,9 +13,11 @@ use parachute_core::config::{BotsConfig, StreamMode};
 use parachute_core::ids::{ChatKey, EventId, Platform};
 use parachute_core::media::{over_limit, too_large_text};
 use parachute_core::sanitize::sanitize_display_name;
+use parachute_core::trust::TrustLevel;
 use tokio::sync::watch;
 
 use crate::brain::{Brain, BrainRequest, BrainSlot};
+use crate::companion::{PersonaFile, Toolbox, memory};
 use crate::connector::MediaError;
 use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
 use crate::messages::{Authorized, Content, Drain, MediaRef, Reply, SentPart, VoiceNote};
@@ -131,6 +133,7 @@ struct Shared {
     config: watch::Receiver<Arc<BotsConfig>>,
     metrics: Arc<Metrics>,
     data_dir: PathBuf,
+    persona: Arc<PersonaFile>,
 }
 
 impl Orchestrator {
@@ -154,6 +157,7 @@ impl Orchestrator {
                 config,
                 metrics,
                 data_dir,
+                persona: Arc::default(),
             },
             queues: HashMap::new(),
             busy: HashSet::new(),
@@ -596,6 +600,11 @@ async fn ask_brain(
     let inbound = &msg.inbound;
     let chat = ChatKey { platform: inbound.platform, chat: inbound.chat.clone() };
     let (dialogue, context) = (config.brain.history_messages, config.brain.group_context_messages);
+    let vault = vault_dir(config, &shared.data_dir);
+    let persona = shared.persona.text(&PersonaFile::path(config, &vault)).await;
+    let direct = msg.trust_level == TrustLevel::Direct;
+    let memory = if direct { read_memory(&vault).await } else { None };
+    let tools = Toolbox::for_sender(&config.tools, msg.trust_level, vault, inbound.platform).map(Arc::new);
     let request = BrainRequest {
         session_id,
         platform: inbound.platform,
@@ -603,7 +612,10 @@ async fn ask_brain(
         chat_kind: inbound.chat_kind,
         sender_display: inbound.sender_display.clone(),
         trust_level: msg.trust_level,
+        persona,
         system_prompt: config.brain.system_prompt.clone(),
+        memory,
+        tools,
         history: bound_history(history, dialogue, context),
         message: text.to_owned(),
     };
@@ -634,6 +646,12 @@ async fn ask_brain(
             Answer { text, remember: None, shown }
         }
     }
+}
+
+/// The memory notes of the vault, read off the actor's thread.
+async fn read_memory(vault: &std::path::Path) -> Option<String> {
+    let vault = vault.to_path_buf();
+    tokio::task::spawn_blocking(move || memory::context(&vault)).await.ok().flatten()
 }
 
 /// The first line of the answer to a voice message: what was heard, briefly.

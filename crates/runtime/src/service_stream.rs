@@ -31,8 +31,8 @@ pub trait StreamDecoder {
     fn reset(&mut self);
 
     /// Reads an answer the service sent whole instead of as events (a server that does not
-    /// stream).
-    fn whole(&self, body: &[u8]) -> Result<String, ServiceError>;
+    /// stream), as if its events had come.
+    fn whole(&mut self, body: &[u8]) -> Result<(), ServiceError>;
 }
 
 /// How a streamed answer ended.
@@ -50,9 +50,18 @@ pub enum Streamed {
     },
 }
 
+/// Where a streamed answer's text is shown as it grows: `partial` gets the text so far,
+/// after the `earlier` text of the answer's previous rounds.
+pub struct Publish<'a> {
+    /// The receiver of the text so far.
+    pub partial: &'a watch::Sender<String>,
+    /// What the answer said before this request (empty for the first).
+    pub earlier: &'a str,
+}
+
 /// Sends the request `build` makes and decodes its event stream with `decoder`, publishing
-/// the text so far on `partial` whenever it grows. Failures before the first text (error
-/// statuses, connection failures, a stream that ends early) are retried as `policy` says.
+/// the text so far whenever it grows. Failures before the first text (error statuses,
+/// connection failures, a stream that ends early) are retried as `policy` says.
 pub async fn stream_with_retry(
     service: &str,
     policy: &RetryPolicy,
@@ -60,7 +69,7 @@ pub async fn stream_with_retry(
     secret: Option<&SecretString>,
     build: impl Fn() -> Result<RequestBuilder, ServiceError>,
     decoder: &mut (dyn StreamDecoder + Send),
-    partial: &watch::Sender<String>,
+    publish: Publish<'_>,
 ) -> Result<Streamed, ServiceError> {
     let mut retries = Retries::new(service, policy);
     loop {
@@ -71,9 +80,10 @@ pub async fn stream_with_retry(
             Attempt::Success(response) if !is_event_stream(&response) => {
                 let body = tokio::time::timeout(timeout, response.bytes()).await;
                 let body = body.map_err(|_| ServiceError::Timeout)?.map_err(|_| ServiceError::Connect)?;
-                return decoder.whole(&body).map(Streamed::Complete);
+                decoder.whole(&body)?;
+                return Ok(Streamed::Complete(decoder.text()));
             }
-            Attempt::Success(response) => match read_events(response, timeout, decoder, partial).await {
+            Attempt::Success(response) => match read_events(response, timeout, decoder, &publish).await {
                 Ok(text) => return Ok(Streamed::Complete(text)),
                 Err(error) if !decoder.text().trim().is_empty() => {
                     tracing::warn!(service, %error, "the answer's stream broke after some text");
@@ -98,7 +108,7 @@ async fn read_events(
     response: reqwest::Response,
     timeout: Duration,
     decoder: &mut (dyn StreamDecoder + Send),
-    partial: &watch::Sender<String>,
+    publish: &Publish<'_>,
 ) -> Result<String, ServiceError> {
     let deadline = Instant::now() + STREAM_TOTAL_LIMIT;
     let mut events = SseByteStream::new(response.bytes_stream());
@@ -118,7 +128,7 @@ async fn read_events(
         let text = decoder.text();
         if text.len() != shown_len {
             shown_len = text.len();
-            partial.send_replace(text.clone());
+            publish.partial.send_replace(crate::brain::joined(publish.earlier, &text));
         }
         if complete {
             return Ok(text);

@@ -68,7 +68,10 @@ fn group_request() -> BrainRequest {
         chat_kind: ChatKind::Group,
         sender_display: "Ann".into(),
         trust_level: TrustLevel::Sandboxed,
+        persona: None,
         system_prompt: Some("Keep it short.".into()),
+        memory: None,
+        tools: None,
         history: vec![
             entry(HistoryRole::User, "Bob", "hi bot"),
             entry(HistoryRole::Assistant, "parachute", "hi Bob"),

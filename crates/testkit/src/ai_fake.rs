@@ -64,6 +64,16 @@ pub enum Scripted {
         /// The wait before each piece.
         pace: Duration,
     },
+    /// The model asks for one tool call (streamed or whole, as the request asks), with
+    /// `text` before it when not empty.
+    ToolCall {
+        /// What the model says before the call.
+        text: String,
+        /// The tool's name.
+        name: String,
+        /// Its arguments (a JSON object).
+        input: Value,
+    },
     /// A streamed request gets the first `pieces` words of `text`, `pace` apart, then the
     /// connection is cut without the end of the answer.
     Dropped {
@@ -310,29 +320,174 @@ fn check_common(body: &Value, allowed: &[&str]) -> Result<(), (u16, String)> {
     Ok(())
 }
 
-/// Checks `messages` are `{role, content}` objects with string content, alternating user /
-/// assistant, first and last from the user.
-fn check_turns(messages: &[Value]) -> Result<(), (u16, String)> {
+/// Checks `messages` of the Messages API: `{role, content}` objects alternating user /
+/// assistant, first and last from the user; content a non-empty string or content blocks.
+/// Blocks: `text`; `tool_use` (assistant only); `tool_result` (user only), and every
+/// `tool_use` of an assistant turn answered by a `tool_result` in the next turn, no other.
+fn check_anthropic_turns(messages: &[Value]) -> Result<(), (u16, String)> {
     if messages.is_empty() {
         return Err((400, "messages: at least one message is required".to_owned()));
     }
+    let mut asked: Vec<String> = Vec::new();
     for (i, message) in messages.iter().enumerate() {
         let keys: Vec<&str> = message.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
         if keys.len() != 2 || !keys.contains(&"role") || !keys.contains(&"content") {
             return Err((400, format!("messages.{i}: must have exactly `role` and `content`")));
         }
-        if message["content"].as_str().is_none_or(|c| c.trim().is_empty()) {
-            return Err((400, format!("messages.{i}.content: a non-empty string is required")));
-        }
         let expected = if i % 2 == 0 { "user" } else { "assistant" };
         if message["role"] != expected {
             return Err((400, format!("messages.{i}.role: expected {expected} (roles must alternate, user first)")));
+        }
+        let answered = std::mem::take(&mut asked);
+        let mut results = Vec::new();
+        match &message["content"] {
+            Value::String(text) if !text.trim().is_empty() => {}
+            Value::Array(blocks) if !blocks.is_empty() => {
+                for (j, block) in blocks.iter().enumerate() {
+                    let at = format!("messages.{i}.content.{j}");
+                    match (block["type"].as_str(), expected) {
+                        (Some("text"), _) if block["text"].as_str().is_some_and(|t| !t.trim().is_empty()) => {}
+                        (Some("tool_use"), "assistant")
+                            if block["id"].as_str().is_some()
+                                && block["name"].as_str().is_some()
+                                && block["input"].is_object() =>
+                        {
+                            asked.push(block["id"].as_str().unwrap_or_default().to_owned());
+                        }
+                        (Some("tool_result"), "user") if block["content"].is_string() => {
+                            let id = block["tool_use_id"].as_str().unwrap_or_default();
+                            if !answered.iter().any(|asked| asked == id) {
+                                return Err((
+                                    400,
+                                    format!("{at}: tool_result for `{id}`, which the previous turn did not ask for"),
+                                ));
+                            }
+                            results.push(id.to_owned());
+                        }
+                        _ => return Err((400, format!("{at}: not a valid {expected} content block: {block}"))),
+                    }
+                }
+            }
+            _ => return Err((400, format!("messages.{i}.content: a non-empty string or content blocks are required"))),
+        }
+        if let Some(missing) = answered.iter().find(|id| !results.contains(id)) {
+            return Err((400, format!("messages.{i}: tool_use `{missing}` has no tool_result right after it")));
         }
     }
     if messages.len().is_multiple_of(2) {
         return Err((400, "messages: the last message must be from the user".to_owned()));
     }
     Ok(())
+}
+
+/// Checks chat-completions `messages` after the system prompt: user and assistant turns
+/// alternating, user first; an assistant turn with `tool_calls` followed by one `tool`
+/// message per call (by `tool_call_id`); the last message from the user or a tool.
+fn check_openai_turns(messages: &[Value]) -> Result<(), (u16, String)> {
+    if messages.is_empty() {
+        return Err((400, "messages: at least one message is required".to_owned()));
+    }
+    let mut previous = "assistant";
+    let mut pending: Vec<String> = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        let at = format!("messages.{}", i + 1);
+        let keys: Vec<&str> = message.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        let text = |m: &Value| m["content"].as_str().is_some_and(|c| !c.trim().is_empty());
+        let role = message["role"].as_str().unwrap_or_default();
+        match role {
+            "user" | "assistant" if !pending.is_empty() => {
+                return Err((400, format!("{at}: tool calls {pending:?} were not answered by tool messages")));
+            }
+            "user" => {
+                if previous == "user" {
+                    return Err((400, format!("{at}.role: two user messages in a row")));
+                }
+                if keys.len() != 2 || !text(message) {
+                    return Err((400, format!("{at}: a user message is `role` and a non-empty string `content`")));
+                }
+            }
+            "assistant" => {
+                if previous == "assistant" {
+                    return Err((400, format!("{at}.role: expected user (roles must alternate, user first)")));
+                }
+                let calls = message["tool_calls"].as_array().cloned().unwrap_or_default();
+                if keys.iter().any(|k| !["role", "content", "tool_calls"].contains(k))
+                    || (calls.is_empty() && !text(message))
+                {
+                    return Err((400, format!("{at}: an assistant message has text or tool_calls")));
+                }
+                for (j, call) in calls.iter().enumerate() {
+                    let arguments = call["function"]["arguments"].as_str().unwrap_or("not json");
+                    if call["type"] != "function"
+                        || call["id"].as_str().is_none()
+                        || call["function"]["name"].as_str().is_none()
+                        || serde_json::from_str::<Value>(arguments).is_err()
+                    {
+                        return Err((
+                            400,
+                            format!("{at}.tool_calls.{j}: id, type function, name and JSON arguments are required"),
+                        ));
+                    }
+                    pending.push(call["id"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            "tool" => {
+                let id = message["tool_call_id"].as_str().unwrap_or_default();
+                let Some(position) = pending.iter().position(|p| p == id) else {
+                    return Err((400, format!("{at}: a tool message for `{id}`, which no tool call asked for")));
+                };
+                pending.remove(position);
+                if keys.len() != 3 || !message["content"].is_string() {
+                    return Err((400, format!("{at}: a tool message is role, tool_call_id and string content")));
+                }
+            }
+            other => return Err((400, format!("{at}.role: `{other}` is not a conversation role"))),
+        }
+        previous = role;
+    }
+    if previous == "assistant" || !pending.is_empty() {
+        return Err((400, "messages: the last message must be from the user or a tool".to_owned()));
+    }
+    Ok(())
+}
+
+/// Anthropic's `tools`, when sent: `{name, description, input_schema}` with an object schema.
+fn check_anthropic_tools(body: &Value) -> Result<(), (u16, String)> {
+    let Some(tools) = body.get("tools") else { return Ok(()) };
+    let tools = tools.as_array().ok_or((400, "tools: must be an array".to_owned()))?;
+    for (i, tool) in tools.iter().enumerate() {
+        let keys = tool.as_object().map(|o| o.len()).unwrap_or_default();
+        if keys != 3
+            || !is_tool_name(&tool["name"])
+            || !tool["description"].is_string()
+            || tool["input_schema"]["type"] != "object"
+        {
+            return Err((400, format!("tools.{i}: name, description and an object input_schema are required")));
+        }
+    }
+    Ok(())
+}
+
+/// Chat completions' `tools`, when sent: `{type: function, function: {name, description,
+/// parameters}}` with an object schema.
+fn check_openai_tools(body: &Value) -> Result<(), (u16, String)> {
+    let Some(tools) = body.get("tools") else { return Ok(()) };
+    let tools = tools.as_array().ok_or((400, "tools: must be an array".to_owned()))?;
+    for (i, tool) in tools.iter().enumerate() {
+        let function = &tool["function"];
+        if tool["type"] != "function" || !is_tool_name(&function["name"]) || function["parameters"]["type"] != "object"
+        {
+            return Err((400, format!("tools.{i}: type function with a name and object parameters is required")));
+        }
+    }
+    Ok(())
+}
+
+/// A tool name both APIs accept: 1 to 64 letters, digits, `_` or `-`.
+fn is_tool_name(name: &Value) -> bool {
+    name.as_str().is_some_and(|n| {
+        (1..=64).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    })
 }
 
 /// `stream`, when sent, is a boolean.
@@ -350,12 +505,14 @@ struct StreamPlan {
     pieces: Vec<String>,
     pace: Duration,
     cut: bool,
+    /// A tool call the answer ends with: its name and arguments.
+    call: Option<(String, Value)>,
 }
 
 impl StreamPlan {
     /// The answer in pieces of one word each (with the space before it), sent at once.
     fn whole(text: String) -> Self {
-        Self { pieces: words(&text), text, pace: Duration::ZERO, cut: false }
+        Self { pieces: words(&text), text, pace: Duration::ZERO, cut: false, call: None }
     }
 
     /// The whole text, once a model writing at the plan's pace would have written it (what a
@@ -380,6 +537,7 @@ impl StreamPlan {
                 plan.pieces.truncate(pieces);
                 plan
             }
+            Scripted::ToolCall { text, name, input } => Self { call: Some((name, input)), ..Self::whole(text) },
             Scripted::Error { .. } => Self::whole(String::new()),
         }
     }
@@ -411,22 +569,23 @@ fn sse(event: Option<&str>, data: &Value) -> String {
 
 /// The Messages API's events for `plan`: the message and its text block opened, one
 /// `text_delta` per piece (a `ping` first, as Anthropic sends), and unless the stream is cut,
-/// the block and message closed. Each entry is sent after the pace, the opening at once.
+/// the block closed, the tool call if there is one (its input in two `input_json_delta`
+/// pieces), and the message closed. Each entry is sent after the pace, the opening at once.
 fn anthropic_events(plan: &StreamPlan, model: &Value) -> (String, Vec<String>, String) {
-    let opening = [
-        sse(
-            Some("message_start"),
-            &json!({"type": "message_start", "message": {"id": "msg_01FakeStream", "type": "message",
-                "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": 12, "output_tokens": 1}}}),
-        ),
-        sse(
+    let has_text = !plan.pieces.is_empty() || plan.call.is_none();
+    let mut opening = sse(
+        Some("message_start"),
+        &json!({"type": "message_start", "message": {"id": "msg_01FakeStream", "type": "message",
+            "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 12, "output_tokens": 1}}}),
+    );
+    if has_text {
+        opening.push_str(&sse(
             Some("content_block_start"),
             &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        ),
-        sse(Some("ping"), &json!({"type": "ping"})),
-    ]
-    .concat();
+        ));
+    }
+    opening.push_str(&sse(Some("ping"), &json!({"type": "ping"})));
     let pieces = plan
         .pieces
         .iter()
@@ -437,21 +596,56 @@ fn anthropic_events(plan: &StreamPlan, model: &Value) -> (String, Vec<String>, S
             )
         })
         .collect();
-    let closing = [
-        sse(Some("content_block_stop"), &json!({"type": "content_block_stop", "index": 0})),
-        sse(
-            Some("message_delta"),
-            &json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
-                "usage": {"output_tokens": plan.pieces.len()}}),
-        ),
-        sse(Some("message_stop"), &json!({"type": "message_stop"})),
-    ]
-    .concat();
+    let mut closing = String::new();
+    if has_text {
+        closing.push_str(&sse(Some("content_block_stop"), &json!({"type": "content_block_stop", "index": 0})));
+    }
+    let mut stop_reason = "end_turn";
+    if let Some((name, input)) = &plan.call {
+        stop_reason = "tool_use";
+        let index = usize::from(has_text);
+        closing.push_str(&sse(
+            Some("content_block_start"),
+            &json!({"type": "content_block_start", "index": index,
+                "content_block": {"type": "tool_use", "id": call_id("toolu_"), "name": name, "input": {}}}),
+        ));
+        for half in halves(&input.to_string()) {
+            closing.push_str(&sse(
+                Some("content_block_delta"),
+                &json!({"type": "content_block_delta", "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": half}}),
+            ));
+        }
+        closing.push_str(&sse(Some("content_block_stop"), &json!({"type": "content_block_stop", "index": index})));
+    }
+    closing.push_str(&sse(
+        Some("message_delta"),
+        &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null},
+            "usage": {"output_tokens": plan.pieces.len()}}),
+    ));
+    closing.push_str(&sse(Some("message_stop"), &json!({"type": "message_stop"})));
     (opening, pieces, closing)
 }
 
+/// A new tool call id with `prefix` (ids are unique within the process).
+fn call_id(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!("{prefix}fake{:04}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// `text` in two pieces, cut at a character boundary near its middle (how streamed tool
+/// arguments arrive: not as whole JSON values).
+fn halves(text: &str) -> [&str; 2] {
+    let mut middle = text.len() / 2;
+    while !text.is_char_boundary(middle) {
+        middle += 1;
+    }
+    [&text[..middle], &text[middle..]]
+}
+
 /// The chat-completions events for `plan`: the role first, one `delta.content` per piece,
-/// and unless the stream is cut, the finish reason and `[DONE]`.
+/// and unless the stream is cut, the tool call if there is one (named first, its arguments in
+/// two pieces), the finish reason and `[DONE]`.
 fn openai_events(plan: &StreamPlan, model: &Value) -> (String, Vec<String>, String) {
     let chunk = |delta: Value, finish: Value| {
         sse(
@@ -462,7 +656,20 @@ fn openai_events(plan: &StreamPlan, model: &Value) -> (String, Vec<String>, Stri
     };
     let opening = chunk(json!({"role": "assistant", "content": ""}), Value::Null);
     let pieces = plan.pieces.iter().map(|piece| chunk(json!({"content": piece}), Value::Null)).collect();
-    let closing = chunk(json!({}), json!("stop")) + "data: [DONE]\n\n";
+    let mut closing = String::new();
+    let mut finish = "stop";
+    if let Some((name, input)) = &plan.call {
+        finish = "tool_calls";
+        let named = json!({"tool_calls": [{"index": 0, "id": call_id("call_"), "type": "function",
+            "function": {"name": name, "arguments": ""}}]});
+        closing.push_str(&chunk(named, Value::Null));
+        for half in halves(&input.to_string()) {
+            closing
+                .push_str(&chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": half}}]}), Value::Null));
+        }
+    }
+    closing.push_str(&chunk(json!({}), json!(finish)));
+    closing.push_str("data: [DONE]\n\n");
     (opening, pieces, closing)
 }
 
@@ -508,12 +715,13 @@ async fn anthropic(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes
             return Err((400, "authorization: not used by this API (send x-api-key)".to_owned()));
         }
         check_json_content_type(&req)?;
-        check_common(&json, &["model", "max_tokens", "system", "messages", "stream"])?;
+        check_common(&json, &["model", "max_tokens", "system", "messages", "stream", "tools"])?;
         check_stream_flag(&json)?;
+        check_anthropic_tools(&json)?;
         if json.get("system").is_some_and(|s| s.as_str().is_none_or(|s| s.trim().is_empty())) {
             return Err((400, "system: must be a non-empty string".to_owned()));
         }
-        check_turns(json["messages"].as_array().map(Vec::as_slice).unwrap_or_default())
+        check_anthropic_turns(json["messages"].as_array().map(Vec::as_slice).unwrap_or_default())
     })();
     let messages = json["messages"].as_array().cloned().unwrap_or_default();
     let model = json["model"].clone();
@@ -530,11 +738,19 @@ async fn anthropic(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes
     if streamed {
         return event_stream(anthropic_events(&plan, &model), plan.pace, plan.cut);
     }
+    let call = plan.call.clone();
     let text = plan.written().await;
+    let mut content: Vec<Value> = Vec::new();
+    if !text.is_empty() || call.is_none() {
+        content.push(json!({"type": "text", "text": text}));
+    }
+    if let Some((name, input)) = &call {
+        content.push(json!({"type": "tool_use", "id": call_id("toolu_"), "name": name, "input": input}));
+    }
+    let stop_reason = if call.is_some() { "tool_use" } else { "end_turn" };
     HttpResponse::Ok().json(json!({
         "id": "msg_01FakeAnswer", "type": "message", "role": "assistant", "model": model,
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn", "stop_sequence": null,
+        "content": content, "stop_reason": stop_reason, "stop_sequence": null,
         "usage": {"input_tokens": 12, "output_tokens": 6},
     }))
 }
@@ -557,8 +773,9 @@ async fn openai(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
     let check = (|| {
         check_bearer(&shared, &req)?;
         check_json_content_type(&req)?;
-        check_common(&json, &["model", "max_tokens", "messages", "stream"])?;
+        check_common(&json, &["model", "max_tokens", "messages", "stream", "tools"])?;
         check_stream_flag(&json)?;
+        check_openai_tools(&json)?;
         let messages = json["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
         let Some((system, conversation)) = messages.split_first() else {
             return Err((400, "messages: at least one message is required".to_owned()));
@@ -566,7 +783,7 @@ async fn openai(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
         if system["role"] != "system" || system["content"].as_str().is_none_or(|c| c.trim().is_empty()) {
             return Err((400, "messages.0: the system prompt must come first".to_owned()));
         }
-        check_turns(conversation)
+        check_openai_turns(conversation)
     })();
     let messages = json["messages"].as_array().cloned().unwrap_or_default();
     let model = json["model"].clone();
@@ -583,10 +800,20 @@ async fn openai(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
     if streamed {
         return event_stream(openai_events(&plan, &model), plan.pace, plan.cut);
     }
+    let call = plan.call.clone();
     let text = plan.written().await;
+    let message = match &call {
+        None => json!({"role": "assistant", "content": text}),
+        Some((name, input)) => {
+            json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) },
+            "tool_calls": [{"id": call_id("call_"), "type": "function",
+                "function": {"name": name, "arguments": input.to_string()}}]})
+        }
+    };
+    let finish = if call.is_some() { "tool_calls" } else { "stop" };
     HttpResponse::Ok().json(json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_700_000_000, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18},
     }))
 }
@@ -661,9 +888,12 @@ async fn transcription(shared: web::Data<Shared>, req: HttpRequest, payload: web
         Outcome::Scripted(Scripted::Error { status, retry_after }) => {
             return openai_error(status, "scripted failure", retry_after);
         }
-        Outcome::Scripted(Scripted::Answer(text) | Scripted::Paced { text, .. } | Scripted::Dropped { text, .. }) => {
-            text
-        }
+        Outcome::Scripted(
+            Scripted::Answer(text)
+            | Scripted::Paced { text, .. }
+            | Scripted::Dropped { text, .. }
+            | Scripted::ToolCall { text, .. },
+        ) => text,
         Outcome::Scripted(Scripted::Slow(delay)) => {
             tokio::time::sleep(delay).await;
             transcript

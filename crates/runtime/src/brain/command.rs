@@ -175,7 +175,10 @@ mod tests {
             chat_kind: ChatKind::Direct,
             sender_display: "Ann".into(),
             trust_level,
+            persona: None,
             system_prompt: None,
+            memory: None,
+            tools: None,
             history: Vec::new(),
             message: "hello".into(),
         }

@@ -26,25 +26,31 @@ pub struct Turn {
     pub content: String,
 }
 
-/// The system prompt: where the conversation happens and with whom, then the configured
-/// instructions.
+/// The system prompt: the persona (or a plain companion when there is none), where the
+/// conversation happens and with whom, the configured instructions, then the memory notes.
 pub fn system_prompt(request: &BrainRequest) -> String {
     let platform = platform_name(request.platform);
     let name = &request.sender_display;
-    let mut prompt = match request.chat_kind {
-        ChatKind::Direct => format!(
-            "You are parachute, a friendly companion chatting on {platform}. \
-             This is a direct conversation with {name}."
-        ),
-        ChatKind::Group => format!(
-            "You are parachute, a friendly companion in a {platform} group chat. \
-             Messages from people start with their name; the latest one is from {name}."
-        ),
+    let persona = request.persona.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let mut prompt = match persona {
+        Some(persona) => format!("{persona}\n\n"),
+        None => "You are parachute, a friendly companion. ".to_owned(),
     };
+    prompt.push_str(&match request.chat_kind {
+        ChatKind::Direct => format!("You are chatting on {platform}. This is a direct conversation with {name}."),
+        ChatKind::Group => format!(
+            "You are in a {platform} group chat. Messages from people start with their name; the latest one is from {name}."
+        ),
+    });
     prompt.push_str(" Answer in Markdown, as suits a chat message.");
     if let Some(extra) = request.system_prompt.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         prompt.push_str("\n\n");
         prompt.push_str(extra);
+    }
+    if let Some(memory) = request.memory.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        prompt
+            .push_str("\n\nYour memory notes (you wrote them with write_memory; they last across conversations):\n\n");
+        prompt.push_str(memory);
     }
     prompt
 }
@@ -103,7 +109,10 @@ mod tests {
             chat_kind: kind,
             sender_display: "Ann".into(),
             trust_level: TrustLevel::Sandboxed,
+            persona: None,
             system_prompt: Some("Be brief.".into()),
+            memory: None,
+            tools: None,
             history,
             message: "and now?".into(),
         }
@@ -120,6 +129,19 @@ mod tests {
         assert!(direct.ends_with("\n\nBe brief."), "{direct}");
         let group = system_prompt(&request(ChatKind::Group, Vec::new()));
         assert!(group.contains("Matrix group chat") && group.contains("latest one is from Ann"), "{group}");
+    }
+
+    #[test]
+    fn the_persona_opens_the_prompt_and_memory_closes_it() {
+        let shaped = BrainRequest {
+            persona: Some("You are Ada, a calm gardener.\n".into()),
+            memory: Some("### cat\nMiso".into()),
+            ..request(ChatKind::Direct, Vec::new())
+        };
+        let prompt = system_prompt(&shaped);
+        assert!(prompt.starts_with("You are Ada, a calm gardener.\n\nYou are chatting on Matrix."), "{prompt}");
+        assert!(!prompt.contains("parachute"), "{prompt}");
+        assert!(prompt.contains("Be brief.\n\nYour memory notes") && prompt.ends_with("### cat\nMiso"), "{prompt}");
     }
 
     #[test]

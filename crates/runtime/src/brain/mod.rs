@@ -6,6 +6,7 @@ pub mod conversation;
 mod echo;
 mod openai;
 mod slot;
+mod tool_rounds;
 
 use std::sync::Arc;
 
@@ -20,7 +21,9 @@ pub use command::CommandBrain;
 pub use echo::EchoBrain;
 pub use openai::OpenAiBrain;
 pub use slot::BrainSlot;
+pub use tool_rounds::joined;
 
+use crate::companion::Toolbox;
 use crate::service_http::ServiceError;
 use crate::store::HistoryEntry;
 
@@ -39,8 +42,15 @@ pub struct BrainRequest {
     pub sender_display: String,
     /// How far the brain may act for this sender.
     pub trust_level: TrustLevel,
+    /// Who the companion is: the persona file's text, the start of the system prompt.
+    pub persona: Option<String>,
     /// Extra instructions from the config.
     pub system_prompt: Option<String>,
+    /// The companion's memory notes (only for `direct` senders).
+    pub memory: Option<String>,
+    /// The tools the brain may call for this sender (none: answer without tools).
+    #[serde(skip)]
+    pub tools: Option<Arc<Toolbox>>,
     /// Earlier messages of the session (and group context), oldest first.
     pub history: Vec<HistoryEntry>,
     /// The message to answer.
@@ -92,19 +102,6 @@ pub type PartialText = tokio::sync::watch::Sender<String>;
 /// The note a streamed answer that broke off ends with, after the text received.
 pub fn cut_off_note(text: &str, why: &str) -> String {
     format!("{}\n\n*(The answer was cut off: {why}.)*", text.trim_end())
-}
-
-/// The answer a streamed request ended with: the complete text, or what came before the
-/// stream broke with a note saying so.
-fn streamed_answer(streamed: crate::service_stream::Streamed) -> Result<String, BrainError> {
-    use crate::service_stream::Streamed;
-    match streamed {
-        Streamed::Complete(text) if text.trim().is_empty() => {
-            Err(BrainError::Unavailable("the answer has no text".to_owned()))
-        }
-        Streamed::Complete(text) => Ok(text.trim().to_owned()),
-        Streamed::Cut { text, error } => Ok(cut_off_note(&text, &error.to_string())),
-    }
 }
 
 /// Something that answers messages.

@@ -1,6 +1,7 @@
 //! The `openai` brain: any OpenAI-compatible chat-completions API
 //! (`POST {base_url}/chat/completions`, `base_url` including the version, e.g. `…/v1`), hosted
-//! or local (llama.cpp server, Ollama, vLLM).
+//! or local (llama.cpp server, Ollama, vLLM), with the sender's tools offered as functions and
+//! called in rounds (`tool_calls`, then `tool` messages).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +10,14 @@ use futures_util::future::BoxFuture;
 use parachute_core::config::BrainConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::conversation::{Role, system_prompt, turns};
-use super::{Brain, BrainError, BrainRequest, BrainSetupError, PartialText, service_failure, streamed_answer};
+use super::tool_rounds::{self, Round, Step, ToolApi};
+use super::{Brain, BrainError, BrainRequest, BrainSetupError, PartialText, cut_off_note, joined, service_failure};
+use crate::companion::{ToolCall, ToolOutcome, ToolSpec};
 use crate::service_http::{RetryPolicy, ServiceError, http_client, send_with_retry};
-use crate::service_stream::{StreamDecoder, stream_with_retry};
+use crate::service_stream::{Publish, StreamDecoder, Streamed, stream_with_retry};
 use sse_stream::Sse;
 
 /// Answers through an OpenAI-compatible server.
@@ -44,7 +48,9 @@ struct ChatRequest<'a> {
     max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_completion_tokens: Option<u32>,
-    messages: Vec<ChatMessage>,
+    messages: &'a [ChatMessage],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tools: &'a [FunctionTool],
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
 }
@@ -52,10 +58,10 @@ struct ChatRequest<'a> {
 impl<'a> ChatRequest<'a> {
     /// A request whose length limit is `max_completion_tokens` for OpenAI itself, else
     /// `max_tokens`.
-    fn new(model: &'a str, limit: u32, completion_tokens_field: bool, messages: Vec<ChatMessage>) -> Self {
+    fn new(model: &'a str, limit: u32, completion_tokens_field: bool, messages: &'a [ChatMessage]) -> Self {
         let (max_tokens, max_completion_tokens) =
             if completion_tokens_field { (None, Some(limit)) } else { (Some(limit), None) };
-        Self { model, max_tokens, max_completion_tokens, messages, stream: false }
+        Self { model, max_tokens, max_completion_tokens, messages, tools: &[], stream: false }
     }
 }
 
@@ -64,10 +70,65 @@ fn is_openai_itself(base_url: &str) -> bool {
     reqwest::Url::parse(base_url).is_ok_and(|url| url.host_str() == Some("api.openai.com"))
 }
 
-#[derive(Serialize)]
-struct ChatMessage {
-    role: &'static str,
-    content: String,
+/// One message: the system prompt, a turn, the bot's tool calls, or a tool's result.
+#[derive(Debug, Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+enum ChatMessage {
+    System {
+        content: String,
+    },
+    User {
+        content: String,
+    },
+    Assistant {
+        content: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<CallSent>,
+    },
+    Tool {
+        tool_call_id: String,
+        content: String,
+    },
+}
+
+/// A tool call of the bot's, as it goes back in the conversation.
+#[derive(Debug, Serialize)]
+struct CallSent {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionCall,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct FunctionCall {
+    #[serde(default)]
+    name: String,
+    /// The arguments as a JSON text.
+    #[serde(default)]
+    arguments: String,
+}
+
+/// A tool as chat completions describe it.
+#[derive(Debug, Serialize)]
+struct FunctionTool {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionSpec,
+}
+
+#[derive(Debug, Serialize)]
+struct FunctionSpec {
+    name: &'static str,
+    description: &'static str,
+    parameters: Value,
+}
+
+impl From<ToolSpec> for FunctionTool {
+    fn from(spec: ToolSpec) -> Self {
+        let function = FunctionSpec { name: spec.name, description: spec.description, parameters: spec.parameters };
+        Self { kind: "function", function }
+    }
 }
 
 /// The part of the answer used: the first choice's message.
@@ -85,6 +146,16 @@ struct Choice {
 struct AnswerMessage {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<CallReceived>,
+}
+
+#[derive(Deserialize)]
+struct CallReceived {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    function: FunctionCall,
 }
 
 /// One event of a streamed answer: a piece of the first choice, or an error.
@@ -101,16 +172,59 @@ struct ChunkChoice {
     #[serde(default)]
     index: u32,
     #[serde(default)]
-    delta: Option<AnswerMessage>,
+    delta: Option<ChunkDelta>,
     #[serde(default)]
     finish_reason: Option<String>,
 }
 
-/// The first choice's text of a streamed answer. Complete at `[DONE]` or when the choice has
-/// a finish reason (servers differ in which they send).
+#[derive(Deserialize)]
+struct ChunkDelta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<CallPiece>,
+}
+
+/// A piece of a streamed tool call: the first names it, the rest add to its arguments.
+#[derive(Deserialize)]
+struct CallPiece {
+    #[serde(default)]
+    index: usize,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionPiece>,
+}
+
+#[derive(Deserialize)]
+struct FunctionPiece {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+/// The first choice's text and tool calls of a streamed answer. Complete at `[DONE]` or when
+/// the choice has a finish reason (servers differ in which they send).
 #[derive(Default)]
 struct ChatStream {
     text: String,
+    calls: Vec<(usize, String, FunctionCall)>,
+}
+
+impl ChatStream {
+    /// The tool calls asked for, their arguments parsed (empty means `{}`).
+    fn calls(&self) -> Result<Vec<ToolCall>, ServiceError> {
+        self.calls.iter().map(|(_, id, function)| parsed_call(id, function)).collect()
+    }
+}
+
+/// A received call with its arguments parsed from their JSON text.
+fn parsed_call(id: &str, function: &FunctionCall) -> Result<ToolCall, ServiceError> {
+    let json = if function.arguments.trim().is_empty() { "{}" } else { function.arguments.as_str() };
+    let arguments = serde_json::from_str(json)
+        .map_err(|e| ServiceError::Malformed(format!("the arguments of tool call {}: {e}", function.name)))?;
+    Ok(ToolCall { id: id.to_owned(), name: function.name.clone(), arguments })
 }
 
 impl StreamDecoder for ChatStream {
@@ -126,8 +240,23 @@ impl StreamDecoder for ChatStream {
         }
         let mut finished = false;
         for choice in chunk.choices.into_iter().filter(|choice| choice.index == 0) {
-            if let Some(piece) = choice.delta.and_then(|delta| delta.content) {
-                self.text.push_str(&piece);
+            if let Some(delta) = choice.delta {
+                self.text.push_str(delta.content.as_deref().unwrap_or_default());
+                for piece in delta.tool_calls {
+                    let position = self.calls.iter().position(|(index, ..)| *index == piece.index);
+                    let position = position.unwrap_or_else(|| {
+                        self.calls.push((piece.index, String::new(), FunctionCall::default()));
+                        self.calls.len() - 1
+                    });
+                    let (_, id, function) = &mut self.calls[position];
+                    if let Some(new_id) = piece.id {
+                        *id = new_id;
+                    }
+                    if let Some(part) = piece.function {
+                        function.name.push_str(part.name.as_deref().unwrap_or_default());
+                        function.arguments.push_str(part.arguments.as_deref().unwrap_or_default());
+                    }
+                }
             }
             finished |= choice.finish_reason.is_some();
         }
@@ -140,10 +269,14 @@ impl StreamDecoder for ChatStream {
 
     fn reset(&mut self) {
         self.text.clear();
+        self.calls.clear();
     }
 
-    fn whole(&self, body: &[u8]) -> Result<String, ServiceError> {
-        read_answer(body)
+    fn whole(&mut self, body: &[u8]) -> Result<(), ServiceError> {
+        let (text, calls) = read_message(body)?;
+        self.text = text;
+        self.calls = calls.into_iter().enumerate().map(|(i, call)| (i, call.id, call.function)).collect();
+        Ok(())
     }
 }
 
@@ -174,22 +307,37 @@ impl OpenAiBrain {
     }
 
     async fn ask(inner: Arc<Inner>, request: BrainRequest, partial: Option<PartialText>) -> Result<String, BrainError> {
-        let system = ChatMessage { role: "system", content: system_prompt(&request) };
-        let conversation = turns(&request).into_iter().map(|turn| ChatMessage {
-            role: match turn.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            },
-            content: turn.content,
+        let system = ChatMessage::System { content: system_prompt(&request) };
+        let conversation = turns(&request).into_iter().map(|turn| match turn.role {
+            Role::User => ChatMessage::User { content: turn.content },
+            Role::Assistant => ChatMessage::Assistant { content: Some(turn.content), tool_calls: Vec::new() },
         });
+        let tools = request.tools.clone();
+        let mut rounds = Rounds {
+            inner,
+            messages: std::iter::once(system).chain(conversation).collect(),
+            tools: tools.as_ref().map(|t| t.specs().into_iter().map(FunctionTool::from).collect()).unwrap_or_default(),
+            partial,
+        };
+        tool_rounds::answer(&mut rounds, tools.as_deref()).await
+    }
+}
+
+/// The conversation of one answer, as it grows round by round.
+struct Rounds {
+    inner: Arc<Inner>,
+    messages: Vec<ChatMessage>,
+    tools: Vec<FunctionTool>,
+    partial: Option<PartialText>,
+}
+
+impl Rounds {
+    async fn round(&mut self, earlier: &str) -> Result<Round, BrainError> {
+        let inner = &self.inner;
         let body = ChatRequest {
-            stream: partial.is_some(),
-            ..ChatRequest::new(
-                &inner.model,
-                inner.max_tokens,
-                inner.completion_tokens_field,
-                std::iter::once(system).chain(conversation).collect(),
-            )
+            stream: self.partial.is_some(),
+            tools: &self.tools,
+            ..ChatRequest::new(&inner.model, inner.max_tokens, inner.completion_tokens_field, &self.messages)
         };
         let body = serde_json::to_vec(&body).map_err(|e| BrainError::Unavailable(format!("request: {e}")))?;
         let build = || {
@@ -203,29 +351,67 @@ impl OpenAiBrain {
             }
             Ok(request)
         };
-        let Some(partial) = partial else {
-            return send_with_retry("openai", &inner.retry, inner.timeout, inner.api_key.as_ref(), build)
-                .await
-                .and_then(|bytes| read_answer(&bytes))
-                .map_err(|err| service_failure("openai", err));
+        let (retry, timeout, key) = (&inner.retry, inner.timeout, inner.api_key.as_ref());
+        let Some(partial) = &self.partial else {
+            let step = send_with_retry("openai", retry, timeout, key, build).await.and_then(|bytes| read_step(&bytes));
+            return step.map(Round::Step).map_err(|err| service_failure("openai", err));
         };
         let mut decoder = ChatStream::default();
-        let (retry, timeout, key) = (&inner.retry, inner.timeout, inner.api_key.as_ref());
-        let streamed = stream_with_retry("openai", retry, timeout, key, build, &mut decoder, &partial).await;
-        streamed_answer(streamed.map_err(|err| service_failure("openai", err))?)
+        let publish = Publish { partial, earlier };
+        let streamed = stream_with_retry("openai", retry, timeout, key, build, &mut decoder, publish).await;
+        match streamed.map_err(|err| service_failure("openai", err))? {
+            Streamed::Complete(text) => {
+                let calls = decoder.calls().map_err(|err| service_failure("openai", err))?;
+                Ok(Round::Step(Step { text, calls }))
+            }
+            Streamed::Cut { text, error } => Ok(Round::Cut(cut_off_note(&joined(earlier, &text), &error.to_string()))),
+        }
     }
 }
 
-/// The first choice's text.
-fn read_answer(bytes: &[u8]) -> Result<String, ServiceError> {
+impl ToolApi for Rounds {
+    fn ask<'a>(&'a mut self, earlier: &'a str) -> BoxFuture<'a, Result<Round, BrainError>> {
+        Box::pin(self.round(earlier))
+    }
+
+    fn answer_calls(&mut self, step: &Step, outcomes: &[ToolOutcome]) {
+        let tool_calls = step
+            .calls
+            .iter()
+            .map(|call| CallSent {
+                id: call.id.clone(),
+                kind: "function",
+                function: FunctionCall { name: call.name.clone(), arguments: call.arguments.to_string() },
+            })
+            .collect();
+        let content = (!step.text.trim().is_empty()).then(|| step.text.clone());
+        self.messages.push(ChatMessage::Assistant { content, tool_calls });
+        for (call, outcome) in step.calls.iter().zip(outcomes) {
+            let content =
+                if outcome.is_error { format!("Error: {}", outcome.content) } else { outcome.content.clone() };
+            self.messages.push(ChatMessage::Tool { tool_call_id: call.id.clone(), content });
+        }
+    }
+}
+
+/// The first choice's text (trimmed) and tool calls.
+fn read_message(bytes: &[u8]) -> Result<(String, Vec<CallReceived>), ServiceError> {
     let response: ChatResponse = serde_json::from_slice(bytes)
         .map_err(|e| ServiceError::Malformed(format!("not a chat-completions answer: {e}")))?;
-    let text = response.choices.into_iter().next().and_then(|c| c.message.content).unwrap_or_default();
-    let text = text.trim();
-    if text.is_empty() {
+    let message = response.choices.into_iter().next().map(|c| c.message);
+    let (text, calls) = message.map(|m| (m.content.unwrap_or_default(), m.tool_calls)).unwrap_or_default();
+    let text = text.trim().to_owned();
+    if text.is_empty() && calls.is_empty() {
         return Err(ServiceError::Malformed("the answer has no text".to_owned()));
     }
-    Ok(text.to_owned())
+    Ok((text, calls))
+}
+
+/// The first choice as one round's step.
+fn read_step(bytes: &[u8]) -> Result<Step, ServiceError> {
+    let (text, calls) = read_message(bytes)?;
+    let calls = calls.iter().map(|call| parsed_call(&call.id, &call.function)).collect::<Result<_, _>>()?;
+    Ok(Step { text, calls })
 }
 
 impl Brain for OpenAiBrain {
@@ -304,6 +490,29 @@ mod tests {
         assert!(matches!(data_events("data: {not json\n\n", &[]).await, Err(ServiceError::Malformed(_))));
     }
 
+    #[tokio::test]
+    async fn a_streamed_tool_call_is_put_together_from_its_pieces() {
+        let body = concat!(
+            r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_7","type":"function","function":{"name":"search_notes","arguments":""}}]},"finish_reason":null}]}"#,
+            "\n\n",
+            r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"query\":"}}]},"finish_reason":null}]}"#,
+            "\n\n",
+            r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":" \"ferns\"}"}}]},"finish_reason":null}]}"#,
+            "\n\n",
+            r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+            "\n\ndata: [DONE]\n\n",
+        );
+        let mut decoder = ChatStream::default();
+        decode(&mut decoder, body, &[]).await.unwrap();
+        assert_eq!(decoder.text(), "");
+        let expected = ToolCall {
+            id: "call_7".into(),
+            name: "search_notes".into(),
+            arguments: serde_json::json!({"query": "ferns"}),
+        };
+        assert_eq!(decoder.calls().unwrap(), [expected]);
+    }
+
     proptest! {
         #[test]
         fn the_stream_reads_the_same_however_the_network_cuts_it(cuts in prop::collection::vec(0usize..4096, 0..40)) {
@@ -317,10 +526,14 @@ mod tests {
     #[test]
     fn the_first_choice_is_the_answer() {
         let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":" Hi! "}},{"index":1,"message":{"role":"assistant","content":"no"}}]}"#;
-        assert_eq!(read_answer(body).unwrap(), "Hi!");
-        assert!(matches!(read_answer(br#"{"choices":[]}"#), Err(ServiceError::Malformed(_))));
+        assert_eq!(read_step(body).unwrap(), Step { text: "Hi!".into(), calls: Vec::new() });
+        assert!(matches!(read_step(br#"{"choices":[]}"#), Err(ServiceError::Malformed(_))));
         let null = br#"{"choices":[{"message":{"role":"assistant","content":null}}]}"#;
-        assert!(matches!(read_answer(null), Err(ServiceError::Malformed(_))));
+        assert!(matches!(read_step(null), Err(ServiceError::Malformed(_))));
+        let tool = br#"{"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"read_note","arguments":"{\"path\":\"a.md\"}"}}]},"finish_reason":"tool_calls"}]}"#;
+        let expected =
+            ToolCall { id: "call_1".into(), name: "read_note".into(), arguments: serde_json::json!({"path": "a.md"}) };
+        assert_eq!(read_step(tool).unwrap().calls, [expected]);
     }
 
     #[test]
@@ -329,7 +542,7 @@ mod tests {
         assert!(!is_openai_itself("http://127.0.0.1:8080/v1"));
         assert!(!is_openai_itself("https://api.openai.com.example.org/v1"));
         assert!(!is_openai_itself("not a url"));
-        let body = |completion: bool| serde_json::to_value(ChatRequest::new("m", 99, completion, Vec::new())).unwrap();
+        let body = |completion: bool| serde_json::to_value(ChatRequest::new("m", 99, completion, &[])).unwrap();
         assert_eq!(body(true), serde_json::json!({"model": "m", "max_completion_tokens": 99, "messages": []}));
         assert_eq!(body(false), serde_json::json!({"model": "m", "max_tokens": 99, "messages": []}));
     }

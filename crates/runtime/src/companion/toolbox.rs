@@ -4,7 +4,7 @@
 //! result size).
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parachute_core::config::ToolsConfig;
 use parachute_core::ids::Platform;
@@ -54,13 +54,18 @@ pub struct Toolbox {
     vault: PathBuf,
     platform: Platform,
     tools: Vec<VaultTool>,
+    /// The most model requests of one answer (`tools.max_steps`).
+    pub max_steps: u32,
+    /// The longest one answer may take with its tool rounds (`tools.max_time`).
+    pub max_time: Duration,
 }
 
 impl Toolbox {
     /// The tools `config` gives a sender of `trust`, over `vault`; `None` when there are none.
     pub fn for_sender(config: &ToolsConfig, trust: TrustLevel, vault: PathBuf, platform: Platform) -> Option<Self> {
         let tools = allowed_tools(config, trust);
-        (!tools.is_empty()).then_some(Self { vault, platform, tools })
+        let (max_steps, max_time) = (config.max_steps, config.max_time.0);
+        (!tools.is_empty()).then_some(Self { vault, platform, tools, max_steps, max_time })
     }
 
     /// The tools offered, described for the model.
