@@ -277,6 +277,32 @@ discord:
     }
 
     #[test]
+    fn the_shipped_example_shows_every_key() {
+        let example = include_str!("../../../../config/bots.example.yaml");
+        assert_eq!(
+            serde_json::to_value(parse_str(example).unwrap()).unwrap(),
+            serde_json::to_value(crate::config::BotsConfig::default()).unwrap(),
+            "the example's values are the defaults"
+        );
+        let shown = |key: &str| {
+            example.lines().any(|line| line.trim_start().trim_start_matches("# ").starts_with(&format!("{key}:")))
+        };
+        let mut missing = Vec::new();
+        let defaults = serde_json::to_value(crate::config::BotsConfig::default()).unwrap();
+        for (section, value) in defaults.as_object().unwrap() {
+            if !shown(section) {
+                missing.push(section.clone());
+            }
+            for key in value.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+                if !shown(&key) {
+                    missing.push(format!("{section}.{key}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "keys the example does not show: {missing:?}");
+    }
+
+    #[test]
     fn a_file_changed_behind_the_servers_back_is_not_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bots.yaml");
