@@ -22,7 +22,9 @@ impl Handler<Inbound> for Echo {
     fn handle(&mut self, msg: Inbound, _: &mut Context<Self>) {
         let text = match msg.content {
             parachute_runtime::messages::Content::Text(text) => text,
-            parachute_runtime::messages::Content::Voice(_) => String::new(),
+            parachute_runtime::messages::Content::Voice(_) | parachute_runtime::messages::Content::Image(_) => {
+                String::new()
+            }
         };
         let reply = Reply::new(msg.platform, msg.chat, text, Some(msg.event_id));
         let _ = self.0.send((reply, Instant::now()));

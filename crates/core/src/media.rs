@@ -31,12 +31,15 @@ pub fn human_size(bytes: u64, round_up: bool) -> String {
 /// The reply to a voice message over the limit: its size when known (announced, or as far
 /// as it was read), and the limit.
 pub fn too_large_text(size: Option<u64>, limit: u64) -> String {
+    too_large_text_for("voice message", size, limit)
+}
+
+/// The reply to a file of the kind `what` (`voice message`, `image`) over the limit.
+pub fn too_large_text_for(what: &str, size: Option<u64>, limit: u64) -> String {
     let limit_text = human_size(limit, false);
     match size.filter(|size| *size > limit) {
-        Some(size) => {
-            format!("That voice message is {}; I can take files up to {limit_text}.", human_size(size, true))
-        }
-        None => format!("That voice message is too large; I can take files up to {limit_text}."),
+        Some(size) => format!("That {what} is {}; I can take files up to {limit_text}.", human_size(size, true)),
+        None => format!("That {what} is too large; I can take files up to {limit_text}."),
     }
 }
 

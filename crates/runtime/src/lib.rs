@@ -14,6 +14,7 @@ pub mod brain;
 pub mod companion;
 pub mod connector;
 pub mod harness;
+pub mod image_input;
 pub mod journal;
 pub mod media;
 pub mod messages;

@@ -13,7 +13,7 @@ use crate::status::ConnectorStatus;
 use crate::store::PairingRecord;
 use crate::store::pairing::PairingError;
 use crate::types::{ConnectorError, Identity, MediaError, SignInRequest, SignedIn};
-pub use crate::types::{Content, Delivered, Inbound, MediaRef, Reply, RoomInvite, SentPart, VoiceNote};
+pub use crate::types::{Content, Delivered, ImageMessage, Inbound, MediaRef, Reply, RoomInvite, SentPart, VoiceNote};
 
 /// An inbound message the gate let through, with the sender's trust level.
 #[derive(Debug, Clone, Message)]

@@ -11,7 +11,7 @@ use actix::prelude::*;
 use parachute_core::commands::{Command, help_text, parse_command};
 use parachute_core::config::{BotsConfig, StreamMode};
 use parachute_core::ids::{ChatKey, EventId, Platform};
-use parachute_core::media::{over_limit, too_large_text};
+use parachute_core::media::{over_limit, too_large_text_for};
 use parachute_core::sanitize::sanitize_display_name;
 use parachute_core::trust::TrustLevel;
 use tokio::sync::watch;
@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use crate::brain::{Brain, BrainRequest, BrainSlot};
 use crate::companion::{PersonaFile, Toolbox, memory};
 use crate::connector::MediaError;
+use crate::image_input::{self, ImageInput};
 use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
 use crate::messages::{Authorized, Content, Drain, MediaRef, Reply, SentPart, VoiceNote};
 use crate::metrics::Metrics;
@@ -39,6 +40,11 @@ pub const TRANSCRIPTION_FAILED_TEXT: &str =
 /// What a voice message gets when its file could not be downloaded from the platform.
 pub const DOWNLOAD_FAILED_TEXT: &str =
     "Sorry, I couldn't fetch that voice message just now. Please try again or send text.";
+/// What an image gets when its file could not be downloaded from the platform.
+pub const IMAGE_DOWNLOAD_FAILED_TEXT: &str =
+    "Sorry, I couldn't fetch that image just now. Please try again, or describe it in words.";
+/// What an image gets when it is not a picture that can be read.
+pub const IMAGE_UNREADABLE_TEXT: &str = "Sorry, I couldn't read that image (JPEG, PNG, WebP and GIF work).";
 /// What a voice message gets when no words were recognized in it.
 pub const NOTHING_HEARD_TEXT: &str = "I couldn't make out any words in that voice message. Could you try again?";
 /// Longest transcript excerpt quoted back above the answer to a voice message, in characters.
@@ -297,7 +303,7 @@ async fn process(shared: Shared, msg: Authorized) -> Result<Outcome, StoreError>
     let config = shared.config.borrow().clone();
     let text = match &inbound.content {
         Content::Text(text) => Some(text.as_str()),
-        Content::Voice(_) => None,
+        Content::Voice(_) | Content::Image(_) => None,
     };
     let brain = shared.brain.get(&config.brain);
     let bot_username = shared.router.bot_username(platform);
@@ -531,7 +537,10 @@ async fn converse(
                 Some(turn) => turn,
                 None => begin_turn(shared, config, msg, text).await?,
             };
-            return Ok(ask_brain(shared, config, msg, brain, text, turn, None, signs).await);
+            return Ok(ask_brain(shared, config, msg, brain, text, turn, None, Vec::new(), signs).await);
+        }
+        Content::Image(image) => {
+            return see_image(shared, config, msg, brain, &image.media, image.caption.as_deref(), signs).await;
         }
         Content::Voice(media) => media,
     };
@@ -549,7 +558,8 @@ async fn converse(
         Ok(transcript) => {
             let turn = begin_turn(shared, config, msg, &transcript).await?;
             let quote = quote_line(&transcript);
-            let answer = ask_brain(shared, config, msg, brain, &transcript, turn, Some(&quote), signs).await;
+            let answer =
+                ask_brain(shared, config, msg, brain, &transcript, turn, Some(&quote), Vec::new(), signs).await;
             Ok(Answer { text: format!("{quote}\n\n{}", answer.text), ..answer })
         }
         Err(TranscribeError::NothingHeard) => Ok(refusal(NOTHING_HEARD_TEXT)),
@@ -564,23 +574,88 @@ async fn converse(
 /// instead when it is too large (by its announced size: nothing is downloaded) or the
 /// download failed.
 async fn fetch_voice(shared: &Shared, chat: &ChatKey, media: &MediaRef, limit: u64) -> Result<VoiceNote, String> {
+    let data = fetch_media(shared, chat, media, limit, "voice message").await.map_err(|failure| match failure {
+        Fetched::TooLarge(text) => text,
+        Fetched::Failed => DOWNLOAD_FAILED_TEXT.to_owned(),
+    })?;
+    Ok(VoiceNote { mime_type: media.mime_type.clone(), file_name: media.file_name.clone(), data: data.into() })
+}
+
+/// Why a media file was not fetched: too large (the reply naming the limit), or failed.
+enum Fetched {
+    TooLarge(String),
+    Failed,
+}
+
+/// Downloads `media` through its connector within `limit` bytes, refused before anything is
+/// downloaded when its announced size is over the limit.
+async fn fetch_media(
+    shared: &Shared,
+    chat: &ChatKey,
+    media: &MediaRef,
+    limit: u64,
+    what: &'static str,
+) -> Result<Vec<u8>, Fetched> {
     if over_limit(media.size, limit) {
-        tracing::info!(chat = %chat, voice = ?media, limit, "voice message over the size limit, not downloaded");
-        return Err(too_large_text(media.size, limit));
+        tracing::info!(chat = %chat, ?media, limit, "{what} over the size limit, not downloaded");
+        return Err(Fetched::TooLarge(too_large_text_for(what, media.size, limit)));
     }
     match shared.router.fetch_media(chat.platform, media.clone(), limit).await {
-        Ok(data) => {
-            Ok(VoiceNote { mime_type: media.mime_type.clone(), file_name: media.file_name.clone(), data: data.into() })
-        }
+        Ok(data) => Ok(data),
         Err(MediaError::TooLarge { size, .. }) => {
-            tracing::info!(chat = %chat, voice = ?media, limit, "voice message over the size limit, download stopped");
-            Err(too_large_text(size, limit))
+            tracing::info!(chat = %chat, ?media, limit, "{what} over the size limit, download stopped");
+            Err(Fetched::TooLarge(too_large_text_for(what, size, limit)))
         }
         Err(err) => {
-            tracing::warn!(chat = %chat, voice = ?media, error = %err, "voice message not downloaded");
-            Err(DOWNLOAD_FAILED_TEXT.to_owned())
+            tracing::warn!(chat = %chat, ?media, error = %err, "{what} not downloaded");
+            Err(Fetched::Failed)
         }
     }
+}
+
+/// Answers an image: with a brain that sees images it is fetched (only now: the sender passed
+/// the gate), scaled to the model's limits and shown with its caption; any other brain says
+/// in one sentence that it cannot see it.
+async fn see_image(
+    shared: &Shared,
+    config: &BotsConfig,
+    msg: &Authorized,
+    brain: &dyn Brain,
+    media: &MediaRef,
+    caption: Option<&str>,
+    signs: &Arc<AnswerSigns>,
+) -> Result<Answer, StoreError> {
+    let refusal = |text: String| Answer { text, remember: None, shown: Vec::new() };
+    if !brain.sees_images() {
+        return Ok(refusal(format!(
+            "I can't see images with the {} brain; tell me in words what it shows.",
+            brain.name()
+        )));
+    }
+    let chat = ChatKey { platform: msg.inbound.platform, chat: msg.inbound.chat.clone() };
+    let bytes = match fetch_media(shared, &chat, media, config.max_media_bytes, "image").await {
+        Ok(bytes) => bytes,
+        Err(Fetched::TooLarge(text)) => return Ok(refusal(text)),
+        Err(Fetched::Failed) => return Ok(refusal(IMAGE_DOWNLOAD_FAILED_TEXT.to_owned())),
+    };
+    let prepared = tokio::task::spawn_blocking(move || image_input::prepare(&bytes)).await;
+    let image = match prepared {
+        Ok(Ok(image)) => image,
+        Ok(Err(err)) => {
+            tracing::info!(chat = %chat, ?media, error = %err, "image not readable");
+            return Ok(refusal(IMAGE_UNREADABLE_TEXT.to_owned()));
+        }
+        Err(err) => {
+            tracing::error!(chat = %chat, error = %err, "image task failed");
+            return Ok(refusal(IMAGE_UNREADABLE_TEXT.to_owned()));
+        }
+    };
+    let caption = caption.map(str::trim).filter(|c| !c.is_empty());
+    let text = caption.unwrap_or("(an image, without a caption)");
+    // History keeps the words only: later turns know an image was there, not its pixels.
+    let remembered = format!("[image] {}", caption.unwrap_or_default()).trim_end().to_owned();
+    let turn = begin_turn(shared, config, msg, &remembered).await?;
+    Ok(ask_brain(shared, config, msg, brain, text, turn, None, vec![image], signs).await)
 }
 
 /// Asks the brain about `text` within the chat's session (`turn`, begun for it); a failure
@@ -595,6 +670,7 @@ async fn ask_brain(
     text: &str,
     Turn { session_id, history, shown }: Turn,
     prefix: Option<&str>,
+    images: Vec<ImageInput>,
     signs: &Arc<AnswerSigns>,
 ) -> Answer {
     let inbound = &msg.inbound;
@@ -618,6 +694,7 @@ async fn ask_brain(
         tools,
         history: bound_history(history, dialogue, context),
         message: text.to_owned(),
+        images,
     };
     let asked = Instant::now();
     let (answered, shown) = match config.streaming(inbound.platform) {

@@ -272,6 +272,9 @@ impl Gate {
         let first_message = match &inbound.content {
             Content::Text(text) => text.chars().take(500).collect(),
             Content::Voice(_) => "(voice message)".to_owned(),
+            Content::Image(image) => {
+                format!("(image) {}", image.caption.as_deref().unwrap_or_default()).trim().chars().take(500).collect()
+            }
         };
         let request = NewPairingRequest {
             platform: inbound.platform,

@@ -20,6 +20,25 @@ pub enum Content {
     /// A voice note or audio file, not downloaded yet: fetched through its connector only
     /// when it is about to be transcribed.
     Voice(MediaRef),
+    /// A photo or image, not downloaded yet: fetched only when a brain that sees images is
+    /// about to answer it (boxed: most messages are text).
+    Image(Box<ImageMessage>),
+}
+
+impl Content {
+    /// An image message.
+    pub fn image(media: MediaRef, caption: Option<String>) -> Self {
+        Content::Image(Box::new(ImageMessage { media, caption }))
+    }
+}
+
+/// An image and the text sent with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageMessage {
+    /// Where the image is.
+    pub media: MediaRef,
+    /// The text sent with it, if any.
+    pub caption: Option<String>,
 }
 
 /// A media file as the platform announced it: what it is and where to fetch it, never its

@@ -78,6 +78,7 @@ fn group_request() -> BrainRequest {
             entry(HistoryRole::Context, "Cid", "lunch at noon"),
         ],
         message: "when is lunch?".into(),
+        images: Vec::new(),
     }
 }
 

@@ -49,7 +49,7 @@ fn voice(chat: &FakeConnector, wav: &[u8], event: &str) -> Inbound {
 fn media_of(inbound: &Inbound) -> MediaRef {
     match &inbound.content {
         Content::Voice(media) => media.clone(),
-        Content::Text(_) => unreachable!(),
+        Content::Text(_) | Content::Image(_) => unreachable!(),
     }
 }
 

@@ -128,6 +128,40 @@ impl AiCall {
     pub fn part(&self, name: &str) -> Option<&FormPart> {
         self.parts.iter().find(|p| p.name == name)
     }
+
+    /// The image of the last user turn and the text after it, in either API's shape (an
+    /// Anthropic image block or an OpenAI `image_url` data URL, first in the turn); `None`
+    /// when that turn shows no image.
+    pub fn shown_image(&self) -> Option<ShownImage> {
+        use base64::Engine;
+        let last = self.body["messages"].as_array()?.last()?;
+        let parts = last["content"].as_array()?;
+        let (media_type, data) = match parts.first()?["type"].as_str()? {
+            "image" => {
+                let source = &parts[0]["source"];
+                (source["media_type"].as_str()?.to_owned(), source["data"].as_str()?.to_owned())
+            }
+            "image_url" => {
+                let (head, data) = parts[0]["image_url"]["url"].as_str()?.split_once(";base64,")?;
+                (head.strip_prefix("data:")?.to_owned(), data.to_owned())
+            }
+            _ => return None,
+        };
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+        let text = parts.get(1).and_then(|part| part["text"].as_str()).unwrap_or_default().to_owned();
+        Some(ShownImage { media_type, bytes, text })
+    }
+}
+
+/// An image a request showed the model, decoded.
+#[derive(Debug, Clone)]
+pub struct ShownImage {
+    /// e.g. `image/jpeg`.
+    pub media_type: String,
+    /// The image file.
+    pub bytes: Vec<u8>,
+    /// The text sent with it.
+    pub text: String,
 }
 
 #[derive(Default)]
@@ -188,6 +222,13 @@ impl AiFake {
         brain.model = Some("test-model".into());
         brain.api_key = Some(SecretString::from(key));
         brain.base_url = Some(if kind == BrainKind::Anthropic { self.anthropic_url() } else { self.openai_url() });
+    }
+
+    /// The `brain:` section of a `bots.yaml` pointing the `kind` brain (anthropic or openai)
+    /// at this fake with a test model and `key`, as a user writes it.
+    pub fn brain_yaml(&self, kind: BrainKind, key: &str) -> String {
+        let url = if kind == BrainKind::Anthropic { self.anthropic_url() } else { self.openai_url() };
+        format!("brain:\n  kind: {}\n  model: test-model\n  base_url: '{url}'\n  api_key: '{key}'\n", kind.as_str())
     }
 
     /// The `brain.base_url` for the `anthropic` brain (it appends `/v1/messages`).
@@ -347,6 +388,9 @@ fn check_anthropic_turns(messages: &[Value]) -> Result<(), (u16, String)> {
                     let at = format!("messages.{i}.content.{j}");
                     match (block["type"].as_str(), expected) {
                         (Some("text"), _) if block["text"].as_str().is_some_and(|t| !t.trim().is_empty()) => {}
+                        (Some("image"), "user") => {
+                            check_image_source(&block["source"]).map_err(|why| (400, format!("{at}.source: {why}")))?
+                        }
                         (Some("tool_use"), "assistant")
                             if block["id"].as_str().is_some()
                                 && block["name"].as_str().is_some()
@@ -402,8 +446,16 @@ fn check_openai_turns(messages: &[Value]) -> Result<(), (u16, String)> {
                 if previous == "user" {
                     return Err((400, format!("{at}.role: two user messages in a row")));
                 }
-                if keys.len() != 2 || !text(message) {
+                if keys.len() != 2 || !(text(message) || message["content"].is_array()) {
                     return Err((400, format!("{at}: a user message is `role` and a non-empty string `content`")));
+                }
+                for (j, part) in message["content"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+                    let checked = match part["type"].as_str() {
+                        Some("text") if part["text"].as_str().is_some_and(|t| !t.trim().is_empty()) => Ok(()),
+                        Some("image_url") => check_data_url(&part["image_url"]["url"]),
+                        _ => Err(format!("not a text or image_url part: {part}")),
+                    };
+                    checked.map_err(|why| (400, format!("{at}.content.{j}: {why}")))?;
                 }
             }
             "assistant" => {
@@ -447,6 +499,44 @@ fn check_openai_turns(messages: &[Value]) -> Result<(), (u16, String)> {
     }
     if previous == "assistant" || !pending.is_empty() {
         return Err((400, "messages: the last message must be from the user or a tool".to_owned()));
+    }
+    Ok(())
+}
+
+/// An Anthropic image source: base64 data of a JPEG, PNG, GIF or WebP image.
+fn check_image_source(source: &Value) -> Result<(), String> {
+    if source["type"] != "base64" {
+        return Err("type must be base64".to_owned());
+    }
+    let media_type = source["media_type"].as_str().unwrap_or_default();
+    check_image_data(media_type, source["data"].as_str().unwrap_or_default())
+}
+
+/// An OpenAI `image_url` given inline: `data:<image type>;base64,<data>`.
+fn check_data_url(url: &Value) -> Result<(), String> {
+    let url = url.as_str().unwrap_or_default();
+    let Some((media_type, data)) = url.strip_prefix("data:").and_then(|rest| rest.split_once(";base64,")) else {
+        return Err("image_url.url must be a data: URL with base64 data".to_owned());
+    };
+    check_image_data(media_type, data)
+}
+
+/// `data` is base64 of an image of `media_type`, one of those the APIs take.
+fn check_image_data(media_type: &str, data: &str) -> Result<(), String> {
+    use base64::Engine;
+    if !["image/jpeg", "image/png", "image/gif", "image/webp"].contains(&media_type) {
+        return Err(format!("media type {media_type:?} is not supported"));
+    }
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(data).map_err(|e| format!("data is not base64: {e}"))?;
+    let magic: &[u8] = match media_type {
+        "image/jpeg" => b"\xff\xd8\xff",
+        "image/png" => b"\x89PNG",
+        "image/gif" => b"GIF8",
+        _ => b"RIFF",
+    };
+    if !bytes.starts_with(magic) {
+        return Err(format!("the data is not a {media_type} image"));
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod brains;
 pub mod discord_fake;
 pub mod encrypting_user;
 pub mod fake_connector;
+pub mod images;
 pub mod logs;
 pub mod matrix_user;
 pub mod path_variants;

@@ -73,6 +73,9 @@ enum Block {
     Text {
         text: String,
     },
+    Image {
+        source: ImageSource,
+    },
     ToolUse {
         id: String,
         name: String,
@@ -84,6 +87,15 @@ enum Block {
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         is_error: bool,
     },
+}
+
+/// An image sent inline.
+#[derive(Debug, Serialize)]
+struct ImageSource {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    media_type: &'static str,
+    data: String,
 }
 
 /// A tool as the Messages API describes it.
@@ -286,13 +298,24 @@ impl AnthropicBrain {
 
     async fn ask(inner: Arc<Inner>, request: BrainRequest, partial: Option<PartialText>) -> Result<String, BrainError> {
         let tools = request.tools.clone();
+        let mut messages: Vec<Message> = turns(&request)
+            .into_iter()
+            .map(|turn| Message { role: turn.role, content: MessageContent::Text(turn.content) })
+            .collect();
+        // The images go with the message they came with: the last turn, before its text.
+        if let Some(last) = messages.last_mut().filter(|_| !request.images.is_empty())
+            && let MessageContent::Text(text) = &last.content
+        {
+            let images = request.images.iter().map(|image| Block::Image {
+                source: ImageSource { kind: "base64", media_type: image.mime_type, data: image.base64() },
+            });
+            let text = Block::Text { text: text.clone() };
+            last.content = MessageContent::Blocks(images.chain(std::iter::once(text)).collect());
+        }
         let mut rounds = Rounds {
             inner,
             system: system_prompt(&request),
-            messages: turns(&request)
-                .into_iter()
-                .map(|turn| Message { role: turn.role, content: MessageContent::Text(turn.content) })
-                .collect(),
+            messages,
             tools: tools
                 .as_ref()
                 .map(|t| t.specs().into_iter().map(ToolDefinition::from).collect())
@@ -410,6 +433,10 @@ impl Brain for AnthropicBrain {
     }
 
     fn streams(&self) -> bool {
+        true
+    }
+
+    fn sees_images(&self) -> bool {
         true
     }
 

@@ -181,6 +181,7 @@ mod tests {
             tools: None,
             history: Vec::new(),
             message: "hello".into(),
+            images: Vec::new(),
         }
     }
 

@@ -115,6 +115,7 @@ mod tests {
             tools: None,
             history,
             message: "and now?".into(),
+            images: Vec::new(),
         }
     }
 

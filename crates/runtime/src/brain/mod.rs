@@ -24,6 +24,7 @@ pub use slot::BrainSlot;
 pub use tool_rounds::joined;
 
 use crate::companion::Toolbox;
+use crate::image_input::ImageInput;
 use crate::service_http::ServiceError;
 use crate::store::HistoryEntry;
 
@@ -55,6 +56,9 @@ pub struct BrainRequest {
     pub history: Vec<HistoryEntry>,
     /// The message to answer.
     pub message: String,
+    /// Images sent with the message, ready for the model (only for brains that see images).
+    #[serde(skip)]
+    pub images: Vec<ImageInput>,
 }
 
 /// Why a brain produced no answer.
@@ -111,6 +115,12 @@ pub trait Brain: Send + Sync + 'static {
 
     /// Writes the answer (markdown) to one message.
     fn respond(&self, request: BrainRequest) -> BoxFuture<'static, Result<String, BrainError>>;
+
+    /// Whether the brain looks at the images of a request ([`BrainRequest::images`]); one that
+    /// does not is never given any.
+    fn sees_images(&self) -> bool {
+        false
+    }
 
     /// Whether the brain writes its answers bit by bit ([`respond_streaming`](Self::respond_streaming)
     /// publishes text before the end); only then is a preview shown.

@@ -78,7 +78,7 @@ enum ChatMessage {
         content: String,
     },
     User {
-        content: String,
+        content: UserContent,
     },
     Assistant {
         content: Option<String>,
@@ -89,6 +89,27 @@ enum ChatMessage {
         tool_call_id: String,
         content: String,
     },
+}
+
+/// What a person said: text, or text with images (content parts).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum UserContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ContentPart {
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+}
+
+/// An image as a `data:` URL.
+#[derive(Debug, Serialize)]
+struct ImageUrl {
+    url: String,
 }
 
 /// A tool call of the bot's, as it goes back in the conversation.
@@ -309,13 +330,25 @@ impl OpenAiBrain {
     async fn ask(inner: Arc<Inner>, request: BrainRequest, partial: Option<PartialText>) -> Result<String, BrainError> {
         let system = ChatMessage::System { content: system_prompt(&request) };
         let conversation = turns(&request).into_iter().map(|turn| match turn.role {
-            Role::User => ChatMessage::User { content: turn.content },
+            Role::User => ChatMessage::User { content: UserContent::Text(turn.content) },
             Role::Assistant => ChatMessage::Assistant { content: Some(turn.content), tool_calls: Vec::new() },
         });
+        let mut messages: Vec<ChatMessage> = std::iter::once(system).chain(conversation).collect();
+        // The images go with the message they came with: the last turn, before its text.
+        if let Some(ChatMessage::User { content }) = messages.last_mut().filter(|_| !request.images.is_empty())
+            && let UserContent::Text(text) = content
+        {
+            let images = request
+                .images
+                .iter()
+                .map(|image| ContentPart::ImageUrl { image_url: ImageUrl { url: image.data_url() } });
+            let text = ContentPart::Text { text: std::mem::take(text) };
+            *content = UserContent::Parts(images.chain(std::iter::once(text)).collect());
+        }
         let tools = request.tools.clone();
         let mut rounds = Rounds {
             inner,
-            messages: std::iter::once(system).chain(conversation).collect(),
+            messages,
             tools: tools.as_ref().map(|t| t.specs().into_iter().map(FunctionTool::from).collect()).unwrap_or_default(),
             partial,
         };
@@ -424,6 +457,10 @@ impl Brain for OpenAiBrain {
     }
 
     fn streams(&self) -> bool {
+        true
+    }
+
+    fn sees_images(&self) -> bool {
         true
     }
 

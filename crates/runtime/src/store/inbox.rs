@@ -17,17 +17,18 @@ fn kind_name(kind: ChatKind) -> &'static str {
 }
 
 fn insert(conn: &Connection, inbound: &Inbound) -> Result<(), StoreError> {
-    let (text, audio) = match &inbound.content {
-        Content::Text(text) => (Some(text.as_str()), None),
-        Content::Voice(media) => (None, Some(media)),
+    let (text, audio, media_kind) = match &inbound.content {
+        Content::Text(text) => (Some(text.as_str()), None, None),
+        Content::Voice(media) => (None, Some(media), None),
+        Content::Image(image) => (image.caption.as_deref(), Some(&image.media), Some("image")),
     };
     // SQLite integers are signed: a size beyond i64 (never announced in practice) is unknown.
     let audio_size = audio.and_then(|m| m.size).and_then(|size| i64::try_from(size).ok());
     conn.prepare_cached(
         "INSERT OR IGNORE INTO inbox (platform, event_id, chat_id, chat_kind, sender, sender_username, sender_display,
            text, audio_mime, audio_name, audio_size, audio_source, addresses_bot, timestamp_ms, received_at,
-           chat_name, chat_aliases, guild)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+           chat_name, chat_aliases, guild, media_kind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?
     .execute(params![
         inbound.platform.as_str(),
@@ -48,6 +49,7 @@ fn insert(conn: &Connection, inbound: &Inbound) -> Result<(), StoreError> {
         inbound.chat_name,
         (!inbound.chat_aliases.is_empty()).then(|| inbound.chat_aliases.join("\n")),
         inbound.guild,
+        media_kind,
     ])?;
     Ok(())
 }
@@ -86,18 +88,24 @@ impl Db {
             .execute(params![platform.as_str(), oldest])?;
         let mut stmt = conn.prepare_cached(
             "SELECT event_id, chat_id, chat_kind, sender, sender_username, sender_display, text, audio_mime,
-                    audio_name, audio_size, audio_source, addresses_bot, timestamp_ms, chat_name, chat_aliases, guild
+                    audio_name, audio_size, audio_source, addresses_bot, timestamp_ms, chat_name, chat_aliases, guild,
+                    media_kind
              FROM inbox WHERE platform = ?1 ORDER BY timestamp_ms, received_at",
         )?;
         let rows = stmt.query_map(params![platform.as_str()], |row| {
-            let content = match row.get::<_, Option<String>>(6)? {
-                Some(text) => Content::Text(text),
-                None => Content::Voice(MediaRef {
+            let media = || -> rusqlite::Result<MediaRef> {
+                Ok(MediaRef {
                     mime_type: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
                     file_name: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
                     size: row.get::<_, Option<i64>>(9)?.and_then(|size| u64::try_from(size).ok()),
                     source: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
-                }),
+                })
+            };
+            let text = row.get::<_, Option<String>>(6)?;
+            let content = match (row.get::<_, Option<String>>(16)?.as_deref(), text) {
+                (Some("image"), caption) => Content::image(media()?, caption),
+                (_, Some(text)) => Content::Text(text),
+                (_, None) => Content::Voice(media()?),
             };
             let kind: String = row.get(2)?;
             Ok(Inbound {
@@ -175,8 +183,20 @@ mod tests {
         let pending = store.unfinished_inbound(Platform::Matrix, 60_000).unwrap();
         let third = pending.iter().find(|p| p.event_id.as_str() == "$3").unwrap();
         assert!(matches!(&third.content, Content::Voice(v) if *v == unknown_size));
+        let photo = MediaRef { mime_type: "image/jpeg".into(), file_name: "p.jpg".into(), ..unknown_size };
+        let captioned = Content::image(photo.clone(), Some("look".into()));
+        let bare = Content::image(photo.clone(), None);
+        store.accept_inbound(Platform::Matrix, &[inbound("$4", captioned), inbound("$5", bare)], None).unwrap();
+        let pending = store.unfinished_inbound(Platform::Matrix, 60_000).unwrap();
+        let find = |id: &str| pending.iter().find(|p| p.event_id.as_str() == id).unwrap().content.clone();
+        let image = |id: &str| match find(id) {
+            Content::Image(image) => *image,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(image("$4"), crate::types::ImageMessage { media: photo.clone(), caption: Some("look".into()) });
+        assert_eq!(image("$5"), crate::types::ImageMessage { media: photo, caption: None });
         store.finish_event(Platform::Matrix, &"$1".into()).unwrap();
-        assert_eq!(store.unfinished_inbound(Platform::Matrix, 60_000).unwrap().len(), 2);
+        assert_eq!(store.unfinished_inbound(Platform::Matrix, 60_000).unwrap().len(), 4);
         assert!(store.unfinished_inbound(Platform::Matrix, -1).unwrap().is_empty(), "too old entries are dropped");
     }
 }

@@ -96,6 +96,9 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (platform, event_id)
     ) WITHOUT ROWID;",
+    // Images wait in the inbox like voice notes (their reference in the audio_* columns, the
+    // caption as text); older rows are voice notes or text.
+    "ALTER TABLE inbox ADD COLUMN media_kind TEXT;",
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.
