@@ -420,14 +420,17 @@ async fn bot_roles(shared: &Shared, guild: Id<GuildMarker>, me: &BotIdentity) ->
 }
 
 /// Hands one translated message on: stored in the durable inbox with its channel's cursor
-/// first. An audio attachment stays on Discord's CDN (its URL): it is fetched only when the
-/// message is answered. A message that cannot be stored is not passed on (see below).
+/// first. An audio or image attachment stays on Discord's CDN (its URL): it is fetched only
+/// when the message is answered. A message that cannot be stored is not passed on (see below).
 async fn handle(shared: &Shared, link: &ConnectorLink, incoming: Incoming) -> Result<(), ConnectorError> {
     let event_id = incoming.event_id();
     let content = match incoming.body {
         Body::Text(text) => Content::Text(text),
         Body::Audio { url, mime_type, file_name, size } => {
             Content::Voice(MediaRef { mime_type, file_name, size: Some(size), source: url })
+        }
+        Body::Image { url, mime_type, file_name, size, caption } => {
+            Content::image(MediaRef { mime_type, file_name, size: Some(size), source: url }, caption)
         }
     };
     let inbound = Inbound {

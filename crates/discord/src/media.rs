@@ -1,4 +1,4 @@
-//! Audio attachments, fetched from Discord's CDN only when a message is answered: the size
+//! Audio and image attachments, fetched from Discord's CDN only when a message is answered: the size
 //! Discord announced for the attachment (and the response's `Content-Length`) is checked
 //! before reading, and the body while it streams in. No token is sent: attachment URLs are
 //! signed.

@@ -37,6 +37,19 @@ pub enum Body {
         /// Its size in bytes, as Discord says.
         size: u64,
     },
+    /// An image attachment, downloaded only if it is answered.
+    Image {
+        /// The attachment's CDN URL.
+        url: String,
+        /// e.g. `image/png`.
+        mime_type: String,
+        /// The attachment's file name.
+        file_name: String,
+        /// Its size in bytes, as Discord says.
+        size: u64,
+        /// The message's text, if any, the bot's own mentions tidied.
+        caption: Option<String>,
+    },
 }
 
 /// One incoming message, translated.
@@ -78,7 +91,7 @@ pub fn managed_roles(roles: &[Role], bot: Id<UserMarker>) -> Vec<Id<RoleMarker>>
 }
 
 /// Translates a message; `None` for messages of the bot itself or other bots and webhooks,
-/// system messages, and messages with neither text nor audio. `bot_roles` are the bot's
+/// system messages, and messages with neither text, image nor audio. `bot_roles` are the bot's
 /// managed roles in the message's guild.
 pub fn translate(message: &Message, me: &BotIdentity, bot_roles: &[Id<RoleMarker>]) -> Option<Incoming> {
     if message.author.id == me.id || message.author.bot || message.webhook_id.is_some() {
@@ -92,7 +105,13 @@ pub fn translate(message: &Message, me: &BotIdentity, bot_roles: &[Id<RoleMarker
         || message.mention_roles.iter().any(|role| bot_roles.contains(role));
     let replied = message.referenced_message.as_ref().is_some_and(|m| m.author.id == me.id);
     let text = tidy_mentions(&message.content, me, bot_roles);
-    let body = if text.trim().is_empty() { audio_attachment(message)? } else { Body::Text(text) };
+    let body = if let Some(image) = image_attachment(message, &text) {
+        image
+    } else if text.trim().is_empty() {
+        audio_attachment(message)?
+    } else {
+        Body::Text(text)
+    };
     let is_command = matches!(&body, Body::Text(t) if parse_command(t, Platform::Discord, None).is_some());
     let sender_display = message
         .member
@@ -111,6 +130,19 @@ pub fn translate(message: &Message, me: &BotIdentity, bot_roles: &[Id<RoleMarker
         body,
         addressed: Addressed::from_observed(is_command, mentioned, replied),
         timestamp_ms: message.timestamp.as_micros() / 1000,
+    })
+}
+
+/// The first image attachment, with the message's text as its caption.
+fn image_attachment(message: &Message, text: &str) -> Option<Body> {
+    let image =
+        message.attachments.iter().find(|a| a.content_type.as_deref().is_some_and(|t| t.starts_with("image/")))?;
+    Some(Body::Image {
+        url: image.url.clone(),
+        mime_type: image.content_type.clone().unwrap_or_default(),
+        file_name: image.filename.clone(),
+        size: image.size,
+        caption: (!text.trim().is_empty()).then(|| text.to_owned()),
     })
 }
 
@@ -274,9 +306,29 @@ mod tests {
                 size: 4
             }
         );
-        let image = json!({"attachments": [{"id": "9", "filename": "a.png", "size": 4, "url": "u",
-            "proxy_url": "p", "content_type": "image/png"}]});
-        assert!(translate(&message(None, "", image), &me(), &[]).is_none());
+        let pdf = json!({"attachments": [{"id": "9", "filename": "a.pdf", "size": 4, "url": "u",
+            "proxy_url": "p", "content_type": "application/pdf"}]});
+        assert!(translate(&message(None, "", pdf), &me(), &[]).is_none());
+    }
+
+    #[test]
+    fn an_image_attachment_becomes_an_image_with_the_text_as_caption() {
+        let attachments = json!({"attachments": [
+            {"id": "8", "filename": "notes.pdf", "size": 9, "url": "https://cdn.example/n.pdf", "proxy_url": "p",
+             "content_type": "application/pdf"},
+            {"id": "9", "filename": "cat.webp", "size": 2_000, "url": "https://cdn.example/c.webp", "proxy_url": "p",
+             "content_type": "image/webp", "width": 64, "height": 48}]});
+        let image = |caption: Option<&str>| Body::Image {
+            url: "https://cdn.example/c.webp".into(),
+            mime_type: "image/webp".into(),
+            file_name: "cat.webp".into(),
+            size: 2_000,
+            caption: caption.map(str::to_owned),
+        };
+        let inc = translate(&message(None, "is this a cat?", attachments.clone()), &me(), &[]).unwrap();
+        assert_eq!(inc.body, image(Some("is this a cat?")));
+        let inc = translate(&message(None, "  ", attachments), &me(), &[]).unwrap();
+        assert_eq!(inc.body, image(None));
     }
 
     #[test]

@@ -708,3 +708,52 @@ async fn a_preview_deleted_in_the_chat_is_replaced_by_a_new_message_with_the_fin
     assert_ne!(shown[0]["id"], json!(id), "a new message");
     assert_eq!(fake.calls_of("createMessage").len(), 2);
 }
+
+/// A DM from `user` in `channel` with a PDF and an image attachment (at `url`, announcing
+/// `size`) and `text`.
+fn image_message(fake: &DiscordFake, channel: u64, user: u64, name: &str, text: &str, url: &str, size: usize) -> Value {
+    let mut message = dm_text(fake.next_id(), channel, user, name, text);
+    message["attachments"] = json!([
+        {"id": "1", "filename": "notes.pdf", "size": 9, "url": format!("{url}.pdf"), "proxy_url": url,
+         "content_type": "application/pdf"},
+        {"id": "2", "filename": "screenshot.png", "size": size, "url": url, "proxy_url": url,
+         "content_type": "image/png", "width": 2400, "height": 1600}]);
+    message
+}
+
+#[actix::test]
+async fn an_image_attachment_is_fetched_after_the_gate_and_shown_to_the_model_scaled() {
+    let fake = DiscordFake::start();
+    let ai = AiFake::start(Some(KEY));
+    ai.script(Api::OpenAi, Scripted::Answer("A screenshot with a red corner.".into()));
+    let yaml = format!(
+        "{}discord:\n  enabled: true\n  bot_token: 'TEST.discord.token-value-0123'\n  api_url: '{}'\n  \
+         gateway_url: '{}'\n  allowed_users: ['{ALICE}']\n  stream: 'off'\n",
+        ai.brain_yaml(parachute_core::config::BrainKind::Openai, KEY),
+        fake.api_url(),
+        fake.gateway_url()
+    );
+    let config = parachute_core::config::parse_str(&yaml).expect("a valid bots.yaml");
+    let rt = start_streaming(config).await;
+    let png = parachute_testkit::images::png(2400, 1600);
+    let url = fake.add_attachment("screenshot.png", png.clone());
+    fake.push_message(image_message(&fake, ALICE_DM, ALICE, "alice", "what does it say?", &url, png.len()));
+    let reply = fake.wait_call("createMessage", WAIT, in_channel(ALICE_DM)).await;
+    assert_eq!(content(&reply), "A screenshot with a red corner.");
+
+    let calls = ai.calls(Api::OpenAi);
+    assert!(calls[0].rejected.is_none(), "{:?}", calls[0].rejected);
+    let shown = calls[0].shown_image().expect("the image is in the request");
+    assert_eq!((shown.media_type.as_str(), shown.text.as_str()), ("image/jpeg", "what does it say?"));
+    let (width, height) = parachute_testkit::images::size_of(&shown.bytes).expect("a real image");
+    assert!(width <= 1568 && height <= 1568 && (width * 2).abs_diff(height * 3) <= 3, "{width}x{height}");
+    assert_eq!(fake.calls_of("download").len(), 1, "the image only, not the PDF");
+
+    // A stranger's image is never downloaded.
+    let (eve, eve_dm) = (5151, 5252);
+    fake.push_message(image_message(&fake, eve_dm, eve, "eve", "", &url, png.len()));
+    fake.wait_call("createMessage", WAIT, in_channel(eve_dm)).await;
+    let request = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap().remove(0);
+    assert_eq!(request.first_message, "(image)");
+    assert_eq!(fake.calls_of("download").len(), 1);
+}

@@ -1,4 +1,4 @@
-//! Audio files, fetched from the homeserver only when a message is answered: the size the
+//! Audio files and images, fetched from the homeserver only when a message is answered: the size the
 //! event announced (`info.size`) and the response's `Content-Length` are checked before
 //! reading, and the body while it streams in (matrix-sdk's own download buffers whole files,
 //! so the request is made on its HTTP client directly). Files of encrypted rooms are
@@ -17,7 +17,7 @@ use parachute_runtime::media::{check_announced, read_limited};
 use parachute_runtime::messages::MediaRef;
 
 use crate::Shared;
-use crate::translate::AudioSource;
+use crate::translate::MediaSource;
 
 /// How long one download may take.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -29,9 +29,9 @@ fn failed(text: impl Into<String>) -> MediaError {
 /// Fetches the file of `media` (its source is the event's media source), at most `limit` bytes.
 pub async fn fetch(shared: &Shared, media: MediaRef, limit: u64) -> Result<Vec<u8>, MediaError> {
     check_announced(media.size, limit)?;
-    let (uri, encrypted) = match AudioSource::from_source(&media.source) {
-        Some(AudioSource::Plain(uri)) => (OwnedMxcUri::from(uri), None),
-        Some(AudioSource::Encrypted(file)) => {
+    let (uri, encrypted) = match MediaSource::from_source(&media.source) {
+        Some(MediaSource::Plain(uri)) => (OwnedMxcUri::from(uri), None),
+        Some(MediaSource::Encrypted(file)) => {
             let file: EncryptedFile =
                 serde_json::from_value(file).map_err(|_| failed("the encrypted file has no usable key"))?;
             (file.url.clone(), Some(file))

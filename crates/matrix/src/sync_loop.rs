@@ -468,8 +468,8 @@ impl Run {
     }
 }
 
-/// What the runtime gets of a message. An audio file stays on the homeserver (its media
-/// source): it is fetched only when the message is answered.
+/// What the runtime gets of a message. An audio file or image stays on the homeserver (its
+/// media source): it is fetched only when the message is answered.
 fn content(incoming: &Incoming) -> Content {
     match &incoming.body {
         IncomingBody::Text(text) => Content::Text(text.clone()),
@@ -479,6 +479,15 @@ fn content(incoming: &Incoming) -> Content {
             size: *size,
             source: source.to_source(),
         }),
+        IncomingBody::Image { source, mime_type, file_name, size, caption } => Content::image(
+            MediaRef {
+                mime_type: mime_type.clone(),
+                file_name: file_name.clone(),
+                size: *size,
+                source: source.to_source(),
+            },
+            caption.clone(),
+        ),
     }
 }
 

@@ -27,7 +27,7 @@ pub struct Incoming {
     pub sender: String,
     /// When (ms since epoch).
     pub timestamp_ms: i64,
-    /// Text, or the audio to download.
+    /// Text, or the audio or image to download.
     pub body: IncomingBody,
     /// Mentions the bot, or is a command.
     pub addressed: Addressed,
@@ -41,7 +41,7 @@ pub enum IncomingBody {
     /// A voice note or audio file: where it is, mime type, name and announced size.
     Audio {
         /// The upload (plain, or encrypted in an encrypted room).
-        source: AudioSource,
+        source: MediaSource,
         /// e.g. audio/ogg.
         mime_type: String,
         /// The file name.
@@ -49,11 +49,25 @@ pub enum IncomingBody {
         /// `info.size`, when the sender's client gave it.
         size: Option<u64>,
     },
+    /// An image (`m.image`, or an `m.file` whose MIME type is an image) and its caption.
+    Image {
+        /// The upload (plain, or encrypted in an encrypted room).
+        source: MediaSource,
+        /// e.g. image/png.
+        mime_type: String,
+        /// The file name.
+        file_name: String,
+        /// `info.size`, when the sender's client gave it.
+        size: Option<u64>,
+        /// The caption: `body` when a `filename` is given and differs from it (Matrix 1.10
+        /// media captions); without a `filename`, `body` is the file name.
+        caption: Option<String>,
+    },
 }
 
-/// Where an audio message's file is.
+/// Where a media message's file is.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AudioSource {
+pub enum MediaSource {
     /// An unencrypted upload: its `mxc://` URI.
     Plain(String),
     /// An upload in an encrypted room: the event's `file` object (URI, key and hashes) the
@@ -61,13 +75,13 @@ pub enum AudioSource {
     Encrypted(Value),
 }
 
-impl AudioSource {
+impl MediaSource {
     /// The source as a `MediaRef` keeps it: the event's own field, `{"url": "mxc://…"}` or
     /// `{"file": {…}}` (the encrypted file with its key, IV and hashes).
     pub fn to_source(&self) -> String {
         match self {
-            AudioSource::Plain(mxc) => serde_json::json!({ "url": mxc }).to_string(),
-            AudioSource::Encrypted(file) => serde_json::json!({ "file": file }).to_string(),
+            MediaSource::Plain(mxc) => serde_json::json!({ "url": mxc }).to_string(),
+            MediaSource::Encrypted(file) => serde_json::json!({ "file": file }).to_string(),
         }
     }
 
@@ -75,8 +89,8 @@ impl AudioSource {
     pub fn from_source(text: &str) -> Option<Self> {
         let value: Value = serde_json::from_str(text).ok()?;
         match (value.get("url").and_then(Value::as_str), value.get("file")) {
-            (Some(mxc), None) => Some(AudioSource::Plain(mxc.to_owned())),
-            (None, Some(file)) if file.is_object() => Some(AudioSource::Encrypted(file.clone())),
+            (Some(mxc), None) => Some(MediaSource::Plain(mxc.to_owned())),
+            (None, Some(file)) if file.is_object() => Some(MediaSource::Encrypted(file.clone())),
             _ => None,
         }
     }
@@ -101,7 +115,7 @@ pub enum Skip {
     Redacted,
     /// An encrypted event the bot could not decrypt (no key was shared with its device).
     Encrypted,
-    /// A kind of message the bot does not read (image, file, location…).
+    /// A kind of message the bot does not read (a file that is not an image, location…).
     Unsupported,
     /// Required fields missing or of the wrong type.
     Malformed,
@@ -150,22 +164,31 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
         }
         "m.notice" => return Err(Skip::Notice),
         "m.audio" => {
-            // In encrypted rooms the URI sits in `file`, with the key to decrypt the upload.
-            let file = content.get("file");
-            let mxc =
-                file.map_or(content.get("url"), |f| f.get("url")).and_then(Value::as_str).ok_or(Skip::Malformed)?;
-            if !mxc.starts_with("mxc://") {
-                return Err(Skip::Malformed);
+            let media = uploaded_file(content, raw_body)?;
+            IncomingBody::Audio {
+                source: media.source,
+                mime_type: media.mime_type,
+                file_name: media.file_name,
+                size: media.size,
             }
-            let source = file.map_or_else(|| AudioSource::Plain(mxc.to_owned()), |f| AudioSource::Encrypted(f.clone()));
-            let mime_type = content
-                .get("info")
-                .and_then(|i| i.get("mimetype"))
+        }
+        "m.image" | "m.file" => {
+            let media = uploaded_file(content, raw_body)?;
+            if msgtype == "m.file" && !media.mime_type.starts_with("image/") {
+                return Err(Skip::Unsupported);
+            }
+            let caption = content
+                .get("filename")
                 .and_then(Value::as_str)
-                .unwrap_or("application/octet-stream");
-            let file_name = content.get("filename").and_then(Value::as_str).unwrap_or(raw_body);
-            let size = content.get("info").and_then(|i| i.get("size")).and_then(Value::as_u64);
-            IncomingBody::Audio { source, mime_type: mime_type.to_owned(), file_name: file_name.to_owned(), size }
+                .filter(|name| *name != raw_body && !raw_body.trim().is_empty())
+                .map(|_| raw_body.to_owned());
+            IncomingBody::Image {
+                source: media.source,
+                mime_type: media.mime_type,
+                file_name: media.file_name,
+                size: media.size,
+                caption,
+            }
         }
         _ => return Err(Skip::Unsupported),
     };
@@ -174,6 +197,31 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
     let from_ghost = bridge_role == Some(BridgeRole::Ghost);
     let addressed = Addressed::from_observed(is_command, mentions_bot(content, raw_body, ctx, from_ghost), false);
     Ok(Incoming { event_id: event_id.to_owned(), sender: sender.to_owned(), timestamp_ms, body, addressed })
+}
+
+/// The upload a media message names.
+struct UploadedFile {
+    source: MediaSource,
+    mime_type: String,
+    file_name: String,
+    size: Option<u64>,
+}
+
+/// Where a media message's upload is (in encrypted rooms the URI sits in `file`, with the key
+/// to decrypt it), its `info.mimetype`, file name (`filename`, else `body`) and `info.size`.
+fn uploaded_file(content: &serde_json::Map<String, Value>, body: &str) -> Result<UploadedFile, Skip> {
+    let file = content.get("file");
+    let mxc = file.map_or(content.get("url"), |f| f.get("url")).and_then(Value::as_str).ok_or(Skip::Malformed)?;
+    if !mxc.starts_with("mxc://") {
+        return Err(Skip::Malformed);
+    }
+    let source = file.map_or_else(|| MediaSource::Plain(mxc.to_owned()), |f| MediaSource::Encrypted(f.clone()));
+    let info = content.get("info");
+    let mime_type =
+        info.and_then(|i| i.get("mimetype")).and_then(Value::as_str).unwrap_or("application/octet-stream").to_owned();
+    let file_name = content.get("filename").and_then(Value::as_str).unwrap_or(body).to_owned();
+    let size = info.and_then(|i| i.get("size")).and_then(Value::as_u64);
+    Ok(UploadedFile { source, mime_type, file_name, size })
 }
 
 /// `m.mentions.user_ids` decides when present (intentional mentions; a reply to the bot
@@ -307,8 +355,8 @@ mod tests {
         assert_eq!(translate(&encrypted, &ctx()), Err(Skip::Encrypted));
         let reaction = json!({"type": "m.reaction", "sender": "@a:x", "content": {}});
         assert_eq!(translate(&reaction, &ctx()), Err(Skip::NotAMessage));
-        let image = message(json!({"msgtype": "m.image", "body": "cat.png", "url": "mxc://x/y"}));
-        assert_eq!(translate(&image, &ctx()), Err(Skip::Unsupported));
+        let location = message(json!({"msgtype": "m.location", "body": "here", "geo_uri": "geo:1,2"}));
+        assert_eq!(translate(&location, &ctx()), Err(Skip::Unsupported));
     }
 
     #[test]
@@ -335,7 +383,7 @@ mod tests {
         assert_eq!(
             incoming.body,
             IncomingBody::Audio {
-                source: AudioSource::Plain("mxc://localhost/abc".into()),
+                source: MediaSource::Plain("mxc://localhost/abc".into()),
                 mime_type: "audio/ogg".into(),
                 file_name: "Voice message".into(),
                 size: None,
@@ -350,15 +398,15 @@ mod tests {
         let file = json!({"url": "mxc://localhost/enc", "key": {"k": "x"}, "iv": "y", "hashes": {}, "v": "v2"});
         let encrypted = message(json!({"msgtype": "m.audio", "body": "Voice message", "file": file}));
         match translate(&encrypted, &ctx()).unwrap().body {
-            IncomingBody::Audio { source: AudioSource::Encrypted(found), .. } => assert_eq!(found, file),
+            IncomingBody::Audio { source: MediaSource::Encrypted(found), .. } => assert_eq!(found, file),
             other => panic!("{other:?}"),
         }
-        let source = AudioSource::Encrypted(file.clone());
-        assert_eq!(AudioSource::from_source(&source.to_source()), Some(source), "the reference round-trips");
-        let plain = AudioSource::Plain("mxc://localhost/abc".into());
-        assert_eq!(AudioSource::from_source(&plain.to_source()), Some(plain));
+        let source = MediaSource::Encrypted(file.clone());
+        assert_eq!(MediaSource::from_source(&source.to_source()), Some(source), "the reference round-trips");
+        let plain = MediaSource::Plain("mxc://localhost/abc".into());
+        assert_eq!(MediaSource::from_source(&plain.to_source()), Some(plain));
         for unusable in ["", "{}", "[1]", r#"{"url": 5}"#, r#"{"file": "x"}"#, r#"{"url": "mxc://a/b", "file": {}}"#] {
-            assert_eq!(AudioSource::from_source(unusable), None, "{unusable}");
+            assert_eq!(MediaSource::from_source(unusable), None, "{unusable}");
         }
         let no_uri = message(json!({"msgtype": "m.audio", "body": "Voice message", "file": {"key": {}}}));
         assert_eq!(translate(&no_uri, &ctx()), Err(Skip::Malformed));
@@ -366,5 +414,39 @@ mod tests {
             message(json!({"msgtype": "m.text", "body": "> <@bot:localhost> earlier answer\n> more\n\nthanks!",
                                    "m.relates_to": {"m.in_reply_to": {"event_id": "$prev"}}}));
         assert_eq!(translate(&reply, &ctx()).unwrap().body, IncomingBody::Text("thanks!".into()));
+    }
+
+    #[test]
+    fn images_carry_their_source_and_a_caption_only_when_the_body_is_not_the_file_name() {
+        let image = |caption: Option<&str>, file_name: &str| IncomingBody::Image {
+            source: MediaSource::Plain("mxc://localhost/img".into()),
+            mime_type: "image/png".into(),
+            file_name: file_name.into(),
+            size: Some(5_000),
+            caption: caption.map(str::to_owned),
+        };
+        let info = json!({"mimetype": "image/png", "size": 5_000, "w": 40, "h": 30});
+        let bare =
+            message(json!({"msgtype": "m.image", "body": "plan.png", "url": "mxc://localhost/img", "info": info}));
+        assert_eq!(translate(&bare, &ctx()).unwrap().body, image(None, "plan.png"), "the body is the file name");
+        let captioned = message(json!({"msgtype": "m.image", "body": "what is this?", "filename": "plan.png",
+                                       "url": "mxc://localhost/img", "info": info}));
+        assert_eq!(translate(&captioned, &ctx()).unwrap().body, image(Some("what is this?"), "plan.png"));
+        let same = message(json!({"msgtype": "m.image", "body": "plan.png", "filename": "plan.png",
+                                  "url": "mxc://localhost/img", "info": info}));
+        assert_eq!(translate(&same, &ctx()).unwrap().body, image(None, "plan.png"));
+        let as_file =
+            message(json!({"msgtype": "m.file", "body": "plan.png", "url": "mxc://localhost/img", "info": info}));
+        assert_eq!(translate(&as_file, &ctx()).unwrap().body, image(None, "plan.png"), "an image sent as a file");
+        let pdf = message(json!({"msgtype": "m.file", "body": "a.pdf", "url": "mxc://localhost/pdf",
+                                 "info": {"mimetype": "application/pdf"}}));
+        assert_eq!(translate(&pdf, &ctx()), Err(Skip::Unsupported));
+        let file = json!({"url": "mxc://localhost/enc", "key": {"k": "x"}, "iv": "y", "hashes": {}, "v": "v2"});
+        let encrypted = message(json!({"msgtype": "m.image", "body": "photo.jpg", "file": file,
+                                       "info": {"mimetype": "image/jpeg"}}));
+        match translate(&encrypted, &ctx()).unwrap().body {
+            IncomingBody::Image { source: MediaSource::Encrypted(found), .. } => assert_eq!(found, file),
+            other => panic!("{other:?}"),
+        }
     }
 }

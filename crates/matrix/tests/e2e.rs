@@ -746,3 +746,57 @@ async fn homeserver_rate_limits_are_waited_out_and_nothing_is_lost() {
     assert!(rt.handle.metrics.counts(Platform::Matrix).rate_limited >= 1, "the homeserver did rate limit the bot");
     assert_eq!(rt.status(Platform::Matrix).state, ConnectorState::Connected);
 }
+
+#[actix::test]
+async fn images_plain_and_encrypted_are_shown_to_the_model_with_their_captions() {
+    use std::io::Read;
+
+    const KEY: &str = "sk-matrix-images-0123456789";
+    let mut env = Env::new().await;
+    env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
+    env.config.matrix.stream = parachute_core::config::StreamMode::Off;
+    let ai = AiFake::start(Some(KEY));
+    ai.configure_brain(&mut env.config.brain, parachute_core::config::BrainKind::Anthropic, KEY);
+    ai.script(Api::Anthropic, parachute_testkit::ai_fake::Scripted::Answer("A plain picture.".into()));
+    ai.script(Api::Anthropic, parachute_testkit::ai_fake::Scripted::Answer("A secret picture.".into()));
+    let _rt = env.start(None).await;
+
+    // An m.image with a caption (Matrix 1.10: body differs from filename), unencrypted.
+    let room = env.room_with_bot("Pictures").await;
+    let png = parachute_testkit::images::png(2000, 1000);
+    let mxc = upload(&env, "plan.png", "image/png", png.clone()).await;
+    let content = json!({"msgtype": "m.image", "body": "what is on this plan?", "filename": "plan.png", "url": mxc,
+        "info": {"mimetype": "image/png", "size": png.len(), "w": 2000, "h": 1000}});
+    env.alice.send(&room, "m.room.message", content).await;
+    assert_eq!(bodies(&env.bot_replies(&room, 1).await), ["A plain picture."]);
+    let call = ai.calls(Api::Anthropic).remove(0);
+    assert_eq!(call.rejected, None);
+    let shown = call.shown_image().expect("the image is in the request");
+    assert_eq!(
+        (shown.media_type.as_str(), shown.text.as_str()),
+        ("image/jpeg", "alice: what is on this plan?"),
+        "a group turn names its speaker"
+    );
+    let (width, height) = parachute_testkit::images::size_of(&shown.bytes).expect("a real image");
+    assert!(width <= 1568 && u64::from(width * height) <= 1_150_000, "scaled to the model's limits: {width}x{height}");
+    assert!(width.abs_diff(height * 2) <= 2, "the shape is kept: {width}x{height}");
+
+    // The same in an encrypted room: the file is encrypted before the upload, as clients do.
+    let mut chat = EncryptedChat::new(&env).await;
+    let photo = parachute_testkit::images::png(300, 200);
+    let mut plain = std::io::Cursor::new(photo.clone());
+    let mut encryptor = matrix_sdk_crypto::AttachmentEncryptor::new(&mut plain);
+    let mut ciphertext = Vec::new();
+    encryptor.read_to_end(&mut ciphertext).unwrap();
+    let mut file = serde_json::to_value(encryptor.finish()).unwrap();
+    file["url"] = json!(upload(&env, "photo.png", "application/octet-stream", ciphertext).await);
+    let content = json!({"msgtype": "m.image", "body": "photo.png", "file": file,
+        "info": {"mimetype": "image/png", "size": photo.len()}});
+    chat.joined.send_raw("m.room.message", content).await.unwrap();
+    assert_eq!(chat.answers(&env.bot.user_id, 1).await, ["A secret picture."]);
+    let call = ai.calls(Api::Anthropic).remove(1);
+    assert_eq!(call.rejected, None);
+    let shown = call.shown_image().expect("the decrypted image is in the request");
+    assert_eq!(parachute_testkit::images::size_of(&shown.bytes), Some((300, 200)), "decrypted back to the picture");
+    assert_eq!(shown.text, "alice: (an image, without a caption)", "a body that is the file name is no caption");
+}

@@ -1,4 +1,4 @@
-//! Voice notes and audio files, fetched by `file_id` only when a message is answered: the size
+//! Voice notes, audio files and images, fetched by `file_id` only when a message is answered: the size
 //! Telegram announced (in the message and again in `getFile`) is checked before the download,
 //! and the body while it streams in.
 

@@ -166,14 +166,17 @@ pub async fn leave_group(shared: &Shared, chat_id: i64) {
     }
 }
 
-/// The message as the runtime takes it. A voice note's audio stays with Telegram (its
-/// `file_id`): it is fetched only when the message is answered.
+/// The message as the runtime takes it. A voice note's audio and an image stay with Telegram
+/// (their `file_id`): they are fetched only when the message is answered.
 fn take_up(incoming: Incoming) -> Inbound {
     let event_id = incoming.event_id();
     let content = match incoming.body {
         Body::Text(text) => Content::Text(text),
         Body::Audio { file_id, mime_type, file_name, size } => {
             Content::Voice(MediaRef { mime_type, file_name, size, source: file_id })
+        }
+        Body::Image { file_id, mime_type, file_name, size, caption } => {
+            Content::image(MediaRef { mime_type, file_name, size, source: file_id }, caption)
         }
     };
     Inbound {

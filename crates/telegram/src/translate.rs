@@ -32,6 +32,19 @@ pub enum Body {
         /// `file_size`, when Telegram sent it.
         size: Option<u64>,
     },
+    /// A photo, or an image sent as a file, downloaded only if it is answered.
+    Image {
+        /// `file_id` for `getFile`: of the largest size Telegram keeps of a photo.
+        file_id: String,
+        /// e.g. `image/jpeg`.
+        mime_type: String,
+        /// A name for the file.
+        file_name: String,
+        /// `file_size`, when Telegram sent it.
+        size: Option<u64>,
+        /// The caption, if any (a command's caption without its command).
+        caption: Option<String>,
+    },
 }
 
 /// One incoming message, translated.
@@ -149,21 +162,27 @@ fn translate_message(message: &Message, me: &BotIdentity) -> Option<Incoming> {
     let chat_kind = if message.chat.is_private() { ChatKind::Direct } else { ChatKind::Group };
     let mentioned = mentions_bot(message, me);
     let replied = message.reply_to_message().and_then(|m| m.from.as_ref()).is_some_and(|u| u.id.0 == me.id);
-    let (body, command_for_bot) = if let Some(text) = message.text().or(message.caption()) {
-        match command_target(text, &me.username) {
+    let (text, command_for_bot) = match message.text().or(message.caption()) {
+        None => (None, false),
+        Some(text) => match command_target(text, &me.username) {
             CommandTarget::OtherBot => return None,
-            CommandTarget::Bot(stripped) => (Body::Text(stripped), true),
-            CommandTarget::NotACommand => (Body::Text(text.to_owned()), false),
-        }
+            CommandTarget::Bot(stripped) => (Some(stripped), true),
+            CommandTarget::NotACommand => (Some(text.to_owned()), false),
+        },
+    };
+    let body = if let Some(image) = image_of(message, text.as_deref()) {
+        image
+    } else if let Some(text) = text {
+        Body::Text(text)
     } else if let Some(voice) = message.voice() {
         let mime_type = voice.mime_type.as_ref().map_or_else(|| "audio/ogg".to_owned(), |m| m.to_string());
         let (file_id, size) = (voice.file.id.to_string(), announced_size(voice.file.size));
-        (Body::Audio { file_id, mime_type, file_name: "voice.ogg".into(), size }, false)
+        Body::Audio { file_id, mime_type, file_name: "voice.ogg".into(), size }
     } else if let Some(audio) = message.audio() {
         let mime_type = audio.mime_type.as_ref().map_or_else(|| "audio/mpeg".to_owned(), |m| m.to_string());
         let file_name = audio.file_name.clone().unwrap_or_else(|| "audio".into());
         let (file_id, size) = (audio.file.id.to_string(), announced_size(audio.file.size));
-        (Body::Audio { file_id, mime_type, file_name, size }, false)
+        Body::Audio { file_id, mime_type, file_name, size }
     } else {
         return None;
     };
@@ -179,6 +198,31 @@ fn translate_message(message: &Message, me: &BotIdentity) -> Option<Incoming> {
         body,
         addressed,
         timestamp_ms: message.date.timestamp_millis(),
+    })
+}
+
+/// The image a message carries, with `caption`: the largest size of a photo (Telegram sends
+/// photos as JPEG), or a file whose MIME type is an image.
+fn image_of(message: &Message, caption: Option<&str>) -> Option<Body> {
+    let caption = caption.filter(|caption| !caption.trim().is_empty()).map(str::to_owned);
+    if let Some(sizes) = message.photo() {
+        let largest = sizes.iter().max_by_key(|size| u64::from(size.width) * u64::from(size.height))?;
+        return Some(Body::Image {
+            file_id: largest.file.id.to_string(),
+            mime_type: "image/jpeg".into(),
+            file_name: "photo.jpg".into(),
+            size: announced_size(largest.file.size),
+            caption,
+        });
+    }
+    let document = message.document()?;
+    let mime_type = document.mime_type.as_ref().map(ToString::to_string).filter(|m| m.starts_with("image/"))?;
+    Some(Body::Image {
+        file_id: document.file.id.to_string(),
+        mime_type,
+        file_name: document.file_name.clone().unwrap_or_else(|| "image".into()),
+        size: announced_size(document.file.size),
+        caption,
     })
 }
 
@@ -377,6 +421,45 @@ mod tests {
         assert_eq!(inc.body, audio(None), "no file_size, no announced size");
         raw["message"]["voice"]["file_size"] = json!(31_000_000);
         assert_eq!(message(raw).unwrap().body, audio(Some(31_000_000)));
+    }
+
+    #[test]
+    fn a_photo_becomes_its_largest_size_with_the_caption() {
+        let mut raw = update(private(), "", json!({}));
+        raw["message"].as_object_mut().unwrap().remove("text");
+        let size = |id: &str, side: u32, bytes: u32| json!({"file_id": id, "file_unique_id": format!("u{id}"), "width": side, "height": side * 3 / 4, "file_size": bytes});
+        raw["message"]["photo"] = json!([size("S", 90, 1_000), size("L", 1280, 90_000), size("M", 320, 9_000)]);
+        raw["message"]["caption"] = json!("what is this?");
+        let photo = |caption: Option<&str>| Body::Image {
+            file_id: "L".into(),
+            mime_type: "image/jpeg".into(),
+            file_name: "photo.jpg".into(),
+            size: Some(90_000),
+            caption: caption.map(str::to_owned),
+        };
+        assert_eq!(message(raw.clone()).unwrap().body, photo(Some("what is this?")));
+        raw["message"]["caption"] = json!("  ");
+        assert_eq!(message(raw.clone()).unwrap().body, photo(None), "a blank caption is none");
+        raw["message"]["caption"] = json!("/ask@other_bot look");
+        assert!(message(raw).is_none(), "a command for another bot is not ours");
+    }
+
+    #[test]
+    fn an_image_file_is_an_image_and_other_files_are_skipped() {
+        let mut raw = update(private(), "", json!({}));
+        raw["message"].as_object_mut().unwrap().remove("text");
+        raw["message"]["document"] = json!({"file_id": "D1", "file_unique_id": "uD1", "file_name": "plan.png",
+            "mime_type": "image/png", "file_size": 5_000});
+        let expected = Body::Image {
+            file_id: "D1".into(),
+            mime_type: "image/png".into(),
+            file_name: "plan.png".into(),
+            size: Some(5_000),
+            caption: None,
+        };
+        assert_eq!(message(raw.clone()).unwrap().body, expected);
+        raw["message"]["document"]["mime_type"] = json!("application/pdf");
+        assert!(message(raw).is_none(), "a PDF without a caption carries nothing to answer");
     }
 
     #[test]

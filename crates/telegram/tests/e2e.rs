@@ -767,3 +767,48 @@ async fn stream_off_sends_the_whole_answer_once() {
     assert_eq!(text_of(&sent), answer);
     assert!(fake.calls_of("editMessageText").is_empty());
 }
+
+/// A private photo from `user` in three sizes, the largest `file_id`; with `caption` if given.
+fn photo_from(fake: &TelegramFake, user: i64, name: &str, file_id: &str, caption: Option<&str>) -> Value {
+    let mut photo = private_text(fake.next_message_id(), user, name, "");
+    photo.as_object_mut().unwrap().remove("text");
+    let size = |id: &str, width: u32, bytes: usize| json!({"file_id": id, "file_unique_id": format!("u{id}"), "width": width, "height": width * 2 / 3, "file_size": bytes});
+    photo["photo"] = json!([size("thumb", 90, 900), size(file_id, 1280, 30_000), size("mid", 320, 8_000)]);
+    if let Some(caption) = caption {
+        photo["caption"] = json!(caption);
+    }
+    photo
+}
+
+#[actix::test]
+async fn a_photo_is_fetched_after_the_gate_and_shown_to_the_model_with_its_caption() {
+    let fake = TelegramFake::start();
+    let ai = AiFake::start(Some(KEY));
+    ai.script(Api::Anthropic, Scripted::Answer("A red corner on a gradient.".into()));
+    let photo = parachute_testkit::images::png(1280, 853);
+    fake.add_file("LARGEST", photo);
+    fake.add_file("EVE-PHOTO", parachute_testkit::images::png(64, 64));
+    let rt = start_streaming(streaming_config(&fake, &ai, "stream: 'off'")).await;
+    fake.push_message(photo_from(&fake, ALICE, "alice", "LARGEST", Some("what is in the corner?")));
+    let reply = fake.wait_call("sendMessage", WAIT, sent_to(ALICE)).await;
+    assert_eq!(text_of(&reply), "A red corner on a gradient.");
+
+    let calls = ai.calls(Api::Anthropic);
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].rejected.is_none(), "{:?}", calls[0].rejected);
+    let shown = calls[0].shown_image().expect("the photo is in the request");
+    assert_eq!((shown.media_type.as_str(), shown.text.as_str()), ("image/jpeg", "what is in the corner?"));
+    let size = parachute_testkit::images::size_of(&shown.bytes);
+    assert_eq!(size, Some((1280, 853)), "a real image, not scaled within the model's limits");
+    let files: Vec<_> = fake.calls_of("getFile").iter().map(|c| c.params["file_id"].clone()).collect();
+    assert_eq!(files, [json!("LARGEST")], "only the largest size is fetched");
+
+    // A stranger's photo goes to pairing as words; nothing is downloaded.
+    let eve = 5151;
+    fake.push_message(photo_from(&fake, eve, "eve", "EVE-PHOTO", Some("look")));
+    fake.wait_call("sendMessage", WAIT, sent_to(eve)).await;
+    let request = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap().remove(0);
+    assert_eq!(request.first_message, "(image) look");
+    assert_eq!(fake.calls_of("getFile").len(), 1, "{:#?}", fake.calls_of("getFile"));
+    assert_eq!(ai.calls(Api::Anthropic).len(), 1);
+}
