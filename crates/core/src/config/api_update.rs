@@ -80,6 +80,8 @@ pub fn check_api_update(
             ("brain.kind", merged.brain.kind == BrainKind::Command && current.brain.kind != BrainKind::Command),
             ("brain.command", merged.brain.command != current.brain.command),
             ("brain.args", merged.brain.args != current.brain.args),
+            // Its servers are programs, or endpoints that get the owner's tool calls.
+            ("tools.mcp", merged.tools.mcp != current.tools.mcp),
         ];
         if let Some((key, _)) = program.iter().find(|(_, changed)| *changed) {
             return Err(program_refusal(key));
@@ -217,5 +219,18 @@ mod tests {
             check(&fresh, json!({"matrix": {"homeserver_url": "https://m.example.org"}}), false).is_ok(),
             "with no stored secret there is nothing to send elsewhere"
         );
+    }
+
+    #[test]
+    fn mcp_servers_are_set_in_the_file_unless_the_server_allows_programs() {
+        let current = configured();
+        let patch = json!({"tools": {"mcp": [{"name": "shell", "command": "/bin/sh"}]}});
+        let merged = apply_patch(&current, &patch).unwrap();
+        let err = check_api_update(&current, &merged, &patch, false).unwrap_err();
+        assert!(err.to_string().contains("tools.mcp") && err.to_string().contains(ALLOW_PROGRAMS_FLAG), "{err}");
+        assert!(check_api_update(&current, &merged, &patch, true).is_ok());
+        let unchanged = json!({"tools": {"max_steps": 4}});
+        let merged = apply_patch(&current, &unchanged).unwrap();
+        assert!(check_api_update(&current, &merged, &unchanged, false).is_ok(), "other tool keys stay open");
     }
 }

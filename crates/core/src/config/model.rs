@@ -206,6 +206,42 @@ pub struct ToolsConfig {
     pub max_steps: u32,
     /// The longest one answer may take with its tool rounds.
     pub max_time: HumanDuration,
+    /// MCP servers whose tools are offered while answering `direct` senders (never
+    /// `sandboxed` ones).
+    pub mcp: Vec<McpServerConfig>,
+}
+
+/// An MCP server: a program spoken to over its stdin and stdout (`command`), or a streamable
+/// HTTP endpoint (`url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerConfig {
+    /// The server's name: lower-case letters, digits, `-` and `_`; its tools are offered to
+    /// the model as `<name>__<tool>`.
+    pub name: String,
+    /// The program of a stdio server (started by the server, with its environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The program's arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// The endpoint of a streamable HTTP server, e.g. `http://127.0.0.1:8000/mcp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The environment variable holding the bearer token sent to `url`, so that the token is
+    /// neither in this file nor in the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_env: Option<String>,
+    /// The server's tools offered (by their own names); unset: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_tools: Option<Vec<String>>,
+    /// The longest one call (and connecting) may take.
+    #[serde(default = "default_mcp_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_mcp_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(30))
 }
 
 impl Default for ToolsConfig {
@@ -215,6 +251,7 @@ impl Default for ToolsConfig {
             sandboxed: Vec::new(),
             max_steps: 8,
             max_time: HumanDuration(std::time::Duration::from_secs(300)),
+            mcp: Vec::new(),
         }
     }
 }

@@ -3,7 +3,7 @@
 use secrecy::ExposeSecret;
 
 use super::error::ConfigError;
-use super::model::{BotsConfig, BrainKind, MIN_STREAM_EDIT_INTERVAL};
+use super::model::{BotsConfig, BrainKind, MIN_STREAM_EDIT_INTERVAL, McpServerConfig};
 
 /// The persona file's path and the tool lists: sandboxed senders get read-only tools at most.
 fn validate_tools(config: &BotsConfig) -> Result<(), ConfigError> {
@@ -32,8 +32,70 @@ fn validate_tools(config: &BotsConfig) -> Result<(), ConfigError> {
     if config.tools.max_time.0.is_zero() {
         return Err(ConfigError::invalid("tools.max_time", "must be longer than zero"));
     }
+    for (i, server) in config.tools.mcp.iter().enumerate() {
+        validate_mcp_server(config, i, server)?;
+    }
     Ok(())
 }
+
+/// One `tools.mcp` entry: a unique name that fits a tool name, one way to reach it.
+fn validate_mcp_server(config: &BotsConfig, i: usize, server: &McpServerConfig) -> Result<(), ConfigError> {
+    let key = |field: &str| format!("tools.mcp[{i}].{field}");
+    let name_ok = (1..=MAX_MCP_NAME_CHARS).contains(&server.name.len())
+        && server.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !name_ok {
+        return Err(ConfigError::invalid(
+            key("name"),
+            format!("must be 1 to {MAX_MCP_NAME_CHARS} lower-case letters, digits, `-` or `_`"),
+        ));
+    }
+    if config.tools.mcp[..i].iter().any(|earlier| earlier.name == server.name) {
+        return Err(ConfigError::invalid(key("name"), format!("`{}` names two servers", server.name)));
+    }
+    let command = server.command.as_deref().filter(|c| !c.trim().is_empty());
+    let url = server.url.as_deref().filter(|u| !u.trim().is_empty());
+    match (command, url) {
+        (None, None) => {
+            return Err(ConfigError::invalid(
+                key("command"),
+                "give command (a stdio server) or url (a streamable HTTP server)",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::invalid(key("url"), "give command or url, not both"));
+        }
+        (None, Some(url)) => {
+            if !is_http_url(url) {
+                return Err(ConfigError::invalid(key("url"), "must be an http:// or https:// URL"));
+            }
+            if !server.args.is_empty() {
+                return Err(ConfigError::invalid(key("args"), "only a stdio server (command) takes args"));
+            }
+        }
+        (Some(_), None) => {
+            if server.bearer_token_env.is_some() {
+                return Err(ConfigError::invalid(key("bearer_token_env"), "only an HTTP server (url) takes a token"));
+            }
+        }
+    }
+    if let Some(variable) = &server.bearer_token_env
+        && (variable.is_empty() || !variable.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(ConfigError::invalid(
+            key("bearer_token_env"),
+            "must be the name of an environment variable (letters, digits, `_`)",
+        ));
+    }
+    let timeout = server.timeout.0;
+    if timeout < std::time::Duration::from_secs(1) || timeout > std::time::Duration::from_secs(600) {
+        return Err(ConfigError::invalid(key("timeout"), "must be between 1s and 10m"));
+    }
+    Ok(())
+}
+
+/// The longest MCP server name: with `__` and the tool's own name it must fit the models'
+/// 64-character tool names.
+const MAX_MCP_NAME_CHARS: usize = 24;
 
 /// Checks every value; the first problem is returned with its key path.
 pub fn validate(config: &BotsConfig) -> Result<(), ConfigError> {
@@ -472,5 +534,29 @@ mod tests {
         assert!(is_http_url("http://127.0.0.1:8008"));
         assert!(!is_http_url("https://"));
         assert!(!is_http_url("matrix.org"));
+    }
+
+    #[test]
+    fn mcp_servers_are_checked_with_their_full_keys() {
+        let ok = "tools:\n  mcp:\n    - name: notes\n      command: python3\n      args: [server.py]\n    \
+                  - name: web-search\n      url: http://127.0.0.1:8000/mcp\n      bearer_token_env: SEARCH_TOKEN\n";
+        let config = parse_str(ok).unwrap();
+        assert_eq!(config.tools.mcp.len(), 2);
+        assert_eq!(config.tools.mcp[1].timeout.0, std::time::Duration::from_secs(30));
+        for (yaml, key) in [
+            ("- name: Notes\n  command: x\n", "tools.mcp[0].name"),
+            ("- name: a\n  command: x\n- name: a\n  url: http://h/mcp\n", "tools.mcp[1].name"),
+            ("- name: a\n", "tools.mcp[0].command"),
+            ("- name: a\n  command: x\n  url: http://h/mcp\n", "tools.mcp[0].url"),
+            ("- name: a\n  url: ftp://h/mcp\n", "tools.mcp[0].url"),
+            ("- name: a\n  url: http://h/mcp\n  args: [x]\n", "tools.mcp[0].args"),
+            ("- name: a\n  command: x\n  bearer_token_env: T\n", "tools.mcp[0].bearer_token_env"),
+            ("- name: a\n  url: http://h/mcp\n  bearer_token_env: 'not a name'\n", "tools.mcp[0].bearer_token_env"),
+            ("- name: a\n  command: x\n  timeout: 0s\n", "tools.mcp[0].timeout"),
+        ] {
+            let indented: String = yaml.lines().map(|line| format!("    {line}\n")).collect();
+            let err = parse_str(&format!("tools:\n  mcp:\n{indented}")).unwrap_err();
+            assert!(err.to_string().contains(key), "{yaml}: {err}");
+        }
     }
 }
