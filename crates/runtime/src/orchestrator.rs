@@ -17,7 +17,7 @@ use parachute_core::trust::TrustLevel;
 use tokio::sync::watch;
 
 use crate::brain::{Brain, BrainRequest, BrainSlot};
-use crate::companion::{PersonaFile, Toolbox, memory};
+use crate::companion::{McpSlot, PersonaFile, Toolbox, memory};
 use crate::connector::MediaError;
 use crate::image_input::{self, ImageInput};
 use crate::journal::{JOURNAL_USAGE_TEXT, JournalEntry, append_entry};
@@ -140,6 +140,7 @@ struct Shared {
     metrics: Arc<Metrics>,
     data_dir: PathBuf,
     persona: Arc<PersonaFile>,
+    mcp: Arc<McpSlot>,
 }
 
 impl Orchestrator {
@@ -164,6 +165,7 @@ impl Orchestrator {
                 metrics,
                 data_dir,
                 persona: Arc::default(),
+                mcp: Arc::default(),
             },
             queues: HashMap::new(),
             busy: HashSet::new(),
@@ -680,7 +682,12 @@ async fn ask_brain(
     let persona = shared.persona.text(&PersonaFile::path(config, &vault)).await;
     let direct = msg.trust_level == TrustLevel::Direct;
     let memory = if direct { read_memory(&vault).await } else { None };
-    let tools = Toolbox::for_sender(&config.tools, msg.trust_level, vault, inbound.platform).map(Arc::new);
+    // The MCP servers' tools only for a direct sender (the toolbox checks again).
+    let mcp_tools = match shared.mcp.get(&config.tools.mcp) {
+        Some(servers) if direct => servers.tools().await,
+        _ => Vec::new(),
+    };
+    let tools = Toolbox::for_sender(&config.tools, msg.trust_level, vault, inbound.platform, mcp_tools).map(Arc::new);
     let request = BrainRequest {
         session_id,
         platform: inbound.platform,

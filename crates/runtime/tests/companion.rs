@@ -141,3 +141,78 @@ async fn a_sandboxed_sender_never_gets_a_forbidden_tool_or_a_path_out_of_the_vau
         assert!(results.iter().all(|(text, _)| !text.contains("root:") && !text.contains(KEY)), "{results:?}");
     }
 }
+
+/// The environment variable the HTTP MCP server's token is read from in the test below.
+const MCP_TOKEN_VARIABLE: &str = "PARACHUTE_TEST_MCP_TOKEN";
+const MCP_TOKEN: &str = "mcp-test-token-0123456789";
+
+#[actix::test]
+async fn mcp_tools_of_stdio_and_http_servers_reach_direct_senders_only() {
+    // SAFETY: set before the runtime starts; nextest runs each test in a process of its own.
+    unsafe { std::env::set_var(MCP_TOKEN_VARIABLE, MCP_TOKEN) };
+    let http = parachute_testkit::mcp_servers::McpHttpServer::start(Some(MCP_TOKEN));
+    let logs = tempfile::tempdir().unwrap();
+    let calls_log = parachute_testkit::mcp_servers::calls_log_in(logs.path());
+    for kind in [BrainKind::Anthropic, BrainKind::Openai] {
+        let fake = AiFake::start(Some(KEY));
+        let tools = format!(
+            "tools:\n  sandboxed: [read_note]\n  mcp:\n{}    - name: dict\n      url: '{}'\n      bearer_token_env: {MCP_TOKEN_VARIABLE}\n",
+            parachute_testkit::mcp_servers::stdio_server_yaml("notes", &calls_log),
+            http.url()
+        );
+        // Telegram knows 42 as direct, Discord as sandboxed.
+        let config = format!(
+            "{}{tools}telegram:\n  allowed_users: ['42']\n  dm_trust_level: direct\n\
+             discord:\n  allowed_users: ['42']\n  dm_trust_level: sandboxed\n",
+            fake.brain_yaml(kind, KEY)
+        );
+        let rt = TestRuntime::start_yaml(&config, None);
+        let api = Api::of(kind);
+        fake.script(api, tool_call("", "notes__lookup_word", json!({"word": "sonder"})));
+        fake.script(api, tool_call("", "dict__lookup_word", json!({"word": "petrichor"})));
+        fake.script(api, tool_call("", "notes__fail", json!({})));
+        fake.script(api, Scripted::Answer("Two lovely words.".into()));
+        let telegram = rt.fake(Platform::Telegram);
+        telegram.wait_connected(1, WAIT).await;
+        telegram.inject(dm(Platform::Telegram, "42", "what do sonder and petrichor mean?", "m1"));
+        assert_eq!(telegram.wait_delivered(1, WAIT).await[0].text, "Two lovely words.", "{kind:?}");
+
+        let calls = fake.calls(api);
+        assert_eq!(calls.len(), 4, "{kind:?}");
+        assert!(calls.iter().all(|c| c.rejected.is_none()), "{calls:#?}");
+        let offered = tool_names(&calls[0]);
+        for name in ["notes__lookup_word", "notes__fail", "dict__lookup_word", "dict__fail", "read_note"] {
+            assert!(offered.iter().any(|o| o == name), "{name} not in {offered:?}");
+        }
+        let results = tool_results(&calls[3]);
+        assert_eq!(
+            results,
+            [
+                ("sonder: the feeling that every passer-by has a life as vivid as your own".to_owned(), false),
+                ("petrichor: the smell of rain on dry earth".to_owned(), false),
+                ("the fail tool always fails".to_owned(), true),
+            ],
+            "{kind:?}"
+        );
+        let http_calls = http.calls();
+        let last = http_calls.last().expect("the HTTP server was called");
+        assert_eq!((last.name.as_str(), &last.arguments), ("lookup_word", &json!({"word": "petrichor"})));
+        assert_eq!(last.session.as_deref(), Some(parachute_testkit::mcp_servers::SESSION_ID));
+
+        // A sandboxed sender is offered no MCP tool, and a call the model makes up never runs.
+        let stdio_calls = parachute_testkit::mcp_servers::stdio_calls(&calls_log).len();
+        fake.script(api, tool_call("", "notes__lookup_word", json!({"word": "sonder"})));
+        fake.script(api, Scripted::Answer("I can't look that up here.".into()));
+        let discord = rt.fake(Platform::Discord);
+        discord.wait_connected(1, WAIT).await;
+        discord.inject(dm(Platform::Discord, "42", "what does sonder mean?", "m2"));
+        assert_eq!(discord.wait_delivered(1, WAIT).await[0].text, "I can't look that up here.");
+        let calls = fake.calls(api);
+        assert_eq!(tool_names(&calls[4]), ["read_note"], "no MCP tool for a sandboxed sender");
+        let (refusal, failed) = tool_results(&calls[5]).remove(0);
+        assert!(failed && refusal.contains("not available"), "{refusal}");
+        assert_eq!(parachute_testkit::mcp_servers::stdio_calls(&calls_log).len(), stdio_calls, "nothing ran");
+        assert_eq!(http.calls().len(), http_calls.len());
+    }
+    assert_eq!(http.refused(), 0, "the token went with every request");
+}

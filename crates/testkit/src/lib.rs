@@ -13,6 +13,7 @@ pub mod fake_connector;
 pub mod images;
 pub mod logs;
 pub mod matrix_user;
+pub mod mcp_servers;
 pub mod path_variants;
 pub mod reliability;
 pub mod runtime;

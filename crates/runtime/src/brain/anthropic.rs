@@ -101,8 +101,8 @@ struct ImageSource {
 /// A tool as the Messages API describes it.
 #[derive(Debug, Serialize)]
 struct ToolDefinition {
-    name: &'static str,
-    description: &'static str,
+    name: String,
+    description: String,
     input_schema: Value,
 }
 

@@ -140,8 +140,8 @@ struct FunctionTool {
 
 #[derive(Debug, Serialize)]
 struct FunctionSpec {
-    name: &'static str,
-    description: &'static str,
+    name: String,
+    description: String,
     parameters: Value,
 }
 

@@ -1,7 +1,7 @@
 //! The tools one answer may use: the vault tools the sender's trust level allows
-//! ([`allowed_tools`]), described for the model and run when it asks. A call of any other
-//! tool is refused, whatever the model asks; every call is logged (tool, arguments, duration,
-//! result size).
+//! ([`allowed_tools`]) and, for `direct` senders only, the tools of the MCP servers,
+//! described for the model and run when it asks. A call of any other tool is refused,
+//! whatever the model asks; every call is logged (tool, arguments, duration, result size).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use parachute_core::tools::{VaultTool, allowed_tools};
 use parachute_core::trust::TrustLevel;
 use serde_json::{Value, json};
 
+use super::mcp::McpTool;
 use super::vault_tools;
 
 /// The longest argument text put into the log, in characters.
@@ -21,9 +22,9 @@ const LOGGED_ARGUMENTS_CHARS: usize = 300;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolSpec {
     /// The name it is called by.
-    pub name: &'static str,
+    pub name: String,
     /// What it does, for the model.
-    pub description: &'static str,
+    pub description: String,
     /// Its arguments, as a JSON Schema object.
     pub parameters: Value,
 }
@@ -54,6 +55,7 @@ pub struct Toolbox {
     vault: PathBuf,
     platform: Platform,
     tools: Vec<VaultTool>,
+    mcp: Vec<McpTool>,
     /// The most model requests of one answer (`tools.max_steps`).
     pub max_steps: u32,
     /// The longest one answer may take with its tool rounds (`tools.max_time`).
@@ -61,22 +63,51 @@ pub struct Toolbox {
 }
 
 impl Toolbox {
-    /// The tools `config` gives a sender of `trust`, over `vault`; `None` when there are none.
-    pub fn for_sender(config: &ToolsConfig, trust: TrustLevel, vault: PathBuf, platform: Platform) -> Option<Self> {
+    /// The tools `config` gives a sender of `trust`, over `vault`, with the `mcp` tools of
+    /// the connected servers for a `direct` sender (a `sandboxed` one never gets them);
+    /// `None` when there are none.
+    pub fn for_sender(
+        config: &ToolsConfig,
+        trust: TrustLevel,
+        vault: PathBuf,
+        platform: Platform,
+        mcp: Vec<McpTool>,
+    ) -> Option<Self> {
         let tools = allowed_tools(config, trust);
+        let mcp = if trust == TrustLevel::Direct { mcp } else { Vec::new() };
         let (max_steps, max_time) = (config.max_steps, config.max_time.0);
-        (!tools.is_empty()).then_some(Self { vault, platform, tools, max_steps, max_time })
+        (!tools.is_empty() || !mcp.is_empty()).then_some(Self { vault, platform, tools, mcp, max_steps, max_time })
     }
 
     /// The tools offered, described for the model.
     pub fn specs(&self) -> Vec<ToolSpec> {
-        self.tools.iter().map(|tool| spec(*tool)).collect()
+        let vault = self.tools.iter().map(|tool| spec(*tool));
+        let mcp = self.mcp.iter().map(|tool| ToolSpec {
+            name: tool.offered_name.clone(),
+            description: tool.description.clone(),
+            parameters: tool.input_schema.clone(),
+        });
+        vault.chain(mcp).collect()
     }
 
     /// Runs `call` if it is one of the tools offered; the outcome is the model's to read.
     pub async fn call(&self, call: &ToolCall) -> ToolOutcome {
         let started = Instant::now();
         let arguments: String = call.arguments.to_string().chars().take(LOGGED_ARGUMENTS_CHARS).collect();
+        if let Some(tool) = self.mcp.iter().find(|tool| tool.offered_name == call.name) {
+            let result = tool.call(&call.arguments).await;
+            let outcome = ToolOutcome { content: result.text, is_error: result.is_error };
+            tracing::info!(
+                tool = %call.name,
+                server = tool.server(),
+                %arguments,
+                took_ms = started.elapsed().as_millis() as u64,
+                result_bytes = outcome.content.len(),
+                failed = outcome.is_error,
+                "tool call"
+            );
+            return outcome;
+        }
         let Some(tool) = VaultTool::from_name(&call.name).filter(|tool| self.tools.contains(tool)) else {
             tracing::warn!(tool = %call.name, %arguments, "tool call refused: not offered to this sender");
             return ToolOutcome {
@@ -151,7 +182,7 @@ fn spec(tool: VaultTool) -> ToolSpec {
             ),
         ),
     };
-    ToolSpec { name: tool.name(), description, parameters }
+    ToolSpec { name: tool.name().to_owned(), description: description.to_owned(), parameters }
 }
 
 #[cfg(test)]
@@ -166,11 +197,15 @@ mod tests {
     async fn a_sandboxed_sender_gets_no_tools_and_a_forbidden_call_never_runs() {
         let vault = tempfile::tempdir().unwrap();
         let config = ToolsConfig::default();
-        assert!(Toolbox::for_sender(&config, TrustLevel::Sandboxed, vault.path().into(), Platform::Matrix).is_none());
+        assert!(
+            Toolbox::for_sender(&config, TrustLevel::Sandboxed, vault.path().into(), Platform::Matrix, Vec::new())
+                .is_none()
+        );
         let config = ToolsConfig { sandboxed: vec![VaultTool::ReadNote], ..ToolsConfig::default() };
         let toolbox =
-            Toolbox::for_sender(&config, TrustLevel::Sandboxed, vault.path().into(), Platform::Matrix).unwrap();
-        assert_eq!(toolbox.specs().iter().map(|s| s.name).collect::<Vec<_>>(), ["read_note"]);
+            Toolbox::for_sender(&config, TrustLevel::Sandboxed, vault.path().into(), Platform::Matrix, Vec::new())
+                .unwrap();
+        assert_eq!(toolbox.specs().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["read_note"]);
         let outcome = toolbox.call(&call("write_memory", json!({"name": "x", "text": "pwned"}))).await;
         assert!(outcome.is_error && outcome.content.contains("not available"), "{outcome:?}");
         assert!(!vault.path().join("memory").exists());
@@ -179,9 +214,14 @@ mod tests {
     #[tokio::test]
     async fn a_direct_sender_writes_memory_and_bad_arguments_are_the_models_to_read() {
         let vault = tempfile::tempdir().unwrap();
-        let toolbox =
-            Toolbox::for_sender(&ToolsConfig::default(), TrustLevel::Direct, vault.path().into(), Platform::Discord)
-                .unwrap();
+        let toolbox = Toolbox::for_sender(
+            &ToolsConfig::default(),
+            TrustLevel::Direct,
+            vault.path().into(),
+            Platform::Discord,
+            Vec::new(),
+        )
+        .unwrap();
         assert_eq!(toolbox.specs().len(), VaultTool::ALL.len());
         let outcome = toolbox.call(&call("write_memory", json!({"name": "cat", "text": "Miso"}))).await;
         assert!(!outcome.is_error, "{outcome:?}");
