@@ -216,3 +216,39 @@ async fn mcp_tools_of_stdio_and_http_servers_reach_direct_senders_only() {
     }
     assert_eq!(http.refused(), 0, "the token went with every request");
 }
+
+#[actix::test]
+async fn an_mcp_server_that_exits_is_started_again_and_its_tools_come_back() {
+    let fake = AiFake::start(Some(KEY));
+    let logs = tempfile::tempdir().unwrap();
+    let calls_log = parachute_testkit::mcp_servers::calls_log_in(logs.path());
+    let tools = format!("tools:\n  mcp:\n{}", parachute_testkit::mcp_servers::stdio_server_yaml("notes", &calls_log));
+    let rt = TestRuntime::start_yaml(&yaml(BrainKind::Anthropic, &fake, "direct", &tools), None);
+    fake.script(Api::Anthropic, tool_call("", "notes__quit", json!({})));
+    fake.script(Api::Anthropic, Scripted::Answer("It stopped.".into()));
+    let chat = rt.fake(Platform::Discord);
+    chat.wait_connected(1, WAIT).await;
+    chat.inject(dm(Platform::Discord, "42", "stop your dictionary", "m1"));
+    assert_eq!(chat.wait_delivered(1, WAIT).await[0].text, "It stopped.");
+    assert_eq!(tool_results(&fake.calls(Api::Anthropic)[1]), [("bye".to_owned(), false)]);
+
+    let started_again = || async { parachute_testkit::mcp_servers::stdio_starts(&calls_log) >= 2 };
+    assert!(parachute_testkit::wait_until(WAIT, started_again).await, "the server was started again");
+    // Its tools are offered again once it is back (the pause before reconnecting is 1 s).
+    let offered = || async {
+        fake.script(Api::Anthropic, Scripted::Answer("ok".into()));
+        let sent = chat.delivered().len();
+        chat.inject(dm(Platform::Discord, "42", "are you there?", &format!("probe-{sent}")));
+        chat.wait_delivered(sent + 1, WAIT).await;
+        let last = fake.calls(Api::Anthropic).pop().unwrap();
+        tool_names(&last).iter().any(|name| name == "notes__lookup_word")
+    };
+    assert!(parachute_testkit::wait_until(WAIT, offered).await, "the tools came back");
+    fake.script(Api::Anthropic, tool_call("", "notes__lookup_word", json!({"word": "petrichor"})));
+    fake.script(Api::Anthropic, Scripted::Answer("A rainy word.".into()));
+    let sent = chat.delivered().len();
+    chat.inject(dm(Platform::Discord, "42", "what is petrichor?", "m-last"));
+    assert_eq!(chat.wait_delivered(sent + 1, WAIT).await[sent].text, "A rainy word.");
+    let result = tool_results(&fake.calls(Api::Anthropic).pop().unwrap()).pop().unwrap();
+    assert_eq!(result, ("petrichor: the smell of rain on dry earth".to_owned(), false));
+}

@@ -7,9 +7,10 @@ It speaks JSON-RPC 2.0, one message per line, as the MCP stdio transport does: `
 
 - `lookup_word`: the definition of a word from a small dictionary (`word`: string).
 - `fail`: always a tool error (`isError: true`), to see errors reach the model.
+- `quit`: answers, then the server exits, as a crashing server would.
 
-Every call is appended as one JSON line to the file named by the first argument, if given,
-so a test can check what reached the server.
+Every start (`{"started": true}`) and every call is appended as one JSON line to the file
+named by the first argument, if given, so a test can check what reached the server.
 """
 
 import json
@@ -35,6 +36,11 @@ TOOLS = [
         "description": "Always fails.",
         "inputSchema": {"type": "object", "properties": {}},
     },
+    {
+        "name": "quit",
+        "description": "Stops the server.",
+        "inputSchema": {"type": "object", "properties": {}},
+    },
 ]
 
 calls_log = sys.argv[1] if len(sys.argv) > 1 else None
@@ -55,9 +61,7 @@ def text_result(text, is_error=False):
 def call_tool(params):
     name = params.get("name")
     arguments = params.get("arguments") or {}
-    if calls_log:
-        with open(calls_log, "a", encoding="utf-8") as log:
-            log.write(json.dumps({"name": name, "arguments": arguments}) + "\n")
+    log_line({"name": name, "arguments": arguments})
     if name == "lookup_word":
         word = str(arguments.get("word", "")).lower()
         meaning = DICTIONARY.get(word)
@@ -66,6 +70,8 @@ def call_tool(params):
         return text_result(f"{word}: {meaning}")
     if name == "fail":
         return text_result("the fail tool always fails", is_error=True)
+    if name == "quit":
+        return text_result("bye")
     return None
 
 
@@ -98,7 +104,14 @@ def handle(message):
     return error(message_id, -32601, f"method not found: {method}")
 
 
+def log_line(entry):
+    if calls_log:
+        with open(calls_log, "a", encoding="utf-8") as log:
+            log.write(json.dumps(entry) + "\n")
+
+
 def main():
+    log_line({"started": True})
     for line in sys.stdin:
         line = line.strip()
         if not line:
@@ -112,6 +125,9 @@ def main():
         if answer is not None:
             sys.stdout.write(json.dumps(answer) + "\n")
             sys.stdout.flush()
+        if isinstance(message, dict) and message.get("method") == "tools/call":
+            if (message.get("params") or {}).get("name") == "quit":
+                return
 
 
 if __name__ == "__main__":

@@ -28,11 +28,21 @@ pub fn stdio_server_yaml(name: &str, calls_log: &Path) -> String {
 
 /// The calls the stdio server logged to `calls_log`: (tool, arguments), in order.
 pub fn stdio_calls(calls_log: &Path) -> Vec<(String, Value)> {
-    let text = std::fs::read_to_string(calls_log).unwrap_or_default();
-    text.lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+    logged(calls_log)
+        .into_iter()
+        .filter(|entry| entry.get("name").is_some())
         .map(|call| (call["name"].as_str().unwrap_or_default().to_owned(), call["arguments"].clone()))
         .collect()
+}
+
+/// How many times the stdio server logging to `calls_log` started.
+pub fn stdio_starts(calls_log: &Path) -> usize {
+    logged(calls_log).iter().filter(|entry| entry["started"] == true).count()
+}
+
+fn logged(calls_log: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(calls_log).unwrap_or_default();
+    text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
 }
 
 /// A tool call that reached the HTTP server.

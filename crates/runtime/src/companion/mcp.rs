@@ -150,22 +150,21 @@ impl McpServers {
     }
 
     /// The tools of every connected server. A server still making its first connection is
-    /// waited for, at most its timeout, so the first answer after a start has its tools.
+    /// waited for, at most its timeout (all of them at once), so the first answer after a
+    /// start has their tools.
     pub async fn tools(&self) -> Vec<McpTool> {
-        let mut tools = Vec::new();
-        for (config, state) in &self.servers {
+        let settled = self.servers.iter().map(|(config, state)| async move {
             let mut state = state.clone();
-            let settled =
-                tokio::time::timeout(config.timeout.0, state.wait_for(|s| !matches!(s, Connection::Starting)));
-            let connection = match settled.await {
-                Ok(Ok(connection)) => connection.clone(),
-                _ => Connection::Down,
-            };
-            if let Connection::Up(offered) = connection {
-                tools.extend(offered);
+            let first = state.wait_for(|s| !matches!(s, Connection::Starting));
+            match tokio::time::timeout(config.timeout.0, first).await {
+                Ok(Ok(connection)) => match &*connection {
+                    Connection::Up(tools) => tools.clone(),
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
             }
-        }
-        tools
+        });
+        futures_util::future::join_all(settled).await.into_iter().flatten().collect()
     }
 }
 
