@@ -465,6 +465,20 @@ async fn upload(env: &Env, name: &str, mime_type: &str, data: Vec<u8>) -> String
     upload["content_uri"].as_str().unwrap().to_owned()
 }
 
+/// Encrypts `data` as a client does in an encrypted room, uploads the ciphertext as Alice and
+/// returns the event's `file` (its URL, key, IV and hashes).
+async fn upload_encrypted(env: &Env, name: &str, data: &[u8]) -> serde_json::Value {
+    use std::io::Read;
+
+    let mut plain = std::io::Cursor::new(data.to_vec());
+    let mut encryptor = matrix_sdk_crypto::AttachmentEncryptor::new(&mut plain);
+    let mut ciphertext = Vec::new();
+    encryptor.read_to_end(&mut ciphertext).unwrap();
+    let mut file = serde_json::to_value(encryptor.finish()).unwrap();
+    file["url"] = json!(upload(env, name, "application/octet-stream", ciphertext).await);
+    file
+}
+
 /// An encrypted invite-only room alice created with the bot in it (joined).
 /// Alice's encrypting client in an encrypted room with the bot, synced until she sees the bot
 /// joined.
@@ -523,8 +537,6 @@ async fn encrypted_rooms_are_read_and_answered_encrypted() {
 
 #[actix::test]
 async fn encrypted_voice_notes_are_downloaded_decrypted_and_checked() {
-    use std::io::Read;
-
     let mut env = Env::new().await;
     env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
     let whisper = AiFake::start(None);
@@ -537,12 +549,7 @@ async fn encrypted_voice_notes_are_downloaded_decrypted_and_checked() {
     // As a client does in an encrypted room: the file is encrypted before the upload, and the
     // key travels in the (encrypted) event.
     let wav = sine_wav(300, 440.0);
-    let mut plain = std::io::Cursor::new(wav.clone());
-    let mut encryptor = matrix_sdk_crypto::AttachmentEncryptor::new(&mut plain);
-    let mut ciphertext = Vec::new();
-    encryptor.read_to_end(&mut ciphertext).unwrap();
-    let mut file = serde_json::to_value(encryptor.finish()).unwrap();
-    file["url"] = json!(upload(&env, "note.wav", "application/octet-stream", ciphertext).await);
+    let file = upload_encrypted(&env, "note.wav", &wav).await;
     let content = json!({"msgtype": "m.audio", "body": "note.wav", "file": file,
         "info": {"mimetype": "audio/wav", "size": wav.len()}});
     chat.joined.send_raw("m.room.message", content.clone()).await.unwrap();
@@ -749,8 +756,6 @@ async fn homeserver_rate_limits_are_waited_out_and_nothing_is_lost() {
 
 #[actix::test]
 async fn images_plain_and_encrypted_are_shown_to_the_model_with_their_captions() {
-    use std::io::Read;
-
     const KEY: &str = "sk-matrix-images-0123456789";
     let mut env = Env::new().await;
     env.config.matrix.group_mention_mode = GroupMentionMode::AllMessages;
@@ -784,12 +789,7 @@ async fn images_plain_and_encrypted_are_shown_to_the_model_with_their_captions()
     // The same in an encrypted room: the file is encrypted before the upload, as clients do.
     let mut chat = EncryptedChat::new(&env).await;
     let photo = parachute_testkit::images::png(300, 200);
-    let mut plain = std::io::Cursor::new(photo.clone());
-    let mut encryptor = matrix_sdk_crypto::AttachmentEncryptor::new(&mut plain);
-    let mut ciphertext = Vec::new();
-    encryptor.read_to_end(&mut ciphertext).unwrap();
-    let mut file = serde_json::to_value(encryptor.finish()).unwrap();
-    file["url"] = json!(upload(&env, "photo.png", "application/octet-stream", ciphertext).await);
+    let file = upload_encrypted(&env, "photo.png", &photo).await;
     let content = json!({"msgtype": "m.image", "body": "photo.png", "file": file,
         "info": {"mimetype": "image/png", "size": photo.len()}});
     chat.joined.send_raw("m.room.message", content).await.unwrap();

@@ -94,36 +94,27 @@ impl Toolbox {
     pub async fn call(&self, call: &ToolCall) -> ToolOutcome {
         let started = Instant::now();
         let arguments: String = call.arguments.to_string().chars().take(LOGGED_ARGUMENTS_CHARS).collect();
-        if let Some(tool) = self.mcp.iter().find(|tool| tool.offered_name == call.name) {
+        let (outcome, server) = if let Some(tool) = self.mcp.iter().find(|tool| tool.offered_name == call.name) {
             let result = tool.call(&call.arguments).await;
-            let outcome = ToolOutcome { content: result.text, is_error: result.is_error };
-            tracing::info!(
-                tool = %call.name,
-                server = tool.server(),
-                %arguments,
-                took_ms = started.elapsed().as_millis() as u64,
-                result_bytes = outcome.content.len(),
-                failed = outcome.is_error,
-                "tool call"
-            );
-            return outcome;
-        }
-        let Some(tool) = VaultTool::from_name(&call.name).filter(|tool| self.tools.contains(tool)) else {
+            (ToolOutcome { content: result.text, is_error: result.is_error }, Some(tool.server()))
+        } else if let Some(tool) = VaultTool::from_name(&call.name).filter(|tool| self.tools.contains(tool)) {
+            let (vault, platform, args) = (self.vault.clone(), self.platform, call.arguments.clone());
+            let ran = tokio::task::spawn_blocking(move || run(tool, &vault, platform, &args)).await;
+            let outcome = match ran.unwrap_or_else(|err| Err(format!("the tool failed: {err}"))) {
+                Ok(content) => ToolOutcome { content, is_error: false },
+                Err(content) => ToolOutcome { content, is_error: true },
+            };
+            (outcome, None)
+        } else {
             tracing::warn!(tool = %call.name, %arguments, "tool call refused: not offered to this sender");
             return ToolOutcome {
                 content: format!("The tool `{}` is not available in this conversation.", call.name),
                 is_error: true,
             };
         };
-        let (vault, platform, args) = (self.vault.clone(), self.platform, call.arguments.clone());
-        let ran = tokio::task::spawn_blocking(move || run(tool, &vault, platform, &args)).await;
-        let result = ran.unwrap_or_else(|err| Err(format!("the tool failed: {err}")));
-        let outcome = match result {
-            Ok(content) => ToolOutcome { content, is_error: false },
-            Err(content) => ToolOutcome { content, is_error: true },
-        };
         tracing::info!(
-            tool = tool.name(),
+            tool = %call.name,
+            server,
             %arguments,
             took_ms = started.elapsed().as_millis() as u64,
             result_bytes = outcome.content.len(),
