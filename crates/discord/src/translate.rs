@@ -105,7 +105,9 @@ pub fn translate(message: &Message, me: &BotIdentity, bot_roles: &[Id<RoleMarker
         || message.mention_roles.iter().any(|role| bot_roles.contains(role));
     let replied = message.referenced_message.as_ref().is_some_and(|m| m.author.id == me.id);
     let text = tidy_mentions(&message.content, me, bot_roles);
-    let body = if let Some(image) = image_attachment(message, &text) {
+    // A text that is a command is the command, whatever is attached.
+    let command = parse_command(&text, Platform::Discord, None).is_some();
+    let body = if let Some(image) = image_attachment(message, &text).filter(|_| !command) {
         image
     } else if text.trim().is_empty() {
         audio_attachment(message)?
@@ -327,8 +329,10 @@ mod tests {
         };
         let inc = translate(&message(None, "is this a cat?", attachments.clone()), &me(), &[]).unwrap();
         assert_eq!(inc.body, image(Some("is this a cat?")));
-        let inc = translate(&message(None, "  ", attachments), &me(), &[]).unwrap();
+        let inc = translate(&message(None, "  ", attachments.clone()), &me(), &[]).unwrap();
         assert_eq!(inc.body, image(None));
+        let inc = translate(&message(None, "!new", attachments), &me(), &[]).unwrap();
+        assert_eq!(inc.body, Body::Text("!new".into()), "a command is the command, whatever is attached");
     }
 
     #[test]

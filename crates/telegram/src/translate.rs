@@ -170,7 +170,8 @@ fn translate_message(message: &Message, me: &BotIdentity) -> Option<Incoming> {
             CommandTarget::NotACommand => (Some(text.to_owned()), false),
         },
     };
-    let body = if let Some(image) = image_of(message, text.as_deref()) {
+    // A caption that is a command for the bot is the command: the picture is not answered.
+    let body = if let Some(image) = image_of(message, text.as_deref()).filter(|_| !command_for_bot) {
         image
     } else if let Some(text) = text {
         Body::Text(text)
@@ -440,6 +441,8 @@ mod tests {
         assert_eq!(message(raw.clone()).unwrap().body, photo(Some("what is this?")));
         raw["message"]["caption"] = json!("  ");
         assert_eq!(message(raw.clone()).unwrap().body, photo(None), "a blank caption is none");
+        raw["message"]["caption"] = json!("/new@parabot");
+        assert_eq!(message(raw.clone()).unwrap().body, Body::Text("/new".into()), "a command caption is the command");
         raw["message"]["caption"] = json!("/ask@other_bot look");
         assert!(message(raw).is_none(), "a command for another bot is not ours");
     }
