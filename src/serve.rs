@@ -111,7 +111,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 fn init_logging(format: LogFormat, level: LogLevel) {
     let from_env = EnvFilter::try_from_default_env().ok();
     let keep_spans = from_env.is_some() || matches!(level, LogLevel::Debug | LogLevel::Trace);
-    let filter = from_env.unwrap_or_else(|| EnvFilter::new(format!("{},actix_server=warn", level.as_str())));
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(format!("{},actix_server=warn,rmcp=warn", level.as_str())));
     let spans = tracing_subscriber::filter::filter_fn(move |metadata| keep_spans || !metadata.is_span());
     let lines = tracing_subscriber::fmt::layer().with_target(false).with_writer(std::io::stderr);
     let lines = match format {

@@ -683,11 +683,9 @@ async fn ask_brain(
     let direct = msg.trust_level == TrustLevel::Direct;
     let memory = if direct { read_memory(&vault).await } else { None };
     // The MCP servers' tools only for a direct sender (the toolbox checks again).
-    let mcp_tools = match shared.mcp.get(&config.tools.mcp) {
-        Some(servers) if direct => servers.tools().await,
-        _ => Vec::new(),
-    };
-    let tools = Toolbox::for_sender(&config.tools, msg.trust_level, vault, inbound.platform, mcp_tools).map(Arc::new);
+    let mcp = if direct { shared.mcp.get(&config.tools.mcp) } else { None };
+    let tools = Toolbox::for_sender(&config.tools, msg.trust_level, vault, inbound.platform, mcp.as_ref()).await;
+    let tools = tools.map(Arc::new);
     let request = BrainRequest {
         session_id,
         platform: inbound.platform,

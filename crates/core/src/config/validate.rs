@@ -42,11 +42,16 @@ fn validate_tools(config: &BotsConfig) -> Result<(), ConfigError> {
 fn validate_mcp_server(config: &BotsConfig, i: usize, server: &McpServerConfig) -> Result<(), ConfigError> {
     let key = |field: &str| format!("tools.mcp[{i}].{field}");
     let name_ok = (1..=MAX_MCP_NAME_CHARS).contains(&server.name.len())
-        && server.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && server.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && !server.name.contains("__")
+        && !server.name.ends_with('_');
     if !name_ok {
         return Err(ConfigError::invalid(
             key("name"),
-            format!("must be 1 to {MAX_MCP_NAME_CHARS} lower-case letters, digits, `-` or `_`"),
+            format!(
+                "must be 1 to {MAX_MCP_NAME_CHARS} lower-case letters, digits, `-` or `_`, without `__` or a `_` at \
+                 the end (the model sees `<name>__<tool>`)"
+            ),
         ));
     }
     if config.tools.mcp[..i].iter().any(|earlier| earlier.name == server.name) {
@@ -545,6 +550,8 @@ mod tests {
         assert_eq!(config.tools.mcp[1].timeout.0, std::time::Duration::from_secs(30));
         for (yaml, key) in [
             ("- name: Notes\n  command: x\n", "tools.mcp[0].name"),
+            ("- name: a__b\n  command: x\n", "tools.mcp[0].name"),
+            ("- name: a_\n  command: x\n", "tools.mcp[0].name"),
             ("- name: a\n  command: x\n- name: a\n  url: http://h/mcp\n", "tools.mcp[1].name"),
             ("- name: a\n", "tools.mcp[0].command"),
             ("- name: a\n  command: x\n  url: http://h/mcp\n", "tools.mcp[0].url"),

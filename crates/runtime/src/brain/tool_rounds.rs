@@ -120,9 +120,9 @@ mod tests {
         let vault = tempfile::tempdir().unwrap();
         std::fs::write(vault.path().join("a.md"), "note text").unwrap();
         let config = ToolsConfig { max_steps: 3, ..ToolsConfig::default() };
-        let toolbox =
-            Toolbox::for_sender(&config, TrustLevel::Direct, vault.path().into(), Platform::Matrix, Vec::new())
-                .unwrap();
+        let toolbox = Toolbox::for_sender(&config, TrustLevel::Direct, vault.path().into(), Platform::Matrix, None)
+            .await
+            .unwrap();
         let mut model = Insistent { given: Vec::new() };
         let answer = answer(&mut model, Some(&toolbox)).await.unwrap();
         assert_eq!(answer, format!("round 0\n\nround 1\n\nround 2\n\n{TOOL_LIMIT_NOTE}"));

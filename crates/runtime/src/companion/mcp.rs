@@ -128,6 +128,13 @@ pub struct McpServers {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for McpServers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.servers.iter().map(|(config, _)| config.name.as_str()).collect();
+        f.debug_struct("McpServers").field("servers", &names).finish()
+    }
+}
+
 impl Drop for McpServers {
     fn drop(&mut self) {
         for task in &self.tasks {
@@ -179,8 +186,12 @@ async fn keep_connected(config: McpServerConfig, state: watch::Sender<Connection
                 let names: Vec<&str> = tools.iter().map(|t| t.offered_name.as_str()).collect();
                 tracing::info!(server = %server, tools = ?names, "MCP server connected");
                 state.send_replace(Connection::Up(tools));
-                pause = FIRST_RECONNECT_PAUSE;
+                let connected = tokio::time::Instant::now();
                 let reason = service.waiting().await;
+                // A server that stayed up a while starts over; one that crashes at once waits longer each time.
+                if connected.elapsed() >= MAX_RECONNECT_PAUSE {
+                    pause = FIRST_RECONNECT_PAUSE;
+                }
                 tracing::warn!(server = %server, reason = ?reason.ok(), "MCP server went away; connecting again");
             }
             Ok(Err(reason)) => tracing::warn!(server = %server, %reason, "MCP server not connected"),

@@ -12,7 +12,9 @@ use parachute_core::tools::{VaultTool, allowed_tools};
 use parachute_core::trust::TrustLevel;
 use serde_json::{Value, json};
 
-use super::mcp::McpTool;
+use std::sync::Arc;
+
+use super::mcp::{McpServers, McpTool};
 use super::vault_tools;
 
 /// The longest argument text put into the log, in characters.
@@ -56,6 +58,9 @@ pub struct Toolbox {
     platform: Platform,
     tools: Vec<VaultTool>,
     mcp: Vec<McpTool>,
+    /// Keeps the servers of `mcp` running until the answer is done, even if the config
+    /// changes meanwhile.
+    _servers: Option<Arc<McpServers>>,
     /// The most model requests of one answer (`tools.max_steps`).
     pub max_steps: u32,
     /// The longest one answer may take with its tool rounds (`tools.max_time`).
@@ -63,20 +68,25 @@ pub struct Toolbox {
 }
 
 impl Toolbox {
-    /// The tools `config` gives a sender of `trust`, over `vault`, with the `mcp` tools of
-    /// the connected servers for a `direct` sender (a `sandboxed` one never gets them);
+    /// The tools `config` gives a sender of `trust`, over `vault`, with the tools of the
+    /// connected `mcp` servers for a `direct` sender (a `sandboxed` one never gets them);
     /// `None` when there are none.
-    pub fn for_sender(
+    pub async fn for_sender(
         config: &ToolsConfig,
         trust: TrustLevel,
         vault: PathBuf,
         platform: Platform,
-        mcp: Vec<McpTool>,
+        mcp: Option<&Arc<McpServers>>,
     ) -> Option<Self> {
         let tools = allowed_tools(config, trust);
-        let mcp = if trust == TrustLevel::Direct { mcp } else { Vec::new() };
+        let servers = mcp.filter(|_| trust == TrustLevel::Direct).cloned();
+        let mcp = match &servers {
+            Some(servers) => servers.tools().await,
+            None => Vec::new(),
+        };
         let (max_steps, max_time) = (config.max_steps, config.max_time.0);
-        (!tools.is_empty() || !mcp.is_empty()).then_some(Self { vault, platform, tools, mcp, max_steps, max_time })
+        let any = !tools.is_empty() || !mcp.is_empty();
+        any.then_some(Self { vault, platform, tools, mcp, _servers: servers, max_steps, max_time })
     }
 
     /// The tools offered, described for the model.
@@ -189,13 +199,14 @@ mod tests {
         let vault = tempfile::tempdir().unwrap();
         let config = ToolsConfig::default();
         assert!(
-            Toolbox::for_sender(&config, TrustLevel::Sandboxed, vault.path().into(), Platform::Matrix, Vec::new())
+            Toolbox::for_sender(&config, TrustLevel::Sandboxed, vault.path().into(), Platform::Matrix, None)
+                .await
                 .is_none()
         );
         let config = ToolsConfig { sandboxed: vec![VaultTool::ReadNote], ..ToolsConfig::default() };
-        let toolbox =
-            Toolbox::for_sender(&config, TrustLevel::Sandboxed, vault.path().into(), Platform::Matrix, Vec::new())
-                .unwrap();
+        let toolbox = Toolbox::for_sender(&config, TrustLevel::Sandboxed, vault.path().into(), Platform::Matrix, None)
+            .await
+            .unwrap();
         assert_eq!(toolbox.specs().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["read_note"]);
         let outcome = toolbox.call(&call("write_memory", json!({"name": "x", "text": "pwned"}))).await;
         assert!(outcome.is_error && outcome.content.contains("not available"), "{outcome:?}");
@@ -210,8 +221,9 @@ mod tests {
             TrustLevel::Direct,
             vault.path().into(),
             Platform::Discord,
-            Vec::new(),
+            None,
         )
+        .await
         .unwrap();
         assert_eq!(toolbox.specs().len(), VaultTool::ALL.len());
         let outcome = toolbox.call(&call("write_memory", json!({"name": "cat", "text": "Miso"}))).await;
