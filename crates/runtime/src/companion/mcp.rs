@@ -3,7 +3,7 @@
 //! streamable HTTP endpoint), reconnected with a growing pause when it goes away, its tools
 //! listed on every connect. The toolbox offers those tools to `direct` senders only.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -249,7 +249,7 @@ fn offered_tools(
     peer: &Peer<RoleClient>,
 ) -> Vec<McpTool> {
     let allowed = |name: &str| config.allowed_tools.as_ref().is_none_or(|allowed| allowed.iter().any(|a| a == name));
-    let mut seen = HashMap::new();
+    let mut seen = HashSet::new();
     listed
         .into_iter()
         .filter(|tool| allowed(&tool.name))
@@ -257,7 +257,7 @@ fn offered_tools(
         .filter_map(|tool| {
             let offered_name = offered_name(server, &tool.name);
             // Two names that read the same once tidied: the first one wins.
-            seen.insert(offered_name.clone(), ()).is_none().then(|| McpTool {
+            seen.insert(offered_name.clone()).then(|| McpTool {
                 offered_name,
                 description: tool.description.as_deref().unwrap_or_default().to_owned(),
                 input_schema: Value::Object((*tool.input_schema).clone()),
@@ -287,11 +287,11 @@ impl McpSlot {
     /// The servers of `configs`: the running ones when the list is unchanged, else new ones
     /// (the old ones stop once the answers using them are done).
     pub fn get(&self, configs: &[McpServerConfig]) -> Option<Arc<McpServers>> {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         if configs.is_empty() {
-            *self.running.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            *running = None;
             return None;
         }
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((current, servers)) = &*running
             && current.as_slice() == configs
         {
