@@ -22,6 +22,21 @@ pub enum GroupMentionMode {
     AllMessages,
 }
 
+impl GroupMentionMode {
+    /// The name used in `bots.yaml`, the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MentionOnly => "mention_only",
+            Self::AllMessages => "all_messages",
+        }
+    }
+
+    /// The mode named `name` (as [`GroupMentionMode::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::MentionOnly, Self::AllMessages].into_iter().find(|mode| mode.as_str() == name)
+    }
+}
+
 /// Whether a message addresses the bot, and how. The same meaning on every platform; a
 /// direct chat is not "addressed" by itself (the gate answers direct chats anyway).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

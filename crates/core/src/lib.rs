@@ -2,6 +2,7 @@
 //! decisions the actors take (who is answered, what is a command). Nothing here does I/O
 //! except loading and saving the config file.
 
+pub mod chat_settings;
 pub mod commands;
 pub mod config;
 pub mod duration;

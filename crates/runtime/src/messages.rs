@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use actix::Message;
+use parachute_core::chat_settings::{ChatSettings, ChatSettingsUpdate};
 use parachute_core::config::{BotsConfig, ConfigError};
 
 use parachute_core::ids::{ChatId, EventId, Platform};
@@ -10,8 +11,8 @@ use parachute_core::trust::TrustLevel;
 use serde_json::Value;
 
 use crate::status::ConnectorStatus;
-use crate::store::PairingRecord;
 use crate::store::pairing::PairingError;
+use crate::store::{ChatSettingsRecord, PairingRecord};
 use crate::types::{ConnectorError, Identity, MediaError, SignInRequest, SignedIn};
 pub use crate::types::{Content, Delivered, ImageMessage, Inbound, MediaRef, Reply, RoomInvite, SentPart, VoiceNote};
 
@@ -26,12 +27,32 @@ pub struct Authorized {
     /// Whether it is answered; `false` for an allowed group's message that does not address
     /// the bot, which is kept as context for later answers.
     pub answer: bool,
+    /// What the owner set for the message's chat (prompt addition, model).
+    pub settings: ChatSettings,
 }
 
 /// Every pairing request, newest first.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<Vec<PairingRecord>, PairingError>")]
 pub struct ListPairing;
+
+/// Every chat the owner set something for (prompt addition, mention mode, model).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Vec<ChatSettingsRecord>, PairingError>")]
+pub struct ListChatSettings;
+
+/// The owner changes one chat's settings: keys left out are kept, `null` clears; the change
+/// is checked (the chat's id included) and a refused one changes nothing.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<ChatSettingsRecord, PairingError>")]
+pub struct UpdateChatSettings {
+    /// The chat's platform.
+    pub platform: Platform,
+    /// The chat's id there.
+    pub chat: String,
+    /// What changes.
+    pub update: ChatSettingsUpdate,
+}
 
 /// To the orchestrator, at shutdown: start no further message, and answer once the messages
 /// being answered are finished (recorded). What still waits stays in the connectors' inboxes.

@@ -695,6 +695,8 @@ async fn ask_brain(
         trust_level: msg.trust_level,
         persona,
         system_prompt: config.brain.system_prompt.clone(),
+        chat_prompt: msg.settings.system_prompt.clone(),
+        model: msg.settings.model.clone(),
         memory,
         tools,
         history: bound_history(history, dialogue, context),

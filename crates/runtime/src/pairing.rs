@@ -8,10 +8,12 @@
 //! decided is looked up in one store job, then passed on in arrival order (one batch at a
 //! time, which keeps each chat's order).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use parachute_core::chat_settings::ChatSettings;
 use parachute_core::config::BotsConfig;
 use parachute_core::gating::{GateRules, InviteAction, InviteFacts, Verdict, decide, decide_invite};
 use parachute_core::ids::{ChatId, ChatKind, EventId, Platform};
@@ -21,12 +23,15 @@ use parachute_core::trust::TrustLevel;
 use tokio::sync::{oneshot, watch};
 
 use crate::messages::{
-    Approve, Authorized, Content, CountPending, Deny, Inbound, ListPairing, Reply, Revoke, RevokeApproval, RoomInvite,
+    Approve, Authorized, Content, CountPending, Deny, Inbound, ListChatSettings, ListPairing, Reply, Revoke,
+    RevokeApproval, RoomInvite, UpdateChatSettings,
 };
 use crate::metrics::Metrics;
 use crate::router::Router;
 pub use crate::store::pairing::PairingError;
-use crate::store::{Db, NewPairingRequest, OpenedRequest, PairingRecord, Store, StoreError, now_ms};
+use crate::store::{
+    ChatSettingsRecord, Db, NewPairingRequest, OpenedRequest, PairingRecord, Store, StoreError, now_ms,
+};
 
 /// Most messages decided in one batch (one store job looks them all up).
 const GATE_BATCH: usize = 512;
@@ -86,6 +91,7 @@ struct LookupKey {
     event: EventId,
     kind: PairingKind,
     subject: String,
+    chat: String,
 }
 
 impl LookupKey {
@@ -94,7 +100,8 @@ impl LookupKey {
             ChatKind::Direct => (PairingKind::User, inbound.sender.0.clone()),
             ChatKind::Group => (PairingKind::Room, inbound.chat.0.clone()),
         };
-        Self { platform: inbound.platform, event: inbound.event_id.clone(), kind, subject }
+        let chat = inbound.chat.0.clone();
+        Self { platform: inbound.platform, event: inbound.event_id.clone(), kind, subject, chat }
     }
 }
 
@@ -122,8 +129,9 @@ impl<'a> RulesByPlatform<'a> {
 }
 
 /// What the store knows about one message: `None` when it was handled before, else the
-/// owner's decision about its sender (a DM) or room (a group), if any.
-type LookedUp = Option<Option<KnownSender>>;
+/// owner's decision about its sender (a DM) or room (a group), if any, and the owner's
+/// settings for its chat.
+type LookedUp = Option<(Option<KnownSender>, ChatSettings)>;
 
 /// The lookups of a batch, in one job.
 fn look_up(db: &mut Db, keys: &[LookupKey]) -> Result<Vec<LookedUp>, StoreError> {
@@ -132,7 +140,8 @@ fn look_up(db: &mut Db, keys: &[LookupKey]) -> Result<Vec<LookedUp>, StoreError>
             if db.is_event_done(key.platform, &key.event)? {
                 return Ok(None);
             }
-            Ok(Some(db.find_pairing(key.platform, key.kind, &key.subject)?.as_ref().map(PairingRecord::as_known)))
+            let known = db.find_pairing(key.platform, key.kind, &key.subject)?.as_ref().map(PairingRecord::as_known);
+            Ok(Some((known, db.chat_settings(key.platform, &key.chat)?)))
         })
         .collect()
 }
@@ -200,14 +209,14 @@ impl Gate {
         let config = self.config();
         let (mut rules, mut finished, mut taken) = (RulesByPlatform::new(&config), Vec::new(), Vec::new());
         for ((inbound, taken_up), known) in batch.into_iter().zip(looked_up) {
-            let Some(known) = known else {
+            let Some((known, settings)) = known else {
                 self.metrics.duplicate(inbound.platform);
                 let _ = taken_up.send(());
                 continue;
             };
             let (platform, event) = (inbound.platform, inbound.event_id.clone());
             let rules = rules.of(platform);
-            match self.decide_message(&config, rules, inbound, known).await {
+            match self.decide_message(&config, rules, inbound, known, settings).await {
                 Ok(Some(authorized)) => {
                     let _ = self.orchestrator.send(authorized).await;
                     let _ = taken_up.send(());
@@ -244,15 +253,25 @@ impl Gate {
         rules: &GateRules,
         inbound: Inbound,
         known: Option<KnownSender>,
+        settings: ChatSettings,
     ) -> Result<Option<Authorized>, StoreError> {
         let platform = inbound.platform;
-        let verdict = decide(rules, &inbound.facts(), known, expired_before(config));
+        // The owner's mention mode for this chat replaces the platform's.
+        let rules = match settings.mention_mode {
+            Some(mode) if mode != rules.group_mention_mode => {
+                Cow::Owned(GateRules { group_mention_mode: mode, ..rules.clone() })
+            }
+            _ => Cow::Borrowed(rules),
+        };
+        let verdict = decide(&rules, &inbound.facts(), known, expired_before(config));
         tracing::debug!(%platform, chat = %inbound.chat, event = %inbound.event_id, ?verdict, "gate");
         match verdict {
-            Verdict::Answer(trust_level) => return Ok(Some(Authorized { inbound, trust_level, answer: true })),
+            Verdict::Answer(trust_level) => {
+                return Ok(Some(Authorized { inbound, trust_level, answer: true, settings }));
+            }
             Verdict::Context => {
                 let trust_level = rules.group_trust_level;
-                return Ok(Some(Authorized { inbound, trust_level, answer: false }));
+                return Ok(Some(Authorized { inbound, trust_level, answer: false, settings }));
             }
             Verdict::AskOwnerForUser => self.ask_owner_for_user(&inbound).await?,
             Verdict::AskOwnerForRoom => {
@@ -453,6 +472,36 @@ impl Handler<CountPending> for Pairing {
 
     fn handle(&mut self, _: CountPending, _: &mut Context<Self>) -> Self::Result {
         self.read_unexpired(Db::pending_pairing_count)
+    }
+}
+
+impl Handler<ListChatSettings> for Pairing {
+    type Result = ResponseFuture<Result<Vec<ChatSettingsRecord>, PairingError>>;
+
+    fn handle(&mut self, _: ListChatSettings, _: &mut Context<Self>) -> Self::Result {
+        let store = self.gate.store.clone();
+        Box::pin(async move { Ok(store.call(|db| db.list_chat_settings()).await?) })
+    }
+}
+
+impl Handler<UpdateChatSettings> for Pairing {
+    type Result = ResponseFuture<Result<ChatSettingsRecord, PairingError>>;
+
+    fn handle(&mut self, msg: UpdateChatSettings, _: &mut Context<Self>) -> Self::Result {
+        let store = self.gate.store.clone();
+        Box::pin(async move {
+            let UpdateChatSettings { platform, chat, update } = msg;
+            let record = store.call(move |db| db.update_chat_settings(platform, &chat, &update)).await??;
+            tracing::info!(
+                %platform,
+                chat = %record.chat_id,
+                system_prompt = record.settings.system_prompt.is_some(),
+                mention_mode = record.settings.mention_mode.map(|m| m.as_str()),
+                model = record.settings.model.as_deref(),
+                "chat settings changed"
+            );
+            Ok(record)
+        })
     }
 }
 

@@ -70,6 +70,8 @@ fn group_request() -> BrainRequest {
         trust_level: TrustLevel::Sandboxed,
         persona: None,
         system_prompt: Some("Keep it short.".into()),
+        chat_prompt: None,
+        model: None,
         memory: None,
         tools: None,
         history: vec![

@@ -103,6 +103,11 @@ impl From<PairingError> for ApiError {
         let (status, code) = match &err {
             PairingError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             PairingError::NotPending { .. } => (StatusCode::CONFLICT, "not_pending"),
+            PairingError::InvalidChatSetting(invalid) => {
+                let field = invalid.field;
+                return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_chat_settings", err.to_string())
+                    .field(field);
+            }
             PairingError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_error"),
         };
         ApiError::new(status, code, err.to_string())

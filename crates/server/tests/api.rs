@@ -550,3 +550,87 @@ async fn no_spelling_of_a_guarded_path_passes_without_the_token() {
     let (status, answer) = json_of(call_service(&app, get("/api/health?xdetailed=true").to_request()).await).await;
     assert_eq!((status, answer["status"].clone()), (StatusCode::OK, json!("ok")), "the plain check stays open");
 }
+
+#[actix_web::test]
+async fn chat_settings_shape_their_chat_only_and_bad_ones_change_nothing() {
+    use parachute_core::config::BrainKind;
+    use parachute_testkit::ai_fake::{AiFake, Api};
+    use parachute_testkit::group;
+
+    let fake_ai = AiFake::start(Some("sk-test"));
+    let yaml = format!(
+        "{}  system_prompt: Be kind.\ntelegram:\n  allowed_groups: ['-1001', '-1002']\n  stream: 'off'\n",
+        fake_ai.brain_yaml(BrainKind::Anthropic, "sk-test")
+    );
+    let rt = TestRuntime::start_yaml(&yaml, None);
+    let telegram = rt.fake(Platform::Telegram);
+    telegram.wait_connected(1, WAIT).await;
+    let app = app(&rt, None).await;
+    let put = |path: &str, body: Value| {
+        TestRequest::put().uri(path).insert_header(("host", "127.0.0.1:3333")).set_json(body).to_request()
+    };
+
+    let settings = json!({"system_prompt": "Talk like a pirate.", "mention_mode": "all_messages", "model": "tiny-1"});
+    let (status, body) = json_of(call_service(&app, put("/api/bots/chats/telegram/-1001", settings)).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["chat"]["model"], "tiny-1");
+    assert!(body["chat"]["updated_at"].as_str().unwrap().ends_with('Z'));
+
+    // Refused: each error names its key, and nothing changes.
+    for (path, body, field) in [
+        ("/api/bots/chats/telegram/-1001", json!({"model": "two words"}), "model"),
+        ("/api/bots/chats/telegram/-1001", json!({"mention_mode": "sometimes"}), ""),
+        ("/api/bots/chats/telegram/-1001", json!({"prompt": "x"}), ""),
+        ("/api/bots/chats/telegram/-1001", json!({"system_prompt": "x".repeat(4_001)}), "system_prompt"),
+        ("/api/bots/chats/telegram/lounge", json!({"model": "m"}), "chat"),
+        ("/api/bots/chats/matrix/%23lounge:x", json!({"model": "m"}), "chat"),
+    ] {
+        let (status, answer) = json_of(call_service(&app, put(path, body)).await).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_chat_settings"))
+        );
+        assert_eq!(answer["field"].as_str().unwrap_or(""), field, "{answer}");
+    }
+    let (status, _) = json_of(call_service(&app, put("/api/bots/chats/irc/-1001", json!({}))).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, shown) = json_of(call_service(&app, get("/api/bots/chats/telegram/-1001").to_request()).await).await;
+    assert_eq!(
+        (&shown["system_prompt"], &shown["mention_mode"], &shown["model"]),
+        (&json!("Talk like a pirate."), &json!("all_messages"), &json!("tiny-1"))
+    );
+    let (_, listed) = json_of(call_service(&app, get("/api/bots/chats").to_request()).await).await;
+    assert_eq!(listed["chats"].as_array().unwrap().len(), 1, "{listed}");
+
+    // The chat with settings: a message that does not mention the bot is answered, by its
+    // model, with its prompt after the config's; the other group keeps the config.
+    telegram.inject(group(Platform::Telegram, "-1001", "7", "ahoy there", "t1", false));
+    telegram.inject(group(Platform::Telegram, "-1002", "7", "no mention here", "t2", false));
+    telegram.inject(group(Platform::Telegram, "-1002", "7", "and a mention", "t3", true));
+    let calls = fake_ai.wait_calls(Api::Anthropic, 2, WAIT).await;
+    let call_in = |text: &str| {
+        calls.iter().find(|c| c.body["messages"].to_string().contains(text)).cloned().expect("a call for the message")
+    };
+    let pirate = call_in("ahoy there");
+    assert_eq!(pirate.body["model"], "tiny-1");
+    let system = pirate.body["system"].as_str().unwrap();
+    assert!(system.ends_with("Be kind.\n\nTalk like a pirate."), "{system}");
+    let plain = call_in("and a mention");
+    assert_eq!(plain.body["model"], "test-model");
+    assert!(!plain.body["system"].as_str().unwrap().contains("pirate"));
+    assert!(!plain.body["messages"].to_string().contains("no mention here\"}]"), "context only");
+    assert_eq!(telegram.wait_delivered(2, WAIT).await.len(), 2);
+
+    // Cleared: the chat follows the config again.
+    let clear = TestRequest::delete().uri("/api/bots/chats/telegram/-1001").insert_header(("host", "localhost:3333"));
+    let (status, body) = json_of(call_service(&app, clear.to_request()).await).await;
+    assert_eq!((status, &body["chat"]["model"]), (StatusCode::OK, &Value::Null));
+    let (_, listed) = json_of(call_service(&app, get("/api/bots/chats").to_request()).await).await;
+    assert_eq!(listed["chats"], json!([]));
+    telegram.inject(group(Platform::Telegram, "-1001", "7", "unheard now", "t4", false));
+    telegram.inject(group(Platform::Telegram, "-1001", "7", "heard again", "t5", true));
+    let calls = fake_ai.wait_calls(Api::Anthropic, 3, WAIT).await;
+    assert_eq!(calls[2].body["model"], "test-model");
+    assert!(calls[2].body["messages"].to_string().contains("unheard now"), "kept as context");
+    assert_eq!(fake_ai.calls(Api::Anthropic).len(), 3);
+}

@@ -24,6 +24,7 @@ pub use model::{
 };
 pub use save::save_atomic;
 pub use validate::validate;
+pub(crate) use validate::{is_matrix_room, is_snowflake, is_telegram_chat_id};
 
 /// Where the config file lives inside a vault.
 pub fn config_path(vault: &std::path::Path) -> std::path::PathBuf {

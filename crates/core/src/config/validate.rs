@@ -337,7 +337,7 @@ fn is_recovery_key(text: &str) -> bool {
 }
 
 /// A Telegram chat id: an integer, negative for groups and supergroups.
-fn is_telegram_chat_id(text: &str) -> bool {
+pub(crate) fn is_telegram_chat_id(text: &str) -> bool {
     text.trim().parse::<i64>().is_ok()
 }
 
@@ -398,7 +398,7 @@ fn is_telegram_user(text: &str) -> bool {
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn is_snowflake(text: &str) -> bool {
+pub(crate) fn is_snowflake(text: &str) -> bool {
     !text.is_empty() && text.len() <= 20 && text.chars().all(|c| c.is_ascii_digit())
 }
 

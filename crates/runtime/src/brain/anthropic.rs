@@ -313,6 +313,7 @@ impl AnthropicBrain {
             last.content = MessageContent::Blocks(images.chain(std::iter::once(text)).collect());
         }
         let mut rounds = Rounds {
+            model: request.model.clone().unwrap_or_else(|| inner.model.clone()),
             inner,
             system: system_prompt(&request),
             messages,
@@ -329,6 +330,8 @@ impl AnthropicBrain {
 /// The conversation of one answer, as it grows round by round.
 struct Rounds {
     inner: Arc<Inner>,
+    /// The chat's model, else the config's.
+    model: String,
     system: String,
     messages: Vec<Message>,
     tools: Vec<ToolDefinition>,
@@ -339,7 +342,7 @@ impl Rounds {
     async fn round(&mut self, earlier: &str) -> Result<Round, BrainError> {
         let inner = &self.inner;
         let body = MessagesRequest {
-            model: &inner.model,
+            model: &self.model,
             max_tokens: inner.max_tokens,
             system: &self.system,
             messages: &self.messages,

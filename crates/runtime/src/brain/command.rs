@@ -177,6 +177,8 @@ mod tests {
             trust_level,
             persona: None,
             system_prompt: None,
+            chat_prompt: None,
+            model: None,
             memory: None,
             tools: None,
             history: Vec::new(),

@@ -27,7 +27,8 @@ pub struct Turn {
 }
 
 /// The system prompt: the persona (or a plain companion when there is none), where the
-/// conversation happens and with whom, the configured instructions, then the memory notes.
+/// conversation happens and with whom, the configured instructions, the owner's instructions
+/// for this chat, then the memory notes.
 pub fn system_prompt(request: &BrainRequest) -> String {
     let platform = platform_name(request.platform);
     let name = &request.sender_display;
@@ -43,9 +44,11 @@ pub fn system_prompt(request: &BrainRequest) -> String {
         ),
     });
     prompt.push_str(" Answer in Markdown, as suits a chat message.");
-    if let Some(extra) = request.system_prompt.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        prompt.push_str("\n\n");
-        prompt.push_str(extra);
+    for extra in [&request.system_prompt, &request.chat_prompt] {
+        if let Some(extra) = extra.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            prompt.push_str("\n\n");
+            prompt.push_str(extra);
+        }
     }
     if let Some(memory) = request.memory.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
         prompt
@@ -111,6 +114,8 @@ mod tests {
             trust_level: TrustLevel::Sandboxed,
             persona: None,
             system_prompt: Some("Be brief.".into()),
+            chat_prompt: None,
+            model: None,
             memory: None,
             tools: None,
             history,
@@ -136,13 +141,18 @@ mod tests {
     fn the_persona_opens_the_prompt_and_memory_closes_it() {
         let shaped = BrainRequest {
             persona: Some("You are Ada, a calm gardener.\n".into()),
+            chat_prompt: Some("In this chat, speak French.".into()),
             memory: Some("### cat\nMiso".into()),
             ..request(ChatKind::Direct, Vec::new())
         };
         let prompt = system_prompt(&shaped);
         assert!(prompt.starts_with("You are Ada, a calm gardener.\n\nYou are chatting on Matrix."), "{prompt}");
         assert!(!prompt.contains("parachute"), "{prompt}");
-        assert!(prompt.contains("Be brief.\n\nYour memory notes") && prompt.ends_with("### cat\nMiso"), "{prompt}");
+        assert!(
+            prompt.contains("Be brief.\n\nIn this chat, speak French.\n\nYour memory notes")
+                && prompt.ends_with("### cat\nMiso"),
+            "{prompt}"
+        );
     }
 
     #[test]

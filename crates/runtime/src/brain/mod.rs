@@ -47,6 +47,10 @@ pub struct BrainRequest {
     pub persona: Option<String>,
     /// Extra instructions from the config.
     pub system_prompt: Option<String>,
+    /// The owner's instructions for this chat (its settings), after the config's.
+    pub chat_prompt: Option<String>,
+    /// The model the owner chose for this chat, instead of `brain.model`.
+    pub model: Option<String>,
     /// The companion's memory notes (only for `direct` senders).
     pub memory: Option<String>,
     /// The tools the brain may call for this sender (none: answer without tools).

@@ -347,6 +347,7 @@ impl OpenAiBrain {
         }
         let tools = request.tools.clone();
         let mut rounds = Rounds {
+            model: request.model.clone().unwrap_or_else(|| inner.model.clone()),
             inner,
             messages,
             tools: tools.as_ref().map(|t| t.specs().into_iter().map(FunctionTool::from).collect()).unwrap_or_default(),
@@ -359,6 +360,8 @@ impl OpenAiBrain {
 /// The conversation of one answer, as it grows round by round.
 struct Rounds {
     inner: Arc<Inner>,
+    /// The chat's model, else the config's.
+    model: String,
     messages: Vec<ChatMessage>,
     tools: Vec<FunctionTool>,
     partial: Option<PartialText>,
@@ -370,7 +373,7 @@ impl Rounds {
         let body = ChatRequest {
             stream: self.partial.is_some(),
             tools: &self.tools,
-            ..ChatRequest::new(&inner.model, inner.max_tokens, inner.completion_tokens_field, &self.messages)
+            ..ChatRequest::new(&self.model, inner.max_tokens, inner.completion_tokens_field, &self.messages)
         };
         let body = serde_json::to_vec(&body).map_err(|e| BrainError::Unavailable(format!("request: {e}")))?;
         let build = || {

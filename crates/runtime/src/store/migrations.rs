@@ -99,6 +99,16 @@ const MIGRATIONS: &[&str] = &[
     // Images wait in the inbox like voice notes (their reference in the audio_* columns, the
     // caption as text); older rows are voice notes or text.
     "ALTER TABLE inbox ADD COLUMN media_kind TEXT;",
+    // The owner's settings for single chats (each column unset: the config's value applies).
+    "CREATE TABLE chat_settings (
+        platform      TEXT NOT NULL,
+        chat_id       TEXT NOT NULL,
+        system_prompt TEXT,
+        mention_mode  TEXT,
+        model         TEXT,
+        updated_at    INTEGER NOT NULL,
+        PRIMARY KEY (platform, chat_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration the database has not seen yet, each in its own transaction.

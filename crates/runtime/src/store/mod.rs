@@ -6,6 +6,7 @@
 //! job that is ready when the thread looks runs in one transaction (each inside a savepoint of
 //! its own), and no job's answer leaves the thread before that transaction committed.
 
+mod chat_settings;
 mod cursors;
 mod events;
 mod group_commit;
@@ -25,6 +26,7 @@ use parachute_core::ids::ChatKey;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+pub use chat_settings::ChatSettingsRecord;
 pub use pairing::{NewPairingRequest, OpenedRequest, PairingRecord};
 pub use sessions::{HistoryEntry, HistoryRole};
 pub use succession::CarriedOver;

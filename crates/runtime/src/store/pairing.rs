@@ -39,7 +39,7 @@ pub struct PairingRecord {
     pub resolved_at: Option<i64>,
 }
 
-fn ms_as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn ms_as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339_from_ms(*ms))
 }
 
@@ -166,6 +166,9 @@ pub enum PairingError {
         /// Its current status.
         status: &'static str,
     },
+    /// A chat setting (or the chat's id) the owner gave is not accepted; nothing changed.
+    #[error(transparent)]
+    InvalidChatSetting(#[from] parachute_core::chat_settings::InvalidChatSetting),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -1,5 +1,6 @@
 //! A chat that goes on under a new id (a Matrix room upgraded to a new room): its active
-//! conversation session and the owner's decision on it move to the new id.
+//! conversation session, the owner's decision on it and the owner's settings for it move to
+//! the new id.
 
 use rusqlite::params;
 
@@ -13,12 +14,14 @@ pub struct CarriedOver {
     pub session: bool,
     /// The room's pairing request (the owner's approval or denial) now names the new chat.
     pub pairing: bool,
+    /// The owner's settings for the chat (prompt, mention mode, model) now apply to the new chat.
+    pub settings: bool,
 }
 
 impl Db {
     /// Moves what belongs to chat `old` to chat `new`: the active session and the room's
-    /// pairing request. What `new` has already (a session of its own, a request of its own)
-    /// is kept, and the old one stays where it was. Doing it again moves nothing.
+    /// pairing request and settings. What `new` has already (a session, a request, settings
+    /// of its own) is kept, and the old one stays where it was. Doing it again moves nothing.
     pub fn carry_over_chat(&mut self, platform: Platform, old: &str, new: &str) -> Result<CarriedOver, StoreError> {
         let session = self.conn.execute(
             "UPDATE sessions SET chat_id = ?3 WHERE platform = ?1 AND chat_id = ?2 AND archived_at IS NULL
@@ -38,7 +41,12 @@ impl Db {
                                WHERE platform = ?1 AND kind = 'room' AND platform_user_id = ?3)",
             params![platform.as_str(), old, new],
         )? > 0;
-        Ok(CarriedOver { session, pairing })
+        let settings = self.conn.execute(
+            "UPDATE chat_settings SET chat_id = ?3 WHERE platform = ?1 AND chat_id = ?2
+               AND NOT EXISTS (SELECT 1 FROM chat_settings WHERE platform = ?1 AND chat_id = ?3)",
+            params![platform.as_str(), old, new],
+        )? > 0;
+        Ok(CarriedOver { session, pairing, settings })
     }
 }
 
@@ -46,6 +54,7 @@ impl Db {
 mod tests {
     use super::*;
     use crate::store::{HistoryRole, NewPairingRequest};
+    use parachute_core::chat_settings::ChatSettings;
     use parachute_core::pairing::{PairingKind, PairingStatus};
     use parachute_core::trust::TrustLevel;
 
@@ -71,9 +80,13 @@ mod tests {
         db.append_history(&key("!old"), HistoryRole::User, "ann", "remember the blue door").unwrap();
         let (request, _) = db.create_pairing(&room_request("!old")).unwrap();
         db.resolve_pairing(request.id, PairingStatus::Approved, Some(TrustLevel::Sandboxed)).unwrap();
+        let settings = ChatSettings { model: Some("small".into()), ..ChatSettings::default() };
+        db.set_chat_settings(Platform::Matrix, "!old", &settings).unwrap();
 
         let moved = db.carry_over_chat(Platform::Matrix, "!old", "!new").unwrap();
-        assert_eq!(moved, CarriedOver { session: true, pairing: true });
+        assert_eq!(moved, CarriedOver { session: true, pairing: true, settings: true });
+        assert_eq!(db.chat_settings(Platform::Matrix, "!new").unwrap(), settings);
+        assert!(db.chat_settings(Platform::Matrix, "!old").unwrap().is_empty());
         assert_eq!(db.session_id(&key("!new")).unwrap(), session, "the same session goes on");
         let history = db.history(&key("!new"), 10).unwrap();
         assert_eq!(history.iter().map(|h| h.text.as_str()).collect::<Vec<_>>(), ["remember the blue door"]);

@@ -1,6 +1,7 @@
 //! Route table: one module per resource, and the web page.
 
 mod bots;
+mod chats;
 mod config;
 mod health;
 mod metrics;
@@ -35,6 +36,10 @@ pub fn register(cfg: &mut web::ServiceConfig) {
                 .service(pairing::deny)
                 .service(pairing::revoke)
                 .service(pairing::revoke_approval)
+                .service(chats::list_chats)
+                .service(chats::show_chat)
+                .service(chats::change_chat)
+                .service(chats::clear_chat)
                 .service(bots::start)
                 .service(bots::stop)
                 .service(bots::test)

@@ -1,17 +1,31 @@
-//! Pairing: list, count, approve (optionally at a trust level), deny, revoke.
+//! Pairing: list (with each chat's settings), count, approve (optionally at a trust level),
+//! deny, revoke.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
 use parachute_core::trust::TrustLevel;
-use parachute_runtime::messages::{Approve, CountPending, Deny, ListPairing, Revoke, RevokeApproval};
+use parachute_runtime::messages::{Approve, CountPending, Deny, ListChatSettings, ListPairing, Revoke, RevokeApproval};
 use serde_json::{Value, json};
 
 use super::platform;
 use crate::{ApiError, ApiState};
 
+/// Every request, each with the owner's settings for its chat (`chat_settings`, `null` when
+/// none are set).
 #[get("/bots/pairing")]
 pub(super) async fn list(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let requests = state.runtime.pairing.send(ListPairing).await??;
+    let chats = state.runtime.pairing.send(ListChatSettings).await??;
+    let requests: Vec<Value> = requests
+        .into_iter()
+        .map(|request| {
+            let settings =
+                chats.iter().find(|chat| chat.platform == request.platform && chat.chat_id == request.platform_chat_id);
+            let mut value = json!(request);
+            value["chat_settings"] = settings.map_or(Value::Null, |chat| json!(chat.settings));
+            value
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "requests": requests })))
 }
 
