@@ -1,4 +1,4 @@
-//! The command line: `serve`, `bot …`, `pairing …`, `config check`.
+//! The command line: `serve`, `bot …`, `pairing …`, `chat …`, `config check`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -36,6 +36,10 @@ pub enum Command {
     /// Approve or deny people and rooms waiting to talk to the bot.
     #[command(subcommand)]
     Pairing(PairingCommand),
+    /// The owner's settings for single chats: a system prompt addition, the group mention
+    /// mode, the model (through the running server).
+    #[command(subcommand)]
+    Chat(ChatCommand),
     /// Work with the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -172,6 +176,57 @@ pub enum PairingCommand {
         platform: String,
         /// The person's id on that platform.
         user_id: String,
+    },
+}
+
+/// `parachute chat …`
+#[derive(Debug, Subcommand)]
+pub enum ChatCommand {
+    /// Every chat with settings of its own.
+    List,
+    /// One chat's settings.
+    Show {
+        /// telegram, discord or matrix.
+        platform: String,
+        /// The chat's id (a Telegram chat id, a Discord channel id, a Matrix room id `!…`), as
+        /// `pairing list` shows it.
+        #[arg(allow_hyphen_values = true)]
+        chat: String,
+    },
+    /// Change a chat's settings; what is not given stays as it is.
+    Set {
+        /// telegram, discord or matrix.
+        platform: String,
+        /// The chat's id, as `pairing list` shows it.
+        #[arg(allow_hyphen_values = true)]
+        chat: String,
+        /// Added to the system prompt in this chat (after `brain.system_prompt`); `-` reads it
+        /// from stdin.
+        #[arg(long, allow_hyphen_values = true)]
+        system_prompt: Option<String>,
+        /// Which messages are answered in this group: mention_only or all_messages.
+        #[arg(long)]
+        mention_mode: Option<String>,
+        /// The model for this chat's answers, instead of `brain.model`.
+        #[arg(long)]
+        model: Option<String>,
+    },
+    /// Clear a chat's settings (all of them, or the ones named), so it follows the config.
+    Reset {
+        /// telegram, discord or matrix.
+        platform: String,
+        /// The chat's id.
+        #[arg(allow_hyphen_values = true)]
+        chat: String,
+        /// Clear the system prompt addition.
+        #[arg(long)]
+        system_prompt: bool,
+        /// Clear the mention mode.
+        #[arg(long)]
+        mention_mode: bool,
+        /// Clear the model.
+        #[arg(long)]
+        model: bool,
     },
 }
 

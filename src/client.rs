@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::cli::{BotCommand, BotConfigAction, Command, PairingCommand};
 
 /// A connection to the running server.
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     base: String,
     token: Option<SecretString>,
@@ -46,7 +46,7 @@ impl Api {
     }
 
     /// Calls and turns an error answer into an error with the server's message.
-    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    pub(crate) async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let (status, value) = self.call(method, path, body).await?;
         if status.is_success() {
             return Ok(value);
@@ -79,6 +79,7 @@ pub async fn run(url: String, token: Option<SecretString>, as_json: bool, comman
     match command {
         Command::Bot(cmd) => bot(&api, as_json, cmd).await,
         Command::Pairing(cmd) => pairing(&api, as_json, cmd).await,
+        Command::Chat(cmd) => crate::chat_client::run(&api, as_json, cmd).await,
         Command::Serve(_) | Command::Config(_) | Command::Format { .. } | Command::Matrix(_) => {
             unreachable!("handled without a server")
         }
@@ -248,12 +249,15 @@ fn print_requests(list: &Value) {
             who,
             first.replace('\n', " ")
         );
+        if let Some(settings) = r.get("chat_settings").filter(|s| !s.is_null()) {
+            println!("      chat settings: {}", crate::chat_client::summary(settings));
+        }
     }
 }
 
 /// Encodes a user id for a URL path segment (Matrix ids contain `@` and `:`, fine; `/`,
 /// `?`, `#`, `%` and spaces are not).
-fn percent_encode(segment: &str) -> String {
+pub(crate) fn percent_encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         match byte {

@@ -273,3 +273,52 @@ fn a_second_server_on_the_same_vault_is_refused() {
     assert!(stderr.contains("another parachute is already serving the vault"), "{stderr}");
     assert!(first.cli(&["bot", "status"]).status.success(), "the first server is unharmed");
 }
+
+#[test]
+fn chat_settings_are_set_listed_reset_and_kept_across_a_restart() {
+    let mut server = Server::start(None);
+    let out = server.cli(&["chat", "list"]);
+    assert_eq!(text(&out).trim(), "no chat has settings of its own");
+    let out = server.cli(&[
+        "chat",
+        "set",
+        "telegram",
+        "-1001234567890",
+        "--mention-mode",
+        "all_messages",
+        "--model",
+        "small-model",
+        "--system-prompt",
+        "Answer in French.",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out).trim(),
+        "telegram -1001234567890: mention mode all_messages, model small-model, prompt \"Answer in French.\""
+    );
+    let refused = server.cli(&["chat", "set", "matrix", "#lounge:example.org", "--model", "m"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("room alias") && text(&refused).contains("field chat"), "{}", text(&refused));
+    let refused = server.cli(&["chat", "set", "telegram", "-1001234567890", "--mention-mode", "often"]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let nothing = server.cli(&["chat", "set", "telegram", "-1001234567890"]);
+    assert!(text(&nothing).contains("nothing to set"), "{}", text(&nothing));
+
+    assert!(server.terminate().success());
+    server.restart();
+    let out = server.cli(&["chat", "list"]);
+    let listing = text(&out);
+    assert!(listing.lines().any(|l| l.starts_with("telegram") && l.contains("model small-model")), "{listing}");
+    let out = server.cli(&["chat", "reset", "telegram", "-1001234567890", "--model"]);
+    assert!(
+        text(&out).contains("mention mode all_messages, prompt") && !text(&out).contains("model"),
+        "{}",
+        text(&out)
+    );
+    let out = server.cli(&["--json", "chat", "show", "telegram", "-1001234567890"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((shown["model"].is_null(), &shown["mention_mode"]), (true, &serde_json::json!("all_messages")));
+    let out = server.cli(&["chat", "reset", "telegram", "-1001234567890"]);
+    assert_eq!(text(&out).trim(), "telegram -1001234567890: follows the config");
+    assert_eq!(text(&server.cli(&["chat", "list"])).trim(), "no chat has settings of its own");
+}

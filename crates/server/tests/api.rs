@@ -633,4 +633,18 @@ async fn chat_settings_shape_their_chat_only_and_bad_ones_change_nothing() {
     assert_eq!(calls[2].body["model"], "test-model");
     assert!(calls[2].body["messages"].to_string().contains("unheard now"), "kept as context");
     assert_eq!(fake_ai.calls(Api::Anthropic).len(), 3);
+
+    // A group waiting for the owner shows its settings with its pairing request.
+    telegram.inject(group(Platform::Telegram, "-1003", "7", "hello?", "t6", true));
+    let pending = || async {
+        let (_, body) = json_of(call_service(&app, get("/api/bots/pairing").to_request()).await).await;
+        body["requests"].as_array().and_then(|r| r.first().cloned())
+    };
+    assert!(wait_until(WAIT, || async { pending().await.is_some() }).await);
+    assert_eq!(pending().await.unwrap()["chat_settings"], Value::Null);
+    let model = json!({"model": "tiny-2"});
+    let (status, _) = json_of(call_service(&app, put("/api/bots/chats/telegram/-1003", model)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let request = pending().await.unwrap();
+    assert_eq!((&request["platform_chat_id"], &request["chat_settings"]["model"]), (&json!("-1003"), &json!("tiny-2")));
 }
