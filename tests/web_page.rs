@@ -474,7 +474,12 @@ async fn approving_a_pending_dm_user_from_the_page() {
     // Dora is listed as approved, and Revoke withdraws it.
     let approved = wait_text(c, "#approved-list", |t| t.contains("@dora:example.org")).await;
     assert!(approved.contains("approved as direct"), "{approved}");
-    c.find(Locator::Css(&format!("#approved-list li[data-id='{dora}'] button"))).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css(&format!("#approved-list li[data-id='{dora}'] button.danger")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_text(c, "#approved-result", |t| t.starts_with("Revoked")).await;
     wait_js(c, "an empty approved list", "return document.querySelectorAll('#approved-list li').length === 0;").await;
     let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
@@ -674,5 +679,81 @@ async fn streaming_is_chosen_per_platform_and_a_too_short_interval_is_refused() 
     assert_eq!(saved.discord.stream, StreamMode::Off);
     assert_eq!(saved.discord.stream_edit_interval.0, Duration::from_secs(2));
     assert_eq!(saved.telegram.stream, StreamMode::Edit, "other platforms keep theirs");
+    browser.client.clone().close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn a_chat_gets_its_own_settings_from_the_page() {
+    use parachute_runtime::messages::{Approve, ListChatSettings};
+    use parachute_testkit::group;
+
+    let mut config: BotsConfig = config_with_tokens();
+    config.telegram.enabled = true;
+    let rt = TestRuntime::start(config, None);
+    let fake = rt.fake(Platform::Telegram);
+    fake.wait_connected(1, WAIT).await;
+    // A group outside the allow-list asks the owner; once approved it is listed with a button.
+    fake.inject(group(Platform::Telegram, "-1002", "7", "hi bot", "g1", true));
+    let room = loop {
+        let requests = rt.handle.pairing.send(ListPairing).await.unwrap().unwrap();
+        if let Some(room) = requests.first() {
+            break room.id;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    rt.handle.pairing.send(Approve { id: room, trust_level: None }).await.unwrap().unwrap();
+    let (browser, _) = open_page(&rt).await;
+    let c = &browser.client;
+    assert!(c.find(Locator::Id("chats-empty")).await.unwrap().is_displayed().await.unwrap());
+
+    let settings_button = format!("#approved-list li[data-id='{room}'] button:first-of-type");
+    wait_js(c, "the approved room", &format!("return !!document.querySelector(\"{settings_button}\");")).await;
+    c.find(Locator::Css(&settings_button)).await.unwrap().click().await.unwrap();
+    wait_js(c, "the chat's form, focused", "return document.activeElement?.id?.endsWith('-system_prompt') === true;")
+        .await;
+    let form = c.find(Locator::Css("#chat-list li[data-key='telegram/-1002']")).await.unwrap();
+    let id = form.attr("id").await.unwrap().unwrap();
+    replace_text(c, &format!("{id}-system_prompt"), "Answer in rhymes.").await;
+    c.find(Locator::Id(&format!("{id}-mention_mode"))).await.unwrap().select_by_value("all_messages").await.unwrap();
+    replace_text(c, &format!("{id}-model"), "two words").await;
+    click(c, &format!("{id}-save")).await;
+    let error = wait_text(c, &format!("#{id}-model-error"), |t| !t.is_empty()).await;
+    assert!(error.contains("no spaces"), "{error}");
+    let invalid = c.find(Locator::Id(&format!("{id}-model"))).await.unwrap().attr("aria-invalid").await.unwrap();
+    assert_eq!(invalid.as_deref(), Some("true"));
+    assert!(rt.handle.pairing.send(ListChatSettings).await.unwrap().unwrap().is_empty(), "nothing saved");
+
+    replace_text(c, &format!("{id}-model"), "tiny-1").await;
+    click(c, &format!("{id}-save")).await;
+    wait_text(c, &format!("#{id}-result"), |t| t == "Saved.").await;
+    let approved = wait_text(c, "#approved-list", |t| t.contains("own settings")).await;
+    assert!(approved.contains("own settings: mention mode all_messages, model tiny-1, instructions"), "{approved}");
+    let chats = rt.handle.pairing.send(ListChatSettings).await.unwrap().unwrap();
+    assert_eq!(chats.len(), 1);
+    let saved = &chats[0].settings;
+    assert_eq!(
+        (saved.system_prompt.as_deref(), saved.mention_mode.map(|m| m.as_str()), saved.model.as_deref()),
+        (Some("Answer in rhymes."), Some("all_messages"), Some("tiny-1"))
+    );
+    // The mention mode works at once: a message without a mention is answered.
+    let before = fake.delivered().len();
+    fake.inject(group(Platform::Telegram, "-1002", "7", "no mention", "g2", false));
+    let replies = fake.wait_delivered(before + 1, WAIT).await;
+    assert!(replies.last().unwrap().text.contains("no mention"));
+
+    // Added by id: a chat with nothing saved yet; a bad id is named.
+    replace_text(c, "chat-add-id", "lounge").await;
+    click(c, "chat-add-button").await;
+    let draft = c.find(Locator::Css("#chat-list li[data-key='telegram/lounge']")).await.unwrap();
+    let draft_id = draft.attr("id").await.unwrap().unwrap();
+    replace_text(c, &format!("{draft_id}-model"), "m").await;
+    click(c, &format!("{draft_id}-save")).await;
+    let result = wait_text(c, &format!("#{draft_id}-result"), |t| t.starts_with("Not saved")).await;
+    assert!(result.contains("not a Telegram chat id"), "{result}");
+
+    // Reset: the chat follows the config again.
+    click(c, &format!("{id}-reset")).await;
+    wait_text(c, "#chats-result", |t| t.contains("follows the settings above")).await;
+    assert!(rt.handle.pairing.send(ListChatSettings).await.unwrap().unwrap().is_empty());
     browser.client.clone().close().await.unwrap();
 }

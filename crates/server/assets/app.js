@@ -807,10 +807,11 @@ function setConnection(text, kind) {
 }
 
 async function refresh() {
-  const [status, pairing, config] = await Promise.all([
+  const [status, pairing, config, chats] = await Promise.all([
     api('GET', '/api/bots/status'),
     api('GET', '/api/bots/pairing'),
     api('GET', '/api/bots/config'),
+    api('GET', '/api/bots/chats'),
   ]);
   for (const [platform, state] of sections) {
     const s = status.connectors && status.connectors[platform];
@@ -822,6 +823,7 @@ async function refresh() {
   }
   renderPairing(pairing.requests || []);
   renderApproved(pairing.requests || []);
+  renderChats(chats.chats || []);
   renderServer(status.server || {}, config.server || {});
   renderReload(status.config_reload);
 }
@@ -840,11 +842,20 @@ function renderServer(running, file) {
   }
 }
 
-/** People and rooms the owner approved, each with Revoke. */
+/** What a chat's settings set, in a few words. */
+function describeChatSettings(settings) {
+  const parts = [];
+  if (settings.mention_mode) parts.push(`mention mode ${settings.mention_mode}`);
+  if (settings.model) parts.push(`model ${settings.model}`);
+  if (settings.system_prompt) parts.push('instructions');
+  return parts.join(', ');
+}
+
+/** People and rooms the owner approved, each with Chat settings and Revoke. */
 function renderApproved(requests) {
   const approved = requests.filter((r) => r.status === 'approved');
   const list = $('approved-list');
-  const wanted = approved.map((r) => String(r.id)).join(',');
+  const wanted = approved.map((r) => `${r.id}:${JSON.stringify(r.chat_settings || null)}`).join(',');
   if (list.dataset.ids === wanted) return;
   const hadFocus = list.contains(document.activeElement);
   list.dataset.ids = wanted;
@@ -859,7 +870,10 @@ function renderApproved(requests) {
         h('strong', { text: who }),
         h('span', { class: 'muted', text: what })),
       h('p', { text: `approved as ${request.approved_trust_level || 'sandboxed'} · ${formatTime(request.resolved_at)}` }),
+      request.chat_settings ? h('p', { class: 'muted', text: `own settings: ${describeChatSettings(request.chat_settings)}` }) : null,
       h('div', { class: 'request-actions' },
+        h('button', { type: 'button', 'aria-label': `Chat settings for ${who}`, text: 'Chat settings',
+          onclick: () => openChat(request.platform, request.platform_chat_id) }),
         h('button', { type: 'button', class: 'danger', 'aria-label': `Revoke ${who}`, text: 'Revoke',
           onclick: () => revoke(request, who) })));
   }));
@@ -875,6 +889,143 @@ async function revoke(request, who) {
   } catch (err) {
     showResult(result, `Could not revoke ${who}: ${err.message}`, 'error');
   }
+  refreshSoon();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat settings: one form per chat with settings (and per chat being added), saved with
+// PUT /api/bots/chats/{platform}/{chat}; an empty field is sent as null (follow the config).
+
+/** Chat forms by `platform/chat`: { li, dirty, saved (the server's record, or null) }. */
+const chatForms = new Map();
+let chatSerial = 0;
+
+const chatKey = (platform, chat) => `${platform}/${chat}`;
+
+function buildChat(platform, chat) {
+  const id = `chat-${++chatSerial}`;
+  const label = (field, text, control, help) => h('div', { class: 'field' },
+    h('label', { for: `${id}-${field}`, text }),
+    control,
+    help ? h('p', { class: 'help', id: `${id}-${field}-help`, text: help }) : null,
+    h('p', { class: 'field-error', id: `${id}-${field}-error`, role: 'alert' }));
+  const prompt = h('textarea', { id: `${id}-system_prompt`, rows: '3', 'aria-describedby': `${id}-system_prompt-help` });
+  const mode = h('select', { id: `${id}-mention_mode` },
+    h('option', { value: '', text: 'As the platform says' }),
+    ...MENTION_MODES.map(([value, text]) => h('option', { value, text })));
+  const model = h('input', { id: `${id}-model`, type: 'text', autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': `${id}-model-help` });
+  const result = h('p', { class: 'result', id: `${id}-result`, role: 'status', 'aria-live': 'polite' });
+  const li = h('li', { class: 'request chat', id, 'data-key': chatKey(platform, chat) },
+    h('div', { class: 'request-head' },
+      h('span', { class: 'platform-tag', text: platform }),
+      h('strong', { id: `${id}-title`, text: chat })),
+    label('system_prompt', 'Instructions for this chat', prompt, 'Added to the system prompt, after the brain\'s.'),
+    label('mention_mode', 'Group messages answered', mode),
+    label('model', 'Model', model, 'Empty: the brain\'s model.'),
+    h('div', { class: 'request-actions' },
+      h('button', { type: 'button', class: 'primary', id: `${id}-save`, text: 'Save',
+        'aria-label': `Save the settings of ${chat}`, onclick: () => saveChat(platform, chat) }),
+      h('button', { type: 'button', class: 'danger', id: `${id}-reset`, text: 'Reset',
+        'aria-label': `Reset the settings of ${chat}`, onclick: () => resetChat(platform, chat) })),
+    result);
+  li.setAttribute('aria-labelledby', `${id}-title`);
+  const state = { li, id, dirty: false, saved: null };
+  for (const control of [prompt, mode, model]) {
+    control.addEventListener('input', () => { state.dirty = true; });
+    control.addEventListener('change', () => { state.dirty = true; });
+  }
+  return state;
+}
+
+function fillChat(state, record) {
+  state.saved = record;
+  $(`${state.id}-system_prompt`).value = record.system_prompt || '';
+  $(`${state.id}-mention_mode`).value = record.mention_mode || '';
+  $(`${state.id}-model`).value = record.model || '';
+}
+
+function renderChats(chats) {
+  const list = $('chat-list');
+  const wanted = new Map(chats.map((record) => [chatKey(record.platform, record.chat_id), record]));
+  for (const [key, state] of chatForms) {
+    const editing = state.dirty || state.li.contains(document.activeElement);
+    if (!wanted.has(key) && !editing && state.saved) {
+      state.li.remove();
+      chatForms.delete(key);
+    }
+  }
+  for (const [key, record] of wanted) {
+    let state = chatForms.get(key);
+    if (!state) {
+      state = buildChat(record.platform, record.chat_id);
+      chatForms.set(key, state);
+      list.append(state.li);
+    }
+    const editing = state.dirty || state.li.contains(document.activeElement);
+    if (!editing && JSON.stringify(state.saved) !== JSON.stringify(record)) fillChat(state, record);
+  }
+  $('chats-empty').hidden = chatForms.size > 0;
+}
+
+/** Shows the form of a chat (a new one when it has no settings yet) and moves focus into it. */
+function openChat(platform, chat) {
+  const key = chatKey(platform, chat);
+  let state = chatForms.get(key);
+  if (!state) {
+    state = buildChat(platform, chat);
+    state.dirty = true;
+    chatForms.set(key, state);
+    $('chat-list').append(state.li);
+  }
+  $('chats-empty').hidden = true;
+  $(`${state.id}-system_prompt`).focus();
+}
+
+function clearChatErrors(state) {
+  for (const el of state.li.querySelectorAll('.field-error')) el.textContent = '';
+  for (const el of state.li.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+}
+
+async function saveChat(platform, chat) {
+  const state = chatForms.get(chatKey(platform, chat));
+  clearChatErrors(state);
+  const value = (field) => $(`${state.id}-${field}`).value.trim() || null;
+  const body = { system_prompt: value('system_prompt'), mention_mode: value('mention_mode'), model: value('model') };
+  const path = `/api/bots/chats/${encodeURIComponent(platform)}/${encodeURIComponent(chat)}`;
+  try {
+    const data = await api('PUT', path, body);
+    state.dirty = false;
+    fillChat(state, data.chat);
+    showResult($(`${state.id}-result`), 'Saved.', 'ok');
+  } catch (err) {
+    const field = err.body && err.body.field;
+    const control = field && document.getElementById(`${state.id}-${field}`);
+    if (control) {
+      $(`${state.id}-${field}-error`).textContent = err.message;
+      control.setAttribute('aria-invalid', 'true');
+      control.focus();
+    }
+    showResult($(`${state.id}-result`), `Not saved: ${err.message}`, 'error');
+    return;
+  }
+  refreshSoon();
+}
+
+async function resetChat(platform, chat) {
+  const key = chatKey(platform, chat);
+  const state = chatForms.get(key);
+  try {
+    await api('DELETE', `/api/bots/chats/${encodeURIComponent(platform)}/${encodeURIComponent(chat)}`);
+  } catch (err) {
+    showResult($(`${state.id}-result`), `Not reset: ${err.message}`, 'error');
+    return;
+  }
+  state.li.remove();
+  chatForms.delete(key);
+  $('chats-empty').hidden = chatForms.size > 0;
+  showResult($('chats-result'), `${chat} follows the settings above again.`, 'ok');
+  $('chats-title').focus();
   refreshSoon();
 }
 
@@ -934,6 +1085,17 @@ function init() {
   for (const spec of SETTINGS) $('settings').append(buildSection(spec));
   $('pairing-title').setAttribute('tabindex', '-1');
   $('approved-title').setAttribute('tabindex', '-1');
+  $('chats-title').setAttribute('tabindex', '-1');
+  $('chat-add').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const chat = $('chat-add-id').value.trim();
+    if (!chat) {
+      $('chat-add-id').focus();
+      return;
+    }
+    openChat($('chat-add-platform').value, chat);
+    $('chat-add-id').value = '';
+  });
   // The token dialog cannot be dismissed with Escape: every request needs the token.
   $('token-dialog').addEventListener('cancel', (event) => event.preventDefault());
   poll();
