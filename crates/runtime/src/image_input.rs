@@ -7,7 +7,8 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use base64::Engine;
-use image::{DynamicImage, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
 
 /// The longest side sent, in pixels (what Anthropic recommends; OpenAI scales to 2048 anyway).
 pub const MAX_IMAGE_SIDE: u32 = 1568;
@@ -15,8 +16,8 @@ pub const MAX_IMAGE_SIDE: u32 = 1568;
 pub const MAX_IMAGE_PIXELS_SENT: u64 = 1_150_000;
 /// The largest picture decoded, in pixels on each side (a decompression bomb is refused).
 const MAX_DECODED_SIDE: u32 = 12_000;
-/// The most memory the decoder may take.
-const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+/// The most memory the decoder may take: a 48-megapixel photo with transparency (192 MB) fits.
+const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
 /// JPEG quality of the image sent.
 const JPEG_QUALITY: u8 = 85;
 
@@ -67,8 +68,22 @@ pub enum ImageError {
     TooLarge,
 }
 
-/// Decodes `bytes` (its format guessed from its content), scales it down to the limits and
-/// encodes it as JPEG.
+/// One image decoded at a time, so a burst of large pictures holds at most one decoder's
+/// memory ([`MAX_DECODE_BYTES`]) however many chats send them.
+static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// [`prepare`] on a blocking thread, one image at a time.
+pub async fn prepare_off_thread(bytes: Vec<u8>) -> Result<ImageInput, ImageError> {
+    let _turn = DECODING.acquire().await.map_err(|_| ImageError::Unreadable("shutting down".into()))?;
+    match tokio::task::spawn_blocking(move || prepare(&bytes)).await {
+        Ok(prepared) => prepared,
+        Err(err) => Err(ImageError::Unreadable(format!("the decoding task failed: {err}"))),
+    }
+}
+
+/// Decodes `bytes` (its format guessed from its content), turns it upright as its EXIF
+/// orientation says (phone photos are often stored sideways), scales it down to the limits
+/// and encodes it as JPEG.
 pub fn prepare(bytes: &[u8]) -> Result<ImageInput, ImageError> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -78,10 +93,18 @@ pub fn prepare(bytes: &[u8]) -> Result<ImageInput, ImageError> {
     limits.max_image_height = Some(MAX_DECODED_SIDE);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    let decoded = reader.decode().map_err(|err| match err {
+    let failed = |err: image::ImageError| match err {
         image::ImageError::Limits(_) => ImageError::TooLarge,
         other => ImageError::Unreadable(other.to_string()),
-    })?;
+    };
+    let mut decoder = reader.into_decoder().map_err(failed)?;
+    if decoder.total_bytes() > MAX_DECODE_BYTES {
+        return Err(ImageError::TooLarge);
+    }
+    // A broken orientation tag is no reason to refuse the picture: it is shown as stored.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut decoded = DynamicImage::from_decoder(decoder).map_err(failed)?;
+    decoded.apply_orientation(orientation);
     let (width, height) = fitted(decoded.width(), decoded.height());
     let scaled = if (width, height) == (decoded.width(), decoded.height()) {
         decoded
@@ -155,6 +178,68 @@ mod tests {
         let prepared = prepare(&png(300, 200)).unwrap();
         assert_eq!((prepared.width, prepared.height), (300, 200));
         assert!(matches!(prepare(b"not an image at all"), Err(ImageError::Unreadable(_))));
+    }
+
+    /// A JPEG of `width` x `height`, red on the left half and blue on the right, stored with
+    /// EXIF orientation 6 ("rotate 90° clockwise to show"), as phones save portrait photos.
+    fn sideways_jpeg(width: u32, height: u32) -> Vec<u8> {
+        use image::ImageEncoder;
+        let image = image::RgbImage::from_fn(width, height, |x, _| {
+            if x < width / 2 { image::Rgb([230, 20, 20]) } else { image::Rgb([20, 20, 230]) }
+        });
+        // A little-endian TIFF header and one IFD entry: Orientation (0x0112), SHORT, 1, 6.
+        let exif = [b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0];
+        let mut out = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+        encoder.set_exif_metadata(exif.to_vec()).unwrap();
+        encoder.write_image(image.as_raw(), width, height, image::ExtendedColorType::Rgb8).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_photo_is_turned_upright_as_its_orientation_says() {
+        let prepared = prepare(&sideways_jpeg(300, 200)).unwrap();
+        assert_eq!((prepared.width, prepared.height), (200, 300), "turned a quarter");
+        let upright = image::load_from_memory(&prepared.data).unwrap().to_rgb8();
+        // Turned clockwise, the stored left half (red) is now on top.
+        let (top, bottom) = (upright.get_pixel(100, 20).0, upright.get_pixel(100, 280).0);
+        assert!(top[0] > 180 && top[2] < 80, "top {top:?}");
+        assert!(bottom[2] > 180 && bottom[0] < 80, "bottom {bottom:?}");
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_before_it_is_decoded() {
+        // 11,000 x 11,000 RGBA would need 484 MB: within the side limit, over the memory one.
+        let header = png_header(11_000, 11_000);
+        assert_eq!(prepare(&header), Err(ImageError::TooLarge));
+        assert_eq!(prepare(&png_header(12_001, 10)), Err(ImageError::TooLarge));
+    }
+
+    /// A PNG announcing `width` x `height` RGBA pixels, with an empty data chunk: a few dozen
+    /// bytes that would ask a careless decoder for the whole buffer.
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
+        let mut ihdr = width.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, data) in [(b"IHDR", ihdr.as_slice()), (b"IDAT", &[]), (b"IEND", &[])] {
+            png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let chunk: Vec<u8> = kind.iter().chain(data).copied().collect();
+            png.extend_from_slice(&chunk);
+            png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+        }
+        png
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for byte in bytes {
+            crc ^= u32::from(*byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
     }
 
     proptest! {

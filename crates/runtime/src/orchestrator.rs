@@ -311,8 +311,14 @@ async fn process(shared: Shared, msg: Authorized) -> Result<Outcome, StoreError>
     let bot_username = shared.router.bot_username(platform);
     let command = text.and_then(|t| parse_command(t, platform, bot_username.as_deref()));
     if !msg.answer {
-        // The gate let it in as group context only (not addressed to the bot).
-        let context = text.map(|text| (HistoryRole::Context, inbound.sender_display.clone(), text.to_owned()));
+        // The gate let it in as group context only (not addressed to the bot); a picture is
+        // kept as its caption, so a later question about it has the words.
+        let context = match &inbound.content {
+            Content::Text(text) => Some(text.clone()),
+            Content::Image(image) => Some(image_history_text(image.caption.as_deref().map(str::trim))),
+            Content::Voice(_) => None,
+        };
+        let context = context.map(|text| (HistoryRole::Context, inbound.sender_display.clone(), text));
         let finished = finish(&shared, &chat, &inbound.event_id, context).await?;
         if !finished {
             shared.metrics.duplicate(platform);
@@ -616,8 +622,9 @@ async fn fetch_media(
 }
 
 /// Answers an image: with a brain that sees images it is fetched (only now: the sender passed
-/// the gate), scaled to the model's limits and shown with its caption; any other brain says
-/// in one sentence that it cannot see it.
+/// the gate), scaled to the model's limits and shown with its caption. When it cannot be shown
+/// (a brain without image input, too large, not readable) a caption is still answered, below a
+/// line saying why the picture was not seen; an image without one gets that sentence alone.
 async fn see_image(
     shared: &Shared,
     config: &BotsConfig,
@@ -627,37 +634,88 @@ async fn see_image(
     caption: Option<&str>,
     signs: &Arc<AnswerSigns>,
 ) -> Result<Answer, StoreError> {
-    let refusal = |text: String| Answer { text, remember: None, shown: Vec::new() };
+    let caption = caption.map(str::trim).filter(|c| !c.is_empty());
+    let unseen = match prepare_image(shared, config, msg, brain, media).await {
+        Ok(image) => {
+            let text = caption.unwrap_or("(an image, without a caption)");
+            // History keeps the words only: later turns know an image was there, not its pixels.
+            let turn = begin_turn(shared, config, msg, &image_history_text(caption)).await?;
+            return Ok(ask_brain(shared, config, msg, brain, text, turn, None, vec![image], signs).await);
+        }
+        Err(why) => why,
+    };
+    let Some(caption) = caption else {
+        return Ok(Answer { text: unseen.alone(), remember: None, shown: Vec::new() });
+    };
+    let note = unseen.note();
+    let turn = begin_turn(shared, config, msg, &format!("[image, not seen] {caption}")).await?;
+    let answer = ask_brain(shared, config, msg, brain, caption, turn, Some(&note), Vec::new(), signs).await;
+    Ok(Answer { text: format!("{note}\n\n{}", answer.text), ..answer })
+}
+
+/// How an image is kept in the history and as group context: `[image]` and its caption.
+fn image_history_text(caption: Option<&str>) -> String {
+    format!("[image] {}", caption.unwrap_or_default()).trim_end().to_owned()
+}
+
+/// Why an image was not shown to the brain.
+enum Unseen {
+    /// The brain takes no images (its name).
+    NoImageInput(String),
+    /// Over `max_media_bytes` (the sentence naming the limit).
+    TooLarge(String),
+    /// The platform did not hand the file over.
+    NotFetched,
+    /// Not a picture that can be read.
+    Unreadable,
+}
+
+impl Unseen {
+    /// The reply to an image without a caption.
+    fn alone(&self) -> String {
+        match self {
+            Unseen::NoImageInput(brain) => {
+                format!("I can't see images with the {brain} brain; tell me in words what it shows.")
+            }
+            Unseen::TooLarge(text) => text.clone(),
+            Unseen::NotFetched => IMAGE_DOWNLOAD_FAILED_TEXT.to_owned(),
+            Unseen::Unreadable => IMAGE_UNREADABLE_TEXT.to_owned(),
+        }
+    }
+
+    /// The line above the answer to a caption whose picture was not seen.
+    fn note(&self) -> String {
+        let only = "I read only its caption";
+        match self {
+            Unseen::NoImageInput(brain) => format!("_I can't see images with the {brain} brain, so {only}._"),
+            Unseen::TooLarge(text) => format!("_{text} {only}._"),
+            Unseen::NotFetched => format!("_I couldn't fetch the image, so {only}._"),
+            Unseen::Unreadable => format!("_I couldn't read the image (JPEG, PNG, WebP and GIF work), so {only}._"),
+        }
+    }
+}
+
+/// The image ready for the model, or why it cannot be shown.
+async fn prepare_image(
+    shared: &Shared,
+    config: &BotsConfig,
+    msg: &Authorized,
+    brain: &dyn Brain,
+    media: &MediaRef,
+) -> Result<ImageInput, Unseen> {
     if !brain.sees_images() {
-        return Ok(refusal(format!(
-            "I can't see images with the {} brain; tell me in words what it shows.",
-            brain.name()
-        )));
+        return Err(Unseen::NoImageInput(brain.name().to_owned()));
     }
     let chat = ChatKey { platform: msg.inbound.platform, chat: msg.inbound.chat.clone() };
     let bytes = match fetch_media(shared, &chat, media, config.max_media_bytes, "image").await {
         Ok(bytes) => bytes,
-        Err(Fetched::TooLarge(text)) => return Ok(refusal(text)),
-        Err(Fetched::Failed) => return Ok(refusal(IMAGE_DOWNLOAD_FAILED_TEXT.to_owned())),
+        Err(Fetched::TooLarge(text)) => return Err(Unseen::TooLarge(text)),
+        Err(Fetched::Failed) => return Err(Unseen::NotFetched),
     };
-    let prepared = tokio::task::spawn_blocking(move || image_input::prepare(&bytes)).await;
-    let image = match prepared {
-        Ok(Ok(image)) => image,
-        Ok(Err(err)) => {
-            tracing::info!(chat = %chat, ?media, error = %err, "image not readable");
-            return Ok(refusal(IMAGE_UNREADABLE_TEXT.to_owned()));
-        }
-        Err(err) => {
-            tracing::error!(chat = %chat, error = %err, "image task failed");
-            return Ok(refusal(IMAGE_UNREADABLE_TEXT.to_owned()));
-        }
-    };
-    let caption = caption.map(str::trim).filter(|c| !c.is_empty());
-    let text = caption.unwrap_or("(an image, without a caption)");
-    // History keeps the words only: later turns know an image was there, not its pixels.
-    let remembered = format!("[image] {}", caption.unwrap_or_default()).trim_end().to_owned();
-    let turn = begin_turn(shared, config, msg, &remembered).await?;
-    Ok(ask_brain(shared, config, msg, brain, text, turn, None, vec![image], signs).await)
+    image_input::prepare_off_thread(bytes).await.map_err(|err| {
+        tracing::info!(chat = %chat, ?media, error = %err, "image not readable");
+        Unseen::Unreadable
+    })
 }
 
 /// Asks the brain about `text` within the chat's session (`turn`, begun for it); a failure

@@ -104,3 +104,67 @@ async fn an_image_over_the_limit_or_from_a_stranger_is_never_downloaded() {
     assert!(chat.fetches().is_empty(), "{:?}", chat.fetches());
     assert!(fake.calls(Api::Anthropic).is_empty());
 }
+
+#[actix::test]
+async fn a_caption_is_answered_when_its_picture_cannot_be_seen() {
+    // The echo brain sees no images: the caption is answered below a line saying so.
+    let fake = AiFake::start(Some(KEY));
+    let rt = TestRuntime::start(config(None, &fake), None);
+    let chat = rt.fake(Platform::Telegram);
+    chat.wait_connected(1, WAIT).await;
+    chat.add_media("photo-1", images::png(40, 40));
+    chat.inject(photo("42", "photo-1", 500, Some("what colour is my new door?"), "m1"));
+    let reply = &chat.wait_delivered(1, WAIT).await[0].text;
+    assert_eq!(
+        reply,
+        "_I can't see images with the echo brain, so I read only its caption._\n\nwhat colour is my new door?"
+    );
+    assert!(chat.fetches().is_empty(), "nothing downloaded for a brain that cannot look");
+
+    // A model brain, a file that is no picture: the model gets the caption as text.
+    let mut config = config(Some(BrainKind::Anthropic), &fake);
+    config.telegram.stream = parachute_core::config::StreamMode::Off;
+    let rt = TestRuntime::start(config, None);
+    let chat = rt.fake(Platform::Telegram);
+    chat.wait_connected(1, WAIT).await;
+    chat.add_media("broken", b"not a picture".to_vec());
+    fake.script(Api::Anthropic, Scripted::Answer("Tell me the colour and I'll remember it.".into()));
+    chat.inject(photo("42", "broken", 13, Some("what colour is my new door?"), "m2"));
+    let reply = &chat.wait_delivered(1, WAIT).await[0].text;
+    assert!(
+        reply
+            .starts_with("_I couldn't read the image (JPEG, PNG, WebP and GIF work), so I read only its caption._\n\n")
+    );
+    assert!(reply.ends_with("Tell me the colour and I'll remember it."), "{reply}");
+    let call = fake.wait_calls(Api::Anthropic, 1, WAIT).await.remove(0);
+    assert!(call.shown_image().is_none(), "no image block");
+    assert_eq!(call.body["messages"][0]["content"], "what colour is my new door?");
+}
+
+#[actix::test]
+async fn a_group_picture_not_addressed_to_the_bot_is_kept_with_its_caption() {
+    let fake = AiFake::start(Some(KEY));
+    let mut config = config(Some(BrainKind::Anthropic), &fake);
+    config.telegram.allowed_groups = vec!["-100".into()];
+    config.telegram.stream = parachute_core::config::StreamMode::Off;
+    let rt = TestRuntime::start(config, None);
+    let chat = rt.fake(Platform::Telegram);
+    chat.wait_connected(1, WAIT).await;
+    chat.add_media("cake", images::png(40, 40));
+    let media = MediaRef {
+        mime_type: "image/png".into(),
+        file_name: "cake.png".into(),
+        size: Some(500),
+        source: "cake".into(),
+    };
+    let picture = Inbound {
+        content: Content::image(media, Some("my birthday cake".into())),
+        ..parachute_testkit::group(Platform::Telegram, "-100", "7", "", "g1", false)
+    };
+    chat.inject(picture);
+    chat.inject(parachute_testkit::group(Platform::Telegram, "-100", "8", "what was on the cake?", "g2", true));
+    let call = fake.wait_calls(Api::Anthropic, 1, WAIT).await.remove(0);
+    let conversation = call.body["messages"].to_string();
+    assert!(conversation.contains("[image] my birthday cake"), "{conversation}");
+    assert!(chat.fetches().is_empty(), "a picture kept as context is not downloaded");
+}
