@@ -192,6 +192,15 @@ pub fn translate(event: &Value, ctx: &RoomContext<'_>) -> Result<Incoming, Skip>
         }
         _ => return Err(Skip::Unsupported),
     };
+    // A caption that is a command (`!new` sent with a picture) is the command.
+    let body = match body {
+        IncomingBody::Image { caption: Some(caption), .. }
+            if parse_command(&caption, Platform::Matrix, None).is_some() =>
+        {
+            IncomingBody::Text(caption)
+        }
+        body => body,
+    };
     let is_command = matches!(&body, IncomingBody::Text(text) if parse_command(text, Platform::Matrix, None).is_some());
     // A reply to the bot mentions it in `m.mentions`, so it reads as a mention here.
     let from_ghost = bridge_role == Some(BridgeRole::Ghost);
@@ -432,6 +441,10 @@ mod tests {
         let captioned = message(json!({"msgtype": "m.image", "body": "what is this?", "filename": "plan.png",
                                        "url": "mxc://localhost/img", "info": info}));
         assert_eq!(translate(&captioned, &ctx()).unwrap().body, image(Some("what is this?"), "plan.png"));
+        let command = message(json!({"msgtype": "m.image", "body": "!new", "filename": "plan.png",
+                                     "url": "mxc://localhost/img", "info": info}));
+        let command = translate(&command, &ctx()).unwrap();
+        assert_eq!((command.body, command.addressed), (IncomingBody::Text("!new".into()), Addressed::Command));
         let same = message(json!({"msgtype": "m.image", "body": "plan.png", "filename": "plan.png",
                                   "url": "mxc://localhost/img", "info": info}));
         assert_eq!(translate(&same, &ctx()).unwrap().body, image(None, "plan.png"));

@@ -2,8 +2,9 @@
 //! whether and how it addresses the bot (mention, reply to the bot, command for the bot),
 //! and the bot being added to a group. Facts only: the gate decides what is answered.
 
+use parachute_core::commands::parse_command;
 use parachute_core::gating::Addressed;
-use parachute_core::ids::ChatKind;
+use parachute_core::ids::{ChatKind, Platform};
 use serde_json::Value;
 use teloxide_core::types::{ChatMemberUpdated, Message, MessageEntityKind, Update, UpdateKind};
 
@@ -170,8 +171,11 @@ fn translate_message(message: &Message, me: &BotIdentity) -> Option<Incoming> {
             CommandTarget::NotACommand => (Some(text.to_owned()), false),
         },
     };
-    // A caption that is a command for the bot is the command: the picture is not answered.
-    let body = if let Some(image) = image_of(message, text.as_deref()).filter(|_| !command_for_bot) {
+    // A caption that is one of the bot's commands (`/new`) is the command: the picture is not
+    // answered. Any other caption starting with `/` (`/r/aww`) stays the picture's caption.
+    let caption_is_command = command_for_bot
+        && text.as_deref().is_some_and(|t| parse_command(t, Platform::Telegram, Some(&me.username)).is_some());
+    let body = if let Some(image) = image_of(message, text.as_deref()).filter(|_| !caption_is_command) {
         image
     } else if let Some(text) = text {
         Body::Text(text)
@@ -443,6 +447,8 @@ mod tests {
         assert_eq!(message(raw.clone()).unwrap().body, photo(None), "a blank caption is none");
         raw["message"]["caption"] = json!("/new@parabot");
         assert_eq!(message(raw.clone()).unwrap().body, Body::Text("/new".into()), "a command caption is the command");
+        raw["message"]["caption"] = json!("/r/aww look at him");
+        assert_eq!(message(raw.clone()).unwrap().body, photo(Some("/r/aww look at him")), "not one of our commands");
         raw["message"]["caption"] = json!("/ask@other_bot look");
         assert!(message(raw).is_none(), "a command for another bot is not ours");
     }
