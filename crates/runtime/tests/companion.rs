@@ -252,3 +252,27 @@ async fn an_mcp_server_that_exits_is_started_again_and_its_tools_come_back() {
     let result = tool_results(&fake.calls(Api::Anthropic).pop().unwrap()).pop().unwrap();
     assert_eq!(result, ("petrichor: the smell of rain on dry earth".to_owned(), false));
 }
+
+#[actix::test]
+async fn a_hung_mcp_server_costs_an_answer_at_most_its_time_for_tools() {
+    let fake = AiFake::start(Some(KEY));
+    let logs = tempfile::tempdir().unwrap();
+    let calls_log = parachute_testkit::mcp_servers::calls_log_in(logs.path());
+    // The server's own timeout (30 s by default) is longer than the answer's time for tools.
+    let tools = format!(
+        "tools:\n  max_time: 2s\n  mcp:\n{}",
+        parachute_testkit::mcp_servers::stdio_server_yaml("notes", &calls_log)
+    );
+    let rt = TestRuntime::start_yaml(&yaml(BrainKind::Anthropic, &fake, "direct", &tools), None);
+    fake.script(Api::Anthropic, tool_call("Let me look.", "notes__hang", json!({"seconds": 20})));
+    fake.script(Api::Anthropic, Scripted::Answer("The dictionary did not answer in time.".into()));
+    let chat = rt.fake(Platform::Discord);
+    chat.wait_connected(1, WAIT).await;
+    let asked = std::time::Instant::now();
+    chat.inject(dm(Platform::Discord, "42", "look up something slow", "m1"));
+    let reply = chat.wait_delivered(1, Duration::from_secs(10)).await[0].text.clone();
+    assert!(asked.elapsed() < Duration::from_secs(10), "took {:?}", asked.elapsed());
+    assert_eq!(reply, "Let me look.\n\nThe dictionary did not answer in time.");
+    let (result, failed) = tool_results(&fake.calls(Api::Anthropic)[1]).remove(0);
+    assert!(failed && result.contains("ran out of time"), "{result}");
+}

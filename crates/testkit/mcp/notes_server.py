@@ -8,6 +8,7 @@ It speaks JSON-RPC 2.0, one message per line, as the MCP stdio transport does: `
 - `lookup_word`: the definition of a word from a small dictionary (`word`: string).
 - `fail`: always a tool error (`isError: true`), to see errors reach the model.
 - `quit`: answers, then the server exits, as a crashing server would.
+- `hang`: answers only after `seconds` (default 60), as a server that hangs would.
 
 Every start (`{"started": true}`) and every call is appended as one JSON line to the file
 named by the first argument, if given, so a test can check what reached the server.
@@ -15,6 +16,7 @@ named by the first argument, if given, so a test can check what reached the serv
 
 import json
 import sys
+import time
 
 KNOWN_VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]
 DICTIONARY = {
@@ -40,6 +42,11 @@ TOOLS = [
         "name": "quit",
         "description": "Stops the server.",
         "inputSchema": {"type": "object", "properties": {}},
+    },
+    {
+        "name": "hang",
+        "description": "Answers late.",
+        "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}},
     },
 ]
 
@@ -72,6 +79,9 @@ def call_tool(params):
         return text_result("the fail tool always fails", is_error=True)
     if name == "quit":
         return text_result("bye")
+    if name == "hang":
+        time.sleep(float(arguments.get("seconds", 60)))
+        return text_result("finally")
     return None
 
 

@@ -67,7 +67,7 @@ pub async fn answer(api: &mut dyn ToolApi, toolbox: Option<&Toolbox>) -> Result<
         }
         let mut outcomes = Vec::with_capacity(step.calls.len());
         for call in &step.calls {
-            outcomes.push(toolbox.call(call).await);
+            outcomes.push(call_within(toolbox, call, deadline).await);
         }
         api.answer_calls(&step, &outcomes);
     }
@@ -76,6 +76,27 @@ pub async fn answer(api: &mut dyn ToolApi, toolbox: Option<&Toolbox>) -> Result<
         return Err(BrainError::Unavailable("the answer has no text".to_owned()));
     }
     Ok(answer)
+}
+
+/// Runs one call, cut off at the answer's `deadline` (so a hung server costs the answer at
+/// most what is left of `tools.max_time`, not its own timeout per call); a call that comes
+/// up after the deadline is not started. Either way the model is told.
+async fn call_within(toolbox: &Toolbox, call: &ToolCall, deadline: Instant) -> ToolOutcome {
+    let out_of_time = || ToolOutcome {
+        content: format!("`{}` did not run to the end: this answer ran out of time for tools.", call.name),
+        is_error: true,
+    };
+    if Instant::now() >= deadline {
+        tracing::warn!(tool = %call.name, "tool call not started: the answer's time for tools is over");
+        return out_of_time();
+    }
+    match tokio::time::timeout_at(deadline, toolbox.call(call)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::warn!(tool = %call.name, "tool call cut off at the answer's time limit (tools.max_time)");
+            out_of_time()
+        }
+    }
 }
 
 /// `earlier` and `text` as one answer.
