@@ -146,7 +146,8 @@ struct Shared {
 impl Orchestrator {
     /// An orchestrator answering through `brain` (which follows config reloads unless fixed)
     /// and replying through `router`; `data_dir`
-    /// (`vault/.parachute`) locates the vault when the config does not name one.
+    /// (`vault/.parachute`) locates the vault when the config does not name one; `mcp` holds
+    /// the MCP servers (shared with the status view).
     pub fn new(
         store: Store,
         brain: BrainSlot,
@@ -154,6 +155,7 @@ impl Orchestrator {
         config: watch::Receiver<Arc<BotsConfig>>,
         metrics: Arc<Metrics>,
         data_dir: PathBuf,
+        mcp: Arc<McpSlot>,
     ) -> Self {
         Self {
             shared: Shared {
@@ -165,7 +167,7 @@ impl Orchestrator {
                 metrics,
                 data_dir,
                 persona: Arc::default(),
-                mcp: Arc::default(),
+                mcp,
             },
             queues: HashMap::new(),
             busy: HashSet::new(),

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::backoff_policy::BackoffPolicy;
 use crate::brain::{Brain, BrainSlot};
+use crate::companion::McpSlot;
 use crate::connector::{ConnectorEnv, ConnectorFactory};
 use crate::harness::{ConnectorHarness, HarnessTargets};
 use crate::metrics::Metrics;
@@ -66,6 +67,8 @@ pub struct RuntimeHandle {
     pub config_reload: watch::Receiver<Option<crate::status::ConfigReload>>,
     /// When the runtime started.
     pub started_at: Instant,
+    /// The MCP servers of `tools.mcp`, for the status view.
+    pub mcp: Arc<McpSlot>,
 }
 
 /// Starts the actors. Must run inside an actix `System`.
@@ -92,6 +95,17 @@ pub fn start_runtime(options: RuntimeOptions) -> RuntimeHandle {
     let router = Router::new(addrs, status_rx);
 
     let brain = options.brain.map_or_else(BrainSlot::from_config, BrainSlot::fixed);
+    let mcp = Arc::new(McpSlot::default());
+    // A changed `tools.mcp` stops the old servers at once (new ones start when an answer
+    // needs them), so a removed server's program does not outlive the change.
+    let mut changes = config_rx.clone();
+    let watched = mcp.clone();
+    actix::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let config = changes.borrow_and_update().clone();
+            watched.retire_unless(&config.tools.mcp);
+        }
+    });
     let orchestrator = Orchestrator::new(
         options.store.clone(),
         brain,
@@ -99,6 +113,7 @@ pub fn start_runtime(options: RuntimeOptions) -> RuntimeHandle {
         config_rx.clone(),
         metrics.clone(),
         options.data_dir.clone(),
+        mcp.clone(),
     )
     .start();
     let pairing = Pairing::new(
@@ -137,5 +152,6 @@ pub fn start_runtime(options: RuntimeOptions) -> RuntimeHandle {
         config: config_rx,
         config_reload,
         started_at: Instant::now(),
+        mcp,
     }
 }

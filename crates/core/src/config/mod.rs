@@ -19,8 +19,9 @@ pub use load::{load_file, parse_str};
 pub use merge::{apply_patch, masked_json};
 pub use model::{
     ANTHROPIC_DEFAULT_BASE_URL, BotsConfig, BrainConfig, BrainKind, DEFAULT_PERSONA_FILE, DiscordConfig, LogConfig,
-    LogFormat, LogLevel, MIN_STREAM_EDIT_INTERVAL, MatrixConfig, McpServerConfig, OPENAI_DEFAULT_BASE_URL,
-    PairingConfig, PlatformPolicy, ServerConfig, StreamMode, TelegramConfig, ToolsConfig, TranscriberConfig,
+    LogFormat, LogLevel, MCP_BASE_ENVIRONMENT, MIN_STREAM_EDIT_INTERVAL, MatrixConfig, McpServerConfig,
+    OPENAI_DEFAULT_BASE_URL, PairingConfig, PlatformPolicy, ServerConfig, StreamMode, TelegramConfig, ToolsConfig,
+    TranscriberConfig,
 };
 pub use save::save_atomic;
 pub use validate::validate;

@@ -219,12 +219,17 @@ pub struct McpServerConfig {
     /// The server's name: lower-case letters, digits, `-` and `_`; its tools are offered to
     /// the model as `<name>__<tool>`.
     pub name: String,
-    /// The program of a stdio server (started by the server, with its environment).
+    /// The program of a stdio server, started by parachute in a process group of its own with
+    /// a plain environment ([`MCP_BASE_ENVIRONMENT`] and the variables of `env`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     /// The program's arguments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+    /// Names of further environment variables of parachute's the program gets (its API key,
+    /// say); none other is passed on, so one server never sees another's token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
     /// The endpoint of a streamable HTTP server, e.g. `http://127.0.0.1:8000/mcp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -239,6 +244,11 @@ pub struct McpServerConfig {
     #[serde(default = "default_mcp_timeout")]
     pub timeout: HumanDuration,
 }
+
+/// The environment variables every stdio MCP server gets from parachute's, when set (those
+/// starting with `LC_` and `XDG_` too): what programs need to find themselves and their files.
+pub const MCP_BASE_ENVIRONMENT: &[&str] =
+    &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "SHELL"];
 
 fn default_mcp_timeout() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(30))

@@ -83,8 +83,19 @@ fn validate_mcp_server(config: &BotsConfig, i: usize, server: &McpServerConfig) 
             }
         }
     }
+    if url.is_some() && !server.env.is_empty() {
+        return Err(ConfigError::invalid(key("env"), "only a stdio server (command) takes env"));
+    }
+    for (j, variable) in server.env.iter().enumerate() {
+        if !is_variable_name(variable) {
+            return Err(ConfigError::invalid(
+                format!("tools.mcp[{i}].env[{j}]"),
+                "must be the name of an environment variable (letters, digits, `_`, not starting with a digit)",
+            ));
+        }
+    }
     if let Some(variable) = &server.bearer_token_env
-        && (variable.is_empty() || !variable.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        && !is_variable_name(variable)
     {
         return Err(ConfigError::invalid(
             key("bearer_token_env"),
@@ -96,6 +107,12 @@ fn validate_mcp_server(config: &BotsConfig, i: usize, server: &McpServerConfig) 
         return Err(ConfigError::invalid(key("timeout"), "must be between 1s and 10m"));
     }
     Ok(())
+}
+
+/// An environment variable's name: letters, digits and `_`, not starting with a digit.
+fn is_variable_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The longest MCP server name: with `__` and the tool's own name it must fit the models'
@@ -543,7 +560,7 @@ mod tests {
 
     #[test]
     fn mcp_servers_are_checked_with_their_full_keys() {
-        let ok = "tools:\n  mcp:\n    - name: notes\n      command: python3\n      args: [server.py]\n    \
+        let ok = "tools:\n  mcp:\n    - name: notes\n      command: python3\n      args: [server.py]\n      env: [NOTES_KEY]\n    \
                   - name: web-search\n      url: http://127.0.0.1:8000/mcp\n      bearer_token_env: SEARCH_TOKEN\n";
         let config = parse_str(ok).unwrap();
         assert_eq!(config.tools.mcp.len(), 2);
@@ -560,6 +577,8 @@ mod tests {
             ("- name: a\n  command: x\n  bearer_token_env: T\n", "tools.mcp[0].bearer_token_env"),
             ("- name: a\n  url: http://h/mcp\n  bearer_token_env: 'not a name'\n", "tools.mcp[0].bearer_token_env"),
             ("- name: a\n  command: x\n  timeout: 0s\n", "tools.mcp[0].timeout"),
+            ("- name: a\n  command: x\n  env: [API_KEY, 2FAST]\n", "tools.mcp[0].env[1]"),
+            ("- name: a\n  url: http://h/mcp\n  env: [API_KEY]\n", "tools.mcp[0].env"),
         ] {
             let indented: String = yaml.lines().map(|line| format!("    {line}\n")).collect();
             let err = parse_str(&format!("tools:\n  mcp:\n{indented}")).unwrap_err();

@@ -8,7 +8,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use parachute_core::config::McpServerConfig;
+use parachute_core::config::{MCP_BASE_ENVIRONMENT, McpServerConfig};
+use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig, ContentBlock, Implementation, ProtocolVersion, Tool,
 };
@@ -118,8 +119,24 @@ enum Connection {
     Starting,
     /// Connected, with the tools it offers.
     Up(Vec<McpTool>),
-    /// Not connected; the task tries again.
-    Down,
+    /// Not connected (why); the task tries again.
+    Down(String),
+}
+
+/// One server as `bot status` and the page show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct McpServerStatus {
+    /// Its name in `tools.mcp`.
+    pub name: String,
+    /// `stdio` or `http`.
+    pub transport: &'static str,
+    /// `not_started` (no `direct` sender was answered since the list was set: servers start
+    /// with the first answer that may use them), `starting`, `connected` or `down`.
+    pub state: &'static str,
+    /// The tools it offers while connected.
+    pub tools: Vec<String>,
+    /// Why it is down (redacted), while it is.
+    pub last_error: Option<String>,
 }
 
 /// The servers of one `tools.mcp` list. Dropping it stops their tasks (and ends the programs).
@@ -156,6 +173,28 @@ impl McpServers {
         Self { servers, tasks }
     }
 
+    /// Where each server stands.
+    pub fn status(&self) -> Vec<McpServerStatus> {
+        self.servers
+            .iter()
+            .map(|(config, state)| {
+                let (state, tools, last_error) = match &*state.borrow() {
+                    Connection::Starting => ("starting", Vec::new(), None),
+                    Connection::Up(tools) => {
+                        ("connected", tools.iter().map(|t| t.offered_name.clone()).collect(), None)
+                    }
+                    Connection::Down(reason) => {
+                        // The server's token never reaches the status, whatever an error says.
+                        let token = config.bearer_token_env.as_ref().and_then(|v| std::env::var(v).ok());
+                        let secrets: Vec<&str> = token.as_deref().into_iter().collect();
+                        ("down", Vec::new(), Some(parachute_core::redact::redact(reason, &secrets)))
+                    }
+                };
+                McpServerStatus { name: config.name.clone(), transport: transport_of(config), state, tools, last_error }
+            })
+            .collect()
+    }
+
     /// The tools of every connected server. A server still making its first connection is
     /// waited for, at most its timeout (all of them at once), so the first answer after a
     /// start has their tools.
@@ -173,6 +212,10 @@ impl McpServers {
         });
         futures_util::future::join_all(settled).await.into_iter().flatten().collect()
     }
+}
+
+fn transport_of(config: &McpServerConfig) -> &'static str {
+    if config.command.is_some() { "stdio" } else { "http" }
 }
 
 /// Connects `config`'s server, lists its tools and waits while it stays up; then pauses
@@ -194,10 +237,18 @@ async fn keep_connected(config: McpServerConfig, state: watch::Sender<Connection
                 }
                 tracing::warn!(server = %server, reason = ?reason.ok(), "MCP server went away; connecting again");
             }
-            Ok(Err(reason)) => tracing::warn!(server = %server, %reason, "MCP server not connected"),
-            Err(_) => tracing::warn!(server = %server, timeout = ?config.timeout.0, "MCP server not connected in time"),
+            Ok(Err(reason)) => {
+                tracing::warn!(server = %server, %reason, "MCP server not connected");
+                state.send_replace(Connection::Down(reason));
+            }
+            Err(_) => {
+                tracing::warn!(server = %server, timeout = ?config.timeout.0, "MCP server not connected in time");
+                state.send_replace(Connection::Down(format!("not connected within {:?}", config.timeout.0)));
+            }
         }
-        state.send_replace(Connection::Down);
+        if matches!(&*state.borrow(), Connection::Up(_)) {
+            state.send_replace(Connection::Down("the server went away".into()));
+        }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_RECONNECT_PAUSE);
     }
@@ -219,7 +270,11 @@ fn client_info() -> ClientConfig {
 async fn connect(config: &McpServerConfig, server: &Arc<str>) -> Result<(Service, Vec<McpTool>), String> {
     let service = if let Some(command) = &config.command {
         let mut program = tokio::process::Command::new(command);
-        program.args(&config.args).kill_on_drop(true);
+        program.args(&config.args).env_clear().envs(passed_environment(config, std::env::vars()));
+        // A group of its own: stopping the server (a config change, parachute's exit) ends the
+        // programs it started too (`npx` and `uvx` run the real server as their child).
+        let mut program = CommandWrap::from(program);
+        program.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
         let (transport, _) = TokioChildProcess::builder(program)
             .stderr(Stdio::inherit())
             .spawn()
@@ -239,6 +294,18 @@ async fn connect(config: &McpServerConfig, server: &Arc<str>) -> Result<(Service
     let listed = service.peer().list_all_tools().await.map_err(|err| format!("tools/list failed: {err}"))?;
     let tools = offered_tools(config, server, listed, service.peer());
     Ok((service, tools))
+}
+
+/// What a stdio server gets of parachute's environment `vars`: the variables of
+/// [`MCP_BASE_ENVIRONMENT`], those starting with `LC_` or `XDG_`, and those `config.env` names.
+fn passed_environment(config: &McpServerConfig, vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    vars.filter(|(name, _)| {
+        MCP_BASE_ENVIRONMENT.contains(&name.as_str())
+            || name.starts_with("LC_")
+            || name.starts_with("XDG_")
+            || config.env.iter().any(|wanted| wanted == name)
+    })
+    .collect()
 }
 
 /// The listed tools `config` allows, named for the model.
@@ -284,6 +351,34 @@ pub struct McpSlot {
 }
 
 impl McpSlot {
+    /// Stops the running servers when `configs` (the config's list now) no longer names them,
+    /// without starting new ones: a changed list starts with the next answer that needs it.
+    pub fn retire_unless(&self, configs: &[McpServerConfig]) {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if running.as_ref().is_some_and(|(current, _)| current.as_slice() != configs) {
+            tracing::info!("tools.mcp changed: the servers of the old list stop");
+            *running = None;
+        }
+    }
+
+    /// Where each server of `configs` stands (`not_started` while no answer needed them).
+    pub fn status(&self, configs: &[McpServerConfig]) -> Vec<McpServerStatus> {
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*running {
+            Some((current, servers)) if current.as_slice() == configs => servers.status(),
+            _ => configs
+                .iter()
+                .map(|config| McpServerStatus {
+                    name: config.name.clone(),
+                    transport: transport_of(config),
+                    state: "not_started",
+                    tools: Vec::new(),
+                    last_error: None,
+                })
+                .collect(),
+        }
+    }
+
     /// The servers of `configs`: the running ones when the list is unchanged, else new ones
     /// (the old ones stop once the answers using them are done).
     pub fn get(&self, configs: &[McpServerConfig]) -> Option<Arc<McpServers>> {
@@ -306,6 +401,25 @@ impl McpSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stdio_server_gets_a_plain_environment_and_what_its_env_names() {
+        let config: McpServerConfig =
+            serde_json::from_value(serde_json::json!({"name": "notes", "command": "notes-mcp", "env": ["NOTES_KEY"]}))
+                .unwrap();
+        let vars = [
+            ("PATH", "/usr/bin"),
+            ("HOME", "/home/ann"),
+            ("LC_ALL", "C.UTF-8"),
+            ("XDG_CONFIG_HOME", "/home/ann/.config"),
+            ("NOTES_KEY", "k1"),
+            ("SEARCH_MCP_TOKEN", "secret"),
+            ("ANTHROPIC_API_KEY", "secret"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let passed: Vec<String> = passed_environment(&config, vars.into_iter()).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(passed, ["PATH", "HOME", "LC_ALL", "XDG_CONFIG_HOME", "NOTES_KEY"]);
+    }
 
     #[test]
     fn offered_names_fit_the_model_apis() {

@@ -9,6 +9,6 @@ pub mod toolbox;
 pub mod vault_path;
 pub mod vault_tools;
 
-pub use mcp::{McpServers, McpSlot, McpTool};
+pub use mcp::{McpServerStatus, McpServers, McpSlot, McpTool};
 pub use persona::PersonaFile;
 pub use toolbox::{ToolCall, ToolOutcome, ToolSpec, Toolbox};

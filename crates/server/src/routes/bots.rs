@@ -25,6 +25,8 @@ pub(super) async fn status(state: web::Data<ApiState>) -> Result<HttpResponse, A
     );
     // As this process enforces it (read at start), which the file may since have changed.
     body["server"] = json!({ "api_token_required": state.api_token.is_some() });
+    let config = state.runtime.config.borrow().clone();
+    body["mcp"] = json!(state.runtime.mcp.status(&config.tools.mcp));
     Ok(HttpResponse::Ok().json(body))
 }
 
